@@ -1,0 +1,5 @@
+"""`python -m wahub` runs the CLI."""
+
+from wahub.cli import main
+
+main()

@@ -1,0 +1,20 @@
+"""What the HTTP layer needs, built by the composition root and handed to ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wahub.config import Settings
+from wahub.store.crypto import Vault
+from wahub.store.notify import Notifier
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]
+    notifier: Notifier
+    vault: Vault

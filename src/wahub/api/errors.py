@@ -1,0 +1,77 @@
+"""The one place where errors become HTTP statuses: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wahub import errors
+
+log = logging.getLogger(__name__)
+
+_STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
+    errors.NotFound: (404, "not_found"),
+    errors.Unauthorized: (401, "unauthorized"),
+    errors.InvalidInput: (422, "invalid_input"),
+    errors.Conflict: (409, "conflict"),
+    errors.NoAccount: (422, "no_account"),
+}
+
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.WahubError, _wahub_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _wahub_error(_request: Request, exc: errors.WahubError) -> JSONResponse:
+    status, code = next((value for cls, value in _STATUS.items() if isinstance(exc, cls)), (422, "invalid_input"))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, code, exc.message, exc.details, headers)
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        problems.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
+    first = problems[0] if problems else {"field": "body", "problem": "invalid"}
+    return error_response(422, "invalid_input", f"{first['field']}: {first['problem']}", {"errors": problems})
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the server log has the details")

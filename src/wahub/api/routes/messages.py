@@ -1,0 +1,59 @@
+"""``/api/v1/messages``: queue a send (message row + outbox job in one transaction), list, fetch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from wahub import domain
+from wahub.api import schemas
+from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.domain import ContactRef
+from wahub.store import accounts, contacts, conversations, db, messages, outbox
+from wahub.store.models import Contact
+from wahub.store.notify import Channel
+
+router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
+
+
+@router.post("", status_code=202, response_model=schemas.MessageOut)
+async def send_message(body: schemas.SendMessage, ctx: Ctx, _key: ApiKeyId) -> schemas.MessageOut:
+    """Queue a message. It is sent by the worker; follow its ``status`` with ``GET /api/v1/messages/{id}``."""
+    async with db.transaction(ctx.sessions) as session:
+        account = await accounts.default_sender(session, body.sender)
+        contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=body.to))
+        conversation = await conversations.get_or_create(session, account.id, contact.id)
+        message = await messages.create_outbound(
+            session,
+            account_id=account.id,
+            contact=contact,
+            conversation=conversation,
+            message_type=domain.MessageType(body.type),
+            content={body.type: body.text.model_dump()},
+            reply_to=body.context.message_id if body.context else None,
+        )
+        outbox.enqueue(session, message.id, account.id)
+        out = schemas.MessageOut.of(message, contact)
+    ctx.notifier.notify(Channel.OUTBOX)
+    return out
+
+
+@router.get("", response_model=schemas.MessagePage)
+async def list_messages(
+    session: ReadSession,
+    _key: ApiKeyId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.MessagePage:
+    """Messages, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+    page = await messages.list_page(session, limit=limit, cursor=cursor)
+    return schemas.MessagePage(items=[schemas.MessageOut.of(m, c) for m, c in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{message_id}", response_model=schemas.MessageOut)
+async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
+    message = await messages.get(session, message_id)
+    contact = await session.get(Contact, message.contact_id)
+    assert contact is not None  # a foreign key guarantees it
+    return schemas.MessageOut.of(message, contact)

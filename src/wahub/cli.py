@@ -1,0 +1,167 @@
+"""The ``wahub`` command, and the composition root: the one place that wires settings, store, providers,
+the HTTP app and the worker together."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from wahub import config, errors, logs, runtime, sandbox
+from wahub.store import apikeys, db, migrate
+
+app = typer.Typer(
+    name="wahub",
+    help="Self-hosted WhatsApp Business messaging hub.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+
+err = Console(stderr=True, highlight=False)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [env WAHUB_DATA_DIR]")]
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="sqlite:///… or postgresql://… [env WAHUB_DATABASE_URL]")
+]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]wahub: error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def _settings(**flags: object) -> config.Settings:
+    try:
+        return config.load(**flags)
+    except config.SettingsError as exc:
+        _fail(str(exc), code=2)
+
+
+def _prepare_database(settings: config.Settings) -> None:
+    """SQLite is upgraded in place; PostgreSQL must already be at the latest revision (``wahub db upgrade``)."""
+    try:
+        if db.is_sqlite(settings.database_url):
+            migrate.upgrade(settings.database_url)
+        elif not migrate.is_current(settings.database_url):
+            _fail("the PostgreSQL schema is not up to date: run 'wahub db upgrade' first")
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    except Exception as exc:  # the driver's own errors: unreachable server, bad credentials...
+        _fail(f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+@app.command(epilog="Example: wahub serve --port 8000   (no account configured: runs the sandbox)")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 8000,
+    role: Annotated[runtime.Role, typer.Option(help="all: web + worker; web: HTTP only; worker: no HTTP")] = (
+        runtime.Role.ALL
+    ),
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run wahub: the API, the webhook receivers and the worker. With nothing configured, the sandbox."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    logs.configure(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    try:
+        asyncio.run(runtime.serve(settings, secret_key, host=host, port=port, role=role))
+    except runtime.StartupError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+
+
+def _secret_key(settings: config.Settings) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    if settings.sandbox:
+        return sandbox.secret_key(settings.data_dir)
+    _fail("WAHUB_SECRET_KEY: required when an account is configured", code=2)
+
+
+@db_app.command("upgrade", epilog="Example: WAHUB_DATABASE_URL=postgresql://localhost/wahub wahub db upgrade")
+def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:
+        _fail(f"upgrade failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    err.print("database is at the latest revision")
+
+
+@apikey_app.command("create", epilog="Example: wahub apikey create --name erp")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="What the key is for")] = "default",
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an API key and print it (the key alone on the last line). It is shown only once."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    row, key = asyncio.run(runtime.create_api_key(settings, name))
+    err.print(f"created API key {row.prefix} ({name}); store it now, it is not shown again")
+    print(key)
+
+
+@apikey_app.command("revoke", epilog="Example: wahub apikey revoke 1a2b3c4d")
+def apikey_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, the 8 characters after 'wahub_'")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an API key: calls made with it get 401 from then on."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    try:
+        asyncio.run(runtime.revoke_api_key(settings, prefix))
+    except errors.NotFound as exc:
+        _fail(exc.message)
+    err.print(f"revoked API key {prefix}")
+
+
+@apikey_app.command("list", epilog="Example: wahub apikey list")
+def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List API keys (prefixes and names; keys themselves are never stored)."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    for row in asyncio.run(runtime.list_api_keys(settings)):
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+        print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}")
+
+
+@app.command(epilog="Example: wahub fakegraph --port 9000 --callback http://127.0.0.1:8000/webhooks/meta")
+def fakegraph(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    callback: Annotated[str | None, typer.Option(help="URL that receives the signed webhooks")] = None,
+    app_secret: Annotated[str, typer.Option(help="App secret that signs the webhooks")] = "fakegraph-app-secret",  # noqa: S107 - fakegraph's well-known default
+    access_token: Annotated[str | None, typer.Option(help="Bearer token Graph calls must carry")] = None,
+    speed: Annotated[float, typer.Option(min=0.01, help="Divides every simulated delay")] = 1.0,
+) -> None:
+    """Run fakegraph, the fake Meta Cloud API, on its own."""
+    import fakegraph as fg
+    from fakegraph import server
+
+    cfg = fg.FakeGraphConfig(callback_url=callback, app_secret=app_secret, access_token=access_token, speed=speed)
+    err.print(f"fakegraph on http://{host}:{port} -> webhooks to {callback or '(none yet: POST /_fake/config)'}")
+    server.run(cfg, host, port)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,156 @@
+"""Settings: CLI flags > environment (``WAHUB_*``) > ``.env`` > ``wahub.toml`` > defaults.
+
+Built once by the composition root (``cli.py``) or by a test, then passed in. Imports nothing of wahub.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "WAHUB_"
+STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "sharepoint")
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names the setting and the problem in one line."""
+
+
+class Settings(BaseSettings):
+    """Everything wahub reads from its environment. Names are the SPEC's, less the ``WAHUB_`` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        toml_file="wahub.toml",
+    )
+
+    data_dir: Path = Path("./wahub-data")
+    database_url: str = ""
+    storage_url: str = ""
+    secret_key: SecretStr | None = None
+    graph_url: str = "https://graph.facebook.com"
+    graph_version: str = "v25.0"
+    send_rate: int = Field(default=80, ge=1, le=1000)
+
+    phone_number_id: str | None = None
+    waba_id: str | None = None
+    access_token: SecretStr | None = None
+    app_secret: SecretStr | None = None
+    verify_token: SecretStr | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+
+    log_level: str = "INFO"
+    log_file: Path | None = None
+    log_json: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("graph_url")
+    @classmethod
+    def _graph_url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("graph_version")
+    @classmethod
+    def _graph_version_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"v\d+\.\d+", value):
+            raise ValueError(f"must look like v25.0, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level_known(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {value!r}")
+        return level
+
+    @field_validator("phone_number_id", "waba_id")
+    @classmethod
+    def _numeric_id(cls, value: str | None) -> str | None:
+        if value is not None and not value.isdigit():
+            raise ValueError(f"must be Meta's numeric id, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_and_check(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'wahub.db').as_posix()}"
+        scheme = self.database_url.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in DATABASE_SCHEMES:
+            raise _named("database_url", f"must start with sqlite:// or postgresql://, got {scheme}://")
+        if not self.storage_url:
+            self.storage_url = f"file://{(self.data_dir / 'media').resolve().as_posix()}"
+        storage_scheme = self.storage_url.split("://", 1)[0] if "://" in self.storage_url else ""
+        if storage_scheme not in STORAGE_SCHEMES:
+            raise _named("storage_url", f"scheme must be one of {', '.join(STORAGE_SCHEMES)}")
+        if self.phone_number_id:
+            for name in ("access_token", "app_secret"):
+                if getattr(self, name) is None:
+                    raise _named(name, "required when WAHUB_PHONE_NUMBER_ID is set")
+            if self.secret_key is None:
+                raise _named("secret_key", "required when an account is configured (it encrypts credentials)")
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """True when no real account is configured: wahub then runs against the built-in fakegraph."""
+        return not self.phone_number_id and not self.twilio_account_sid
+
+
+class _NamedError(ValueError):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{ENV_PREFIX}{field.upper()}: {problem}")
+
+
+def _named(field: str, problem: str) -> _NamedError:
+    return _NamedError(field, problem)
+
+
+def load(**overrides: Any) -> Settings:
+    """Build settings; ``overrides`` are CLI flags (``None`` means "not given"). Raises SettingsError."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(part) for part in err.get("loc", ())]
+    message = str(err.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    if message.startswith(ENV_PREFIX):
+        return message
+    name = f"{ENV_PREFIX}{loc[0].upper()}" if loc else "settings"
+    value = err.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) and loc else ""
+    return f"{name}: {message}{shown}"

@@ -1,0 +1,129 @@
+"""wahub's errors: one root, each class's docstring is its default message.
+
+    WahubError
+    ├── NotFound                      a thing asked for does not exist
+    ├── Unauthorized                  no or bad credentials
+    ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
+    ├── Conflict                      an idempotency or uniqueness conflict
+    ├── NoAccount                     no account can send this message
+    └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
+        ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
+        │   └── RateLimited           130429 / 131056 / 80007 / 4: too fast, back off
+        ├── PermanentProviderError    retrying will not help (131026, 131047, 132xxx...)
+        └── AccessTokenInvalid        190: the account's token expired or was revoked; stop sending
+
+Provider errors are built from Meta's error codes through ``provider_error(code, ...)``; the code table says
+which class and whether to retry. HTTP statuses only appear in ``api/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WahubError(Exception):
+    """Something went wrong in wahub."""
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or (type(self).__doc__ or "error").strip().splitlines()[0]
+        self.details = details
+        super().__init__(self.message)
+
+
+class NotFound(WahubError):
+    """Not found."""
+
+
+class Unauthorized(WahubError):
+    """A valid API key or token is required."""
+
+
+class InvalidInput(WahubError):
+    """The input is not valid."""
+
+
+class Conflict(WahubError):
+    """The request conflicts with the current state."""
+
+
+class NoAccount(WahubError):
+    """No account is configured that can send this message."""
+
+
+class ProviderError(WahubError):
+    """The provider refused the request."""
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        title: str | None = None,
+        details_text: str | None = None,
+        transient: bool | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.subcode = subcode
+        self.title = title or self.message
+        self.details_text = details_text
+        if transient is not None:
+            self.retryable = transient
+
+
+class TransientProviderError(ProviderError):
+    """The provider failed for now; the call can be retried."""
+
+    retryable = True
+
+
+class RateLimited(TransientProviderError):
+    """The provider throttled us; back off before retrying."""
+
+
+class PermanentProviderError(ProviderError):
+    """The provider refused the message; retrying will not help."""
+
+
+class AccessTokenInvalid(ProviderError):
+    """The account's access token is invalid or expired; sending stops until it is replaced."""
+
+
+# Meta's error codes, grouped as Meta documents them
+# (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
+_META_CODES: dict[int, type[ProviderError]] = {
+    0: AccessTokenInvalid,  # AuthException
+    190: AccessTokenInvalid,
+    4: RateLimited,
+    80007: RateLimited,
+    130429: RateLimited,
+    131056: RateLimited,
+    131000: TransientProviderError,
+    131016: TransientProviderError,
+    1: TransientProviderError,
+    2: TransientProviderError,
+    133004: TransientProviderError,
+}
+
+
+def provider_error(
+    code: int | None,
+    message: str,
+    *,
+    subcode: int | None = None,
+    details_text: str | None = None,
+    transient: bool | None = None,
+    http_status: int | None = None,
+) -> ProviderError:
+    """Translate a provider's error into our class, by code first, then by Meta's ``is_transient`` flag."""
+    cls: type[ProviderError]
+    if code is not None and code in _META_CODES:
+        cls = _META_CODES[code]
+    elif transient or (http_status is not None and http_status >= 500):
+        cls = TransientProviderError
+    else:
+        cls = PermanentProviderError
+    return cls(message, code=code, subcode=subcode, title=message, details_text=details_text)

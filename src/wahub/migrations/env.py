@@ -1,0 +1,36 @@
+"""Alembic environment: runs against the connection or URL that ``store.migrate`` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from wahub.store import db, models
+
+config = context.config
+target_metadata = models.Base.metadata
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run_on(connection)
+        return
+    engine = db.create_sync_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _run_on(conn)
+    engine.dispose()
+
+
+def _run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,1 @@
+"""OUT: clients for Meta's Graph API and Twilio. Only ``worker/`` calls them."""

@@ -1,0 +1,89 @@
+"""Meta Cloud API client: a thin layer over an injected aiohttp session and a base URL from settings.
+
+Send reference: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+Error reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from wahub import errors
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    wamid: str
+    wa_id: str | None
+
+
+class GraphClient:
+    """Calls the Graph API. One per process; the aiohttp session is owned by the caller."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, version: str, timeout: float = 30.0) -> None:
+        self._session = session
+        self._base = f"{base_url.rstrip('/')}/{version}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def send_message(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> SendResult:
+        """POST /{phone_number_id}/messages; returns Meta's wamid or raises a ProviderError."""
+        body = {"messaging_product": "whatsapp", **payload}
+        data = await self._call("POST", f"/{phone_number_id}/messages", token, json_body=body)
+        try:
+            wamid = str(data["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise errors.TransientProviderError("Graph API answered without a message id") from exc
+        contacts = data.get("contacts") or [{}]
+        wa_id = contacts[0].get("wa_id") if isinstance(contacts[0], dict) else None
+        return SendResult(wamid=wamid, wa_id=wa_id)
+
+    async def _call(
+        self, method: str, path: str, token: str, *, json_body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._session.request(
+                method, self._base + path, json=json_body, headers=headers, timeout=self._timeout
+            ) as response:
+                raw = await response.read()
+                status = response.status
+        except TimeoutError as exc:
+            raise errors.TransientProviderError("Graph API timed out") from exc
+        except (aiohttp.ClientError, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise errors.TransientProviderError(f"Graph API unreachable: {type(exc).__name__}") from exc
+        data = _json(raw)
+        if status >= 400 or "error" in data:
+            raise _error(status, data)
+        return data
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _error(status: int, data: dict[str, Any]) -> errors.ProviderError:
+    err = data.get("error")
+    if not isinstance(err, dict):
+        return errors.provider_error(None, f"Graph API answered HTTP {status}", http_status=status)
+    error_data = err.get("error_data") if isinstance(err.get("error_data"), dict) else {}
+    code = err.get("code") if isinstance(err.get("code"), int) else None
+    subcode = err.get("error_subcode") if isinstance(err.get("error_subcode"), int) else None
+    return errors.provider_error(
+        code,
+        str(err.get("message") or f"Graph API error {code}"),
+        subcode=subcode,
+        details_text=str(error_data.get("details")) if error_data and error_data.get("details") else None,
+        transient=bool(err.get("is_transient")) if "is_transient" in err else None,
+        http_status=status,
+    )

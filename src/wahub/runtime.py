@@ -1,0 +1,232 @@
+"""Wiring of a running wahub, called by ``cli.py``: engine, sessions, provider client, HTTP servers, worker,
+the sandbox's fakegraph, and a clean stop on Ctrl-C / SIGTERM.
+
+Kept apart from ``cli.py`` so that the command-line parsing stays short; together they are the composition
+root, the only modules that import every layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import errno
+import logging
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import aiohttp
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.types import ASGIApp
+
+from wahub import config, sandbox
+from wahub.api.app import create_app
+from wahub.api.context import AppContext
+from wahub.provider.graph import GraphClient
+from wahub.store import accounts, apikeys, db
+from wahub.store.crypto import Vault
+from wahub.store.models import ApiKey
+from wahub.store.notify import Notifier
+from wahub.worker.processor import Processor
+from wahub.worker.runner import Worker
+from wahub.worker.sender import Sender
+
+log = logging.getLogger(__name__)
+
+
+class Role(enum.StrEnum):
+    ALL = "all"
+    WEB = "web"
+    WORKER = "worker"
+
+
+class StartupError(Exception):
+    """wahub cannot start; the message says why in one line."""
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to us, so several servers and the worker stop together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True, slots=True)
+class _Sandbox:
+    api_key: str
+    fakegraph_url: str
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"port {port} on {host} is in use: choose another with --port") from None
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _server(app: ASGIApp) -> _Server:
+    cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    return _Server(cfg)
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparing, not binding
+
+
+async def serve(settings: config.Settings, secret_key: str, *, host: str, port: int, role: Role) -> None:
+    """Run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    main_sock = _bind(host, port) if role is not Role.WORKER else None
+    port = main_sock.getsockname()[1] if main_sock else port
+    engine = db.create_engine(settings.database_url)
+    sessions, readers = db.sessionmaker(engine), db.sessionmaker(engine, readonly=True)
+    vault = Vault(secret_key)
+    notifier = Notifier()
+    servers: list[tuple[_Server, socket.socket]] = []
+    graph_url = settings.graph_url
+    info: _Sandbox | None = None
+
+    if settings.sandbox:
+        fg_sock = _bind("127.0.0.1", 0)
+        fg_url = f"http://127.0.0.1:{fg_sock.getsockname()[1]}"
+        creds = sandbox.credentials(secret_key)
+        fg_config = sandbox.fakegraph_config(creds, f"http://{_local(host)}:{port}/webhooks/meta", fg_url)
+        import fakegraph
+
+        servers.append((_server(fakegraph.create_app(fg_config)), fg_sock))
+        graph_url = fg_url
+        async with db.transaction(sessions) as session:
+            await sandbox.ensure_account(session, vault, creds)
+            info = _Sandbox(api_key=await sandbox.ensure_api_key(session, settings.data_dir), fakegraph_url=fg_url)
+    elif settings.phone_number_id:
+        await _account_from_settings(settings, sessions, vault)
+
+    ctx = AppContext(settings=settings, sessions=sessions, readers=readers, notifier=notifier, vault=vault)
+    if main_sock is not None:
+        servers.append((_server(create_app(ctx)), main_sock))
+
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512, limit_per_host=512))
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    worker_task: asyncio.Task[None] | None = None
+    if role is not Role.WEB:
+        graph = GraphClient(http, graph_url, settings.graph_version)
+        sender = Sender(sessions, graph, vault, send_rate=settings.send_rate)
+        worker = Worker(Processor(sessions), sender, notifier)
+        worker_task = asyncio.create_task(worker.run(stop))
+    try:
+        await _wait_started(servers, tasks, stop)
+        if not stop.is_set():
+            _banner(settings, host, port, role, info)
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        for server, _sock in servers:
+            server.should_exit = True
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if worker_task is not None:
+            await asyncio.gather(worker_task, return_exceptions=True)
+        await http.close()
+        await engine.dispose()
+        print("wahub stopped.", flush=True)
+
+
+async def _wait_started(
+    servers: list[tuple[_Server, socket.socket]], tasks: list[asyncio.Task[None]], stop: asyncio.Event
+) -> None:
+    while not all(server.started for server, _ in servers):
+        if any(task.done() for task in tasks):
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise StartupError(f"a server failed to start: {task.exception()}")
+            raise StartupError("a server stopped during start-up (see the log above)")
+        if stop.is_set():
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _account_from_settings(
+    settings: config.Settings, sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    assert settings.phone_number_id and settings.access_token and settings.app_secret
+    creds = accounts.Credentials(
+        access_token=settings.access_token.get_secret_value(),
+        app_secret=settings.app_secret.get_secret_value(),
+        verify_token=settings.verify_token.get_secret_value() if settings.verify_token else None,
+    )
+    async with db.transaction(sessions) as session:
+        await accounts.upsert_meta(
+            session,
+            vault,
+            name="default",
+            phone_number_id=settings.phone_number_id,
+            waba_id=settings.waba_id,
+            credentials=creds,
+        )
+
+
+def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _Sandbox | None) -> None:
+    url = f"http://{_local(host)}:{port}"
+    lines = [
+        f"wahub is running ({role.value}) at {url}   API docs: {url}/docs",
+        f"  data: {settings.data_dir}",
+    ]
+    if info is not None:
+        contact = sandbox.CONTACTS[0]
+        body = f'{{"to": "+{contact.wa_id}", "type": "text", "text": {{"body": "Hello from wahub"}}}}'
+        lines += [
+            "  SANDBOX: no WhatsApp account is configured, so fakegraph (a fake Meta Cloud API at "
+            f"{info.fakegraph_url}) plays Meta and {len(sandbox.CONTACTS)} simulated contacts.",
+            f"  sandbox API key: {info.api_key}",
+            "  send a message:",
+            f"    curl -X POST {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}' "
+            f"-H 'Content-Type: application/json' -d '{body}'",
+            "  then watch it reach 'read':",
+            f"    curl {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}'",
+        ]
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+async def create_api_key(settings: config.Settings, name: str) -> tuple[ApiKey, str]:
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            return await apikeys.create(session, name)
+    finally:
+        await engine.dispose()
+
+
+async def revoke_api_key(settings: config.Settings, prefix: str) -> None:
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            await apikeys.revoke(session, prefix)
+    finally:
+        await engine.dispose()
+
+
+async def list_api_keys(settings: config.Settings) -> list[ApiKey]:
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            return await apikeys.list_keys(session)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,94 @@
+"""The sandbox: wahub against fakegraph, with a sandbox number and simulated contacts, when no account is
+configured. Its secrets live in the data dir so a restart keeps the data usable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import fakegraph
+from wahub.store import accounts, apikeys
+from wahub.store.crypto import Vault, new_secret_key
+from wahub.store.models import Account
+
+PHONE_NUMBER_ID = "100000000000001"
+WABA_ID = "200000000000001"
+DISPLAY_NUMBER = "15550000001"
+CONTACTS = (
+    fakegraph.SimulatedContact(wa_id="14155550101", name="Ada Lovelace"),
+    fakegraph.SimulatedContact(wa_id="14155550102", name="Grace Hopper"),
+    fakegraph.SimulatedContact(wa_id="4915112345678", name="Emmy Noether"),
+)
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
+API_KEY_FILE = "sandbox-api-key"
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+
+
+def secret_key(data_dir: Path) -> str:
+    """The sandbox's WAHUB_SECRET_KEY, generated into the data dir on first start."""
+    path = data_dir / SECRET_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = new_secret_key()
+    _write_private(path, key)
+    return key
+
+
+def _derive(key: str, purpose: str) -> str:
+    return hmac.new(key.encode(), purpose.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def credentials(key: str) -> accounts.Credentials:
+    """Stable per data dir: derived from its secret key, so fakegraph and wahub agree across restarts."""
+    return accounts.Credentials(
+        access_token=_derive(key, "sandbox-access-token"),
+        app_secret=_derive(key, "sandbox-app-secret"),
+        verify_token=_derive(key, "sandbox-verify-token")[:16],
+    )
+
+
+def fakegraph_config(creds: accounts.Credentials, callback_url: str, public_url: str) -> fakegraph.FakeGraphConfig:
+    return fakegraph.FakeGraphConfig(
+        callback_url=callback_url,
+        app_secret=creds.app_secret,
+        access_token=creds.access_token,
+        phone_number_id=PHONE_NUMBER_ID,
+        display_phone_number=DISPLAY_NUMBER,
+        waba_id=WABA_ID,
+        contacts=list(CONTACTS),
+        public_url=public_url,
+    )
+
+
+async def ensure_account(session: AsyncSession, vault: Vault, creds: accounts.Credentials) -> Account:
+    return await accounts.upsert_meta(
+        session,
+        vault,
+        name="Sandbox",
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id=WABA_ID,
+        credentials=creds,
+        sandbox=True,
+        display_phone_number=DISPLAY_NUMBER,
+    )
+
+
+async def ensure_api_key(session: AsyncSession, data_dir: Path) -> str:
+    """The sandbox API key: kept in the data dir (mode 600) so it survives restarts; made anew if revoked."""
+    path = data_dir / API_KEY_FILE
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if await apikeys.authenticate(session, key) is not None:
+            return key
+    _row, key = await apikeys.create(session, "sandbox")
+    _write_private(path, key)
+    return key

@@ -1,0 +1,98 @@
+"""Accounts: the numbers wahub sends from and receives for, with their encrypted credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import errors
+from wahub.store.crypto import Vault
+from wahub.store.models import Account
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    access_token: str
+    app_secret: str
+    verify_token: str | None
+
+
+async def upsert_meta(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    name: str,
+    phone_number_id: str,
+    waba_id: str | None,
+    credentials: Credentials,
+    sandbox: bool = False,
+    display_phone_number: str | None = None,
+    send_rate: int | None = None,
+) -> Account:
+    """Create or update the Meta account for ``phone_number_id`` (settings and the sandbox call this at start)."""
+    account = await by_phone_number_id(session, phone_number_id)
+    if account is None:
+        account = Account(provider="meta", phone_number_id=phone_number_id, credentials=b"")
+        session.add(account)
+    account.name = name
+    account.waba_id = waba_id
+    account.sandbox = sandbox
+    account.display_phone_number = display_phone_number
+    account.send_rate = send_rate
+    account.credentials = vault.encrypt(
+        {
+            "access_token": credentials.access_token,
+            "app_secret": credentials.app_secret,
+            "verify_token": credentials.verify_token,
+        }
+    )
+    await session.flush()
+    return account
+
+
+def credentials(account: Account, vault: Vault) -> Credentials:
+    doc = vault.decrypt(account.credentials)
+    return Credentials(
+        access_token=str(doc.get("access_token", "")),
+        app_secret=str(doc.get("app_secret", "")),
+        verify_token=doc.get("verify_token"),
+    )
+
+
+async def by_phone_number_id(session: AsyncSession, phone_number_id: str) -> Account | None:
+    stmt = sa.select(Account).where(Account.provider == "meta", Account.phone_number_id == phone_number_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def get(session: AsyncSession, account_id: int) -> Account:
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise errors.NotFound(f"account {account_id} does not exist")
+    return account
+
+
+async def all_accounts(session: AsyncSession) -> list[Account]:
+    return list((await session.scalars(sa.select(Account).order_by(Account.id))).all())
+
+
+async def real_accounts_exist(session: AsyncSession) -> bool:
+    stmt = sa.select(sa.func.count()).select_from(Account).where(Account.sandbox.is_(False))
+    return bool(await session.scalar(stmt))
+
+
+async def default_sender(session: AsyncSession, phone_number_id: str | None = None) -> Account:
+    """The account to send from: the one named, or the only one there is."""
+    if phone_number_id:
+        account = await by_phone_number_id(session, phone_number_id)
+        if account is None:
+            raise errors.NoAccount(f"no account has phone_number_id {phone_number_id}")
+        return account
+    accounts = await all_accounts(session)
+    real = [a for a in accounts if not a.sandbox] or accounts
+    if not real:
+        raise errors.NoAccount()
+    if len(real) > 1:
+        raise errors.NoAccount("several accounts are configured: say which one sends with 'from' (a phone_number_id)")
+    return real[0]

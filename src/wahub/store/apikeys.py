@@ -1,0 +1,50 @@
+"""API keys: shown once at creation, stored as SHA-256 (keys are 256-bit random, so a fast hash is enough)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import errors
+from wahub.store.models import ApiKey, utcnow
+
+KEY_PREFIX = "wahub_"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def create(session: AsyncSession, name: str) -> tuple[ApiKey, str]:
+    """A new key; returns the row and the plaintext key, which is never stored."""
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key))
+    session.add(row)
+    await session.flush()
+    return row, key
+
+
+async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
+    """The live key matching ``key``, or None."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    stmt = sa.select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+    return (await session.scalars(stmt)).first()
+
+
+async def revoke(session: AsyncSession, prefix: str) -> ApiKey:
+    stmt = sa.select(ApiKey).where(ApiKey.prefix == prefix)
+    row = (await session.scalars(stmt)).first()
+    if row is None:
+        raise errors.NotFound(f"no API key with prefix {prefix}")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+async def list_keys(session: AsyncSession) -> list[ApiKey]:
+    return list((await session.scalars(sa.select(ApiKey).order_by(ApiKey.id))).all())

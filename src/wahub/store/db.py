@@ -1,0 +1,91 @@
+"""Engines and sessions for SQLite (default) and PostgreSQL, from one ``WAHUB_DATABASE_URL``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def sync_url(url: str) -> str:
+    """The URL for synchronous use (Alembic): sqlite's stdlib driver, psycopg 3 for PostgreSQL."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database: {backend}")
+
+
+def async_url(url: str) -> str:
+    """The URL for the async engine: aiosqlite for SQLite, psycopg 3 (async) for PostgreSQL."""
+    parsed = make_url(sync_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> str | None:
+    parsed = make_url(url)
+    return parsed.database if parsed.get_backend_name() == "sqlite" else None
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine. SQLite gets WAL, full fsync on commit and write transactions that take the lock up
+    front (BEGIN IMMEDIATE), so concurrent writers wait their turn instead of failing with "database is
+    locked" on upgrade."""
+    if is_sqlite(url):
+        engine = create_async_engine(async_url(url), connect_args={"isolation_level": None, "timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=10, **kwargs)
+
+
+def create_sync_engine(url: str) -> sa.Engine:
+    engine = sa.create_engine(sync_url(url))
+    if is_sqlite(url):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: an acknowledged write survives power loss, not only a process crash.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # Readers (see ``readonly``) take no lock: WAL lets them run beside the one writer.
+    readonly = conn.get_execution_options().get(READONLY, False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+READONLY = "wahub_readonly"
+
+
+def sessionmaker(engine: AsyncEngine, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions on ``engine``; ``readonly`` ones must not write (on SQLite they take no write lock)."""
+    bind = engine.execution_options(**{READONLY: True}) if readonly else engine
+    return async_sessionmaker(bind, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commits when the block ends, rolls back if it raises."""
+    async with sessions() as session, session.begin():
+        yield session

@@ -1,0 +1,194 @@
+"""ORM models: the one schema that Alembic migrations build on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timestamps stored as naive UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; wahub stores UTC-aware timestamps")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType}
+
+
+class Account(Base):
+    """A WhatsApp sender: a Meta phone number (or a Twilio sender). Credentials are stored encrypted."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (sa.UniqueConstraint("provider", "phone_number_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    provider: Mapped[str] = mapped_column(sa.String(16))
+    sandbox: Mapped[bool] = mapped_column(default=False)
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(64))
+    waba_id: Mapped[str | None] = mapped_column(sa.String(64))
+    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
+    credentials: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    send_rate: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    """A WhatsApp user as seen by one account: by phone (``wa_id``), business-scoped ``user_id``, or both."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "wa_id"),
+        sa.UniqueConstraint("account_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    wa_id: Mapped[str | None] = mapped_column(sa.String(32))
+    user_id: Mapped[str | None] = mapped_column(sa.String(128))
+    profile_name: Mapped[str | None] = mapped_column(sa.String(256))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """A contact × account thread; ``last_inbound_at`` opens the 24-hour customer-service window."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (sa.UniqueConstraint("account_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    last_inbound_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None] = mapped_column(index=True)
+    unread_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Message(Base):
+    """One message in or out, with its typed content in Meta's shape and a timestamp per status reached."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "wamid"),
+        sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(sa.ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    type: Mapped[str] = mapped_column(sa.String(24))
+    wamid: Mapped[str | None] = mapped_column(sa.String(256))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    content: Mapped[dict[str, Any]]
+    raw: Mapped[dict[str, Any] | None]
+    reply_to_wamid: Mapped[str | None] = mapped_column(sa.String(256))
+    error_code: Mapped[int | None]
+    error_title: Mapped[str | None] = mapped_column(sa.Text)
+    error_details: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    provider_timestamp: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    played_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+
+class PendingStatus(Base):
+    """A status that arrived before its message; applied when the message's ``wamid`` becomes known."""
+
+    __tablename__ = "pending_statuses"
+    __table_args__ = (sa.Index("ix_pending_statuses_account_id_wamid", "account_id", "wamid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    wamid: Mapped[str] = mapped_column(sa.String(256))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    timestamp: Mapped[datetime]
+    error_code: Mapped[int | None]
+    error_title: Mapped[str | None] = mapped_column(sa.Text)
+    error_details: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """A webhook body exactly as received, stored before the 200 is sent; the processor works from here."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (sa.Index("ix_webhook_events_processed_at_id", "processed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(16))
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    result: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class OutboxJob(Base):
+    """A send waiting for, or done by, the sender; written in the same transaction as its message."""
+
+    __tablename__ = "outbox_jobs"
+    __table_args__ = (sa.Index("ix_outbox_jobs_state_run_at", "state", "run_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key for programs; only its SHA-256 is stored, the prefix identifies it in lists."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -1,0 +1,1 @@
+"""IN: checking webhook signatures and parsing provider payloads into domain values."""

@@ -1,0 +1,44 @@
+"""When to try a failed send again: a pure function of the error and the attempts made so far."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from wahub import errors
+
+MAX_ATTEMPTS = 10
+BASE_DELAY = 1.0
+MAX_DELAY = 300.0
+# Meta's throttling codes want a longer pause: 131056 is the pair limit (about one message per 6 s to one
+# recipient), 130429 the throughput limit.
+THROTTLE_BASE_DELAY = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAt:
+    when: datetime
+    delay: float
+
+
+def decide(
+    error: errors.WahubError,
+    attempts: int,
+    now: datetime,
+    rand: Callable[[], float] = random.random,
+) -> RetryAt | None:
+    """``RetryAt`` for a transient error with attempts left; None when the job should fail now.
+
+    Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries of many jobs
+    that failed together spread out without ever retrying immediately.
+    """
+    if not isinstance(error, errors.ProviderError) or not error.retryable:
+        return None
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    base = THROTTLE_BASE_DELAY if isinstance(error, errors.RateLimited) else BASE_DELAY
+    ceiling = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
+    delay = ceiling / 2 + rand() * ceiling / 2
+    return RetryAt(when=now + timedelta(seconds=delay), delay=delay)

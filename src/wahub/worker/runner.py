@@ -1,0 +1,48 @@
+"""Runs the worker's loops until told to stop: each loop works while there is work, then sleeps until woken
+or until its poll interval passes (other processes' work is only seen by polling)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from wahub.store.notify import Channel, Notifier
+from wahub.worker.processor import Processor
+from wahub.worker.sender import Sender
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+ERROR_PAUSE_SECONDS = 2.0
+
+
+class Worker:
+    def __init__(self, processor: Processor, sender: Sender, notifier: Notifier) -> None:
+        self._processor = processor
+        self._sender = sender
+        self._notifier = notifier
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loops = [
+            asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)),
+            asyncio.create_task(self._loop("sender", self._sender.run_once, Channel.OUTBOX, stop)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _loop(self, name: str, step: Callable[[], Awaitable[int]], channel: Channel, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await step()
+            except Exception:
+                # The database may be briefly unavailable; keep the loop alive and try again.
+                log.exception("%s step failed", name)
+                await asyncio.sleep(ERROR_PAUSE_SECONDS)
+                continue
+            if done == 0:
+                await self._notifier.wait(channel, POLL_SECONDS)
