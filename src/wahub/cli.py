@@ -26,7 +26,7 @@ apikey_app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [env WAHUB_DATA_DIR]")]
 DatabaseUrl = Annotated[

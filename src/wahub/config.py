@@ -152,5 +152,6 @@ def _one_line(exc: ValidationError) -> str:
         return message
     name = f"{ENV_PREFIX}{loc[0].upper()}" if loc else "settings"
     value = err.get("input")
-    shown = f" (got {value!r})" if isinstance(value, str | int | float) and loc else ""
+    secret = any(word in name for word in ("TOKEN", "SECRET", "KEY"))
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) and loc and not secret else ""
     return f"{name}: {message}{shown}"

@@ -61,7 +61,9 @@ async def _wahub_error(_request: Request, exc: errors.WahubError) -> JSONRespons
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     problems = []
     for err in exc.errors():
-        loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
         problems.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
     first = problems[0] if problems else {"field": "body", "problem": "invalid"}
     return error_response(422, "invalid_input", f"{first['field']}: {first['problem']}", {"errors": problems})

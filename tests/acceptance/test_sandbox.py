@@ -1,0 +1,152 @@
+"""``wahub serve`` as a user runs it: a subprocess on a free port, nothing configured (the sandbox)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+START_TIMEOUT = 30.0
+
+
+class Wahub:
+    """A running ``wahub serve`` process and what it printed."""
+
+    def __init__(self, cwd: Path, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wahub", "serve", "--port", str(port)],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.output.append(line)
+            if match := re.search(pattern, line):
+                return match
+        raise AssertionError(f"wahub never printed {pattern!r}; output:\n{''.join(self.output)}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=15)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+def wahub(workdir: Path) -> Iterator[Wahub]:
+    process = Wahub(workdir, free_port())
+    yield process
+    process.stop()
+
+
+def started(process: Wahub) -> str:
+    """Wait for the banner; returns the sandbox API key it printed."""
+    key = process.wait_for(r"sandbox API key: (\S+)").group(1)
+    process.wait_for(r"curl -X POST .*/api/v1/messages")
+    return key
+
+
+def wait_for_read(url: str, key: str, message_id: int, timeout: float = 30.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        page = httpx.get(f"{url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).json()
+        body = next((m for m in page["items"] if m["id"] == message_id), {})
+        if body.get("status") == "read":
+            return body
+        time.sleep(0.25)
+    raise AssertionError(f"message {message_id} did not reach read in {timeout}s: {body}")
+
+
+def test_sandbox_sends_a_text_that_reaches_read(wahub: Wahub) -> None:
+    t0 = time.monotonic()
+    key = started(wahub)
+    auth = {"Authorization": f"Bearer {key}"}
+    response = httpx.post(
+        f"{wahub.url}/api/v1/messages",
+        headers=auth,
+        json={"to": "+14155550101", "type": "text", "text": {"body": "Hello from the acceptance test"}},
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    read = wait_for_read(wahub.url, key, response.json()["id"])
+    assert time.monotonic() - t0 < 30
+    assert read["wamid"] and read["sent_at"] and read["delivered_at"] and read["read_at"]
+    assert httpx.get(f"{wahub.url}/api/v1/messages").status_code == 401
+
+
+def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_data(workdir: Path, wahub: Wahub) -> None:
+    key = started(wahub)
+    auth = {"Authorization": f"Bearer {key}"}
+    body = {"to": "+14155550102", "type": "text", "text": {"body": "kept across restarts"}}
+    message_id = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json=body).json()["id"]
+    wait_for_read(wahub.url, key, message_id)
+    assert wahub.stop() == 0
+    wahub.wait_for(r"wahub stopped\.")
+
+    again = Wahub(workdir, free_port())
+    try:
+        assert started(again) == key
+        got = httpx.get(f"{again.url}/api/v1/messages/{message_id}", headers=auth)
+        assert got.status_code == 200
+        assert got.json()["status"] == "read"
+    finally:
+        again.stop()
+
+
+def test_apikey_create_prints_the_key_alone_on_its_last_line(workdir: Path, wahub: Wahub) -> None:
+    started(wahub)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "wahub", "apikey", "create", "--name", "erp"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"wahub_[0-9a-f]{8}_\S+", key)
+    assert httpx.get(f"{wahub.url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).status_code == 200

@@ -1,0 +1,156 @@
+"""Integration fixtures: a fresh migrated database per test, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.conftest import IN_CI, PG_URL
+from tests.support import running
+from wahub import config
+from wahub.api.app import create_app
+from wahub.api.context import AppContext
+from wahub.store import accounts, apikeys, db, migrate
+from wahub.store.crypto import Vault
+from wahub.store.models import Account
+from wahub.store.notify import Notifier
+
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+ACCESS_TOKEN = "test-access-token"
+PHONE_NUMBER_ID = "1122334455667"  # the number in the conformance payloads
+WABA_ID = "1234567890987654321"
+SECRET_KEY = "test-secret-key-0123456789"
+
+
+def _pg_admin() -> psycopg.Connection:
+    try:
+        return psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {PG_URL}: {str(exc).strip().splitlines()[0]}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: PostgreSQL tests must run)")
+        pytest.skip(message + " (start it, or set WAHUB_TEST_POSTGRES_URL)")
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test copies (CREATE DATABASE … TEMPLATE is fast)."""
+    name = f"wahub_tmpl_{os.getpid()}"
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    migrate.upgrade(_pg_url(name))
+    yield name
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "wahub.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+_counter = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "wahub.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"wahub_t_{os.getpid()}_{next(_counter)}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url(name)
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = db.create_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return db.sessionmaker(engine)
+
+
+@pytest.fixture
+def vault() -> Vault:
+    return Vault(SECRET_KEY)
+
+
+@pytest.fixture
+async def account(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> Account:
+    """A Meta account for the conformance payloads' phone number."""
+    async with db.transaction(sessions) as session:
+        return await accounts.upsert_meta(
+            session,
+            vault,
+            name="test",
+            phone_number_id=PHONE_NUMBER_ID,
+            waba_id=WABA_ID,
+            credentials=accounts.Credentials(ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN),
+        )
+
+
+@pytest.fixture
+def ctx(database_url: str, engine: AsyncEngine, vault: Vault, tmp_path: Path) -> AppContext:
+    settings = config.load(data_dir=tmp_path / "data", database_url=database_url)
+    return AppContext(
+        settings=settings,
+        sessions=db.sessionmaker(engine),
+        readers=db.sessionmaker(engine, readonly=True),
+        notifier=Notifier(),
+        vault=vault,
+    )
+
+
+@pytest.fixture
+async def api_key(sessions: async_sessionmaker[AsyncSession]) -> str:
+    async with db.transaction(sessions) as session:
+        _row, key = await apikeys.create(session, "tests")
+    return key
+
+
+@pytest.fixture
+async def base_url(ctx: AppContext, account: Account) -> AsyncIterator[str]:
+    """The wahub HTTP app, served on a loopback port."""
+    async with running(create_app(ctx)) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(base_url: str, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the running app, authenticated with a valid API key."""
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}) as c:
+        yield c
+
+
+@pytest.fixture
+async def anon(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the running app with no credentials (webhook senders, strangers)."""
+    async with httpx.AsyncClient(base_url=base_url) as c:
+        yield c

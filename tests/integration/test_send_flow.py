@@ -1,0 +1,92 @@
+"""The whole path on real sockets: API -> outbox -> sender -> fakegraph -> signed status webhooks -> read.
+fakegraph plays Meta; nothing of wahub is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+
+import fakegraph
+from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID
+from tests.support import eventually, running
+from wahub.api.context import AppContext
+from wahub.provider.graph import GraphClient
+from wahub.worker.processor import Processor
+from wahub.worker.runner import Worker
+from wahub.worker.sender import Sender
+
+TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
+
+
+@pytest.fixture
+async def graph_url(base_url: str) -> AsyncIterator[str]:
+    """fakegraph on a loopback port, posting signed webhooks to the running wahub app, 50x faster than life."""
+    config = fakegraph.FakeGraphConfig(
+        callback_url=f"{base_url}/webhooks/meta",
+        app_secret=APP_SECRET,
+        access_token=ACCESS_TOKEN,
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id=WABA_ID,
+        contacts=[fakegraph.SimulatedContact(wa_id="14155550101", name="Ada")],
+        speed=50,
+        reply=False,
+        seed=7,
+    )
+    async with running(fakegraph.create_app(config)) as url:
+        yield url
+
+
+@pytest.fixture
+async def worker(ctx: AppContext, graph_url: str) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        sender = Sender(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80)
+        task = asyncio.create_task(Worker(Processor(ctx.sessions), sender, ctx.notifier).run(stop))
+        yield
+        stop.set()
+        await task
+
+
+async def wait_for_status(client: httpx.AsyncClient, message_id: int, wanted: str) -> dict[str, object]:
+    async def check() -> dict[str, object] | None:
+        body: dict[str, object] = (await client.get(f"/api/v1/messages/{message_id}")).json()
+        return body if body["status"] == wanted else None
+
+    result: dict[str, object] = await eventually(check, timeout=20)
+    return result
+
+
+async def test_sent_text_reaches_read_with_a_time_per_status(client: httpx.AsyncClient, worker: None) -> None:
+    sent = (await client.post("/api/v1/messages", json=TEXT)).json()
+    read = await wait_for_status(client, sent["id"], "read")
+    assert isinstance(read["wamid"], str) and read["wamid"].startswith("wamid.")
+    for stamp in ("queued_at", "sent_at", "delivered_at", "read_at"):
+        assert read[stamp] is not None, stamp
+
+
+async def test_transient_failures_are_retried_until_sent(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        assert (await fake.post("/_fake/faults", json={"fail_next": 2, "error_code": 131000})).status_code == 200
+    sent = (await client.post("/api/v1/messages", json=TEXT)).json()
+    read = await wait_for_status(client, sent["id"], "read")
+    assert read["error"] is None
+
+
+async def test_permanent_error_fails_the_message_with_metas_code(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        assert (await fake.post("/_fake/faults", json={"fail_next": 1, "error_code": 131026})).status_code == 200
+        failed = await wait_for_status(
+            client, (await client.post("/api/v1/messages", json=TEXT)).json()["id"], "failed"
+        )
+        sends = (await fake.get("/_fake/requests", params={"path_contains": "/messages"})).json()["data"]
+    assert failed["error"]["code"] == 131026  # type: ignore[index]
+    assert failed["failed_at"] is not None
+    assert len(sends) == 1  # a permanent error is not retried

@@ -1,0 +1,102 @@
+"""Statuses only move forward, each reached status keeps its time, and early statuses wait for their message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wahub import domain
+from wahub.domain import ContactRef, MessageStatus
+from wahub.store import contacts, conversations, db, messages
+from wahub.store.models import Account, Message
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def status(
+    wamid: str, value: str, second: int, *, errors: tuple[domain.ProviderErrorInfo, ...] = ()
+) -> domain.StatusUpdate:
+    return domain.StatusUpdate(
+        phone_number_id="1122334455667",
+        provider_id=wamid,
+        status=MessageStatus(value),
+        timestamp=T0.replace(second=second),
+        recipient=ContactRef(wa_id="14155550101"),
+        raw={},
+        errors=errors,
+    )
+
+
+async def outbound(sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str | None) -> int:
+    async with db.transaction(sessions) as session:
+        contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id="14155550101"))
+        conversation = await conversations.get_or_create(session, account.id, contact.id)
+        message = await messages.create_outbound(
+            session,
+            account_id=account.id,
+            contact=contact,
+            conversation=conversation,
+            message_type=domain.MessageType.TEXT,
+            content={"text": {"body": "hi"}},
+        )
+        if wamid:
+            await messages.record_accepted(session, message, wamid)
+        return message.id
+
+
+async def load(sessions: async_sessionmaker[AsyncSession], message_id: int) -> Message:
+    async with db.transaction(sessions) as session:
+        return await messages.get(session, message_id)
+
+
+async def apply(sessions: async_sessionmaker[AsyncSession], account: Account, *updates: domain.StatusUpdate) -> None:
+    for update in updates:
+        async with db.transaction(sessions) as session:
+            await messages.apply_status(session, account.id, update)
+
+
+async def test_status_never_moves_backwards(sessions: async_sessionmaker[AsyncSession], account: Account) -> None:
+    message_id = await outbound(sessions, account, "wamid.A")
+    await apply(
+        sessions, account, status("wamid.A", "read", 3), status("wamid.A", "delivered", 2), status("wamid.A", "sent", 1)
+    )
+    message = await load(sessions, message_id)
+    assert message.status == "read"
+    # Each status reached still records its own time, even when it arrived late.
+    assert (message.sent_at, message.delivered_at, message.read_at) == (
+        T0.replace(second=1),
+        T0.replace(second=2),
+        T0.replace(second=3),
+    )
+
+
+async def test_repeated_status_keeps_its_first_time(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    message_id = await outbound(sessions, account, "wamid.B")
+    await apply(sessions, account, status("wamid.B", "delivered", 2), status("wamid.B", "delivered", 9))
+    message = await load(sessions, message_id)
+    assert message.status == "delivered" and message.delivered_at == T0.replace(second=2)
+
+
+async def test_failed_status_carries_metas_error(sessions: async_sessionmaker[AsyncSession], account: Account) -> None:
+    message_id = await outbound(sessions, account, "wamid.C")
+    error = domain.ProviderErrorInfo(code=131047, title="Re-engagement message", details="more than 24 hours")
+    await apply(sessions, account, status("wamid.C", "sent", 1), status("wamid.C", "failed", 2, errors=(error,)))
+    message = await load(sessions, message_id)
+    assert (message.status, message.error_code, message.error_title) == ("failed", 131047, "Re-engagement message")
+    assert message.failed_at == T0.replace(second=2)
+
+
+async def test_status_before_its_message_is_applied_when_the_wamid_is_recorded(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    message_id = await outbound(sessions, account, None)
+    await apply(sessions, account, status("wamid.D", "delivered", 2), status("wamid.D", "sent", 1))
+    assert (await load(sessions, message_id)).status == "queued"
+    async with db.transaction(sessions) as session:
+        await messages.record_accepted(session, await messages.get(session, message_id), "wamid.D")
+    message = await load(sessions, message_id)
+    assert message.status == "delivered"
+    assert message.sent_at == T0.replace(second=1) and message.delivered_at == T0.replace(second=2)

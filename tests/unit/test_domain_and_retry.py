@@ -1,0 +1,81 @@
+from datetime import UTC, datetime
+
+from wahub import errors
+from wahub.domain import MessageStatus, moves_forward
+from wahub.worker import retry
+from wahub.worker.ratelimit import TokenBucket
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def test_statuses_move_only_forward() -> None:
+    order = [
+        MessageStatus.QUEUED,
+        MessageStatus.ACCEPTED,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.READ,
+        MessageStatus.PLAYED,
+    ]
+    for i, earlier in enumerate(order):
+        for later in order[i + 1 :]:
+            assert moves_forward(earlier, later)
+            assert not moves_forward(later, earlier)
+        assert not moves_forward(earlier, earlier)
+
+
+def test_failed_can_follow_sent_but_not_delivered_and_ends_the_message() -> None:
+    assert moves_forward(MessageStatus.SENT, MessageStatus.FAILED)
+    assert not moves_forward(MessageStatus.DELIVERED, MessageStatus.FAILED)
+    assert not moves_forward(MessageStatus.FAILED, MessageStatus.READ)
+
+
+def test_unknown_status_string_becomes_unknown() -> None:
+    assert MessageStatus("teleported") is MessageStatus.UNKNOWN
+
+
+def test_permanent_errors_are_not_retried() -> None:
+    for code in (131026, 131047, 131051, 132000, 100):
+        error = errors.provider_error(code, "no")
+        assert not error.retryable
+        assert retry.decide(error, 1, NOW) is None
+
+
+def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
+    error = errors.provider_error(131000, "try later")
+    delays = [retry.decide(error, n, NOW, rand=lambda: 1.0) for n in range(1, 6)]
+    assert all(d is not None for d in delays)
+    seconds = [d.delay for d in delays if d]
+    assert seconds == sorted(seconds) and seconds[0] < seconds[-1]
+    low = retry.decide(error, 3, NOW, rand=lambda: 0.0)
+    assert low is not None and low.delay == seconds[2] / 2  # half fixed, half random
+
+
+def test_throttling_backs_off_longer_and_5xx_and_is_transient_count_as_transient() -> None:
+    throttled = retry.decide(errors.provider_error(130429, "slow down"), 1, NOW, rand=lambda: 0.0)
+    plain = retry.decide(errors.provider_error(131000, "oops"), 1, NOW, rand=lambda: 0.0)
+    assert throttled and plain and throttled.delay > plain.delay
+    assert errors.provider_error(None, "bad gateway", http_status=502).retryable
+    assert errors.provider_error(999999, "meta says transient", transient=True).retryable
+
+
+def test_retries_stop_after_max_attempts() -> None:
+    error = errors.provider_error(131000, "try later")
+    assert retry.decide(error, retry.MAX_ATTEMPTS - 1, NOW) is not None
+    assert retry.decide(error, retry.MAX_ATTEMPTS, NOW) is None
+
+
+def test_expired_token_is_not_retried() -> None:
+    error = errors.provider_error(190, "token expired")
+    assert isinstance(error, errors.AccessTokenInvalid)
+    assert retry.decide(error, 1, NOW) is None
+
+
+def test_token_bucket_spaces_sends_at_the_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, clock=lambda: now[0])
+    assert bucket.try_take() == 0
+    wait = bucket.try_take()
+    assert 0.09 < wait <= 0.1
+    now[0] += wait
+    assert bucket.try_take() == 0
