@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import domain
 from wahub.domain import ContactRef, MessageStatus
 from wahub.store import contacts, conversations, db, messages
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, Message, PendingStatus
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -100,3 +100,30 @@ async def test_status_before_its_message_is_applied_when_the_wamid_is_recorded(
     message = await load(sessions, message_id)
     assert message.status == "delivered"
     assert message.sent_at == T0.replace(second=1) and message.delivered_at == T0.replace(second=2)
+
+
+async def test_status_kept_aside_is_applied_by_the_sweep_when_the_race_hid_it(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # The sender recorded the wamid without seeing the kept-aside status (another transaction held it).
+    message_id = await outbox_message_with_wamid_set_directly(sessions, account, "wamid.E")
+    await apply(sessions, account, status("wamid.E", "sent", 1))  # finds the message: applied directly
+    async with db.transaction(sessions) as session:
+        session.add(
+            PendingStatus(account_id=account.id, wamid="wamid.E", status="delivered", timestamp=T0.replace(second=2))
+        )
+    async with db.transaction(sessions) as session:
+        assert await messages.resolve_pending(session) == 1
+    message = await load(sessions, message_id)
+    assert message.status == "delivered" and message.delivered_at == T0.replace(second=2)
+    async with db.transaction(sessions) as session:
+        assert await messages.resolve_pending(session) == 0
+
+
+async def outbox_message_with_wamid_set_directly(
+    sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str
+) -> int:
+    message_id = await outbound(sessions, account, None)
+    async with db.transaction(sessions) as session:
+        (await messages.get(session, message_id)).wamid = wamid
+    return message_id

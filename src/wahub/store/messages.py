@@ -181,6 +181,26 @@ async def _apply_pending(session: AsyncSession, message: Message) -> None:
         await session.delete(pending)
 
 
+async def resolve_pending(session: AsyncSession, limit: int = 500) -> int:
+    """Apply kept-aside statuses whose message has its ``wamid`` by now.
+
+    ``record_accepted`` applies them at once in the common case; this sweep closes the race where a status
+    is kept aside while the send's result is being committed in another transaction (READ COMMITTED lets
+    each miss the other's row)."""
+    stmt = (
+        sa.select(Message)
+        .join(
+            PendingStatus, sa.and_(PendingStatus.account_id == Message.account_id, PendingStatus.wamid == Message.wamid)
+        )
+        .distinct()
+        .limit(limit)
+    )
+    found = list((await session.scalars(stmt)).all())
+    for message in found:
+        await _apply_pending(session, message)
+    return len(found)
+
+
 async def get(session: AsyncSession, message_id: int) -> Message:
     message = await session.get(Message, message_id)
     if message is None:

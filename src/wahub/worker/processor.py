@@ -40,7 +40,8 @@ class Processor:
                 except Exception as exc:
                     log.exception("webhook event failed", extra={"event_id": event.id})
                     events.mark_failed_attempt(event, f"{type(exc).__name__}: {exc}")
-            return len(batch)
+            resolved = await messages.resolve_pending(session)
+            return len(batch) + resolved
 
     async def _process(self, session: AsyncSession, event: WebhookEvent, cache: dict[str, Account | None]) -> str:
         parsed = meta.parse(event.body)
@@ -48,6 +49,7 @@ class Processor:
         for inbound in parsed.messages:
             account = await _account(session, inbound.phone_number_id, cache)
             if account is None:
+                log.warning("message for a number with no account", extra={"phone_number_id": inbound.phone_number_id})
                 counts["unknown number"] += 1
                 continue
             contact = await contacts.upsert_contact(session, account.id, inbound.contact)
