@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import fakegraph
+import fakegraph.config
 from wahub.store import accounts, apikeys
 from wahub.store.crypto import Vault, new_secret_key
 from wahub.store.models import Account
@@ -18,11 +19,8 @@ from wahub.store.models import Account
 PHONE_NUMBER_ID = "100000000000001"
 WABA_ID = "200000000000001"
 DISPLAY_NUMBER = "15550000001"
-CONTACTS = (
-    fakegraph.SimulatedContact(wa_id="14155550101", name="Ada Lovelace"),
-    fakegraph.SimulatedContact(wa_id="14155550102", name="Grace Hopper"),
-    fakegraph.SimulatedContact(wa_id="4915112345678", name="Emmy Noether"),
-)
+# fakegraph's own simulated people (valid E.164 numbers, so the API accepts them).
+CONTACTS = tuple(fakegraph.config.default_contacts())
 SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 API_KEY_FILE = "sandbox-api-key"
 

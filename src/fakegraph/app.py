@@ -1,0 +1,73 @@
+"""`create_app(config)`: the Starlette app that plays Meta's Cloud API.
+
+Wiring only: the state, the webhook sender, the simulator and the endpoint groups, plus a lifespan
+that opens the aiohttp session for webhooks and cancels pending work on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from fakegraph import graph
+from fakegraph.account import AccountEndpoints
+from fakegraph.config import FakeGraphConfig
+from fakegraph.control import ControlEndpoints
+from fakegraph.delivery import WebhookDelivery
+from fakegraph.media import DOWNLOAD_PATH, MediaEndpoints
+from fakegraph.messages import MessageEndpoints
+from fakegraph.simulation import Simulator
+from fakegraph.state import FakeState
+from fakegraph.tasks import TaskSet
+
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def create_app(config: FakeGraphConfig | None = None) -> Starlette:
+    """A fakegraph ASGI app; its in-memory state is `app.state.fake` (a `FakeState`)."""
+    state = FakeState(config or FakeGraphConfig())
+    tasks = TaskSet()
+    delivery = WebhookDelivery(state, tasks)
+    simulator = Simulator(state, delivery, tasks)
+    gate = graph.GraphGate(state)
+    media = MediaEndpoints(state, gate)
+    account = AccountEndpoints(state, media)
+    messages = MessageEndpoints(state, simulator)
+    control = ControlEndpoints(state, simulator, tasks)
+    wrap, guard = gate.wrap, control.guard
+
+    routes = [
+        Route("/_fake/requests", guard(control.requests), methods=["GET", "DELETE"]),
+        Route("/_fake/messages", guard(control.messages), methods=["GET"]),
+        Route("/_fake/inbound", guard(control.inbound), methods=["POST"]),
+        Route("/_fake/inbound_log", guard(control.inbound_log), methods=["GET"]),
+        Route("/_fake/webhooks", guard(control.webhooks), methods=["GET"]),
+        Route("/_fake/faults", guard(control.faults), methods=["GET", "POST", "DELETE"]),
+        Route("/_fake/config", guard(control.config), methods=["GET", "POST"]),
+        Route("/_fake/contacts", guard(control.contacts), methods=["GET"]),
+        Route("/_fake/reset", guard(control.reset), methods=["POST"]),
+        Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
+        Route("/{version}/{object_id}/messages", wrap(messages.post), methods=["POST"]),
+        Route("/{version}/{object_id}/media", wrap(media.upload), methods=["POST"]),
+        Route("/{version}/{object_id}/message_templates", wrap(account.message_templates), methods=["GET"]),
+        Route("/{version}/{object_id}/phone_numbers", wrap(account.phone_numbers), methods=["GET"]),
+        Route("/{version}/{object_id}", wrap(account.get_object), methods=["GET"]),
+        Route("/{version}/{object_id}", wrap(account.delete_object), methods=["DELETE"]),
+        Route("/{path:path}", wrap(graph.unknown_path), methods=_ALL_METHODS),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await delivery.open()
+        try:
+            yield
+        finally:
+            await tasks.cancel_all()
+            await delivery.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.fake = state
+    return app
