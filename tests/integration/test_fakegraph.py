@@ -11,16 +11,14 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +27,7 @@ from starlette.routing import Route
 from fakegraph import FakeGraphConfig, SimulatedContact, create_app
 from fakegraph.server import build_parser, config_from_args
 from fakegraph.state import FakeState
+from tests.support import running
 
 SECRET = "test-app-secret"
 TOKEN = "test-access-token"
@@ -55,26 +54,6 @@ async def send_text(client: httpx.AsyncClient, to: str, body: str) -> str:
     response = await client.post(MESSAGES, json=text_body(to, body))
     assert response.status_code == 200, response.text
     return response.json()["messages"][0]["id"]  # type: ignore[no-any-return]
-
-
-@asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a fresh loopback socket; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.005)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @dataclass
@@ -146,7 +125,7 @@ class Graph:
 async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = Starlette(routes=[Route("/webhooks/meta", rec.handle, methods=["POST"])])
-    async with serving(app) as url:
+    async with running(app) as url:
         rec.url = url + "/webhooks/meta"
         yield rec
 
@@ -166,7 +145,7 @@ async def start_graph(receiver: Receiver) -> AsyncIterator[Callable[..., Awaitab
             }
             settings.update(overrides)
             app = create_app(FakeGraphConfig(**settings))
-            url = await stack.enter_async_context(serving(app))
+            url = await stack.enter_async_context(running(app))
             client = await stack.enter_async_context(
                 httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
             )

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
 from wahub.domain import ContactRef, MessageStatus
-from wahub.store import contacts, conversations, db, messages
+from wahub.store import db, messages, outbound
 from wahub.store.models import Account, Message, PendingStatus
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -28,17 +28,10 @@ def status(
     )
 
 
-async def outbound(sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str | None) -> int:
+async def queued(sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str | None) -> int:
     async with db.transaction(sessions) as session:
-        contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id="14155550101"))
-        conversation = await conversations.get_or_create(session, account.id, contact.id)
-        message = await messages.create_outbound(
-            session,
-            account_id=account.id,
-            contact=contact,
-            conversation=conversation,
-            message_type=domain.MessageType.TEXT,
-            content={"text": {"body": "hi"}},
+        message, _contact = await outbound.queue_message(
+            session, account, ContactRef(wa_id="14155550101"), domain.MessageType.TEXT, {"text": {"body": "hi"}}
         )
         if wamid:
             await messages.record_accepted(session, message, wamid)
@@ -57,7 +50,7 @@ async def apply(sessions: async_sessionmaker[AsyncSession], account: Account, *u
 
 
 async def test_status_never_moves_backwards(sessions: async_sessionmaker[AsyncSession], account: Account) -> None:
-    message_id = await outbound(sessions, account, "wamid.A")
+    message_id = await queued(sessions, account, "wamid.A")
     await apply(
         sessions, account, status("wamid.A", "read", 3), status("wamid.A", "delivered", 2), status("wamid.A", "sent", 1)
     )
@@ -74,14 +67,14 @@ async def test_status_never_moves_backwards(sessions: async_sessionmaker[AsyncSe
 async def test_repeated_status_keeps_its_first_time(
     sessions: async_sessionmaker[AsyncSession], account: Account
 ) -> None:
-    message_id = await outbound(sessions, account, "wamid.B")
+    message_id = await queued(sessions, account, "wamid.B")
     await apply(sessions, account, status("wamid.B", "delivered", 2), status("wamid.B", "delivered", 9))
     message = await load(sessions, message_id)
     assert message.status == "delivered" and message.delivered_at == T0.replace(second=2)
 
 
 async def test_failed_status_carries_metas_error(sessions: async_sessionmaker[AsyncSession], account: Account) -> None:
-    message_id = await outbound(sessions, account, "wamid.C")
+    message_id = await queued(sessions, account, "wamid.C")
     error = domain.ProviderErrorInfo(code=131047, title="Re-engagement message", details="more than 24 hours")
     await apply(sessions, account, status("wamid.C", "sent", 1), status("wamid.C", "failed", 2, errors=(error,)))
     message = await load(sessions, message_id)
@@ -92,7 +85,7 @@ async def test_failed_status_carries_metas_error(sessions: async_sessionmaker[As
 async def test_status_before_its_message_is_applied_when_the_wamid_is_recorded(
     sessions: async_sessionmaker[AsyncSession], account: Account
 ) -> None:
-    message_id = await outbound(sessions, account, None)
+    message_id = await queued(sessions, account, None)
     await apply(sessions, account, status("wamid.D", "delivered", 2), status("wamid.D", "sent", 1))
     assert (await load(sessions, message_id)).status == "queued"
     async with db.transaction(sessions) as session:
@@ -123,7 +116,7 @@ async def test_status_kept_aside_is_applied_by_the_sweep_when_the_race_hid_it(
 async def outbox_message_with_wamid_set_directly(
     sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str
 ) -> int:
-    message_id = await outbound(sessions, account, None)
+    message_id = await queued(sessions, account, None)
     async with db.transaction(sessions) as session:
         (await messages.get(session, message_id)).wamid = wamid
     return message_id

@@ -10,7 +10,7 @@ from wahub import domain
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.domain import ContactRef
-from wahub.store import accounts, contacts, conversations, db, messages, outbox
+from wahub.store import accounts, db, messages, outbound
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
@@ -22,18 +22,14 @@ async def send_message(body: schemas.SendMessage, ctx: Ctx, _key: ApiKeyId) -> s
     """Queue a message. It is sent by the worker; follow its ``status`` with ``GET /api/v1/messages/{id}``."""
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, body.sender)
-        contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=body.to))
-        conversation = await conversations.get_or_create(session, account.id, contact.id)
-        message = await messages.create_outbound(
+        message, contact = await outbound.queue_message(
             session,
-            account_id=account.id,
-            contact=contact,
-            conversation=conversation,
-            message_type=domain.MessageType(body.type),
-            content={body.type: body.text.model_dump()},
+            account,
+            ContactRef(wa_id=body.to),
+            domain.MessageType(body.type),
+            {body.type: body.text.model_dump()},
             reply_to=body.context.message_id if body.context else None,
         )
-        outbox.enqueue(session, message.id, account.id)
         out = schemas.MessageOut.of(message, contact)
     ctx.notifier.notify(Channel.OUTBOX)
     return out
