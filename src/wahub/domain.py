@@ -33,6 +33,8 @@ class MessageType(enum.StrEnum):
     SYSTEM = "system"
     TEMPLATE = "template"
     REQUEST_WELCOME = "request_welcome"
+    EDIT = "edit"
+    REVOKE = "revoke"
     UNSUPPORTED = "unsupported"
     UNKNOWN = "unknown"
 
@@ -115,8 +117,21 @@ class ProviderErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A media object a message carries: Meta's media id and what Meta says of the file (downloaded later)."""
+
+    media_id: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    caption: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class InboundMessage:
-    """A message a user sent to one of our numbers."""
+    """A message in a ``messages`` change (a user wrote to us), or in ``smb_message_echoes`` (the business wrote
+    from the WhatsApp Business app: ``direction`` is OUTBOUND and ``contact`` is the recipient)."""
 
     phone_number_id: str
     provider_id: str
@@ -126,11 +141,20 @@ class InboundMessage:
     content: JSON
     raw: JSON
     reply_to: str | None = None
+    direction: Direction = Direction.INBOUND
+    # The wamid this message acts on: the edited or revoked message, or the message reacted to.
+    target: str | None = None
+    media: MediaRef | None = None
+    # For user_changed_number system messages: the contact's new wa_id.
+    new_wa_id: str | None = None
+    # For messages in a group: the group's id (the sender is still ``contact``).
+    group_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
-    """A status Meta reports for a message we sent."""
+    """A status Meta reports for a message we sent. For a group message ``recipient`` is the group and
+    ``participant`` the member the status is about."""
 
     phone_number_id: str
     provider_id: str
@@ -139,13 +163,43 @@ class StatusUpdate:
     recipient: ContactRef
     raw: JSON
     errors: tuple[ProviderErrorInfo, ...] = ()
+    pricing: JSON | None = None
+    conversation: JSON | None = None
+    recipient_type: str = "individual"
+    participant: ContactRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class OtherEvent:
-    """A webhook change wahub keeps but does not turn into messages yet (account events, calls...)."""
+class UserPreference:
+    """A user's marketing-message preference change (``user_preferences`` field): ``value`` is stop/resume/..."""
+
+    phone_number_id: str
+    contact: ContactRef
+    category: str
+    value: str
+    detail: str | None
+    timestamp: datetime
+    raw: JSON
+
+
+@dataclass(frozen=True, slots=True)
+class AccountEvent:
+    """Any other change (template, quality, account updates, calls, unknown future fields): kept whole.
+    ``waba_id`` is the entry's id; ``phone_number_id`` is set when the change names one."""
 
     field: str
+    waba_id: str
+    raw: JSON
+    phone_number_id: str | None = None
+    timestamp: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeError:
+    """An ``errors`` array at the value level of a change (Meta could not deliver a webhook's content)."""
+
+    phone_number_id: str | None
+    errors: tuple[ProviderErrorInfo, ...]
     raw: JSON
 
 
@@ -153,4 +207,6 @@ class OtherEvent:
 class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
-    others: list[OtherEvent] = field(default_factory=list)
+    preferences: list[UserPreference] = field(default_factory=list)
+    account_events: list[AccountEvent] = field(default_factory=list)
+    errors: list[ChangeError] = field(default_factory=list)

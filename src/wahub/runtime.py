@@ -118,7 +118,9 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
     elif settings.phone_number_id:
         await _account_from_settings(settings, sessions, vault)
 
-    ctx = AppContext(settings=settings, sessions=sessions, readers=readers, notifier=notifier, vault=vault)
+    ctx = AppContext(
+        settings=settings, engine=engine, sessions=sessions, readers=readers, notifier=notifier, vault=vault
+    )
     if main_sock is not None:
         servers.append((_server(create_app(ctx)), main_sock))
 

@@ -121,6 +121,7 @@ def ctx(database_url: str, engine: AsyncEngine, vault: Vault, tmp_path: Path) ->
     settings = config.load(data_dir=tmp_path / "data", database_url=database_url)
     return AppContext(
         settings=settings,
+        engine=engine,
         sessions=db.sessionmaker(engine),
         readers=db.sessionmaker(engine, readonly=True),
         notifier=Notifier(),

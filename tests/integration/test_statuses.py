@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
 from wahub.domain import ContactRef, MessageStatus
-from wahub.store import db, messages, outbound
-from wahub.store.models import Account, Message, PendingStatus
+from wahub.store import db, messages, outbound, statuses
+from wahub.store.models import Account, Message
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ async def load(sessions: async_sessionmaker[AsyncSession], message_id: int) -> M
 async def apply(sessions: async_sessionmaker[AsyncSession], account: Account, *updates: domain.StatusUpdate) -> None:
     for update in updates:
         async with db.transaction(sessions) as session:
-            await messages.apply_status(session, account.id, update)
+            await statuses.record_many(session, [(account.id, update)])
 
 
 async def test_status_never_moves_backwards(sessions: async_sessionmaker[AsyncSession], account: Account) -> None:
@@ -95,28 +95,29 @@ async def test_status_before_its_message_is_applied_when_the_wamid_is_recorded(
     assert message.sent_at == T0.replace(second=1) and message.delivered_at == T0.replace(second=2)
 
 
-async def test_status_kept_aside_is_applied_by_the_sweep_when_the_race_hid_it(
+async def test_the_same_status_twice_is_recorded_once(
     sessions: async_sessionmaker[AsyncSession], account: Account
 ) -> None:
-    # The sender recorded the wamid without seeing the kept-aside status (another transaction held it).
-    message_id = await outbox_message_with_wamid_set_directly(sessions, account, "wamid.E")
-    await apply(sessions, account, status("wamid.E", "sent", 1))  # finds the message: applied directly
+    message_id = await queued(sessions, account, "wamid.F")
+    for _ in range(3):
+        async with db.transaction(sessions) as session:
+            await statuses.record_many(session, [(account.id, status("wamid.F", "delivered", 2))] * 2)
     async with db.transaction(sessions) as session:
-        session.add(
-            PendingStatus(account_id=account.id, wamid="wamid.E", status="delivered", timestamp=T0.replace(second=2))
-        )
+        records = await statuses.for_message(session, message_id)
+    assert [(r.status, r.wamid) for r in records] == [("delivered", "wamid.F")]
+
+
+async def test_unattached_status_is_applied_by_the_sweep_when_the_race_hid_it(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # The status was recorded while the send's result was committed elsewhere: neither saw the other.
+    await apply(sessions, account, status("wamid.E", "delivered", 2))
+    message_id = await queued(sessions, account, None)
     async with db.transaction(sessions) as session:
-        assert await messages.resolve_pending(session) == 1
+        (await messages.get(session, message_id)).wamid = "wamid.E"  # set without attach(), as the race does
+    async with db.transaction(sessions) as session:
+        assert await statuses.attach_waiting(session) == 1
     message = await load(sessions, message_id)
     assert message.status == "delivered" and message.delivered_at == T0.replace(second=2)
     async with db.transaction(sessions) as session:
-        assert await messages.resolve_pending(session) == 0
-
-
-async def outbox_message_with_wamid_set_directly(
-    sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str
-) -> int:
-    message_id = await queued(sessions, account, None)
-    async with db.transaction(sessions) as session:
-        (await messages.get(session, message_id)).wamid = wamid
-    return message_id
+        assert await statuses.attach_waiting(session) == 0

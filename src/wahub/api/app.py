@@ -8,23 +8,44 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 import wahub
 from wahub.api import errors, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import health, messages
+from wahub.store.journal import EventJournal
 
 
-def create_app(ctx: AppContext) -> FastAPI:
+class App:
+    """The ASGI entry point: ``POST /webhooks/meta`` goes straight to the lean receiver, the rest to FastAPI
+    (which also runs the lifespan: webhook keys, the event journal)."""
+
+    def __init__(self, api: FastAPI, meta_webhook: webhooks.MetaWebhookReceiver) -> None:
+        self.api = api
+        self._meta_webhook = meta_webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
+            await self._meta_webhook(scope, receive, send)
+            return
+        await self.api(scope, receive, send)
+
+
+def create_app(ctx: AppContext) -> App:
     keys = webhooks.WebhookKeys()
+    journal = EventJournal(ctx.engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await keys.refresh(ctx)
         refresher = asyncio.create_task(keys.keep_fresh(ctx))
+        await journal.start()
         try:
             yield
         finally:
+            # Servers stop taking requests before the lifespan ends, so every acked body is written here.
+            await journal.stop()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
@@ -39,7 +60,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.webhook_keys = keys
     errors.install(app)
     app.router.routes.append(Route("/webhooks/meta", webhooks.verify_meta, methods=["GET"]))
-    app.router.routes.append(Route("/webhooks/meta", webhooks.receive_meta, methods=["POST"]))
     app.include_router(messages.router)
     app.include_router(health.router)
 
@@ -47,4 +67,4 @@ def create_app(ctx: AppContext) -> FastAPI:
     async def root() -> dict[str, str]:
         return {"name": "wahub", "version": wahub.__version__, "api_docs": "/docs"}
 
-    return app
+    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal))

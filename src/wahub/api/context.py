@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub.config import Settings
 from wahub.store.crypto import Vault
@@ -14,6 +14,7 @@ from wahub.store.notify import Notifier
 @dataclass(slots=True)
 class AppContext:
     settings: Settings
+    engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     readers: async_sessionmaker[AsyncSession]
     notifier: Notifier

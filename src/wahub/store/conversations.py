@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.store import upsert
 from wahub.store.models import Conversation, utcnow
+
+WINDOW = timedelta(hours=24)
 
 
 async def get_or_create(session: AsyncSession, account_id: int, contact_id: int) -> Conversation:
@@ -27,6 +29,30 @@ async def get_or_create(session: AsyncSession, account_id: int, contact_id: int)
     if conversation is None:  # pragma: no cover
         raise errors.Conflict("conversation could not be created")
     return conversation
+
+
+async def resolve_many(session: AsyncSession, account_id: int, contact_ids: set[int]) -> dict[int, Conversation]:
+    """The conversation of each contact (created if new), by contact id."""
+    if not contact_ids:
+        return {}
+    stmt = sa.select(Conversation).where(
+        Conversation.account_id == account_id, Conversation.contact_id.in_(contact_ids)
+    )
+    found = {c.contact_id: c for c in await session.scalars(stmt)}
+    missing = contact_ids - found.keys()
+    if missing:
+        now = utcnow()
+        rows = [{"account_id": account_id, "contact_id": cid, "unread_count": 0, "created_at": now} for cid in missing]
+        await upsert.insert_ignore_many(session, Conversation.__table__, rows)  # type: ignore[arg-type]
+        found = {c.contact_id: c for c in await session.scalars(stmt)}
+    return found
+
+
+def window_closes_at(conversation: Conversation) -> datetime | None:
+    """When the 24-hour customer-service window closes (free-form messages need an open window)."""
+    if conversation.last_inbound_at is None:
+        return None
+    return conversation.last_inbound_at + WINDOW
 
 
 def record_inbound(conversation: Conversation, at: datetime) -> None:

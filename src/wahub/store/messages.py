@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,42 +13,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.domain import Direction, MessageStatus
-from wahub.store import conversations, upsert
-from wahub.store.models import Contact, Conversation, Message, PendingStatus, utcnow
+from wahub.store import conversations, statuses, upsert
+from wahub.store.models import Contact, Conversation, Message, utcnow
 
 
-async def record_inbound(
-    session: AsyncSession,
-    account_id: int,
-    contact: Contact,
-    conversation: Conversation,
-    inbound: domain.InboundMessage,
-) -> Message | None:
-    """Store an inbound message once. Returns None when this ``wamid`` is already stored (a redelivery)."""
-    now = utcnow()
-    stmt = upsert.insert_ignore(
+async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """Insert messages that carry a provider id, once: rows whose (account, wamid) is stored already are
+    skipped by the database. Returns the new rows' ids by (account_id, wamid)."""
+    inserted = await upsert.insert_ignore_many(
         session,
         Message.__table__,  # type: ignore[arg-type]
-        {
-            "account_id": account_id,
-            "conversation_id": conversation.id,
-            "contact_id": contact.id,
-            "direction": Direction.INBOUND.value,
-            "type": inbound.type.value,
-            "wamid": inbound.provider_id,
-            "status": MessageStatus.RECEIVED.value,
-            "content": inbound.content,
-            "raw": inbound.raw,
-            "reply_to_wamid": inbound.reply_to,
-            "created_at": now,
-            "provider_timestamp": inbound.timestamp,
-        },
+        rows,
+        ("id", "account_id", "wamid"),
     )
-    new_id = (await session.execute(stmt)).scalar()
-    if new_id is None:
-        return None
-    conversations.record_inbound(conversation, inbound.timestamp)
-    return await session.get(Message, new_id)
+    return {(r.account_id, r.wamid): r.id for r in inserted}
+
+
+async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
+    if not keys:
+        return {}
+    stmt = sa.select(Message).where(sa.tuple_(Message.account_id, Message.wamid).in_(keys))
+    return {(m.account_id, m.wamid or ""): m for m in await session.scalars(stmt)}
+
+
+def apply_reaction(target: Message, who: str, emoji: str | None) -> None:
+    """One reaction per person per message: a new emoji replaces theirs, an empty one removes it."""
+    reactions = dict(target.reactions or {})
+    if emoji:
+        reactions[who] = emoji
+    else:
+        reactions.pop(who, None)
+    target.reactions = reactions
+
+
+def apply_edit(target: Message, new_content: dict[str, Any], at: datetime) -> None:
+    """The sender edited the message: the old content goes to its history."""
+    target.history = [*(target.history or []), {"kind": "edit", "at": at.isoformat(), "content": target.content}]
+    target.content = new_content
+    target.edited_at = at
+
+
+def apply_revoke(target: Message, at: datetime) -> None:
+    """The sender deleted the message for everyone: its content is kept in its history, not destroyed."""
+    target.history = [*(target.history or []), {"kind": "revoke", "at": at.isoformat(), "content": target.content}]
+    target.content = {}
+    target.revoked_at = at
 
 
 async def create_outbound(
@@ -86,7 +96,7 @@ async def record_accepted(session: AsyncSession, message: Message, wamid: str) -
     if domain.moves_forward(MessageStatus(message.status), MessageStatus.ACCEPTED):
         message.status = MessageStatus.ACCEPTED.value
     await session.flush()
-    await _apply_pending(session, message)
+    await statuses.attach(session, message)
 
 
 def record_failure(message: Message, code: int | None, title: str, details: str | None) -> None:
@@ -96,109 +106,6 @@ def record_failure(message: Message, code: int | None, title: str, details: str 
     message.error_code = code
     message.error_title = title
     message.error_details = details
-
-
-async def apply_status(session: AsyncSession, account_id: int, update: domain.StatusUpdate) -> bool:
-    """Apply a status webhook. Returns False when the message is not known yet: the status is kept aside
-    and applied by ``record_accepted`` when it is."""
-    stmt = (
-        sa.select(Message)
-        .where(Message.account_id == account_id, Message.wamid == update.provider_id)
-        .with_for_update()
-    )
-    message = (await session.scalars(stmt)).first()
-    first_error = update.errors[0] if update.errors else None
-    status = _Status(
-        update.status,
-        update.timestamp,
-        first_error.code if first_error else None,
-        first_error.title if first_error else None,
-        first_error.details if first_error else None,
-    )
-    if message is None:
-        session.add(
-            PendingStatus(
-                account_id=account_id,
-                wamid=update.provider_id,
-                status=status.status.value,
-                timestamp=status.at,
-                error_code=status.error_code,
-                error_title=status.error_title,
-                error_details=status.error_details,
-            )
-        )
-        return False
-    _move(message, status)
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class _Status:
-    status: MessageStatus
-    at: datetime
-    error_code: int | None = None
-    error_title: str | None = None
-    error_details: str | None = None
-
-
-_STAMP = {
-    MessageStatus.SENT: "sent_at",
-    MessageStatus.DELIVERED: "delivered_at",
-    MessageStatus.READ: "read_at",
-    MessageStatus.PLAYED: "played_at",
-    MessageStatus.FAILED: "failed_at",
-}
-
-
-def _move(message: Message, status: _Status) -> None:
-    """Record the status's timestamp once, and move the message's status only forward."""
-    column = _STAMP.get(status.status)
-    if column is not None and getattr(message, column) is None:
-        setattr(message, column, status.at)
-    if domain.moves_forward(MessageStatus(message.status), status.status):
-        message.status = status.status.value
-        if status.status is MessageStatus.FAILED:
-            message.error_code = status.error_code
-            message.error_title = status.error_title
-            message.error_details = status.error_details
-
-
-async def _apply_pending(session: AsyncSession, message: Message) -> None:
-    stmt = sa.select(PendingStatus).where(
-        PendingStatus.account_id == message.account_id, PendingStatus.wamid == message.wamid
-    )
-    for pending in (await session.scalars(stmt)).all():
-        _move(
-            message,
-            _Status(
-                MessageStatus(pending.status),
-                pending.timestamp,
-                pending.error_code,
-                pending.error_title,
-                pending.error_details,
-            ),
-        )
-        await session.delete(pending)
-
-
-async def resolve_pending(session: AsyncSession, limit: int = 500) -> int:
-    """Apply kept-aside statuses whose message has its ``wamid`` by now.
-
-    ``record_accepted`` applies them at once in the common case; this sweep closes the race where a status
-    is kept aside while the send's result is being committed in another transaction (READ COMMITTED lets
-    each miss the other's row)."""
-    stmt = (
-        sa.select(Message)
-        .join(
-            PendingStatus, sa.and_(PendingStatus.account_id == Message.account_id, PendingStatus.wamid == Message.wamid)
-        )
-        .distinct()
-        .limit(limit)
-    )
-    found = list((await session.scalars(stmt)).all())
-    for message in found:
-        await _apply_pending(session, message)
-    return len(found)
 
 
 async def get(session: AsyncSession, message_id: int) -> Message:

@@ -61,6 +61,10 @@ class Account(Base):
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     credentials: Mapped[bytes] = mapped_column(sa.LargeBinary)
     send_rate: Mapped[int | None]
+    # Kept up to date from phone_number_quality_update / account_update webhooks.
+    quality_rating: Mapped[str | None] = mapped_column(sa.String(32))
+    messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
+    status_event: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -78,6 +82,11 @@ class Contact(Base):
     wa_id: Mapped[str | None] = mapped_column(sa.String(32))
     user_id: Mapped[str | None] = mapped_column(sa.String(128))
     profile_name: Mapped[str | None] = mapped_column(sa.String(256))
+    # Numbers this contact had before a user_changed_number system message.
+    previous_wa_ids: Mapped[list[str] | None] = mapped_column(JSONType)
+    # Marketing-message preference from user_preferences webhooks ("stop", "resume"...).
+    marketing_preference: Mapped[str | None] = mapped_column(sa.String(32))
+    marketing_preference_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -117,6 +126,16 @@ class Message(Base):
     content: Mapped[dict[str, Any]]
     raw: Mapped[dict[str, Any] | None]
     reply_to_wamid: Mapped[str | None] = mapped_column(sa.String(256))
+    # The wamid an edit, revoke or reaction acts on.
+    target_wamid: Mapped[str | None] = mapped_column(sa.String(256))
+    group_id: Mapped[str | None] = mapped_column(sa.String(128))
+    media_id: Mapped[int | None] = mapped_column(sa.ForeignKey("media.id", ondelete="SET NULL"))
+    # Reactions on this message: {contact key: emoji}; an un-reaction removes the key.
+    reactions: Mapped[dict[str, Any] | None]
+    # Earlier versions of the content, oldest first, when the sender edited or revoked the message.
+    history: Mapped[list[Any] | None] = mapped_column(JSONType)
+    edited_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
     error_code: Mapped[int | None]
     error_title: Mapped[str | None] = mapped_column(sa.Text)
     error_details: Mapped[str | None] = mapped_column(sa.Text)
@@ -130,21 +149,84 @@ class Message(Base):
     failed_at: Mapped[datetime | None]
 
 
-class PendingStatus(Base):
-    """A status that arrived before its message; applied when the message's ``wamid`` becomes known."""
+class StatusRecord(Base):
+    """Every status Meta reported, once: unique per message, status and recipient (a group's participant).
+    ``message_id`` is empty while the message is unknown (the status overtook the send's result)."""
 
-    __tablename__ = "pending_statuses"
-    __table_args__ = (sa.Index("ix_pending_statuses_account_id_wamid", "account_id", "wamid"),)
+    __tablename__ = "message_statuses"
+    __table_args__ = (sa.UniqueConstraint("account_id", "wamid", "status", "recipient"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
     wamid: Mapped[str] = mapped_column(sa.String(256))
     status: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str] = mapped_column(sa.String(128))
     timestamp: Mapped[datetime]
+    message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     error_code: Mapped[int | None]
     error_title: Mapped[str | None] = mapped_column(sa.Text)
     error_details: Mapped[str | None] = mapped_column(sa.Text)
+    pricing: Mapped[dict[str, Any] | None]
+    conversation: Mapped[dict[str, Any] | None]
+    raw: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Media(Base):
+    """A media file a message refers to, by the provider's media id; fetched into storage by the media worker."""
+
+    __tablename__ = "media"
+    __table_args__ = (sa.UniqueConstraint("account_id", "provider_media_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    provider_media_id: Mapped[str] = mapped_column(sa.String(128))
+    mime_type: Mapped[str | None] = mapped_column(sa.String(128))
+    sha256: Mapped[str | None] = mapped_column(sa.String(128))
+    filename: Mapped[str | None] = mapped_column(sa.String(512))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    storage_key: Mapped[str | None] = mapped_column(sa.String(512))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AccountEvent(Base):
+    """A webhook change about the account rather than a message (templates, quality, account updates,
+    preferences, calls, fields not known yet), stored whole and once (``dedupe_key`` is its content's hash)."""
+
+    __tablename__ = "account_events"
+    __table_args__ = (sa.Index("ix_account_events_field_id", "field", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id", ondelete="SET NULL"))
+    waba_id: Mapped[str | None] = mapped_column(sa.String(64))
+    phone_number_id: Mapped[str | None] = mapped_column(sa.String(64))
+    field: Mapped[str] = mapped_column(sa.String(64))
+    raw: Mapped[dict[str, Any]]
+    dedupe_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    occurred_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Template(Base):
+    """A message template as Meta last described it (kept current by template webhooks and template sync)."""
+
+    __tablename__ = "templates"
+    __table_args__ = (sa.UniqueConstraint("waba_id", "name", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    waba_id: Mapped[str] = mapped_column(sa.String(64))
+    provider_template_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(512))
+    language: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.String(32))
+    category: Mapped[str | None] = mapped_column(sa.String(32))
+    quality: Mapped[str | None] = mapped_column(sa.String(32))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    components: Mapped[list[Any] | None] = mapped_column(JSONType)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class WebhookEvent(Base):

@@ -1,152 +1,304 @@
 """Meta Cloud API webhook payloads -> domain values.
 
 Strict about trust (the signature is checked before this runs), tolerant about shape: every entry, change,
-message and status of a batched payload is read; an unknown message type becomes ``MessageType.UNKNOWN`` with
-its raw JSON; a contact may come with a business-scoped ``user_id`` and no ``wa_id``.
-Payload reference: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components
+message, status, echo and preference of a batched payload is read; an unknown message type becomes
+``MessageType.UNKNOWN`` with its raw JSON; a contact may come with a business-scoped ``user_id`` and no
+``wa_id``; a field wahub does not read is kept whole as an ``AccountEvent``. Only a payload whose outer shape
+is wrong raises, and only ``MalformedPayload``.
+
+Fields read here (the rest become account events):
+- ``messages``: user messages, statuses of our messages, value-level errors.
+  https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components
+- ``smb_message_echoes``: messages the business sent from the WhatsApp Business app (coexistence).
+  https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_message_echoes/
+- ``history``: past chats shared at coexistence onboarding, in chunks of threads of messages.
+  https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+- ``user_preferences``: marketing-message stop/resume.
+Message objects themselves are read by ``meta_messages``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from wahub import domain
-from wahub.domain import ContactRef, MessageStatus, MessageType
+from wahub.domain import ContactRef, Direction, MessageStatus
+from wahub.webhook import meta_messages
+from wahub.webhook.meta_messages import as_dict, dicts, ident, text, timestamp
 
-# Keys of a message object that describe the message rather than its typed content.
-_ENVELOPE_KEYS = frozenset({"from", "from_user_id", "id", "timestamp", "type"})
+_OBJECT = "whatsapp_business_account"
+_DIGITS = frozenset("0123456789")
+# Error codes beyond a signed 64-bit integer are not Meta's; keep them out of integer columns.
+_MAX_CODE = 2**63 - 1
 
 
 class MalformedPayload(ValueError):
     """The webhook body is not a Meta webhook payload."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """What one change's items share: the business number it is about, its contacts, its fallback time."""
+
+    waba_id: str
+    phone_number_id: str
+    business_number: str | None
+    contacts: tuple[ContactRef, ...]
+    entry_time: datetime | None
+    received: datetime
+
+    def contact(self, wa_id: str | None, user_id: str | None) -> ContactRef:
+        """The user with these ids, named from the change's ``contacts`` when one of them matches."""
+        for known in self.contacts:
+            if (wa_id and known.wa_id == wa_id) or (user_id and known.user_id == user_id):
+                return ContactRef(wa_id=wa_id or known.wa_id, user_id=user_id or known.user_id, name=known.name)
+        return ContactRef(wa_id=wa_id, user_id=user_id)
+
+    def time(self, value: Any) -> datetime:
+        return timestamp(value) or self.received
+
+    def is_business(self, number: str | None) -> bool:
+        return _same_number(number, self.business_number)
+
+
 def parse(body: bytes) -> domain.ParsedWebhook:
-    """Parse a raw webhook body. Raises MalformedPayload when it is not JSON of Meta's outer shape."""
+    """Parse a raw webhook body. Raises MalformedPayload (and nothing else) when its outer shape is not Meta's."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedPayload("not JSON") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
         raise MalformedPayload("expected an object with an 'entry' list")
+    if payload.get("object") != _OBJECT:
+        raise MalformedPayload(f"'object' is not {_OBJECT!r}")
     result = domain.ParsedWebhook()
     for entry in payload["entry"]:
         if not isinstance(entry, dict):
             raise MalformedPayload("an entry is not an object")
-        for change in _list(entry.get("changes")):
-            _parse_change(change, result)
+        for change in meta_messages.as_list(entry.get("changes")):
+            if not isinstance(change, dict):
+                raise MalformedPayload("a change is not an object")
+            _read_change(entry, change, result)
     return result
 
 
-def _parse_change(change: Any, result: domain.ParsedWebhook) -> None:
-    if not isinstance(change, dict):
-        raise MalformedPayload("a change is not an object")
-    field = str(change.get("field", ""))
+def _read_change(entry: dict[str, Any], change: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    field = text(change.get("field")) or ""
     value = change.get("value")
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"change {field!r} has no value object")
-    if field != "messages":
-        result.others.append(domain.OtherEvent(field=field, raw=change))
+    waba_id = ident(entry.get("id")) or ""
+    entry_time = timestamp(entry.get("time"))
+    reader = _READERS.get(field)
+    if reader is None:
+        result.account_events.append(_account_event(field, waba_id, value, entry_time))
         return
-    phone_number_id = str(_dict(value.get("metadata")).get("phone_number_id", ""))
-    if not phone_number_id:
-        raise MalformedPayload("a messages change has no metadata.phone_number_id")
-    contacts = [_contact(c) for c in _list(value.get("contacts")) if isinstance(c, dict)]
-    for message in _list(value.get("messages")):
-        if isinstance(message, dict):
-            result.messages.append(_message(phone_number_id, message, contacts))
-    for status in _list(value.get("statuses")):
-        if isinstance(status, dict):
-            result.statuses.append(_status(phone_number_id, status))
-    if "errors" in value and not value.get("messages") and not value.get("statuses"):
-        result.others.append(domain.OtherEvent(field="errors", raw=change))
-
-
-def _message(phone_number_id: str, message: dict[str, Any], contacts: list[ContactRef]) -> domain.InboundMessage:
-    provider_id = message.get("id")
-    if not isinstance(provider_id, str) or not provider_id:
-        raise MalformedPayload("a message has no id")
-    sender = _sender(message, contacts)
-    type_name = str(message.get("type", "unknown"))
-    msg_type = MessageType(type_name)
-    content = {k: v for k, v in message.items() if k not in _ENVELOPE_KEYS}
-    if msg_type is MessageType.UNKNOWN:
-        content["original_type"] = type_name
-    context = _dict(message.get("context"))
-    reply_to = context.get("id") if isinstance(context.get("id"), str) else None
-    return domain.InboundMessage(
+    metadata = as_dict(as_dict(value).get("metadata"))
+    phone_number_id = ident(metadata.get("phone_number_id"))
+    if not isinstance(value, dict) or phone_number_id is None:
+        raise MalformedPayload(f"a {field} change has no metadata.phone_number_id")
+    context = _Change(
+        waba_id=waba_id,
         phone_number_id=phone_number_id,
-        provider_id=provider_id,
-        contact=sender,
-        type=msg_type,
-        timestamp=_timestamp(message.get("timestamp")),
-        content=content,
-        raw=message,
-        reply_to=reply_to,
+        business_number=ident(metadata.get("display_phone_number")),
+        contacts=tuple(_contact(raw) for raw in dicts(value.get("contacts"))),
+        entry_time=entry_time,
+        received=entry_time or datetime.now(tz=UTC),
     )
+    reader(context, value, result)
 
 
-def _sender(message: dict[str, Any], contacts: list[ContactRef]) -> ContactRef:
-    wa_id = _str(message.get("from"))
-    user_id = _str(message.get("from_user_id"))
-    for contact in contacts:
-        if (wa_id and contact.wa_id == wa_id) or (user_id and contact.user_id == user_id):
-            return ContactRef(wa_id=wa_id or contact.wa_id, user_id=user_id or contact.user_id, name=contact.name)
-    if len(contacts) == 1 and not wa_id and not user_id:
-        return contacts[0]
-    if not wa_id and not user_id:
-        raise MalformedPayload("a message names no sender")
-    return ContactRef(wa_id=wa_id, user_id=user_id)
+def _read_messages(change: _Change, value: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    for message in dicts(value.get("messages")):
+        sender_wa_id, sender_user_id = ident(message.get("from")), ident(message.get("from_user_id"))
+        if not sender_wa_id and not sender_user_id:
+            raise MalformedPayload("a message names no sender")
+        contact = change.contact(sender_wa_id, sender_user_id)
+        result.messages.append(_message(change, message, contact, Direction.INBOUND))
+    for status in dicts(value.get("statuses")):
+        result.statuses.append(_status(change, status))
+    # Meta could not deliver part of the content; kept even beside messages so the failure stays visible.
+    _record_errors(change, value.get("errors"), value, result)
 
 
-def _status(phone_number_id: str, status: dict[str, Any]) -> domain.StatusUpdate:
-    provider_id = status.get("id")
-    if not isinstance(provider_id, str) or not provider_id:
-        raise MalformedPayload("a status has no id")
-    errors = tuple(
-        domain.ProviderErrorInfo(
-            code=e.get("code") if isinstance(e.get("code"), int) else None,
-            title=_str(e.get("title")) or _str(e.get("message")),
-            details=_str(_dict(e.get("error_data")).get("details")),
+def _read_echoes(change: _Change, value: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    for echo in dicts(value.get("message_echoes")):
+        recipient_wa_id, recipient_user_id = ident(echo.get("to")), ident(echo.get("to_user_id"))
+        sender = ident(echo.get("from"))
+        if change.is_business(recipient_wa_id) and sender and not change.is_business(sender):
+            # Addressing written the wrong way round (seen in sample payloads): the user is the other side.
+            recipient_wa_id = sender
+        if not recipient_wa_id and not recipient_user_id:
+            raise MalformedPayload("a message echo names no recipient")
+        contact = change.contact(recipient_wa_id, recipient_user_id)
+        result.messages.append(_message(change, echo, contact, Direction.OUTBOUND))
+
+
+def _read_history(change: _Change, value: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    """Each chunk: an account event for its progress (``metadata.phase/chunk_order/progress``, without the
+    threads), a ChangeError if the business declined to share (``errors``), and the messages of its threads, one
+    thread per user. Group chats are not part of history."""
+    for chunk in dicts(value.get("history")):
+        progress = {key: item for key, item in chunk.items() if key != "threads"}
+        result.account_events.append(
+            domain.AccountEvent(
+                field="history",
+                waba_id=change.waba_id,
+                raw=progress,
+                phone_number_id=change.phone_number_id,
+                timestamp=change.entry_time,
+            )
         )
-        for e in _list(status.get("errors"))
-        if isinstance(e, dict)
-    )
-    return domain.StatusUpdate(
-        phone_number_id=phone_number_id,
+        _record_errors(change, chunk.get("errors"), progress, result)
+        for thread in dicts(chunk.get("threads")):
+            user = ident(thread.get("id"))
+            for message in dicts(thread.get("messages")):
+                result.messages.append(_history_message(change, user, message))
+    _record_errors(change, value.get("errors"), value, result)
+
+
+def _history_message(change: _Change, user: str | None, message: dict[str, Any]) -> domain.InboundMessage:
+    sender, recipient = ident(message.get("from")), ident(message.get("to"))
+    # ``from`` is the business for what it sent; ``to`` comes only on those messages.
+    sent_by_business = change.is_business(sender) or (recipient is not None and not _same_number(sender, user))
+    if sent_by_business:
+        wa_id, user_id = recipient or user, ident(message.get("to_user_id"))
+    else:
+        wa_id, user_id = sender or user, ident(message.get("from_user_id"))
+    if not wa_id and not user_id:
+        raise MalformedPayload("a history message names no user")
+    direction = Direction.OUTBOUND if sent_by_business else Direction.INBOUND
+    return _message(change, message, change.contact(wa_id, user_id), direction)
+
+
+def _message(
+    change: _Change, message: dict[str, Any], contact: ContactRef, direction: Direction
+) -> domain.InboundMessage:
+    provider_id = ident(message.get("id"))
+    if provider_id is None:
+        raise MalformedPayload("a message has no id")
+    return meta_messages.build(
+        message,
+        phone_number_id=change.phone_number_id,
         provider_id=provider_id,
-        status=MessageStatus(str(status.get("status", "unknown"))),
-        timestamp=_timestamp(status.get("timestamp")),
-        recipient=ContactRef(wa_id=_str(status.get("recipient_id")), user_id=_str(status.get("recipient_user_id"))),
-        raw=status,
-        errors=errors,
+        contact=contact,
+        timestamp=change.time(message.get("timestamp")),
+        direction=direction,
     )
+
+
+def _status(change: _Change, status: dict[str, Any]) -> domain.StatusUpdate:
+    provider_id = ident(status.get("id"))
+    if provider_id is None:
+        raise MalformedPayload("a status has no id")
+    recipient_type = text(status.get("recipient_type")) or "individual"
+    recipient_id = ident(status.get("recipient_id"))
+    group_id = ident(status.get("group_id"))
+    participant: ContactRef | None = None
+    if recipient_type == "group" or group_id:
+        # Groups: ``recipient_id`` is the group and ``recipient_participant_*`` the member; Meta's OpenAPI spec
+        # also names a ``group_id``, in which case ``recipient_id`` is read as the member.
+        recipient_type = "group"
+        recipient = ContactRef(wa_id=group_id or recipient_id)
+        member_wa_id = ident(status.get("recipient_participant_id"))
+        if member_wa_id is None and group_id and recipient_id != group_id:
+            member_wa_id = recipient_id
+        member_user_id = ident(status.get("recipient_participant_user_id"))
+        if member_wa_id or member_user_id:
+            participant = change.contact(member_wa_id, member_user_id)
+    else:
+        recipient = change.contact(recipient_id, ident(status.get("recipient_user_id")))
+    pricing, conversation = status.get("pricing"), status.get("conversation")
+    return domain.StatusUpdate(
+        phone_number_id=change.phone_number_id,
+        provider_id=provider_id,
+        status=MessageStatus(text(status.get("status")) or MessageStatus.UNKNOWN.value),
+        timestamp=change.time(status.get("timestamp")),
+        recipient=recipient,
+        raw=status,
+        errors=_errors(status.get("errors")),
+        pricing=pricing if isinstance(pricing, dict) else None,
+        conversation=conversation if isinstance(conversation, dict) else None,
+        recipient_type=recipient_type,
+        participant=participant,
+    )
+
+
+def _read_preferences(change: _Change, value: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    for preference in dicts(value.get("user_preferences")):
+        wa_id, user_id = ident(preference.get("wa_id")), ident(preference.get("user_id"))
+        if not wa_id and not user_id:
+            raise MalformedPayload("a user preference names no user")
+        result.preferences.append(
+            domain.UserPreference(
+                phone_number_id=change.phone_number_id,
+                contact=change.contact(wa_id, user_id),
+                category=text(preference.get("category")) or "",
+                value=text(preference.get("value")) or "",
+                detail=text(preference.get("detail")),
+                timestamp=change.time(preference.get("timestamp")),
+                raw=preference,
+            )
+        )
+
+
+def _account_event(field: str, waba_id: str, value: Any, entry_time: datetime | None) -> domain.AccountEvent:
+    raw = value if isinstance(value, dict) else {"value": value}
+    return domain.AccountEvent(
+        field=field,
+        waba_id=waba_id,
+        raw=raw,
+        phone_number_id=ident(as_dict(raw.get("metadata")).get("phone_number_id")),
+        timestamp=entry_time or timestamp(raw.get("timestamp")),
+    )
+
+
+def _record_errors(change: _Change, errors: Any, raw: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    """A ChangeError for an ``errors`` array that names at least one error."""
+    read = _errors(errors)
+    if read:
+        result.errors.append(domain.ChangeError(phone_number_id=change.phone_number_id, errors=read, raw=raw))
+
+
+def _errors(value: Any) -> tuple[domain.ProviderErrorInfo, ...]:
+    return tuple(
+        domain.ProviderErrorInfo(
+            code=_code(error.get("code")),
+            title=text(error.get("title")) or text(error.get("message")),
+            details=text(as_dict(error.get("error_data")).get("details")),
+        )
+        for error in dicts(value)
+    )
+
+
+def _code(value: Any) -> int | None:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and -_MAX_CODE <= value <= _MAX_CODE:
+        return value
+    return None
 
 
 def _contact(raw: dict[str, Any]) -> ContactRef:
     return ContactRef(
-        wa_id=_str(raw.get("wa_id")),
-        user_id=_str(raw.get("user_id")),
-        name=_str(_dict(raw.get("profile")).get("name")),
+        wa_id=ident(raw.get("wa_id")),
+        user_id=ident(raw.get("user_id")),
+        name=text(as_dict(raw.get("profile")).get("name")),
     )
 
 
-def _timestamp(value: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return datetime.now(tz=UTC)
+def _same_number(a: str | None, b: str | None) -> bool:
+    """Phone numbers compared by their digits (``+1 555…`` and ``1555…`` are one number)."""
+    if not a or not b:
+        return False
+    digits_a = "".join(ch for ch in a if ch in _DIGITS)
+    return bool(digits_a) and digits_a == "".join(ch for ch in b if ch in _DIGITS)
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+_READERS = {
+    "messages": _read_messages,
+    "smb_message_echoes": _read_echoes,
+    "history": _read_history,
+    "user_preferences": _read_preferences,
+}

@@ -1,0 +1,145 @@
+"""Account events: webhook changes about templates, numbers and the account, stored whole and once, and
+applied to the objects they concern (templates, accounts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import errors
+from wahub.store import upsert
+from wahub.store.models import Account, AccountEvent, Template, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    field: str
+    waba_id: str | None
+    phone_number_id: str | None
+    raw: dict[str, Any]
+    occurred_at: datetime | None
+    account_id: int | None
+
+
+def dedupe_key(field: str, waba_id: str | None, raw: dict[str, Any]) -> str:
+    canonical = json.dumps([field, waba_id, raw], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record_many(session: AsyncSession, new: Sequence[NewEvent]) -> tuple[int, int]:
+    """Store events once (a redelivered webhook hits the unique ``dedupe_key``) and apply the new ones.
+    Returns (new, duplicates)."""
+    now = utcnow()
+    rows = {
+        dedupe_key(e.field, e.waba_id, e.raw): {
+            "account_id": e.account_id,
+            "waba_id": e.waba_id,
+            "phone_number_id": e.phone_number_id,
+            "field": e.field[:64],
+            "raw": e.raw,
+            "dedupe_key": dedupe_key(e.field, e.waba_id, e.raw),
+            "occurred_at": e.occurred_at,
+            "created_at": now,
+        }
+        for e in new
+    }
+    table: sa.Table = AccountEvent.__table__  # type: ignore[assignment]
+    inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), ("id", "field", "waba_id", "raw"))
+    for row in inserted:
+        await _apply(session, row.field, row.waba_id, row.raw)
+    return len(inserted), len(new) - len(inserted)
+
+
+async def _apply(session: AsyncSession, field: str, waba_id: str | None, value: dict[str, Any]) -> None:
+    if waba_id is None:
+        return
+    if field in _TEMPLATE_FIELDS:
+        await _apply_template(session, field, waba_id, value)
+    elif field == "phone_number_quality_update":
+        for account in await _accounts(session, waba_id, value.get("display_phone_number")):
+            account.quality_rating = _text(value.get("event"))
+            account.messaging_limit = _text(value.get("current_limit")) or account.messaging_limit
+    elif field == "account_update":
+        for account in await _accounts(session, waba_id, None):
+            account.status_event = _text(value.get("event"), 64)
+
+
+_TEMPLATE_FIELDS = {
+    "message_template_status_update",
+    "message_template_quality_update",
+    "template_category_update",
+    "message_template_components_update",
+}
+
+
+async def _apply_template(session: AsyncSession, field: str, waba_id: str, value: dict[str, Any]) -> None:
+    name = _text(value.get("message_template_name"), 512)
+    language = _text(value.get("message_template_language"), 16)
+    if not name or not language:
+        return
+    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name, Template.language == language)
+    template = (await session.scalars(stmt)).first()
+    if template is None:
+        template = Template(waba_id=waba_id, name=name, language=language)
+        session.add(template)
+    if value.get("message_template_id") is not None:
+        template.provider_template_id = str(value["message_template_id"])[:64]
+    if field == "message_template_status_update":
+        template.status = _text(value.get("event"))
+        template.reason = _text(value.get("reason"), 10_000)
+        template.category = _text(value.get("message_template_category")) or template.category
+    elif field == "message_template_quality_update":
+        template.quality = _text(value.get("new_quality_score"))
+    elif field == "template_category_update":
+        template.category = _text(value.get("new_category")) or template.category
+    elif field == "message_template_components_update":
+        template.components = [
+            {k: v for k, v in value.items() if k.startswith("message_template_") and k not in _TEMPLATE_KEYS}
+        ]
+    template.updated_at = utcnow()
+
+
+_TEMPLATE_KEYS = {"message_template_id", "message_template_name", "message_template_language"}
+
+
+async def _accounts(session: AsyncSession, waba_id: str, display_number: Any) -> list[Account]:
+    stmt = sa.select(Account).where(Account.waba_id == waba_id)
+    accounts = list((await session.scalars(stmt)).all())
+    if isinstance(display_number, str | int) and display_number:
+        digits = "".join(ch for ch in str(display_number) if ch.isdigit())
+        accounts = [a for a in accounts if (a.display_phone_number or "").lstrip("+") in ("", digits)]
+    return accounts
+
+
+def _text(value: Any, limit: int = 32) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)[:limit]
+
+
+async def list_page(
+    session: AsyncSession, *, limit: int, before_id: int | None, field: str | None
+) -> tuple[list[AccountEvent], int | None]:
+    stmt = sa.select(AccountEvent).order_by(AccountEvent.id.desc()).limit(limit + 1)
+    if before_id is not None:
+        stmt = stmt.where(AccountEvent.id < before_id)
+    if field:
+        stmt = stmt.where(AccountEvent.field == field)
+    rows = list((await session.scalars(stmt)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more and rows else None)
+
+
+async def get(session: AsyncSession, event_id: int) -> AccountEvent:
+    row = await session.get(AccountEvent, event_id)
+    if row is None:
+        raise errors.NotFound(f"event {event_id} does not exist")
+    return row

@@ -1,0 +1,229 @@
+"""Applying parsed webhooks to the store in bulk: a handful of statements per batch of events, not per event.
+
+Order matters and is fixed here: contacts, conversations and media first (messages point at them), then the
+messages themselves (inserted once, by a unique constraint), then what new messages do to others (reactions,
+edits, revokes, number changes), then statuses (which may concern messages of the same batch), preferences
+and account events. Effects run only for rows that were really inserted, so a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import domain
+from wahub.domain import Direction, MessageStatus, MessageType
+from wahub.store import account_events, contacts, conversations, media, messages, statuses
+from wahub.store.models import Account, Message, utcnow
+
+Counts = dict[int, Counter[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Msg:
+    index: int
+    account: Account
+    value: domain.InboundMessage
+
+
+class Accounts:
+    """The accounts a batch may concern, by phone_number_id and by WABA id."""
+
+    def __init__(self, rows: Sequence[Account]) -> None:
+        self.by_number = {a.phone_number_id: a for a in rows if a.phone_number_id}
+        self.by_waba: dict[str, Account] = {}
+        for account in rows:
+            if account.waba_id:
+                self.by_waba.setdefault(account.waba_id, account)
+
+
+async def apply_batch(
+    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]]
+) -> Counts:
+    """Store everything ``batch`` says; returns what happened per event index (for the event's result)."""
+    counts: Counts = defaultdict(Counter)
+    msgs: list[_Msg] = []
+    for index, parsed in batch:
+        for value in parsed.messages:
+            account = known.by_number.get(value.phone_number_id)
+            if account is None:
+                counts[index]["message for an unknown number"] += 1
+            else:
+                msgs.append(_Msg(index, account, value))
+    prefs = [
+        (index, account, pref)
+        for index, parsed in batch
+        for pref in parsed.preferences
+        if (account := known.by_number.get(pref.phone_number_id)) is not None
+    ]
+    resolved = await _contacts(session, msgs, prefs)
+    await _messages(session, msgs, resolved, counts)
+    await _statuses(session, known, batch, counts)
+    for index, account, pref in prefs:
+        contacts.record_preference(resolved[account.id].get(pref.contact), pref.value, pref.timestamp)
+        counts[index]["preference"] += 1
+    await _account_events(session, known, batch, counts)
+    return counts
+
+
+async def _contacts(
+    session: AsyncSession, msgs: list[_Msg], prefs: list[tuple[int, Account, domain.UserPreference]]
+) -> dict[int, contacts.Resolved]:
+    refs: dict[int, list[domain.ContactRef]] = defaultdict(list)
+    for m in msgs:
+        refs[m.account.id].append(m.value.contact)
+    for _, account, pref in prefs:
+        refs[account.id].append(pref.contact)
+    return {account_id: await contacts.resolve_many(session, account_id, items) for account_id, items in refs.items()}
+
+
+async def _messages(
+    session: AsyncSession, msgs: list[_Msg], resolved: dict[int, contacts.Resolved], counts: Counts
+) -> None:
+    if not msgs:
+        return
+    media_ids = await media.register_many(session, [(m.account.id, m.value.media) for m in msgs if m.value.media])
+    threads = {}
+    for account_id, found in resolved.items():
+        ids = {found.get(m.value.contact).id for m in msgs if m.account.id == account_id}
+        threads[account_id] = await conversations.resolve_many(session, account_id, ids)
+    now = utcnow()
+    rows = []
+    for m in msgs:
+        contact = resolved[m.account.id].get(m.value.contact)
+        rows.append(_row(m, contact.id, threads[m.account.id][contact.id].id, media_ids, now))
+    new = await messages.insert_many(session, rows)
+    fresh = [m for m in msgs if (m.account.id, m.value.provider_id) in new]
+    for m in msgs:
+        if (m.account.id, m.value.provider_id) not in new:
+            counts[m.index]["duplicate message"] += 1
+    targets = await messages.by_wamids(
+        session, {(m.account.id, m.value.target) for m in fresh if m.value.target is not None}
+    )
+    for m in sorted(fresh, key=lambda m: m.value.timestamp):
+        contact = resolved[m.account.id].get(m.value.contact)
+        thread = threads[m.account.id][contact.id]
+        if m.value.direction is Direction.INBOUND:
+            conversations.record_inbound(thread, m.value.timestamp)
+        else:
+            conversations.record_activity(thread, m.value.timestamp)
+        counts[m.index]["unknown message" if m.value.type is MessageType.UNKNOWN else "message"] += 1
+        target = targets.get((m.account.id, m.value.target or ""))
+        _effect(m.value, target, contact.wa_id or contact.user_id or "", counts[m.index])
+        if m.value.new_wa_id:
+            await contacts.change_number(session, contact, m.value.new_wa_id)
+            counts[m.index]["number change"] += 1
+
+
+def _row(
+    m: _Msg, contact_id: int, conversation_id: int, media_ids: dict[tuple[int, str], int], now: Any
+) -> dict[str, Any]:
+    value = m.value
+    inbound = value.direction is Direction.INBOUND
+    return {
+        "account_id": m.account.id,
+        "conversation_id": conversation_id,
+        "contact_id": contact_id,
+        "direction": value.direction.value,
+        "type": value.type.value,
+        "wamid": value.provider_id,
+        # Echoes are messages the business sent from the WhatsApp Business app: already sent.
+        "status": (MessageStatus.RECEIVED if inbound else MessageStatus.SENT).value,
+        "content": value.content,
+        "raw": value.raw,
+        "reply_to_wamid": value.reply_to,
+        "target_wamid": value.target,
+        "group_id": value.group_id,
+        "media_id": media_ids.get((m.account.id, value.media.media_id)) if value.media else None,
+        "created_at": now,
+        "provider_timestamp": value.timestamp,
+        "sent_at": None if inbound else value.timestamp,
+    }
+
+
+def _effect(value: domain.InboundMessage, target: Message | None, who: str, counts: Counter[str]) -> None:
+    """What a reaction, an edit or a revoke does to the message it names."""
+    if value.type not in (MessageType.REACTION, MessageType.EDIT, MessageType.REVOKE):
+        return
+    if target is None:
+        counts[f"{value.type.value} of an unknown message"] += 1
+        return
+    if value.type is MessageType.REACTION:
+        reaction = value.content.get("reaction")
+        emoji = reaction.get("emoji") if isinstance(reaction, dict) else None
+        key = who if value.direction is Direction.INBOUND else "business"
+        messages.apply_reaction(target, key, emoji if isinstance(emoji, str) else None)
+    elif value.type is MessageType.EDIT:
+        edit = value.content.get("edit")
+        new = edit.get("message") if isinstance(edit, dict) else None
+        if isinstance(new, dict):
+            messages.apply_edit(target, {k: v for k, v in new.items() if k != "type"}, value.timestamp)
+    else:
+        messages.apply_revoke(target, value.timestamp)
+
+
+async def _statuses(
+    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]], counts: Counts
+) -> None:
+    items = []
+    for index, parsed in batch:
+        for update in parsed.statuses:
+            account = known.by_number.get(update.phone_number_id)
+            if account is None:
+                counts[index]["status for an unknown number"] += 1
+                continue
+            items.append((account.id, update))
+            counts[index]["status" if update.status is not MessageStatus.UNKNOWN else "unknown status"] += 1
+    if items:
+        await statuses.record_many(session, items)
+
+
+async def _account_events(
+    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]], counts: Counts
+) -> None:
+    new: list[account_events.NewEvent] = []
+    for index, parsed in batch:
+        for event in parsed.account_events:
+            account = known.by_number.get(event.phone_number_id or "") or known.by_waba.get(event.waba_id)
+            new.append(
+                account_events.NewEvent(
+                    event.field,
+                    event.waba_id,
+                    event.phone_number_id,
+                    event.raw,
+                    event.timestamp,
+                    account.id if account else None,
+                )
+            )
+            counts[index][f"event {event.field}"] += 1
+        for pref in parsed.preferences:
+            account = known.by_number.get(pref.phone_number_id)
+            new.append(
+                account_events.NewEvent(
+                    "user_preferences",
+                    account.waba_id if account else None,
+                    pref.phone_number_id,
+                    pref.raw,
+                    pref.timestamp,
+                    account.id if account else None,
+                )
+            )
+        for error in parsed.errors:
+            account = known.by_number.get(error.phone_number_id or "")
+            new.append(
+                account_events.NewEvent(
+                    "errors",
+                    account.waba_id if account else None,
+                    error.phone_number_id,
+                    error.raw,
+                    None,
+                    account.id if account else None,
+                )
+            )
+            counts[index]["error report"] += 1
+    if new:
+        await account_events.record_many(session, new)
