@@ -8,7 +8,8 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wahub.store.models import Contact, Message
+from wahub.store import conversations
+from wahub.store.models import AccountEvent, Contact, Conversation, Message, StatusRecord
 
 TEXT_MAX = 4096
 
@@ -64,11 +65,122 @@ def e164_digits(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
-class ContactOut(BaseModel):
+class ContactRefOut(BaseModel):
     id: int
     wa_id: str | None
     user_id: str | None
     name: str | None
+
+
+class ContactOut(ContactRefOut):
+    previous_wa_ids: list[str]
+    marketing_preference: str | None
+    marketing_preference_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, c: Contact) -> ContactOut:
+        return cls(
+            id=c.id,
+            wa_id=c.wa_id,
+            user_id=c.user_id,
+            name=c.profile_name,
+            previous_wa_ids=c.previous_wa_ids or [],
+            marketing_preference=c.marketing_preference,
+            marketing_preference_at=c.marketing_preference_at,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+        )
+
+
+class ContactPage(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None
+
+
+class ConversationOut(BaseModel):
+    id: int
+    account_id: int
+    contact: ContactRefOut
+    unread_count: int
+    last_message_at: datetime | None
+    last_inbound_at: datetime | None
+    window_closes_at: datetime | None = Field(description="when the 24-hour customer-service window closes")
+    window_open: bool = Field(description="free-form messages can be sent now; otherwise a template is needed")
+
+    @classmethod
+    def of(cls, conversation: Conversation, contact: Contact, now: datetime) -> ConversationOut:
+        closes = conversations.window_closes_at(conversation)
+        return cls(
+            id=conversation.id,
+            account_id=conversation.account_id,
+            contact=ContactRefOut(
+                id=contact.id, wa_id=contact.wa_id, user_id=contact.user_id, name=contact.profile_name
+            ),
+            unread_count=conversation.unread_count,
+            last_message_at=conversation.last_message_at,
+            last_inbound_at=conversation.last_inbound_at,
+            window_closes_at=closes,
+            window_open=closes is not None and closes > now,
+        )
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    """An account event: a webhook change about templates, numbers, the account, preferences or calls."""
+
+    id: int
+    field: str
+    account_id: int | None
+    waba_id: str | None
+    phone_number_id: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    value: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: AccountEvent) -> EventOut:
+        return cls(
+            id=e.id,
+            field=e.field,
+            account_id=e.account_id,
+            waba_id=e.waba_id,
+            phone_number_id=e.phone_number_id,
+            occurred_at=e.occurred_at,
+            received_at=e.created_at,
+            value=e.raw,
+        )
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class StatusOut(BaseModel):
+    status: str
+    timestamp: datetime
+    recipient: str
+    error: ErrorOut | None
+    pricing: dict[str, Any] | None
+    conversation: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, r: StatusRecord) -> StatusOut:
+        error = ErrorOut(code=r.error_code, title=r.error_title, details=r.error_details) if r.error_code else None
+        return cls(
+            status=r.status,
+            timestamp=r.timestamp,
+            recipient=r.recipient,
+            error=error,
+            pricing=r.pricing,
+            conversation=r.conversation,
+        )
 
 
 class ErrorOut(BaseModel):
@@ -87,9 +199,16 @@ class MessageOut(BaseModel):
     direction: Literal["inbound", "outbound"]
     type: str
     status: str
-    contact: ContactOut
+    contact: ContactRefOut
     conversation_id: int
     reply_to: str | None
+    target: str | None = Field(description="the message an edit, revoke or reaction acts on")
+    group_id: str | None
+    media_id: int | None
+    reactions: dict[str, str] = Field(description="emoji by who reacted (contact id key or 'business')")
+    edited_at: datetime | None
+    revoked_at: datetime | None
+    history: list[dict[str, Any]] = Field(description="earlier contents, oldest first, after edits or a revoke")
     error: ErrorOut | None
     created_at: datetime
     timestamp: datetime | None = Field(description="when the provider says the message was sent (inbound)")
@@ -102,16 +221,30 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, message: Message, contact: Contact) -> MessageOut:
-        content: dict[str, Any] = dict(message.content)
+        # Typed content sits at the top level as in Meta's payloads; a key that would shadow one of our fields
+        # (an unknown future type named like one) goes under "content" instead.
+        content = {k: v for k, v in message.content.items() if k not in cls.model_fields}
+        shadowing = {k: v for k, v in message.content.items() if k in cls.model_fields}
+        if shadowing:
+            content["content"] = shadowing
         return cls(
             id=message.id,
             wamid=message.wamid,
             direction=message.direction,
             type=message.type,
             status=message.status,
-            contact=ContactOut(id=contact.id, wa_id=contact.wa_id, user_id=contact.user_id, name=contact.profile_name),
+            contact=ContactRefOut(
+                id=contact.id, wa_id=contact.wa_id, user_id=contact.user_id, name=contact.profile_name
+            ),
             conversation_id=message.conversation_id,
             reply_to=message.reply_to_wamid,
+            target=message.target_wamid,
+            group_id=message.group_id,
+            media_id=message.media_id,
+            reactions=message.reactions or {},
+            edited_at=message.edited_at,
+            revoked_at=message.revoked_at,
+            history=message.history or [],
             error=(
                 ErrorOut(code=message.error_code, title=message.error_title, details=message.error_details)
                 if message.error_code is not None or message.error_title

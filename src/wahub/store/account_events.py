@@ -124,20 +124,6 @@ def _text(value: Any, limit: int = 32) -> str | None:
     return str(value)[:limit]
 
 
-async def list_page(
-    session: AsyncSession, *, limit: int, before_id: int | None, field: str | None
-) -> tuple[list[AccountEvent], int | None]:
-    stmt = sa.select(AccountEvent).order_by(AccountEvent.id.desc()).limit(limit + 1)
-    if before_id is not None:
-        stmt = stmt.where(AccountEvent.id < before_id)
-    if field:
-        stmt = stmt.where(AccountEvent.field == field)
-    rows = list((await session.scalars(stmt)).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
-
 async def get(session: AsyncSession, event_id: int) -> AccountEvent:
     row = await session.get(AccountEvent, event_id)
     if row is None:

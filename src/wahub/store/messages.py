@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.domain import Direction, MessageStatus
-from wahub.store import conversations, statuses, upsert
+from wahub.store import conversations, paging, statuses, upsert
 from wahub.store.models import Contact, Conversation, Message, utcnow
 
 
@@ -116,37 +115,33 @@ async def get(session: AsyncSession, message_id: int) -> Message:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[tuple[Message, Contact]]
-    next_cursor: str | None
+class Filters:
+    direction: str | None = None
+    type: str | None = None
+    status: str | None = None
+    contact_id: int | None = None
+    conversation_id: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
-async def list_page(session: AsyncSession, *, limit: int, cursor: str | None) -> Page:
-    """Messages newest first; ``cursor`` is the opaque value a previous page returned."""
-    stmt = (
-        sa.select(Message, Contact)
-        .join(Contact, Contact.id == Message.contact_id)
-        .order_by(Message.id.desc())
-        .limit(limit + 1)
-    )
-    if cursor:
-        stmt = stmt.where(Message.id < decode_cursor(cursor))
-    rows = [(m, c) for m, c in (await session.execute(stmt)).tuples().all()]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(items=rows, next_cursor=encode_cursor(rows[-1][0].id) if more and rows else None)
-
-
-def encode_cursor(message_id: int) -> str:
-    return base64.urlsafe_b64encode(f"m:{message_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "m":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise errors.InvalidInput("cursor is not valid", field="cursor") from exc
+async def list_page(
+    session: AsyncSession, *, limit: int, cursor: str | None, filters: Filters | None = None
+) -> paging.Page[Any]:
+    """(Message, Contact) rows newest first; ``cursor`` is the opaque value a previous page returned."""
+    stmt = sa.select(Message, Contact).join(Contact, Contact.id == Message.contact_id)
+    f = filters or Filters()
+    for column, value in (
+        (Message.direction, f.direction),
+        (Message.type, f.type),
+        (Message.status, f.status),
+        (Message.contact_id, f.contact_id),
+        (Message.conversation_id, f.conversation_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if f.since is not None:
+        stmt = stmt.where(Message.created_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(Message.created_at < f.until)
+    return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)

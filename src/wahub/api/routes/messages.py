@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from wahub import domain
+from wahub import domain, errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.domain import ContactRef
-from wahub.store import accounts, db, messages, outbound
+from wahub.store import accounts, db, messages, outbound, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
@@ -41,9 +42,25 @@ async def list_messages(
     _key: ApiKeyId,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
+    type: Annotated[str | None, Query(max_length=24, description="Meta's message type, e.g. text, image")] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    contact_id: Annotated[int | None, Query(ge=1)] = None,
+    conversation_id: Annotated[int | None, Query(ge=1)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
 ) -> schemas.MessagePage:
-    """Messages, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
-    page = await messages.list_page(session, limit=limit, cursor=cursor)
+    """Messages, newest first, filtered. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+    filters = messages.Filters(
+        direction=direction,
+        type=type,
+        status=status,
+        contact_id=contact_id,
+        conversation_id=conversation_id,
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
+    )
+    page = await messages.list_page(session, limit=limit, cursor=cursor, filters=filters)
     return schemas.MessagePage(items=[schemas.MessageOut.of(m, c) for m, c in page.items], next_cursor=page.next_cursor)
 
 
@@ -53,3 +70,18 @@ async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> 
     contact = await session.get(Contact, message.contact_id)
     assert contact is not None  # a foreign key guarantees it
     return schemas.MessageOut.of(message, contact)
+
+
+@router.get("/{message_id}/statuses", response_model=list[schemas.StatusOut])
+async def message_statuses(message_id: int, session: ReadSession, _key: ApiKeyId) -> list[schemas.StatusOut]:
+    """Every status Meta reported for the message, oldest first, with pricing and errors."""
+    await messages.get(session, message_id)
+    return [schemas.StatusOut.of(r) for r in await statuses.for_message(session, message_id)]
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise errors.InvalidInput(f"{name}: give a time zone, e.g. 2026-11-01T00:00:00Z", field=name)
+    return value

@@ -1,0 +1,48 @@
+"""``/api/v1/contacts``: the people who wrote to, or were written to by, the accounts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+
+from wahub import errors
+from wahub.api import schemas
+from wahub.api.deps import ApiKeyId, ReadSession
+from wahub.store import paging
+from wahub.store.models import Contact
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+@router.get("", response_model=schemas.ContactPage)
+async def list_contacts(
+    session: ReadSession,
+    _key: ApiKeyId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="part of a name, number or user id")] = None,
+    account_id: Annotated[int | None, Query(ge=1)] = None,
+) -> schemas.ContactPage:
+    """Contacts, newest first."""
+    stmt = sa.select(Contact)
+    if account_id is not None:
+        stmt = stmt.where(Contact.account_id == account_id)
+    if q:
+        pattern = f"%{q.replace('%', '').replace('_', '')}%"
+        stmt = stmt.where(
+            sa.or_(Contact.profile_name.ilike(pattern), Contact.wa_id.like(pattern), Contact.user_id.like(pattern))
+        )
+    page = await paging.page(session, stmt, Contact.id, kind="c", limit=limit, cursor=cursor)
+    return schemas.ContactPage(
+        items=[schemas.ContactOut.of(row[0]) for row in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{contact_id}", response_model=schemas.ContactOut)
+async def get_contact(contact_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.ContactOut:
+    contact = await session.get(Contact, contact_id)
+    if contact is None:
+        raise errors.NotFound(f"contact {contact_id} does not exist")
+    return schemas.ContactOut.of(contact)
