@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -121,3 +122,38 @@ async def test_unattached_status_is_applied_by_the_sweep_when_the_race_hid_it(
     assert message.status == "delivered" and message.delivered_at == T0.replace(second=2)
     async with db.transaction(sessions) as session:
         assert await statuses.attach_waiting(session) == 0
+
+
+ORDERS = list(itertools.permutations(["sent", "delivered", "read", "played"]))
+
+
+async def test_statuses_in_every_order_end_the_same_before_or_after_the_wamid_is_known(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    seconds = {"sent": 1, "delivered": 2, "read": 3, "played": 4}
+    for n, order in enumerate(ORDERS):
+        for early in (False, True):
+            wamid = f"wamid.order{n}{early}"
+            message_id = await queued(sessions, account, None if early else wamid)
+            await apply(sessions, account, *(status(wamid, s, seconds[s]) for s in order))
+            await apply(sessions, account, status(wamid, order[0], seconds[order[0]]))  # and one repeated
+            if early:
+                async with db.transaction(sessions) as session:
+                    await messages.record_accepted(session, await messages.get(session, message_id), wamid)
+            message = await load(sessions, message_id)
+            assert message.status == "played", (order, early)
+            assert [message.sent_at, message.delivered_at, message.read_at, message.played_at] == [
+                T0.replace(second=s) for s in (1, 2, 3, 4)
+            ], (order, early)
+            async with db.transaction(sessions) as session:
+                assert len(await statuses.for_message(session, message_id)) == 4
+
+
+async def test_late_sent_does_not_overwrite_failed(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    message_id = await queued(sessions, account, "wamid.G")
+    error = domain.ProviderErrorInfo(code=131026, title="Message undeliverable", details=None)
+    await apply(sessions, account, status("wamid.G", "failed", 2, errors=(error,)), status("wamid.G", "sent", 1))
+    message = await load(sessions, message_id)
+    assert (message.status, message.error_code, message.sent_at) == ("failed", 131026, T0.replace(second=1))

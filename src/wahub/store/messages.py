@@ -28,6 +28,14 @@ async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     return {(r.account_id, r.wamid): r.id for r in inserted}
 
 
+async def existing_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (account_id, wamid) pairs are stored already."""
+    if not keys:
+        return set()
+    stmt = sa.select(Message.account_id, Message.wamid).where(sa.tuple_(Message.account_id, Message.wamid).in_(keys))
+    return {(row.account_id, row.wamid) for row in await session.execute(stmt)}
+
+
 async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     if not keys:
         return {}

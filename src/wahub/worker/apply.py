@@ -60,6 +60,13 @@ async def apply_batch(
         for pref in parsed.preferences
         if (account := known.by_number.get(pref.phone_number_id)) is not None
     ]
+    # Messages stored already (a redelivery) need no contact work: resolving their sender again could recreate
+    # a contact that has since changed number. The insert below still deduplicates on its own.
+    stored = await messages.existing_wamids(session, {(m.account.id, m.value.provider_id) for m in msgs})
+    for m in msgs:
+        if (m.account.id, m.value.provider_id) in stored:
+            counts[m.index]["duplicate message"] += 1
+    msgs = [m for m in msgs if (m.account.id, m.value.provider_id) not in stored]
     resolved = await _contacts(session, msgs, prefs)
     await _messages(session, msgs, resolved, counts)
     await _statuses(session, known, batch, counts)
