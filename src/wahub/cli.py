@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -76,11 +77,21 @@ def serve(
     secret_key = _secret_key(settings)
     _prepare_database(settings)
     try:
-        asyncio.run(runtime.serve(settings, secret_key, host=host, port=port, role=role))
+        with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+            runner.run(runtime.serve(settings, secret_key, host=host, port=port, role=role))
     except runtime.StartupError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown
         pass
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when installed (uvicorn[standard] brings it): the same loop uvicorn picks itself."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _secret_key(settings: config.Settings) -> str:

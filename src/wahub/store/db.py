@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -84,8 +86,47 @@ def sessionmaker(engine: AsyncEngine, *, readonly: bool = False) -> async_sessio
     return async_sessionmaker(bind, expire_on_commit=False)
 
 
+class WriteGate:
+    """Write transactions of one process on one SQLite database take turns here, first come first served.
+
+    SQLite has one writer at a time. Left to SQLite, a waiting writer polls with growing sleeps (up to 100 ms
+    each), so a webhook's commit could sit behind the processor for far longer than the processor needs.
+    Queuing on an asyncio lock instead hands the database over the moment the previous writer commits.
+    PostgreSQL needs no gate; the gate is a no-op there."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if not self.enabled:
+            yield
+            return
+        async with self._lock:
+            yield
+
+
+_GATES: weakref.WeakKeyDictionary[sa.Engine, WriteGate] = weakref.WeakKeyDictionary()
+
+
+def gate(engine: AsyncEngine) -> WriteGate:
+    """The write gate of ``engine`` (one per engine)."""
+    sync = engine.sync_engine
+    found = _GATES.get(sync)
+    if found is None:
+        found = _GATES[sync] = WriteGate(enabled=sync.dialect.name == "sqlite")
+    return found
+
+
+def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessions.kw["bind"]
+    assert isinstance(bind, AsyncEngine)
+    return bind
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commits when the block ends, rolls back if it raises."""
-    async with sessions() as session, session.begin():
+    """One unit of work: commits when the block ends, rolls back if it raises. Writers take turns (WriteGate)."""
+    async with gate(_engine_of(sessions)).turn(), sessions() as session, session.begin():
         yield session

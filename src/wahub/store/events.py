@@ -1,6 +1,9 @@
-"""Webhook events: raw bodies appended before the ack, claimed by the processor, never deleted on failure."""
+"""Webhook events: raw bodies appended before the ack (``journal.py``), claimed by the processor in batches,
+never deleted, and never dropped on failure (a failing event is retried, then kept with its reason)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,37 +13,56 @@ from wahub.store.models import WebhookEvent, utcnow
 MAX_ATTEMPTS = 5
 
 
-async def append(session: AsyncSession, provider: str, body: bytes) -> None:
-    """Store a received body as it came; the caller commits before answering 200."""
-    await session.execute(
-        sa.insert(WebhookEvent).values(provider=provider, body=body, received_at=utcnow(), attempts=0)
-    )
+@dataclass(slots=True)
+class Claimed:
+    """An event taken by the processor, and what became of it (``result``; ``done`` once it is settled)."""
+
+    id: int
+    body: bytes
+    attempts: int
+    result: str | None = None
+    done: bool = False
+
+    def processed(self, result: str) -> None:
+        self.result = result[:1000]
+        self.done = True
+
+    def failed_attempt(self, error: str) -> None:
+        """Retried on the next pass; given up (kept, with the reason) after MAX_ATTEMPTS."""
+        self.attempts += 1
+        self.result = f"error: {error}"[:1000]
+        if self.attempts >= MAX_ATTEMPTS:
+            self.processed(f"failed after {self.attempts} attempts: {error}")
 
 
-async def claim_batch(session: AsyncSession, limit: int) -> list[WebhookEvent]:
+async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Unprocessed events, oldest first, locked for this transaction (other workers skip them)."""
     stmt = (
-        sa.select(WebhookEvent)
+        sa.select(WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts)
         .where(WebhookEvent.processed_at.is_(None))
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.scalars(stmt)).all())
+    return [Claimed(row.id, row.body, row.attempts) for row in await session.execute(stmt)]
 
 
-def mark_processed(event: WebhookEvent, result: str) -> None:
-    event.processed_at = utcnow()
-    event.result = result
-
-
-def mark_failed_attempt(event: WebhookEvent, error: str) -> None:
-    """A processing error: retried on the next pass, given up (and kept, with the reason) after MAX_ATTEMPTS."""
-    event.attempts += 1
-    event.result = f"error: {error}"
-    if event.attempts >= MAX_ATTEMPTS:
-        event.processed_at = utcnow()
-        event.result = f"failed after {event.attempts} attempts: {error}"
+async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:
+    """Write back what became of each claimed event, in one statement."""
+    if not claimed:
+        return
+    now = utcnow()
+    table: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("event_id"))
+        .values(processed_at=sa.bindparam("done_at"), result=sa.bindparam("outcome"), attempts=sa.bindparam("tries"))
+    )
+    rows = [
+        {"event_id": c.id, "done_at": now if c.done else None, "outcome": c.result, "tries": c.attempts}
+        for c in claimed
+    ]
+    await session.execute(stmt, rows)
 
 
 async def count(session: AsyncSession) -> int:

@@ -14,6 +14,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wahub.store import db
 from wahub.store.models import WebhookEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class EventJournal:
         now = utcnow()
         rows = [{"provider": provider, "body": body, "received_at": now, "attempts": 0} for provider, body, _ in group]
         try:
-            async with self._engine.begin() as conn:
+            async with db.gate(self._engine).turn(), self._engine.begin() as conn:
                 await conn.execute(sa.insert(WebhookEvent), rows)
         except Exception as exc:
             log.exception("could not store %d webhook events", len(group))

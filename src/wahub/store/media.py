@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.store import upsert
+from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Media, utcnow
 
 PENDING = "pending"
@@ -41,6 +42,6 @@ async def register_many(
     await upsert.insert_ignore_many(session, Media.__table__, rows)  # type: ignore[arg-type]
     keys = {(a, r.media_id) for a, r in refs}
     stmt = sa.select(Media.id, Media.account_id, Media.provider_media_id).where(
-        sa.tuple_(Media.account_id, Media.provider_media_id).in_(keys)
+        keys_in(Media.account_id, Media.provider_media_id, keys)
     )
     return {(row.account_id, row.provider_media_id): row.id for row in await session.execute(stmt)}

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import domain, errors
 from wahub.domain import Direction, MessageStatus
 from wahub.store import conversations, paging, statuses, upsert
+from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Conversation, Message, utcnow
 
 
@@ -32,14 +33,14 @@ async def existing_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> 
     """Which of these (account_id, wamid) pairs are stored already."""
     if not keys:
         return set()
-    stmt = sa.select(Message.account_id, Message.wamid).where(sa.tuple_(Message.account_id, Message.wamid).in_(keys))
+    stmt = sa.select(Message.account_id, Message.wamid).where(keys_in(Message.account_id, Message.wamid, keys))
     return {(row.account_id, row.wamid) for row in await session.execute(stmt)}
 
 
 async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     if not keys:
         return {}
-    stmt = sa.select(Message).where(sa.tuple_(Message.account_id, Message.wamid).in_(keys))
+    stmt = sa.select(Message).where(keys_in(Message.account_id, Message.wamid, keys))
     return {(m.account_id, m.wamid or ""): m for m in await session.scalars(stmt)}
 
 

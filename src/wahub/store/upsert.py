@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+
 def _insert(session: AsyncSession, table: sa.Table) -> Any:
     if session.bind.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -32,3 +33,9 @@ async def insert_ignore_many(
     # batches of rows, much cheaper than one multi-VALUES statement compiled per call.
     stmt = _insert(session, table).on_conflict_do_nothing().returning(*columns)
     return list((await session.execute(stmt, list(rows))).all())
+
+
+async def insert_ignore_rows(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping any that hit a unique constraint, without reporting which (cheapest form)."""
+    if rows:
+        await session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))

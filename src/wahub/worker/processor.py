@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
 from wahub.store import accounts, db, events, statuses
-from wahub.store.models import WebhookEvent
 from wahub.webhook import meta
 from wahub.worker import apply
 
@@ -35,17 +34,18 @@ class Processor:
             batch = await events.claim_batch(session, self._batch_size)
             if batch:
                 await self._process(session, batch)
+                await events.settle(session, batch)
             attached = await statuses.attach_waiting(session)
             return len(batch) + attached
 
-    async def _process(self, session: AsyncSession, batch: Sequence[WebhookEvent]) -> None:
+    async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> None:
         parsed: list[tuple[int, domain.ParsedWebhook]] = []
         for index, event in enumerate(batch):
             try:
                 parsed.append((index, meta.parse(event.body)))
             except meta.MalformedPayload as exc:
                 log.warning("webhook event rejected", extra={"event_id": event.id, "reason": str(exc)[:200]})
-                events.mark_processed(event, f"rejected: {exc}"[:1000])
+                event.processed(f"rejected: {exc}")
         known = apply.Accounts(await accounts.all_accounts(session))
         failed: set[int] = set()
         try:
@@ -56,13 +56,13 @@ class Processor:
             counts, failed = await self._one_by_one(session, known, batch, parsed)
         for index, _ in parsed:
             if index not in failed:
-                events.mark_processed(batch[index], _summary(counts.get(index, Counter())))
+                batch[index].processed(_summary(counts.get(index, Counter())))
 
     async def _one_by_one(
         self,
         session: AsyncSession,
         known: apply.Accounts,
-        batch: Sequence[WebhookEvent],
+        batch: Sequence[events.Claimed],
         parsed: list[tuple[int, domain.ParsedWebhook]],
     ) -> tuple[apply.Counts, set[int]]:
         counts: apply.Counts = {}
@@ -73,7 +73,7 @@ class Processor:
                     counts.update(await apply.apply_batch(session, known, [(index, value)]))
             except Exception as exc:
                 log.exception("webhook event failed", extra={"event_id": batch[index].id})
-                events.mark_failed_attempt(batch[index], f"{type(exc).__name__}: {exc}"[:1000])
+                batch[index].failed_attempt(f"{type(exc).__name__}: {exc}")
                 failed.add(index)
         return counts, failed
 
