@@ -121,8 +121,9 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
     ctx = AppContext(
         settings=settings, engine=engine, sessions=sessions, readers=readers, notifier=notifier, vault=vault
     )
-    if main_sock is not None:
-        servers.append((_server(create_app(ctx)), main_sock))
+    web = create_app(ctx) if main_sock is not None else None
+    if web is not None and main_sock is not None:
+        servers.append((_server(web), main_sock))
 
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512, limit_per_host=512))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
@@ -130,7 +131,8 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
     if role is not Role.WEB:
         graph = GraphClient(http, graph_url, settings.graph_version)
         sender = Sender(sessions, graph, vault, send_rate=settings.send_rate)
-        worker = Worker(Processor(sessions), sender, notifier)
+        processor = Processor(sessions, busy=web.journal.busy if web is not None else None)
+        worker = Worker(processor, sender, notifier)
         worker_task = asyncio.create_task(worker.run(stop))
     try:
         await _wait_started(servers, tasks, stop)

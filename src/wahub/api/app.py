@@ -21,8 +21,9 @@ class App:
     """The ASGI entry point: ``POST /webhooks/meta`` goes straight to the lean receiver, the rest to FastAPI
     (which also runs the lifespan: webhook keys, the event journal)."""
 
-    def __init__(self, api: FastAPI, meta_webhook: webhooks.MetaWebhookReceiver) -> None:
+    def __init__(self, api: FastAPI, meta_webhook: webhooks.MetaWebhookReceiver, journal: EventJournal) -> None:
         self.api = api
+        self.journal = journal
         self._meta_webhook = meta_webhook
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,4 +71,4 @@ def create_app(ctx: AppContext) -> App:
     async def root() -> dict[str, str]:
         return {"name": "wahub", "version": wahub.__version__, "api_docs": "/docs"}
 
-    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal))
+    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal), journal)

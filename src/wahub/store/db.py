@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -59,6 +60,13 @@ def create_sync_engine(url: str) -> sa.Engine:
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def connect_sqlite(path: str) -> sqlite3.Connection:
+    """A stdlib connection with wahub's SQLite settings, in autocommit mode (the caller says BEGIN)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    _sqlite_pragmas(conn, None)
+    return conn
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

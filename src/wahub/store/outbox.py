@@ -24,22 +24,30 @@ def enqueue(session: AsyncSession, message_id: int, account_id: int) -> OutboxJo
     return job
 
 
-async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[OutboxJob]:
-    """Take up to ``limit`` due jobs: pending ones, and running ones whose lease ran out (a dead worker's).
-    They stay ours until ``lease`` passes; the caller commits the claim before sending."""
+async def claim(
+    session: AsyncSession, limit: int, lease: timedelta, *, reclaim_expired: bool = True
+) -> list[OutboxJob]:
+    """Take up to ``limit`` due jobs: pending ones, and (with ``reclaim_expired``) running ones whose lease
+    ran out (a dead worker's). They stay ours until ``lease`` passes; the caller commits the claim before
+    sending. Two indexed queries rather than one OR, which no index serves."""
     now = utcnow()
-    due = sa.or_(
-        sa.and_(OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= now),
-        sa.and_(OutboxJob.state == JobState.RUNNING.value, OutboxJob.locked_until < now),
-    )
-    stmt = (
+    pending = (
         sa.select(OutboxJob)
-        .where(due)
+        .where(OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= now)
         .order_by(OutboxJob.run_at, OutboxJob.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    jobs = list((await session.scalars(stmt)).all())
+    jobs = list((await session.scalars(pending)).all())
+    if reclaim_expired and len(jobs) < limit:
+        expired = (
+            sa.select(OutboxJob)
+            .where(OutboxJob.state == JobState.RUNNING.value, OutboxJob.locked_until < now)
+            .order_by(OutboxJob.id)
+            .limit(limit - len(jobs))
+            .with_for_update(skip_locked=True)
+        )
+        jobs += (await session.scalars(expired)).all()
     for job in jobs:
         job.state = JobState.RUNNING.value
         job.locked_until = now + lease

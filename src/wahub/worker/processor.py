@@ -9,9 +9,11 @@ Nothing is stored twice: messages, statuses and account events are inserted unde
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,20 +25,43 @@ from wahub.worker import apply
 log = logging.getLogger(__name__)
 
 
+BATCH = 1000
+# While webhooks are arriving, batches stay small so that a processor transaction (which holds SQLite's write
+# lock and the event loop in between its awaits) delays an ack by a few milliseconds at most; the backlog is
+# durable and is worked off at full batch size as soon as intake calms down.
+BUSY_BATCH = 64
+BUSY_PAUSE = 0.003
+# The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
+SWEEP_EVERY = 2.0
+
+
 class Processor:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        batch_size: int = BATCH,
+        busy: Callable[[], bool] | None = None,
+    ) -> None:
         self._sessions = sessions
         self._batch_size = batch_size
+        self._busy = busy
+        self._swept = 0.0
 
     async def run_once(self) -> int:
         """Process one batch; returns how much it did (0 when there was nothing to do)."""
+        busy = self._busy is not None and self._busy()
+        if busy:
+            await asyncio.sleep(BUSY_PAUSE)
         async with db.transaction(self._sessions) as session:
-            batch = await events.claim_batch(session, self._batch_size)
+            batch = await events.claim_batch(session, min(BUSY_BATCH, self._batch_size) if busy else self._batch_size)
             if batch:
                 await self._process(session, batch)
                 await events.settle(session, batch)
-            attached = await statuses.attach_waiting(session)
-            return len(batch) + attached
+                return len(batch)
+            if time.monotonic() - self._swept < SWEEP_EVERY:
+                return 0
+            self._swept = time.monotonic()
+            return await statuses.attach_waiting(session)
 
     async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> None:
         parsed: list[tuple[int, domain.ParsedWebhook]] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,8 @@ from wahub.worker import ratelimit, retry
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=120)
+# How often to look for jobs whose worker died (their lease ran out); pending jobs are looked for every pass.
+RECLAIM_EVERY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,15 @@ class Sender:
         self._limits = ratelimit.Limits(send_rate)
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
+        self._reclaimed = 0.0
 
     async def run_once(self) -> int:
         """Claim and send one batch; returns how many jobs it took."""
+        reclaim = time.monotonic() - self._reclaimed > RECLAIM_EVERY
+        if reclaim:
+            self._reclaimed = time.monotonic()
         async with db.transaction(self._sessions) as session:
-            jobs = await outbox.claim(session, self._batch_size, LEASE)
+            jobs = await outbox.claim(session, self._batch_size, LEASE, reclaim_expired=reclaim)
             claimed = [_Claimed(j.id, j.message_id, j.attempts) for j in jobs]
         if claimed:
             await asyncio.gather(*(self._run(job) for job in claimed))
