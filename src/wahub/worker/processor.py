@@ -29,8 +29,8 @@ BATCH = 1000
 # While webhooks are arriving, batches stay small so that a processor transaction (which holds SQLite's write
 # lock and the event loop in between its awaits) delays an ack by a few milliseconds at most; the backlog is
 # durable and is worked off at full batch size as soon as intake calms down.
-BUSY_BATCH = 64
-BUSY_PAUSE = 0.003
+BUSY_BATCH = 32
+BUSY_PAUSE = 0.05
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
 
