@@ -392,7 +392,16 @@ class Bench:
         port = free_port()
         wahub = Server(
             "wahub",
-            [str(self.venv_bin / "wahub"), "serve", "--host", "127.0.0.1", "--port", str(port), "--role", self.args.role],
+            [
+                str(self.venv_bin / "wahub"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--role",
+                self.args.role,
+            ],
             env,
             self.workdir,
             port,
@@ -668,7 +677,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv", help="the venv with wahub and uvicorn")
     parser.add_argument(
-        "--role", choices=("all", "web"), default="all",
+        "--role",
+        choices=("all", "web"),
+        default="all",
         help="wahub's role: all (intake and processing, the default) or web (intake alone; nothing is processed)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (bodies, database, logs)")
