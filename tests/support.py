@@ -22,6 +22,17 @@ def payload(file: str, name: str) -> dict[str, Any]:
     return value
 
 
+def payload_sources() -> dict[str, dict[str, Any]]:
+    """Every named real payload of tests/data by source: each meta-webhooks file by its stem, Meta's OpenAPI
+    examples as "openapi", the payloads written from Meta's reference pages as "docs"."""
+    sources: dict[str, dict[str, Any]] = {
+        path.stem: json.loads(path.read_text()) for path in sorted((DATA / "meta-webhooks").glob("*.json"))
+    }
+    sources["openapi"] = json.loads((DATA / "meta-openapi-webhooks.json").read_text())
+    sources["docs"] = json.loads((DATA / "meta-docs-webhooks.json").read_text())
+    return sources
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import APP_SECRET
-from tests.support import DATA
+from tests.support import payload_sources
 from wahub.domain import Direction, MessageType, ParsedWebhook
 from wahub.store import accounts, db
 from wahub.store.crypto import Vault
@@ -38,11 +38,7 @@ from wahub.webhook import meta
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
 
-SOURCES: dict[str, dict[str, Any]] = {
-    path.stem: json.loads(path.read_text()) for path in sorted((DATA / "meta-webhooks").glob("*.json"))
-}
-SOURCES["openapi"] = json.loads((DATA / "meta-openapi-webhooks.json").read_text())
-SOURCES["docs"] = json.loads((DATA / "meta-docs-webhooks.json").read_text())
+SOURCES = payload_sources()
 PAYLOADS = [
     (source, name, json.dumps(body).encode())
     for source, named in sorted(SOURCES.items())

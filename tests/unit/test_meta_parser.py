@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import DATA
+from tests.support import payload_sources
 from wahub.domain import (
     ContactRef,
     Direction,
@@ -32,11 +32,7 @@ from wahub.domain import (
 )
 from wahub.webhook import meta
 
-SOURCES: dict[str, dict[str, Any]] = {
-    path.stem: json.loads(path.read_text()) for path in sorted((DATA / "meta-webhooks").glob("*.json"))
-}
-SOURCES["openapi"] = json.loads((DATA / "meta-openapi-webhooks.json").read_text())
-SOURCES["docs"] = json.loads((DATA / "meta-docs-webhooks.json").read_text())
+SOURCES = payload_sources()
 ALL_PAYLOADS = sorted((source, name) for source, payloads in SOURCES.items() for name in payloads)
 
 
