@@ -109,3 +109,19 @@ async def test_bad_cursor_and_limit_get_422(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/messages", params={"cursor": "garbage!!"})).status_code == 422
     assert (await client.get("/api/v1/messages", params={"limit": 0})).status_code == 422
     assert (await client.get("/api/v1/messages", params={"limit": 1000})).status_code == 422
+
+
+async def test_openapi_describes_the_api_and_docs_are_served(anon: httpx.AsyncClient) -> None:
+    spec = (await anon.get("/openapi.json")).json()
+    for path in (
+        "/api/v1/messages",
+        "/api/v1/messages/{message_id}",
+        "/api/v1/conversations",
+        "/api/v1/contacts",
+        "/api/v1/events",
+    ):
+        assert path in spec["paths"], path
+    assert (await anon.get("/docs")).status_code == 200
+    assert (await anon.get("/healthz")).json() == {"status": "ok"}
+    ready = await anon.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
