@@ -64,11 +64,16 @@ def _prepare_database(settings: config.Settings) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 8000,
-    role: Annotated[runtime.Role, typer.Option(help="all: web + worker; web: HTTP only; worker: no HTTP")] = (
-        runtime.Role.ALL
-    ),
+    role: Annotated[
+        runtime.Role,
+        typer.Option(
+            help="all: everything (the webhook processor in a child process); web: HTTP only; "
+            "worker: processor and sender, no HTTP; processor: the webhook processor alone"
+        ),
+    ] = runtime.Role.ALL,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
+    wake_fd: Annotated[int | None, typer.Option(hidden=True, help="wake-up pipe from the starting process")] = None,
 ) -> None:
     """Run wahub: the API, the webhook receivers and the worker. With nothing configured, the sandbox."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
@@ -78,7 +83,7 @@ def serve(
     _prepare_database(settings)
     try:
         with asyncio.Runner(loop_factory=_fast_loop()) as runner:
-            runner.run(runtime.serve(settings, secret_key, host=host, port=port, role=role))
+            runner.run(runtime.serve(settings, secret_key, host=host, port=port, role=role, wake_fd=wake_fd))
     except runtime.StartupError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

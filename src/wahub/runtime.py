@@ -12,8 +12,11 @@ import contextlib
 import enum
 import errno
 import logging
+import os
 import signal
 import socket
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -26,10 +29,10 @@ from wahub import config, sandbox
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, apikeys, db
+from wahub.store import accounts, apikeys, db, notify
 from wahub.store.crypto import Vault
 from wahub.store.models import ApiKey
-from wahub.store.notify import Notifier
+from wahub.store.notify import Channel, Notifier
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -38,9 +41,14 @@ log = logging.getLogger(__name__)
 
 
 class Role(enum.StrEnum):
-    ALL = "all"
-    WEB = "web"
-    WORKER = "worker"
+    ALL = "all"  # web and sender here, the processor in a child process
+    WEB = "web"  # HTTP only: the API and the webhook receivers
+    WORKER = "worker"  # processor and sender, no HTTP
+    PROCESSOR = "processor"  # the webhook processor alone (what ``all`` starts as its child)
+
+
+PROCESSOR_NICE = 10
+CHILD_STOP_SECONDS = 15.0
 
 
 class StartupError(Exception):
@@ -86,16 +94,20 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - comparing, not binding
 
 
-async def serve(settings: config.Settings, secret_key: str, *, host: str, port: int, role: Role) -> None:
-    """Run until SIGINT or SIGTERM."""
+async def serve(
+    settings: config.Settings, secret_key: str, *, host: str, port: int, role: Role, wake_fd: int | None = None
+) -> None:
+    """Run until SIGINT or SIGTERM. ``wake_fd``: the wake-up pipe of a processor started by ``all``."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    main_sock = _bind(host, port) if role is not Role.WORKER else None
+    web_role = role in (Role.ALL, Role.WEB)
+    main_sock = _bind(host, port) if web_role else None
     port = main_sock.getsockname()[1] if main_sock else port
     engine = db.create_engine(settings.database_url)
+    events_engine = db.create_events_engine(settings.database_url, engine)
     sessions, readers = db.sessionmaker(engine), db.sessionmaker(engine, readonly=True)
     vault = Vault(secret_key)
     notifier = Notifier()
@@ -103,7 +115,9 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
     graph_url = settings.graph_url
     info: _Sandbox | None = None
 
-    if settings.sandbox:
+    if role is Role.PROCESSOR:
+        pass  # the database and the accounts are the starting process's business
+    elif settings.sandbox:
         fg_sock = _bind("127.0.0.1", 0)
         fg_url = f"http://127.0.0.1:{fg_sock.getsockname()[1]}"
         creds = sandbox.credentials(secret_key)
@@ -119,7 +133,13 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
         await _account_from_settings(settings, sessions, vault)
 
     ctx = AppContext(
-        settings=settings, engine=engine, sessions=sessions, readers=readers, notifier=notifier, vault=vault
+        settings=settings,
+        engine=engine,
+        events=events_engine,
+        sessions=sessions,
+        readers=readers,
+        notifier=notifier,
+        vault=vault,
     )
     web = create_app(ctx) if main_sock is not None else None
     if web is not None and main_sock is not None:
@@ -127,20 +147,27 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
 
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512, limit_per_host=512))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+    processor = Processor(sessions, db.sessionmaker(events_engine)) if role in (Role.WORKER, Role.PROCESSOR) else None
+    sender = None
+    if role in (Role.ALL, Role.WORKER):
+        sender = Sender(
+            sessions, GraphClient(http, graph_url, settings.graph_version), vault, send_rate=settings.send_rate
+        )
+    if wake_fd is not None:
+        os.nice(PROCESSOR_NICE)
+        notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
+    if role is Role.ALL:
+        tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
     worker_task: asyncio.Task[None] | None = None
-    if role is not Role.WEB:
-        graph = GraphClient(http, graph_url, settings.graph_version)
-        sender = Sender(sessions, graph, vault, send_rate=settings.send_rate)
-        processor = Processor(sessions, busy=web.journal.busy if web is not None else None)
-        worker = Worker(processor, sender, notifier)
-        worker_task = asyncio.create_task(worker.run(stop))
+    if processor is not None or sender is not None:
+        worker_task = asyncio.create_task(Worker(notifier, processor=processor, sender=sender).run(stop))
     try:
         await _wait_started(servers, tasks, stop)
-        if not stop.is_set():
+        if not stop.is_set() and role is not Role.PROCESSOR:
             _banner(settings, host, port, role, info)
         await stop.wait()
     finally:
-        log.info("stopping")
+        log.info("stopping (%s)", role.value)
         for server, _sock in servers:
             server.should_exit = True
         stop.set()
@@ -149,7 +176,51 @@ async def serve(settings: config.Settings, secret_key: str, *, host: str, port: 
             await asyncio.gather(worker_task, return_exceptions=True)
         await http.close()
         await engine.dispose()
-        print("wahub stopped.", flush=True)
+        if events_engine is not engine:
+            await events_engine.dispose()
+        if role is not Role.PROCESSOR:
+            print("wahub stopped.", flush=True)
+
+
+async def _supervise_processor(settings: config.Settings, notifier: Notifier, stop: asyncio.Event) -> None:
+    """Run the webhook processor as a child process (``serve --role processor``) until ``stop``, restarting it
+    if it exits. In a process of its own it has its own interpreter lock: intake and processing then run on two
+    cores instead of sharing one (docs/decisions.md has the measurements). Its nice value leaves intake first
+    in line for the CPU; the backlog is durable. New events wake it through a pipe (``notify.PipeWaker``); when
+    this process dies, even by ``kill -9``, the pipe closes and the child stops too."""
+    env = dict(os.environ, WAHUB_DATA_DIR=str(settings.data_dir), WAHUB_DATABASE_URL=settings.database_url)
+    pause = 1.0
+    while not stop.is_set():
+        read_fd, write_fd = os.pipe()
+        waker = notify.PipeWaker(write_fd)
+        notifier.forward(Channel.EVENTS, waker)
+        cmd = [sys.executable, "-m", "wahub", "serve", "--role", Role.PROCESSOR.value, "--wake-fd", str(read_fd)]
+        try:
+            child = await asyncio.create_subprocess_exec(*cmd, env=env, pass_fds=(read_fd,))
+        finally:
+            os.close(read_fd)
+        started = time.monotonic()
+        waker()  # work off what is already waiting
+        exited = asyncio.create_task(child.wait())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        notifier.unforward(Channel.EVENTS, waker)
+        waker.close()
+        if stop.is_set():
+            stopping.cancel()
+            if child.returncode is None:
+                child.terminate()
+                try:
+                    await asyncio.wait_for(exited, CHILD_STOP_SECONDS)
+                except TimeoutError:
+                    child.kill()
+                    await exited
+            return
+        stopping.cancel()
+        log.error("the webhook processor exited with code %s; restarting it", child.returncode)
+        pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 30.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
 
 
 async def _wait_started(

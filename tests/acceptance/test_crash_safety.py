@@ -122,6 +122,31 @@ async def burst(url: str, proc: subprocess.Popen[bytes]) -> set[int]:
     return acked
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux's /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+async def processor_child(proc: subprocess.Popen[bytes]) -> int:
+    """The pid of the webhook processor that ``wahub serve`` starts as its child."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for pid in children(proc.pid):
+            if "processor" in Path(f"/proc/{pid}/cmdline").read_text():
+                return pid
+        await asyncio.sleep(0.1)
+    raise AssertionError("wahub serve started no processor child")
+
+
 def unprocessed(db_path: Path) -> int:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
         return int(conn.execute("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL").fetchone()[0])
@@ -134,29 +159,37 @@ async def test_kill_9_during_a_burst_loses_no_acked_event(tmp_path: Path) -> Non
     first = start(data_dir, port)
     try:
         await wait_ready(url, first)
+        child = await processor_child(first)
         acked = await burst(url, first)
         assert first.wait(timeout=10) == -signal.SIGKILL
     finally:
         if first.poll() is None:
             first.kill()
     assert KILL_AFTER <= len(acked) < EVENTS, len(acked)
+    # Its processor notices that the parent is gone (the wake-up pipe closes) and stops: no orphan keeps running.
+    deadline = time.monotonic() + 15
+    while alive(child) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert not alive(child), "the processor child outlived its killed parent"
 
     second = start(data_dir, port)
     try:
         await wait_ready(url, second)
         db_path = data_dir / "wahub.db"
+        events_path = data_dir / "wahub-events.db"  # the events journal's own file (db.events_url)
         deadline = time.monotonic() + 60
-        while unprocessed(db_path) and time.monotonic() < deadline:
+        while unprocessed(events_path) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert unprocessed(db_path) == 0
+        assert unprocessed(events_path) == 0
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=15)
 
-    with sqlite3.connect(db_path) as conn:
+    with sqlite3.connect(events_path) as conn:
         stored = [bytes(row[0]) for row in conn.execute("SELECT body FROM webhook_events")]
-        wamids = [row[0] for row in conn.execute("SELECT wamid FROM messages")]
         results = {row[0].split(";")[0] for row in conn.execute("SELECT result FROM webhook_events")}
+    with sqlite3.connect(db_path) as conn:
+        wamids = [row[0] for row in conn.execute("SELECT wamid FROM messages")]
     assert len(stored) == len(set(stored)), "an event was stored twice"
     missing = [n for n in acked if body(n) not in set(stored)]
     assert not missing, f"{len(missing)} acked events were lost, e.g. {missing[:5]}"

@@ -73,7 +73,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A fresh, migrated database for one test."""
     if request.param == "sqlite":
         path = tmp_path / "wahub.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        template = request.getfixturevalue("sqlite_template")
+        shutil.copy(template, path)
+        # The events journal's file (db.events_url) comes with it.
+        shutil.copy(template.with_name("wahub-events.db"), path.with_name("wahub-events.db"))
         yield f"sqlite:///{path}"
         return
     template = request.getfixturevalue("pg_template")
@@ -98,6 +101,20 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 
 @pytest.fixture
+async def events_engine(database_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """Where webhook events are journaled: a file of its own on SQLite, the same database on PostgreSQL."""
+    eng = db.create_events_engine(database_url, engine)
+    yield eng
+    if eng is not engine:
+        await eng.dispose()
+
+
+@pytest.fixture
+def event_sessions(events_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return db.sessionmaker(events_engine)
+
+
+@pytest.fixture
 def vault() -> Vault:
     return Vault(SECRET_KEY)
 
@@ -117,11 +134,12 @@ async def account(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> A
 
 
 @pytest.fixture
-def ctx(database_url: str, engine: AsyncEngine, vault: Vault, tmp_path: Path) -> AppContext:
+def ctx(database_url: str, engine: AsyncEngine, events_engine: AsyncEngine, vault: Vault, tmp_path: Path) -> AppContext:
     settings = config.load(data_dir=tmp_path / "data", database_url=database_url)
     return AppContext(
         settings=settings,
         engine=engine,
+        events=events_engine,
         sessions=db.sessionmaker(engine),
         readers=db.sessionmaker(engine, readonly=True),
         notifier=Notifier(),

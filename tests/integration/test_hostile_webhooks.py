@@ -102,6 +102,7 @@ class ThreadedWahub:
 
     async def _main(self) -> None:
         engine = db.create_engine(self.database_url)
+        events_engine = db.create_events_engine(self.database_url, engine)
         vault = Vault(SECRET_KEY)
         async with db.transaction(db.sessionmaker(engine)) as session:
             await accounts.upsert_meta(
@@ -115,6 +116,7 @@ class ThreadedWahub:
         ctx = AppContext(
             settings=self._settings,
             engine=engine,
+            events=events_engine,
             sessions=db.sessionmaker(engine),
             readers=db.sessionmaker(engine, readonly=True),
             notifier=Notifier(),
@@ -127,6 +129,7 @@ class ThreadedWahub:
             self._ready.set()
             await self._stop.wait()
         await engine.dispose()
+        await events_engine.dispose()
 
     def close(self) -> None:
         if self._loop is not None and self._stop is not None:
@@ -189,14 +192,16 @@ def test_every_hostile_event_is_processed_as_ok_or_rejected_never_failed(
     # Runs after the property tests of this module (pytest keeps file order): process what they stored.
     async def process() -> list[str | None]:
         engine = db.create_engine(wahub.database_url)
+        events_engine = db.create_events_engine(wahub.database_url, engine)
         try:
-            processor = Processor(db.sessionmaker(engine))
+            processor = Processor(db.sessionmaker(engine), db.sessionmaker(events_engine))
             while await processor.run_once():
                 pass
-            async with db.transaction(db.sessionmaker(engine)) as session:
+            async with db.transaction(db.sessionmaker(events_engine)) as session:
                 return list((await session.scalars(sa.select(WebhookEvent.result))).all())
         finally:
             await engine.dispose()
+            await events_engine.dispose()
 
     results = asyncio.run(process())
     assert len(results) >= 400

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -27,3 +30,40 @@ def test_database_is_at_head_after_upgrade(database_url: str) -> None:
 def test_upgrade_is_idempotent(database_url: str) -> None:
     migrate.upgrade(database_url)
     assert migrate.is_current(database_url)
+
+
+def test_sqlite_journals_events_in_a_file_of_their_own(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wahub.db'}"
+    assert db.events_url(url) == f"sqlite:///{tmp_path / 'wahub-events.db'}"
+    assert db.events_url("sqlite://") == "sqlite://"  # in memory: one database
+    assert db.events_url("postgresql://u@h/wahub") == "postgresql://u@h/wahub"
+    migrate.upgrade(url)
+    with sqlite3.connect(tmp_path / "wahub-events.db") as conn:
+        assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (0,)
+
+
+def test_upgrade_moves_events_an_earlier_wahub_journaled_in_the_main_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wahub.db'}"
+    migrate.upgrade(url)
+    (tmp_path / "wahub-events.db").unlink()  # as before the events had a file of their own
+    assert not migrate.is_current(url)
+    with sqlite3.connect(tmp_path / "wahub.db") as conn:
+        conn.executemany(
+            "INSERT INTO webhook_events (id, provider, body, received_at, processed_at, attempts, result) "
+            "VALUES (?, 'meta', ?, '2026-11-01 10:00:00', ?, ?, ?)",
+            [(1, b'{"a": 1}', "2026-11-01 10:00:01", 0, "ok"), (2, b'{"b": 2}', None, 1, "error: x")],
+        )
+    migrate.upgrade(url)
+    assert migrate.is_current(url)
+    with sqlite3.connect(tmp_path / "wahub-events.db") as conn:
+        rows = conn.execute(
+            "SELECT id, body, processed_at, attempts, result FROM webhook_events ORDER BY id"
+        ).fetchall()
+        assert rows == [(1, b'{"a": 1}', "2026-11-01 10:00:01", 0, "ok"), (2, b'{"b": 2}', None, 1, "error: x")]
+        conn.execute("INSERT INTO webhook_events (provider, body, received_at, attempts) VALUES ('meta', x'00', '', 0)")
+        assert conn.execute("SELECT max(id) FROM webhook_events").fetchone() == (3,)
+    with sqlite3.connect(tmp_path / "wahub.db") as conn:
+        assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (0,)
+    migrate.upgrade(url)  # once moved, a second upgrade changes nothing
+    with sqlite3.connect(tmp_path / "wahub-events.db") as conn:
+        assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (3,)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import APP_SECRET
 from tests.support import payload
+from wahub.api.context import AppContext
 from wahub.store import db, messages
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
@@ -36,26 +37,26 @@ def text_from(wamid: str, *, wa_id: str | None, user_id: str | None, name: str, 
     return body
 
 
-async def deliver(anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], *bodies: dict[str, Any]) -> None:
+async def deliver(anon: httpx.AsyncClient, ctx: AppContext, *bodies: dict[str, Any]) -> None:
     for body in bodies:
         raw = json.dumps(body).encode()
         headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
         assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-    while await Processor(sessions).run_once():
+    while await Processor(ctx.sessions, db.sessionmaker(ctx.events)).run_once():
         pass
 
 
 async def test_one_person_known_by_phone_then_by_user_id_becomes_one_contact(
-    anon: httpx.AsyncClient, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await deliver(
         anon,
-        sessions,
+        ctx,
         text_from("wamid.p1", wa_id="14155550123", user_id=None, name="Ana"),
         text_from("wamid.p2", wa_id=None, user_id="US.777", name="Ana S."),
     )
     assert len((await client.get("/api/v1/contacts")).json()["items"]) == 2
-    await deliver(anon, sessions, text_from("wamid.p3", wa_id="14155550123", user_id="US.777", name="Ana Souza"))
+    await deliver(anon, ctx, text_from("wamid.p3", wa_id="14155550123", user_id="US.777", name="Ana Souza"))
     contacts = (await client.get("/api/v1/contacts")).json()["items"]
     assert [(c["wa_id"], c["user_id"], c["name"]) for c in contacts] == [("14155550123", "US.777", "Ana Souza")]
     conversations = (await client.get("/api/v1/conversations")).json()["items"]
@@ -65,12 +66,12 @@ async def test_one_person_known_by_phone_then_by_user_id_becomes_one_contact(
 
 
 async def test_conversation_shows_its_24_hour_window(
-    anon: httpx.AsyncClient, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     old = NOW - 30 * 3600
     await deliver(
         anon,
-        sessions,
+        ctx,
         text_from("wamid.recent", wa_id="14155550124", user_id=None, name="Recent"),
         text_from("wamid.old", wa_id="14155550125", user_id=None, name="Old", at=old),
     )
@@ -86,10 +87,10 @@ async def test_conversation_shows_its_24_hour_window(
 
 
 async def test_messages_filter_by_direction_type_status_conversation_and_time(
-    anon: httpx.AsyncClient, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    await deliver(anon, sessions, text_from("wamid.f1", wa_id="14155550126", user_id=None, name="F"))
-    await deliver(anon, sessions, payload("message", "image"))
+    await deliver(anon, ctx, text_from("wamid.f1", wa_id="14155550126", user_id=None, name="F"))
+    await deliver(anon, ctx, payload("message", "image"))
     sent = (
         await client.post("/api/v1/messages", json={"to": "+14155550126", "type": "text", "text": {"body": "out"}})
     ).json()
@@ -115,13 +116,13 @@ async def test_messages_filter_by_direction_type_status_conversation_and_time(
 
 
 async def test_statuses_of_a_message_are_listed_with_pricing(
-    anon: httpx.AsyncClient, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     sent = (
         await client.post("/api/v1/messages", json={"to": "+14155550127", "type": "text", "text": {"body": "x"}})
     ).json()
     body = copy.deepcopy(payload("message_status", "sent"))
-    await deliver(anon, sessions, body)  # a status for a message we do not know: kept, harmless
+    await deliver(anon, ctx, body)  # a status for a message we do not know: kept, harmless
     status = body["entry"][0]["changes"][0]["value"]["statuses"][0]
     async with db.transaction(sessions) as session:
         await messages.record_accepted(session, await messages.get(session, sent["id"]), status["id"])
@@ -132,10 +133,10 @@ async def test_statuses_of_a_message_are_listed_with_pricing(
 
 
 async def test_account_events_are_listed_and_filtered(
-    anon: httpx.AsyncClient, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     body = payload("account_update", "account_deleted")
-    await deliver(anon, sessions, body, payload("template_status_update", "approved"))
+    await deliver(anon, ctx, body, payload("template_status_update", "approved"))
     events = (await client.get("/api/v1/events")).json()["items"]
     assert {e["field"] for e in events} == {"account_update", "message_template_status_update"}
     only = (await client.get("/api/v1/events", params={"field": "account_update"})).json()["items"]

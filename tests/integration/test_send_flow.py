@@ -15,6 +15,7 @@ from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID
 from tests.support import eventually, running
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
+from wahub.store import db
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -45,7 +46,11 @@ async def worker(ctx: AppContext, graph_url: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
         sender = Sender(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80)
-        task = asyncio.create_task(Worker(Processor(ctx.sessions), sender, ctx.notifier).run(stop))
+        task = asyncio.create_task(
+            Worker(ctx.notifier, processor=Processor(ctx.sessions, db.sessionmaker(ctx.events)), sender=sender).run(
+                stop
+            )
+        )
         yield
         stop.set()
         await task

@@ -20,8 +20,8 @@ def signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": meta_signature(secret, body), "Content-Type": "application/json"}
 
 
-async def stored_events(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with db.transaction(sessions) as session:
+async def stored_events(event_sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with db.transaction(event_sessions) as session:
         return await events.count(session)
 
 
@@ -40,17 +40,17 @@ async def test_verification_with_wrong_token_is_forbidden(anon: httpx.AsyncClien
 
 
 async def test_unsigned_webhook_is_refused_and_nothing_is_stored(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, event_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     body = json.dumps(payload("message", "text")).encode()
     response = await anon.post("/webhooks/meta", content=body)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
-    assert await stored_events(sessions) == 0
+    assert await stored_events(event_sessions) == 0
 
 
 async def test_wrongly_signed_webhook_is_refused_and_nothing_is_stored(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, event_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     body = json.dumps(payload("message", "text")).encode()
     tampered = body.replace(b"Body Text", b"Evil Text")
@@ -58,30 +58,34 @@ async def test_wrongly_signed_webhook_is_refused_and_nothing_is_stored(
     assert response.status_code == 401
     response = await anon.post("/webhooks/meta", content=body, headers=signed(body, "other-secret"))
     assert response.status_code == 401
-    assert await stored_events(sessions) == 0
+    assert await stored_events(event_sessions) == 0
 
 
 async def test_signed_webhook_is_stored_before_the_ack(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient, event_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     body = json.dumps(payload("message", "text")).encode()
     response = await anon.post("/webhooks/meta", content=body, headers=signed(body))
     assert response.status_code == 200
-    async with db.transaction(sessions) as session:
+    async with db.transaction(event_sessions) as session:
         rows = (await session.scalars(sa.select(WebhookEvent))).all()
     assert [r.body for r in rows] == [body]
     assert rows[0].processed_at is None
 
 
 async def test_inbound_text_becomes_a_message_with_its_contact(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    event_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     body = json.dumps(payload("message", "text")).encode()
     assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
-    assert await Processor(sessions).run_once() == 1
+    assert await Processor(sessions, event_sessions).run_once() == 1
     async with db.transaction(sessions) as session:
         message = (await session.scalars(sa.select(Message))).one()
         contact = await session.get(Contact, message.contact_id)
+    async with db.transaction(event_sessions) as session:
         event = (await session.scalars(sa.select(WebhookEvent))).one()
     assert message.account_id == account.id
     assert (message.direction, message.type, message.wamid) == ("inbound", "text", "wamid.xyzxyz")
@@ -97,24 +101,30 @@ async def test_inbound_text_becomes_a_message_with_its_contact(
 
 
 async def test_redelivered_webhook_does_not_duplicate_the_message(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    event_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     body = json.dumps(payload("message", "text")).encode()
     for _ in range(3):
         assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
-    await Processor(sessions).run_once()
+    await Processor(sessions, event_sessions).run_once()
     async with db.transaction(sessions) as session:
         count = await session.scalar(sa.select(sa.func.count()).select_from(Message))
     assert count == 1
 
 
 async def test_malformed_body_is_kept_and_marked_rejected(
-    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    event_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     body = b'{"object": "whatsapp_business_account", "entry": "not a list"}'
     assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
-    await Processor(sessions).run_once()
-    async with db.transaction(sessions) as session:
+    await Processor(sessions, event_sessions).run_once()
+    async with db.transaction(event_sessions) as session:
         event = (await session.scalars(sa.select(WebhookEvent))).one()
     assert event.processed_at is not None
     assert event.result is not None and event.result.startswith("rejected")

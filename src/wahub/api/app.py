@@ -35,7 +35,7 @@ class App:
 
 def create_app(ctx: AppContext) -> App:
     keys = webhooks.WebhookKeys()
-    journal = EventJournal(ctx.engine)
+    journal = EventJournal(ctx.events)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -15,6 +15,8 @@ from wahub.store.notify import Notifier
 class AppContext:
     settings: Settings
     engine: AsyncEngine
+    # Where webhook events are journaled: ``engine`` itself, or a SQLite file of their own (``db.events_url``).
+    events: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     readers: async_sessionmaker[AsyncSession]
     notifier: Notifier

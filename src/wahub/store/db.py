@@ -7,6 +7,7 @@ import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,6 +44,36 @@ def sqlite_path(url: str) -> str | None:
     return parsed.database if parsed.get_backend_name() == "sqlite" else None
 
 
+def events_url(url: str) -> str:
+    """Where webhook events are journaled. For a SQLite file: a file of their own beside it (``wahub.db`` →
+    ``wahub-events.db``), because SQLite has one writer per file and a webhook's ack must never wait for a
+    processor transaction. Elsewhere (PostgreSQL, in-memory SQLite): the database itself."""
+    path = sqlite_path(url)
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return url
+    file = Path(path)
+    return (
+        make_url(url)
+        .set(database=str(file.with_name(f"{file.stem}-events{file.suffix}")))
+        .render_as_string(hide_password=False)
+    )
+
+
+def create_events_engine(url: str, main: AsyncEngine) -> AsyncEngine:
+    """The engine of ``events_url(url)``: ``main`` itself when the events live in the main database.
+
+    On a file of their own, this engine's commits do not wait for the disk (``synchronous=NORMAL``): it only
+    writes what became of events (``events.settle``), and a mark lost to a power cut replays an event, which
+    changes nothing. Waiting would hold the file's write lock, which the webhook path needs, across an fsync.
+    The bodies themselves are written by the journal's own connection, which does wait (``connect_sqlite``)."""
+    separate = events_url(url)
+    if separate == url:
+        return main
+    engine = create_engine(separate)
+    event.listen(engine.sync_engine, "connect", _no_fsync_on_commit)
+    return engine
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine. SQLite gets WAL, full fsync on commit and write transactions that take the lock up
     front (BEGIN IMMEDIATE), so concurrent writers wait their turn instead of failing with "database is
@@ -76,6 +107,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _no_fsync_on_commit(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -22,7 +22,7 @@ from wahub.store.models import WebhookEvent, utcnow
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 2000
-BUSY_WINDOW = 0.1
+LOCK_TIMEOUT = 30.0
 
 
 class JournalClosed(RuntimeError):
@@ -37,10 +37,11 @@ class EventJournal:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.last_write = 0.0
         # On SQLite the journal writes through its own stdlib connection on the event loop's thread: a group
-        # commit takes well under a millisecond, less than the hops to a driver thread would cost. The write
-        # gate guarantees that no other writer of this process holds the database meanwhile.
+        # commit takes about a millisecond, less than the hops to a driver thread would cost (a thread of its own
+        # for the whole group measured worse too: docs/decisions.md). The write gate guarantees that no other
+        # writer of this process holds the file meanwhile; the processor, in another process, is waited for
+        # without blocking the loop (_begin_immediate).
         self._sqlite: sqlite3.Connection | None = None
 
     async def start(self) -> None:
@@ -48,6 +49,7 @@ class EventJournal:
         path = db.sqlite_path(self._engine.url.render_as_string(hide_password=False))
         if path and path != ":memory:":
             self._sqlite = db.connect_sqlite(path)
+            self._sqlite.execute("PRAGMA busy_timeout=0")  # see _begin_immediate
         self._task = asyncio.create_task(self._run(), name="event-journal")
 
     async def stop(self) -> None:
@@ -89,7 +91,7 @@ class EventJournal:
         try:
             async with db.gate(self._engine).turn():
                 if self._sqlite is not None:
-                    _write_sqlite(self._sqlite, rows)
+                    await _write_sqlite(self._sqlite, rows)
                 else:
                     async with self._engine.begin() as conn:
                         await conn.exec_driver_sql(_insert_sql(dialect), rows)
@@ -99,14 +101,9 @@ class EventJournal:
                 if not future.done():
                     future.set_exception(exc)
             return
-        self.last_write = time.monotonic()
         for _, _, future in group:
             if not future.done():
                 future.set_result(None)
-
-    def busy(self) -> bool:
-        """True while webhooks are arriving (the processor then works in small steps so acks stay quick)."""
-        return bool(self._queue) or time.monotonic() - self.last_write < BUSY_WINDOW
 
     @property
     def queued(self) -> int:
@@ -131,11 +128,28 @@ def _stamp(dialect: sa.Dialect) -> object:
     return process(now) if process is not None else now
 
 
-def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytes, object, int]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+async def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytes, object, int]]) -> None:
+    await _begin_immediate(conn)
     try:
         conn.executemany(_INSERT["qmark"], rows)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+async def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock without blocking the event loop. The processor (another process) holds it for a
+    moment when it settles a batch, and SQLite's own busy wait would stall every request meanwhile; so the
+    connection does not wait (``busy_timeout=0``) and this retries after short sleeps, up to LOCK_TIMEOUT."""
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    pause = 0.0005
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.002)

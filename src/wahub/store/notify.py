@@ -1,11 +1,18 @@
-"""Wake-ups between the parts of one process: the webhook route wakes the processor, the API wakes the
-sender. Parts in other processes poll, so a lost wake-up only costs a poll interval."""
+"""Wake-ups between the parts of wahub: the webhook route wakes the processor, the API wakes the sender.
+
+Within one process a wake-up is an ``asyncio.Event``. ``wahub serve`` runs the processor in a child process
+(see ``runtime.py``); the parent forwards ``Channel.EVENTS`` to it through a pipe (``PipeWaker``), one byte per
+event-loop pass however many webhooks arrived in it, and the child turns bytes back into wake-ups
+(``watch_pipe``). Parts in other processes poll, so a lost wake-up only costs a poll interval.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import enum
+import os
+from collections.abc import Callable
 
 
 class Channel(enum.StrEnum):
@@ -16,9 +23,19 @@ class Channel(enum.StrEnum):
 class Notifier:
     def __init__(self) -> None:
         self._events = {channel: asyncio.Event() for channel in Channel}
+        self._listeners: dict[Channel, list[Callable[[], None]]] = {channel: [] for channel in Channel}
 
     def notify(self, channel: Channel) -> None:
         self._events[channel].set()
+        for listener in self._listeners[channel]:
+            listener()
+
+    def forward(self, channel: Channel, listener: Callable[[], None]) -> None:
+        """Also call ``listener`` on every notification of ``channel`` (it must not block)."""
+        self._listeners[channel].append(listener)
+
+    def unforward(self, channel: Channel, listener: Callable[[], None]) -> None:
+        self._listeners[channel].remove(listener)
 
     async def wait(self, channel: Channel, timeout: float) -> None:
         """Return when ``channel`` is notified or ``timeout`` seconds pass, whichever comes first."""
@@ -26,3 +43,47 @@ class Notifier:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         event.clear()
+
+
+class PipeWaker:
+    """The writing end of a wake-up pipe. Calls within one event-loop pass are coalesced into one byte; a full
+    pipe already holds a wake-up, and a closed one means the reader is gone (it is restarted elsewhere)."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd = fd
+        self._pending = False
+
+    def __call__(self) -> None:
+        if not self._pending:
+            self._pending = True
+            asyncio.get_running_loop().call_soon(self._write)
+
+    def _write(self) -> None:
+        self._pending = False
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(self._fd, b"\0")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+def watch_pipe(fd: int, notifier: Notifier, channel: Channel, on_close: Callable[[], None]) -> None:
+    """Notify ``channel`` whenever bytes arrive on ``fd``; call ``on_close`` when the writer has gone (the
+    pipe reads end-of-file: the parent process exited, even by ``kill -9``)."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return
+        if data:
+            notifier.notify(channel)
+            return
+        loop.remove_reader(fd)
+        on_close()
+
+    loop.add_reader(fd, readable)

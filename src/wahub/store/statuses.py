@@ -153,7 +153,10 @@ def _reached(record: Any) -> Reached:
     """A status as Reached, from a StatusRecord or its row dict."""
     if isinstance(record, dict):
         return Reached(
-            MessageStatus(record["status"]), record["timestamp"], record["error_code"], record["error_title"],
+            MessageStatus(record["status"]),
+            record["timestamp"],
+            record["error_code"],
+            record["error_title"],
             record["error_details"],
         )
     return Reached(

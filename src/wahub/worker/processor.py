@@ -1,19 +1,19 @@
 """The processor: turns stored webhook events into contacts, conversations, messages, statuses and account
 events, in batches, after the ack.
 
-A batch is one transaction that holds its events locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a
-crash replays it whole and a second worker takes other events. It is applied in bulk (``worker/apply.py``);
+On PostgreSQL a batch is one transaction that holds its events locked (``FOR UPDATE SKIP LOCKED``), so a crash
+replays it whole and a second worker takes other events. On SQLite the events are journaled in a file of their
+own and are settled after the batch commits (see ``Processor``). It is applied in bulk (``worker/apply.py``);
 if that fails, each event is applied alone in a savepoint, so one bad event cannot hold back its neighbours.
 Nothing is stored twice: messages, statuses and account events are inserted under unique constraints.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,41 +26,63 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 1000
-# While webhooks are arriving, batches stay small so that a processor transaction (which holds SQLite's write
-# lock and the event loop in between its awaits) delays an ack by a few milliseconds at most; the backlog is
-# durable and is worked off at full batch size as soon as intake calms down.
-BUSY_BATCH = 32
-BUSY_PAUSE = 0.05
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
 
 
 class Processor:
+    """``sessions`` are the main database's; ``event_sessions`` those of the events journal when it is a
+    database of its own (``db.events_url``). Then a batch is claimed from the journal, applied in one main
+    transaction, and settled in the journal afterwards: a crash in between replays the batch, which changes
+    nothing (every insert is under a unique constraint), and the journal's writer never waits for the main
+    transaction."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        event_sessions: async_sessionmaker[AsyncSession] | None = None,
         batch_size: int = BATCH,
-        busy: Callable[[], bool] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._events: async_sessionmaker[AsyncSession] | None = None
+        self._event_readers: async_sessionmaker[AsyncSession] | None = None
+        if event_sessions is not None and event_sessions.kw["bind"] is not sessions.kw["bind"]:
+            self._events = event_sessions
+            # Claiming only reads the journal, so it takes no write lock from the webhook path.
+            self._event_readers = db.sessionmaker(event_sessions.kw["bind"], readonly=True)
         self._batch_size = batch_size
-        self._busy = busy
         self._swept = 0.0
 
     async def run_once(self) -> int:
         """Process one batch; returns how much it did (0 when there was nothing to do)."""
-        busy = self._busy is not None and self._busy()
-        if busy:
-            await asyncio.sleep(BUSY_PAUSE)
+        limit = self._batch_size
+        if self._events is not None:
+            return await self._run_separate(limit)
         async with db.transaction(self._sessions) as session:
-            batch = await events.claim_batch(session, min(BUSY_BATCH, self._batch_size) if busy else self._batch_size)
+            batch = await events.claim_batch(session, limit)
             if batch:
                 await self._process(session, batch)
                 await events.settle(session, batch)
-                return len(batch)
-            if time.monotonic() - self._swept < SWEEP_EVERY:
-                return 0
-            self._swept = time.monotonic()
+        return len(batch) if batch else await self._sweep()
+
+    async def _run_separate(self, limit: int) -> int:
+        assert self._events is not None and self._event_readers is not None
+        async with self._event_readers() as ev, ev.begin():
+            batch = await events.claim_batch(ev, limit)
+        if not batch:
+            return await self._sweep()
+        async with db.transaction(self._sessions) as session:
+            await self._process(session, batch)
+        async with db.transaction(self._events) as ev:
+            await events.settle(ev, batch)
+        return len(batch)
+
+    async def _sweep(self) -> int:
+        """Now and then, attach statuses whose message got its wamid in a concurrent transaction."""
+        if time.monotonic() - self._swept < SWEEP_EVERY:
+            return 0
+        self._swept = time.monotonic()
+        async with db.transaction(self._sessions) as session:
             return await statuses.attach_waiting(session)
 
     async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> None:

@@ -18,16 +18,17 @@ ERROR_PAUSE_SECONDS = 2.0
 
 
 class Worker:
-    def __init__(self, processor: Processor, sender: Sender, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, *, processor: Processor | None = None, sender: Sender | None = None) -> None:
         self._processor = processor
         self._sender = sender
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
-        loops = [
-            asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)),
-            asyncio.create_task(self._loop("sender", self._sender.run_once, Channel.OUTBOX, stop)),
-        ]
+        loops = []
+        if self._processor is not None:
+            loops.append(asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)))
+        if self._sender is not None:
+            loops.append(asyncio.create_task(self._loop("sender", self._sender.run_once, Channel.OUTBOX, stop)))
         try:
             await stop.wait()
         finally:

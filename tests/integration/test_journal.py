@@ -1,0 +1,79 @@
+"""The event journal on SQLite: a group commit waits for another process's write lock without stalling the
+event loop, and gives up with an error (so the webhook is not acked) if the lock is never released."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from wahub.store import db, journal, migrate
+from wahub.store.journal import EventJournal
+
+
+@pytest.fixture
+def events_file(tmp_path: Path) -> tuple[str, Path]:
+    url = f"sqlite:///{tmp_path / 'wahub.db'}"
+    migrate.upgrade(url)
+    return url, tmp_path / "wahub-events.db"
+
+
+async def test_append_waits_for_a_lock_held_elsewhere_without_blocking_the_loop(events_file: tuple[str, Path]) -> None:
+    url, path = events_file
+    engine = db.create_engine(url)
+    events_engine = db.create_events_engine(url, engine)
+    log = EventJournal(events_engine)
+    await log.start()
+    other = sqlite3.connect(path, isolation_level=None)  # the processor, settling a batch
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.create_task(ticker())
+        append = asyncio.create_task(log.append("meta", b'{"x": 1}'))
+        await asyncio.sleep(0.3)
+        assert not append.done()
+        assert ticks >= 20  # the loop went on while the journal waited
+        other.execute("COMMIT")
+        await asyncio.wait_for(append, 2)
+        ticking.cancel()
+        assert other.execute("SELECT body FROM webhook_events").fetchall() == [(b'{"x": 1}',)]
+    finally:
+        other.close()
+        await log.stop()
+        await engine.dispose()
+        await events_engine.dispose()
+
+
+async def test_append_fails_when_the_lock_is_never_released(
+    events_file: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, path = events_file
+    monkeypatch.setattr(journal, "LOCK_TIMEOUT", 0.2)
+    engine = db.create_engine(url)
+    events_engine = db.create_events_engine(url, engine)
+    log = EventJournal(events_engine)
+    await log.start()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await log.append("meta", b"{}")
+        assert time.monotonic() - started < 2
+        other.execute("ROLLBACK")
+        await log.append("meta", b"{}")  # and works again once it is free
+    finally:
+        other.close()
+        await log.stop()
+        await engine.dispose()
+        await events_engine.dispose()
