@@ -4,7 +4,9 @@
     ├── NotFound                      a thing asked for does not exist
     ├── Unauthorized                  no or bad credentials
     ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
+    │   └── WindowClosed              free-form message outside the 24-hour window: a template is needed
     ├── Conflict                      an idempotency or uniqueness conflict
+    │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
@@ -44,6 +46,14 @@ class InvalidInput(WahubError):
 
 class Conflict(WahubError):
     """The request conflicts with the current state."""
+
+
+class IdempotencyConflict(Conflict):
+    """This Idempotency-Key was already used with a different request."""
+
+
+class WindowClosed(InvalidInput):
+    """The 24-hour customer-service window is closed: only a template message can be sent."""
 
 
 class NoAccount(WahubError):

@@ -265,12 +265,15 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
     ]
     if info is not None:
         contact = sandbox.CONTACTS[0]
-        body = f'{{"to": "+{contact.wa_id}", "type": "text", "text": {{"body": "Hello from wahub"}}}}'
+        body = (
+            f'{{"to": "+{contact.wa_id}", "type": "template", '
+            '"template": {"name": "hello_world", "language": {"code": "en_US"}}}'
+        )
         lines += [
             "  SANDBOX: no WhatsApp account is configured, so fakegraph (a fake Meta Cloud API at "
             f"{info.fakegraph_url}) plays Meta and {len(sandbox.CONTACTS)} simulated contacts.",
             f"  sandbox API key: {info.api_key}",
-            "  send a message:",
+            "  send a message (a template: free text needs the contact to have written in the last 24 hours):",
             f"    curl -X POST {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}' "
             f"-H 'Content-Type: application/json' -d '{body}'",
             "  then watch it reach 'read':",

@@ -99,15 +99,20 @@ def wait_for_read(url: str, key: str, message_id: int, timeout: float = 30.0) ->
     raise AssertionError(f"message {message_id} did not reach read in {timeout}s: {body}")
 
 
-def test_sandbox_sends_a_text_that_reaches_read(wahub: Wahub) -> None:
+HELLO = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
+
+
+def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed_window(wahub: Wahub) -> None:
     t0 = time.monotonic()
     key = started(wahub)
     auth = {"Authorization": f"Bearer {key}"}
-    response = httpx.post(
-        f"{wahub.url}/api/v1/messages",
-        headers=auth,
-        json={"to": "+14155550101", "type": "text", "text": {"body": "Hello from the acceptance test"}},
-    )
+    # The contact has never written: the 24-hour window is closed, so free text is refused before sending.
+    text = {"to": "+14155550101", "type": "text", "text": {"body": "Hello from the acceptance test"}}
+    refused = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json=text)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "window_closed"
+    assert "template" in refused.json()["error"]["message"]
+    response = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json={"to": "+14155550101", **HELLO})
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
     read = wait_for_read(wahub.url, key, response.json()["id"])
@@ -119,7 +124,7 @@ def test_sandbox_sends_a_text_that_reaches_read(wahub: Wahub) -> None:
 def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_data(workdir: Path, wahub: Wahub) -> None:
     key = started(wahub)
     auth = {"Authorization": f"Bearer {key}"}
-    body = {"to": "+14155550102", "type": "text", "text": {"body": "kept across restarts"}}
+    body = {"to": "+14155550102", **HELLO}
     message_id = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json=body).json()["id"]
     wait_for_read(wahub.url, key, message_id)
     assert wahub.stop() == 0

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import fakegraph
 from tests.conftest import IN_CI, PG_URL
 from tests.support import running
 from wahub import config
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
-from wahub.store import accounts, apikeys, db, migrate
+from wahub.domain import ContactRef
+from wahub.provider.graph import GraphClient
+from wahub.store import accounts, apikeys, contacts, conversations, db, migrate
 from wahub.store.crypto import Vault
-from wahub.store.models import Account
+from wahub.store.models import Account, utcnow
 from wahub.store.notify import Notifier
+from wahub.worker.processor import Processor
+from wahub.worker.runner import Worker
+from wahub.worker.sender import Sender
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"
@@ -147,6 +155,23 @@ def ctx(database_url: str, engine: AsyncEngine, events_engine: AsyncEngine, vaul
     )
 
 
+OpenWindow = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def open_window(sessions: async_sessionmaker[AsyncSession], account: Account) -> OpenWindow:
+    """Opens the 24-hour customer-service window with the given numbers, as if each had just written."""
+
+    async def open_(*wa_ids: str) -> None:
+        async with db.transaction(sessions) as session:
+            for wa_id in wa_ids:
+                contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=wa_id.lstrip("+")))
+                conversation = await conversations.get_or_create(session, account.id, contact.id)
+                conversations.record_inbound(conversation, utcnow())
+
+    return open_
+
+
 @pytest.fixture
 async def api_key(sessions: async_sessionmaker[AsyncSession]) -> str:
     async with db.transaction(sessions) as session:
@@ -173,3 +198,36 @@ async def anon(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client of the running app with no credentials (webhook senders, strangers)."""
     async with httpx.AsyncClient(base_url=base_url) as c:
         yield c
+
+
+@pytest.fixture
+async def graph_url(base_url: str) -> AsyncIterator[str]:
+    """fakegraph on a loopback port, posting signed webhooks to the running wahub app, 50x faster than life."""
+    config = fakegraph.FakeGraphConfig(
+        callback_url=f"{base_url}/webhooks/meta",
+        app_secret=APP_SECRET,
+        access_token=ACCESS_TOKEN,
+        phone_number_id=PHONE_NUMBER_ID,
+        waba_id=WABA_ID,
+        contacts=[fakegraph.SimulatedContact(wa_id="14155550101", name="Ada")],
+        speed=50,
+        reply=False,
+        seed=7,
+    )
+    async with running(fakegraph.create_app(config)) as url:
+        yield url
+
+
+@pytest.fixture
+async def worker(ctx: AppContext, graph_url: str) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        sender = Sender(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80)
+        task = asyncio.create_task(
+            Worker(ctx.notifier, processor=Processor(ctx.sessions, db.sessionmaker(ctx.events)), sender=sender).run(
+                stop
+            )
+        )
+        yield
+        stop.set()
+        await task

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.integration.conftest import OpenWindow
 from wahub.store import apikeys, db
 from wahub.store.models import Message, OutboxJob
 
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
+
+
+@pytest.fixture(autouse=True)
+async def _window_open(open_window: OpenWindow) -> None:
+    """The recipient wrote a moment ago, so free-form messages may be sent (tests/integration/test_sending.py
+    covers the closed window)."""
+    await open_window("14155550101")
 
 
 async def test_every_api_call_without_a_valid_key_gets_401(anon: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import APP_SECRET
+from tests.integration.conftest import APP_SECRET, OpenWindow
 from tests.support import payload
 from wahub.api.context import AppContext
 from wahub.store import db, messages
@@ -87,10 +87,15 @@ async def test_conversation_shows_its_24_hour_window(
 
 
 async def test_messages_filter_by_direction_type_status_conversation_and_time(
-    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient,
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    open_window: OpenWindow,
 ) -> None:
     await deliver(anon, ctx, text_from("wamid.f1", wa_id="14155550126", user_id=None, name="F"))
     await deliver(anon, ctx, payload("message", "image"))
+    await open_window("14155550126")
     sent = (
         await client.post("/api/v1/messages", json={"to": "+14155550126", "type": "text", "text": {"body": "out"}})
     ).json()
@@ -116,8 +121,13 @@ async def test_messages_filter_by_direction_type_status_conversation_and_time(
 
 
 async def test_statuses_of_a_message_are_listed_with_pricing(
-    anon: httpx.AsyncClient, ctx: AppContext, client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+    anon: httpx.AsyncClient,
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    open_window: OpenWindow,
 ) -> None:
+    await open_window("14155550127")
     sent = (
         await client.post("/api/v1/messages", json={"to": "+14155550127", "type": "text", "text": {"body": "x"}})
     ).json()

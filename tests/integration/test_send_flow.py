@@ -3,57 +3,20 @@ fakegraph plays Meta; nothing of wahub is mocked."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
-import aiohttp
 import httpx
 import pytest
 
-import fakegraph
-from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID
-from tests.support import eventually, running
-from wahub.api.context import AppContext
-from wahub.provider.graph import GraphClient
-from wahub.store import db
-from wahub.worker.processor import Processor
-from wahub.worker.runner import Worker
-from wahub.worker.sender import Sender
+from tests.integration.conftest import OpenWindow
+from tests.support import eventually
 
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
 
 
-@pytest.fixture
-async def graph_url(base_url: str) -> AsyncIterator[str]:
-    """fakegraph on a loopback port, posting signed webhooks to the running wahub app, 50x faster than life."""
-    config = fakegraph.FakeGraphConfig(
-        callback_url=f"{base_url}/webhooks/meta",
-        app_secret=APP_SECRET,
-        access_token=ACCESS_TOKEN,
-        phone_number_id=PHONE_NUMBER_ID,
-        waba_id=WABA_ID,
-        contacts=[fakegraph.SimulatedContact(wa_id="14155550101", name="Ada")],
-        speed=50,
-        reply=False,
-        seed=7,
-    )
-    async with running(fakegraph.create_app(config)) as url:
-        yield url
-
-
-@pytest.fixture
-async def worker(ctx: AppContext, graph_url: str) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    async with aiohttp.ClientSession() as http:
-        sender = Sender(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80)
-        task = asyncio.create_task(
-            Worker(ctx.notifier, processor=Processor(ctx.sessions, db.sessionmaker(ctx.events)), sender=sender).run(
-                stop
-            )
-        )
-        yield
-        stop.set()
-        await task
+@pytest.fixture(autouse=True)
+async def _window_open(open_window: OpenWindow) -> None:
+    """The recipient wrote a moment ago, so free-form messages may be sent (tests/integration/test_sending.py
+    covers the closed window)."""
+    await open_window("14155550101")
 
 
 async def wait_for_status(client: httpx.AsyncClient, message_id: int, wanted: str) -> dict[str, object]:

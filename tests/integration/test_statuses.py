@@ -32,7 +32,12 @@ def status(
 async def queued(sessions: async_sessionmaker[AsyncSession], account: Account, wamid: str | None) -> int:
     async with db.transaction(sessions) as session:
         message, _contact = await outbound.queue_message(
-            session, account, ContactRef(wa_id="14155550101"), domain.MessageType.TEXT, {"text": {"body": "hi"}}
+            session,
+            account,
+            ContactRef(wa_id="14155550101"),
+            domain.MessageType.TEMPLATE,
+            {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
+            free_form=False,  # a template: no open window needed
         )
         if wamid:
             await messages.record_accepted(session, message, wamid)

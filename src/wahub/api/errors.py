@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 _STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
     errors.Unauthorized: (401, "unauthorized"),
+    errors.WindowClosed: (422, "window_closed"),
     errors.InvalidInput: (422, "invalid_input"),
     errors.Conflict: (409, "conflict"),
     errors.NoAccount: (422, "no_account"),

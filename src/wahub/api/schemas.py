@@ -6,48 +6,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from wahub.store import conversations
 from wahub.store.models import AccountEvent, Contact, Conversation, Message, StatusRecord
-
-TEXT_MAX = 4096
-
-
-class TextContent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    body: str = Field(min_length=1, max_length=TEXT_MAX)
-    preview_url: bool = False
-
-
-class Context(BaseModel):
-    message_id: str = Field(min_length=1, max_length=256)
-
-
-class SendMessage(BaseModel):
-    """A message to send, as Meta's ``POST /{phone_number_id}/messages`` body."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        populate_by_name=True,
-        json_schema_extra={"examples": [{"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}]},
-    )
-
-    messaging_product: Literal["whatsapp"] = "whatsapp"
-    recipient_type: Literal["individual"] = "individual"
-    to: str = Field(description="The recipient's phone number in E.164 (with or without '+')")
-    type: Literal["text"] = Field(description="Message type (more types follow)")
-    text: TextContent
-    context: Context | None = None
-    sender: str | None = Field(
-        default=None, alias="from", description="phone_number_id to send from, when several are configured"
-    )
-
-    @field_validator("to")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        return e164_digits(value)
 
 
 def e164_digits(value: str) -> str:
@@ -122,7 +84,7 @@ class ConversationOut(BaseModel):
             last_message_at=conversation.last_message_at,
             last_inbound_at=conversation.last_inbound_at,
             window_closes_at=closes,
-            window_open=closes is not None and closes > now,
+            window_open=conversations.window_open(conversation, now),
         )
 
 

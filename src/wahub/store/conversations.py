@@ -55,6 +55,11 @@ def window_closes_at(conversation: Conversation) -> datetime | None:
     return conversation.last_inbound_at + WINDOW
 
 
+def window_open(conversation: Conversation, now: datetime) -> bool:
+    closes = window_closes_at(conversation)
+    return closes is not None and closes > now
+
+
 def record_inbound(conversation: Conversation, at: datetime) -> None:
     """An inbound message opens (or extends) the 24-hour window and counts as unread."""
     if conversation.last_inbound_at is None or at > conversation.last_inbound_at:

@@ -262,6 +262,20 @@ class OutboxJob(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` on a send: the first request's hash and the message it queued."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    api_key_id: Mapped[int] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(sa.String(255))
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """An API key for programs; only its SHA-256 is stored, the prefix identifies it in lists."""
 

@@ -3,37 +3,87 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy.exc import IntegrityError
 
 from wahub import domain, errors
-from wahub.api import schemas
+from wahub.api import schemas, sending
+from wahub.api.context import AppContext
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.domain import ContactRef
-from wahub.store import accounts, db, messages, outbound, statuses
+from wahub.store import accounts, db, idempotency, messages, outbound, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
 
-@router.post("", status_code=202, response_model=schemas.MessageOut)
-async def send_message(body: schemas.SendMessage, ctx: Ctx, _key: ApiKeyId) -> schemas.MessageOut:
-    """Queue a message. It is sent by the worker; follow its ``status`` with ``GET /api/v1/messages/{id}``."""
+@router.post(
+    "",
+    status_code=202,
+    response_model=schemas.MessageOut,
+    responses={409: {"description": "the Idempotency-Key was used with another body"}},
+)
+async def send_message(
+    body: sending.SendMessage,
+    ctx: Ctx,
+    key_id: ApiKeyId,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=idempotency.KEY_MAX,
+            description="Retry with the same key and body: the message is queued once, and the first result returned",
+        ),
+    ] = None,
+) -> schemas.MessageOut:
+    """Queue a message of any type Meta sends, in Meta's own body. It is sent by the worker; follow its
+    ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
+    window to be open (422 ``window_closed`` otherwise)."""
+    digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
+    try:
+        out = await _queue(ctx, body, key_id, idempotency_key, digest, response)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        # The same key in a concurrent request, which committed first: answer as a replay.
+        out = await _queue(ctx, body, key_id, idempotency_key, digest, response)
+    ctx.notifier.notify(Channel.OUTBOX)
+    return out
+
+
+async def _queue(
+    ctx: AppContext, body: sending.SendMessage, key_id: int, key: str | None, digest: str, response: Response
+) -> schemas.MessageOut:
     async with db.transaction(ctx.sessions) as session:
+        if key is not None:
+            first = await idempotency.replayed(session, key_id, key, digest)
+            if first is not None:
+                response.headers["Idempotent-Replayed"] = "true"
+                message = await messages.get(session, first)
+                contact = await session.get(Contact, message.contact_id)
+                assert contact is not None  # a foreign key guarantees it
+                return schemas.MessageOut.of(message, contact)
         account = await accounts.default_sender(session, body.sender)
+        content: dict[str, Any] = {body.type: body.content()}
+        if body.biz_opaque_callback_data is not None:
+            content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
         message, contact = await outbound.queue_message(
             session,
             account,
             ContactRef(wa_id=body.to),
             domain.MessageType(body.type),
-            {body.type: body.text.model_dump()},
+            content,
             reply_to=body.context.message_id if body.context else None,
+            free_form=body.free_form,
         )
-        out = schemas.MessageOut.of(message, contact)
-    ctx.notifier.notify(Channel.OUTBOX)
-    return out
+        if key is not None:
+            idempotency.remember(session, key_id, key, digest, message.id)
+        return schemas.MessageOut.of(message, contact)
 
 
 @router.get("", response_model=schemas.MessagePage)

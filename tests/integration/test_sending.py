@@ -1,0 +1,277 @@
+"""``POST /api/v1/messages`` for every type Meta sends: the exact JSON Meta receives (checked against the request
+examples of Meta's OpenAPI description), Meta's limits checked before queueing, the 24-hour window, and
+``Idempotency-Key``."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.integration.conftest import OpenWindow
+from tests.support import DATA, eventually
+from wahub.store import apikeys, db
+from wahub.store.models import Message, OutboxJob
+
+EXAMPLES: dict[str, dict[str, Any]] = json.loads((DATA / "meta-openapi-send-examples.json").read_text())
+TO = "14155550101"
+# Not a message: the read receipt / typing indicator has its own endpoint. Meta's own example omits "type",
+# which then defaults to text, so Meta would refuse it too (test below).
+NOT_SENT_AS_IS = {"Send typing indicator and read receipt", "Send Reply to List Message"}
+MEDIA = ("image", "audio", "video", "document", "sticker")
+
+
+def prepared(name: str) -> dict[str, Any]:
+    """An example with its placeholders filled in: our recipient, and real URLs where Meta wrote
+    '<http(s)://…>' (wahub checks that a media link is an http(s) URL), a language code where it wrote
+    'language-and-locale-code', a header type where it wrote '<HEADER_TYPE>'."""
+    body = copy.deepcopy(EXAMPLES[name])
+    body["to"] = f"+{TO}"
+    for kind in MEDIA:
+        if kind in body and "link" in body[kind]:
+            body[kind]["link"] = f"https://media.example.com/{kind}.bin"
+    header = body.get("interactive", {}).get("header", {})
+    if header.get("type") == "<HEADER_TYPE>":
+        header["type"] = "text"
+    language = body.get("template", {}).get("language", {})
+    if language.get("code") == "language-and-locale-code":
+        language["code"] = "en_US"
+    return body
+
+
+def meta_receives(body: dict[str, Any]) -> dict[str, Any]:
+    """What Meta must receive for a body sent to wahub: the same, with the recipient as E.164 digits and
+    Meta's defaults written out."""
+    expected = {"messaging_product": "whatsapp", "recipient_type": "individual", "type": "text", **body}
+    expected["to"] = TO
+    return expected
+
+
+@pytest.fixture(autouse=True)
+async def _window_open(open_window: OpenWindow) -> None:
+    await open_window(TO)
+
+
+async def test_every_openapi_send_example_reaches_fakegraph_exactly(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    names = [n for n in EXAMPLES if n not in NOT_SENT_AS_IS]
+    assert len(names) == 48
+    sent: dict[str, int] = {}
+    for name in names:
+        response = await client.post("/api/v1/messages", json=prepared(name))
+        assert response.status_code == 202, (name, response.text)
+        sent[name] = response.json()["id"]
+
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+
+        async def all_sent() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+            return rows if len(rows) >= len(names) else None
+
+        requests = await eventually(all_sent, timeout=30)
+    received = [r["body"] for r in requests]
+    for name in names:
+        expected = meta_receives(prepared(name))
+        assert expected in received, (name, expected)
+    assert len(received) == len(names)  # each sent once
+
+
+async def test_metas_example_without_a_type_is_refused_as_a_text_without_text(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/messages", json=prepared("Send Reply to List Message"))
+    assert response.status_code == 422
+    assert "a text message needs a 'text' object" in response.text
+
+
+TEXT = {"to": f"+{TO}", "type": "text", "text": {"body": "hi"}}
+BUTTONS = {
+    "type": "button",
+    "body": {"text": "Pick one"},
+    "action": {"buttons": [{"type": "reply", "reply": {"id": f"b{i}", "title": f"Option {i}"}} for i in range(3)]},
+}
+LIST = {
+    "type": "list",
+    "body": {"text": "Menu"},
+    "action": {"button": "Open", "sections": [{"title": "All", "rows": [{"id": "r1", "title": "First"}]}]},
+}
+
+
+def with_(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``base`` with the value at a dotted path (list indexes as numbers) replaced."""
+    body = copy.deepcopy(base)
+    *parents, last = path.split(".")
+    node: Any = body
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return body
+
+
+def interactive(part: dict[str, Any]) -> dict[str, Any]:
+    return {"to": f"+{TO}", "type": "interactive", "interactive": part}
+
+
+REFUSED = [
+    ("text over 4,096", with_(TEXT, "text.body", "x" * 4097), "text.body", "4096"),
+    ("empty text", with_(TEXT, "text.body", ""), "text.body", "at least 1"),
+    ("unknown field in text", with_(TEXT, "text.bold", True), "text.bold", "not permitted"),
+    (
+        "caption over 1,024",
+        {"to": TO, "type": "image", "image": {"link": "https://x.example/a.jpg", "caption": "c" * 1025}},
+        "image.caption",
+        "1024",
+    ),
+    ("media without id or link", {"to": TO, "type": "image", "image": {"caption": "c"}}, "image", "either by 'id'"),
+    (
+        "media with both id and link",
+        {"to": TO, "type": "video", "video": {"id": "1", "link": "https://x.example/v.mp4"}},
+        "video",
+        "either by 'id'",
+    ),
+    ("media link not http", {"to": TO, "type": "audio", "audio": {"link": "file:///etc/passwd"}}, "audio.link", "http"),
+    (
+        "latitude out of range",
+        {"to": TO, "type": "location", "location": {"latitude": 91, "longitude": 0}},
+        "latitude",
+        "90",
+    ),
+    ("type without its object", {"to": TO, "type": "image", "text": {"body": "x"}}, "body", "needs a 'image' object"),
+    ("two contents", {**TEXT, "image": {"id": "1"}}, "body", "cannot also carry 'image'"),
+    ("unknown type", {**TEXT, "type": "fax"}, "type", "text"),
+    ("four buttons", interactive(with_(BUTTONS, "action.buttons", BUTTONS["action"]["buttons"] * 2)), "buttons", "3"),
+    (
+        "button title over 20",
+        interactive(with_(BUTTONS, "action.buttons.0.reply.title", "t" * 21)),
+        "reply.title",
+        "20",
+    ),
+    (
+        "two buttons with one id",
+        interactive(with_(BUTTONS, "action.buttons.1.reply.id", "b0")),
+        "interactive",
+        "its own id",
+    ),
+    ("buttons without body", interactive({k: v for k, v in BUTTONS.items() if k != "body"}), "button.body", "required"),
+    (
+        "list row title over 24",
+        interactive(with_(LIST, "action.sections.0.rows.0.title", "r" * 25)),
+        "rows.0.title",
+        "24",
+    ),
+    (
+        "list with 11 rows",
+        interactive(with_(LIST, "action.sections.0.rows", [{"id": f"r{i}", "title": f"Row {i}"} for i in range(11)])),
+        "rows",
+        "10",
+    ),
+    (
+        "cta_url text over 20",
+        interactive(
+            {
+                "type": "cta_url",
+                "body": {"text": "b"},
+                "action": {"name": "cta_url", "parameters": {"display_text": "d" * 21, "url": "https://x.example"}},
+            }
+        ),
+        "parameters.display_text",
+        "20",
+    ),
+    (
+        "flow without flow id or name",
+        interactive(
+            {
+                "type": "flow",
+                "body": {"text": "b"},
+                "action": {"name": "flow", "parameters": {"flow_message_version": "3", "flow_cta": "Go"}},
+            }
+        ),
+        "interactive.flow.action.parameters",
+        "flow_id or by flow_name",
+    ),
+    ("template without language", {"to": TO, "type": "template", "template": {"name": "x"}}, "language", "required"),
+    ("not a phone number", {**TEXT, "to": "12345"}, "to", "phone number"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field", "limit"), REFUSED, ids=[r[0] for r in REFUSED])
+async def test_a_body_over_metas_limits_gets_422_naming_the_field_and_the_limit(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], case: str, body: Any, field: str, limit: str
+) -> None:
+    response = await client.post("/api/v1/messages", json=body)
+    assert response.status_code == 422, (case, response.text)
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert field in json.dumps(error), (case, error)
+    assert limit in json.dumps(error), (case, error)
+    async with db.transaction(sessions) as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Message)) == 0
+
+
+async def test_free_form_to_a_closed_window_is_refused_and_a_template_passes(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    stranger = "+14155550109"  # has never written
+    refused = await client.post("/api/v1/messages", json={**TEXT, "to": stranger})
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "window_closed"
+    assert "template" in error["message"]
+    template = {"to": stranger, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
+    assert (await client.post("/api/v1/messages", json=template)).status_code == 202
+    async with db.transaction(sessions) as session:
+        types = (await session.scalars(sa.select(Message.type))).all()
+    assert types == ["template"]
+
+
+async def test_the_same_idempotency_key_and_body_queue_one_message(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = await client.post("/api/v1/messages", json=TEXT, headers=headers)
+    # The same body with its keys in another order is the same request.
+    again = await client.post("/api/v1/messages", json=dict(reversed(list(TEXT.items()))), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    async with db.transaction(sessions) as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(OutboxJob)) == 1
+
+
+async def test_the_same_idempotency_key_with_another_body_is_409(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    headers = {"Idempotency-Key": "order-43"}
+    assert (await client.post("/api/v1/messages", json=TEXT, headers=headers)).status_code == 202
+    other = await client.post("/api/v1/messages", json=with_(TEXT, "text.body", "changed"), headers=headers)
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "conflict"
+    assert "Idempotency-Key" in other.json()["error"]["message"]
+    async with db.transaction(sessions) as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Message)) == 1
+
+
+async def test_idempotency_keys_belong_to_their_api_key(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], base_url: str
+) -> None:
+    async with db.transaction(sessions) as session:
+        _row, other_key = await apikeys.create(session, "other program")
+    headers = {"Idempotency-Key": "shared-name"}
+    first = await client.post("/api/v1/messages", json=TEXT, headers=headers)
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {other_key}"}) as other:
+        second = await other.post("/api/v1/messages", json=TEXT, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] != second.json()["id"]
+
+
+async def test_without_a_key_each_post_is_a_new_message(client: httpx.AsyncClient) -> None:
+    ids = {(await client.post("/api/v1/messages", json=TEXT)).json()["id"] for _ in range(2)}
+    assert len(ids) == 2
