@@ -38,6 +38,7 @@ SECTION_TITLE_MAX = 24
 CTA_TEXT_MAX = 20
 FLOW_CTA_MAX = 30  # SDKs say 20, but Meta's own OpenAPI examples send 23 characters
 CALLBACK_DATA_MAX = 512
+CONTACTS_MAX = 5  # maxItems of ContactsMessage in Meta's OpenAPI description
 
 MessageKind = Literal[
     "text",
@@ -335,7 +336,7 @@ class SendMessage(BaseModel):
     document: Document | None = None
     sticker: Sticker | None = None
     location: Location | None = None
-    contacts: list[ContactCard] | None = Field(default=None, min_length=1, max_length=257)
+    contacts: list[ContactCard] | None = Field(default=None, min_length=1, max_length=CONTACTS_MAX)
     reaction: Reaction | None = None
     interactive: Interactive | None = None
     template: Template | None = None
