@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import OpenWindow
-from tests.support import DATA, eventually
+from tests.integration.conftest import APP_SECRET, OpenWindow
+from tests.support import DATA, eventually, payload
 from wahub.store import apikeys, db
 from wahub.store.models import Message, OutboxJob
+from wahub.webhook.signature import meta_signature
 
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((DATA / "meta-openapi-send-examples.json").read_text())
 SCHEMAS = json.loads((DATA / "meta-openapi-send-schemas.json").read_text())
@@ -355,3 +356,45 @@ async def test_idempotency_keys_belong_to_their_api_key(
 async def test_without_a_key_each_post_is_a_new_message(client: httpx.AsyncClient) -> None:
     ids = {(await client.post("/api/v1/messages", json=TEXT)).json()["id"] for _ in range(2)}
     assert len(ids) == 2
+
+
+async def test_mark_read_with_typing_sends_metas_read_receipt_once_and_clears_unread(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    inbound = payload("message", "text")
+    raw = json.dumps(inbound).encode()
+    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
+    assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+
+    async def stored() -> dict[str, Any] | None:
+        items: list[dict[str, Any]] = (await client.get("/api/v1/messages?direction=inbound")).json()["items"]
+        return items[0] if items else None
+
+    message = await eventually(stored, timeout=10)
+    conversations = (await client.get("/api/v1/conversations")).json()["items"]
+    assert [c["unread_count"] for c in conversations if c["id"] == message["conversation_id"]] == [1]
+
+    first = await client.post(f"/api/v1/messages/{message['id']}/read", json={"typing_indicator": True})
+    again = await client.post(f"/api/v1/messages/{message['id']}/read")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["typing_indicator"] is True
+
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+
+        async def receipt() -> list[dict[str, Any]] | None:
+            rows: list[dict[str, Any]] = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+            return rows or None
+
+        requests = await eventually(receipt, timeout=10)
+    example = EXAMPLES["Send typing indicator and read receipt"]
+    assert [r["body"] for r in requests] == [{**example, "message_id": message["wamid"]}]
+    conversations = (await client.get("/api/v1/conversations")).json()["items"]
+    assert [c["unread_count"] for c in conversations if c["id"] == message["conversation_id"]] == [0]
+
+
+async def test_only_an_inbound_message_can_be_marked_read(client: httpx.AsyncClient) -> None:
+    sent = (await client.post("/api/v1/messages", json=TEXT)).json()
+    response = await client.post(f"/api/v1/messages/{sent['id']}/read")
+    assert response.status_code == 422
+    assert "inbound" in response.json()["error"]["message"]
+    assert (await client.post("/api/v1/messages/999999/read")).status_code == 404

@@ -42,6 +42,16 @@ class GraphClient:
         wa_id = contacts[0].get("wa_id") if isinstance(contacts[0], dict) else None
         return SendResult(wamid=wamid, wa_id=wa_id)
 
+    async def mark_read(self, phone_number_id: str, token: str, wamid: str, *, typing: bool = False) -> None:
+        """Mark an inbound message read (the customer sees blue ticks), optionally showing a typing indicator
+        until the next message or for about 25 seconds."""
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        data = await self._call("POST", f"/{phone_number_id}/messages", token, json_body=body)
+        if data.get("success") is not True:
+            raise errors.TransientProviderError("Graph API did not confirm the read receipt")
+
     async def _call(
         self, method: str, path: str, token: str, *, json_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:

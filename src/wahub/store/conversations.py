@@ -55,6 +55,12 @@ def window_closes_at(conversation: Conversation) -> datetime | None:
     return conversation.last_inbound_at + WINDOW
 
 
+async def mark_read(session: AsyncSession, conversation_id: int | None) -> None:
+    """The business has read the conversation: nothing in it is unread any more."""
+    if conversation_id is not None:
+        await session.execute(sa.update(Conversation).where(Conversation.id == conversation_id).values(unread_count=0))
+
+
 def window_open(conversation: Conversation, now: datetime) -> bool:
     closes = window_closes_at(conversation)
     return closes is not None and closes > now

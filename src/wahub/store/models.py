@@ -253,6 +253,8 @@ class OutboxJob(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
+    # "send" the message; or, for an inbound message, mark it "read" ("read_typing": and show typing).
+    kind: Mapped[str] = mapped_column(sa.String(16), default="send", server_default="send")
     state: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(default=0)
     run_at: Mapped[datetime] = mapped_column(default=utcnow)

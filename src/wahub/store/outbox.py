@@ -18,10 +18,22 @@ class JobState(enum.StrEnum):
     FAILED = "failed"
 
 
-def enqueue(session: AsyncSession, message_id: int, account_id: int) -> OutboxJob:
-    job = OutboxJob(message_id=message_id, account_id=account_id, state=JobState.PENDING.value, run_at=utcnow())
+class JobKind(enum.StrEnum):
+    SEND = "send"
+    READ = "read"  # mark an inbound message read (blue ticks)
+    READ_TYPING = "read_typing"  # the same, and show the customer a typing indicator
+
+
+def enqueue(session: AsyncSession, message_id: int, account_id: int, kind: JobKind = JobKind.SEND) -> OutboxJob:
+    job = OutboxJob(
+        message_id=message_id, account_id=account_id, kind=kind.value, state=JobState.PENDING.value, run_at=utcnow()
+    )
     session.add(job)
     return job
+
+
+async def for_message(session: AsyncSession, message_id: int) -> OutboxJob | None:
+    return (await session.scalars(sa.select(OutboxJob).where(OutboxJob.message_id == message_id))).first()
 
 
 async def claim(

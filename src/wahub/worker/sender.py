@@ -35,6 +35,7 @@ class _Claimed:
     job_id: int
     message_id: int
     attempts: int
+    kind: str = outbox.JobKind.SEND.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class _Send:
     token: str
     payload: dict[str, Any]
     send_rate: int | None
+    read_wamid: str | None = None  # a read receipt for this inbound message instead of a send
 
 
 class Sender:
@@ -71,7 +73,7 @@ class Sender:
             self._reclaimed = time.monotonic()
         async with db.transaction(self._sessions) as session:
             jobs = await outbox.claim(session, self._batch_size, LEASE, reclaim_expired=reclaim)
-            claimed = [_Claimed(j.id, j.message_id, j.attempts) for j in jobs]
+            claimed = [_Claimed(j.id, j.message_id, j.attempts, j.kind) for j in jobs]
         if claimed:
             await asyncio.gather(*(self._run(job) for job in claimed))
         return len(claimed)
@@ -90,6 +92,9 @@ class Sender:
         if send is None:
             return
         await self._limits.bucket(send.phone_number_id, send.send_rate).take()
+        if send.read_wamid is not None:
+            await self._mark_read(job, send)
+            return
         try:
             result = await self._graph.send_message(send.phone_number_id, send.token, send.payload)
         except errors.ProviderError as exc:
@@ -100,9 +105,23 @@ class Sender:
             await messages.record_accepted(session, message, result.wamid)
             outbox.complete(await _job(session, job.job_id))
 
+    async def _mark_read(self, job: _Claimed, send: _Send) -> None:
+        assert send.read_wamid is not None
+        typing = job.kind == outbox.JobKind.READ_TYPING.value
+        try:
+            await self._graph.mark_read(send.phone_number_id, send.token, send.read_wamid, typing=typing)
+        except errors.ProviderError as exc:
+            await self._record_error(job, exc)
+            return
+        async with db.transaction(self._sessions) as session:
+            outbox.complete(await _job(session, job.job_id))
+
     async def _prepare(self, session: AsyncSession, job: _Claimed) -> _Send | None:
         message = await messages.get(session, job.message_id)
         account = await accounts.get(session, message.account_id)
+        if job.kind != outbox.JobKind.SEND.value:
+            creds = accounts.credentials(account, self._vault)
+            return _Send(account.phone_number_id or "", creds.access_token, {}, account.send_rate, message.wamid)
         contact = await session.get(Contact, message.contact_id)
         if contact is None or not (contact.wa_id or contact.user_id):
             messages.record_failure(message, None, "the contact has no WhatsApp id", None)
@@ -129,8 +148,9 @@ class Sender:
                 outbox.retry_at(row, decision.when, summary)
                 return
             log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
-            message = await messages.get(session, job.message_id)
-            messages.record_failure(message, exc.code, exc.title, exc.details_text)
+            if job.kind == outbox.JobKind.SEND.value:  # a failed read receipt leaves the inbound message as it is
+                message = await messages.get(session, job.message_id)
+                messages.record_failure(message, exc.code, exc.title, exc.details_text)
             outbox.fail(row, summary)
 
 

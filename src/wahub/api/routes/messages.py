@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
 from wahub import domain, errors
@@ -13,7 +14,7 @@ from wahub.api import schemas, sending
 from wahub.api.context import AppContext
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.domain import ContactRef
-from wahub.store import accounts, db, idempotency, messages, outbound, statuses
+from wahub.store import accounts, conversations, db, idempotency, messages, outbound, outbox, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
@@ -120,6 +121,39 @@ async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> 
     contact = await session.get(Contact, message.contact_id)
     assert contact is not None  # a foreign key guarantees it
     return schemas.MessageOut.of(message, contact)
+
+
+class MarkRead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    typing_indicator: bool = Field(
+        default=False, description="also show the customer that you are typing (until you answer, at most ~25 s)"
+    )
+
+
+class ReadQueued(BaseModel):
+    message_id: int
+    typing_indicator: bool
+    state: str = Field(description="the read receipt's job: pending, running, done or failed")
+
+
+@router.post("/{message_id}/read", status_code=202, response_model=ReadQueued)
+async def mark_read(message_id: int, ctx: Ctx, _key: ApiKeyId, body: MarkRead | None = None) -> ReadQueued:
+    """Mark an inbound message read: the customer sees blue ticks, and the conversation's unread count is
+    cleared. Sent through the outbox like a message; asking again for the same message changes nothing."""
+    typing = body.typing_indicator if body is not None else False
+    async with db.transaction(ctx.sessions) as session:
+        message = await messages.get(session, message_id)
+        if message.direction != domain.Direction.INBOUND.value or not message.wamid:
+            raise errors.InvalidInput("only an inbound message can be marked read", field="message_id")
+        job = await outbox.for_message(session, message.id)
+        if job is None:
+            kind = outbox.JobKind.READ_TYPING if typing else outbox.JobKind.READ
+            job = outbox.enqueue(session, message.id, message.account_id, kind)
+            await conversations.mark_read(session, message.conversation_id)
+        state, typing = job.state, job.kind == outbox.JobKind.READ_TYPING.value
+    ctx.notifier.notify(Channel.OUTBOX)
+    return ReadQueued(message_id=message_id, typing_indicator=typing, state=state)
 
 
 @router.get("/{message_id}/statuses", response_model=list[schemas.StatusOut])
