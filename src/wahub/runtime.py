@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import enum
 import errno
+import gc
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ class Role(enum.StrEnum):
 
 
 PROCESSOR_NICE = 10
+BUSY_WINDOW = 0.2  # webhooks arrived this recently: intake is busy
 CHILD_STOP_SECONDS = 15.0
 
 
@@ -147,7 +149,11 @@ async def serve(
 
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512, limit_per_host=512))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
-    processor = Processor(sessions, db.sessionmaker(events_engine)) if role in (Role.WORKER, Role.PROCESSOR) else None
+    processor = None
+    if role in (Role.WORKER, Role.PROCESSOR):
+        # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
+        busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
+        processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy)
     sender = None
     if role in (Role.ALL, Role.WORKER):
         sender = Sender(
@@ -163,6 +169,10 @@ async def serve(
         worker_task = asyncio.create_task(Worker(notifier, processor=processor, sender=sender).run(stop))
     try:
         await _wait_started(servers, tasks, stop)
+        # What start-up built (modules, app, engines) lives as long as the process: moved out of the cyclic
+        # collector's reach, a full collection under load walks only the objects of requests in flight.
+        gc.collect()
+        gc.freeze()
         if not stop.is_set() and role is not Role.PROCESSOR:
             _banner(settings, host, port, role, info)
         await stop.wait()

@@ -65,6 +65,11 @@ async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:
     await session.execute(stmt, rows)
 
 
+async def last_id(session: AsyncSession) -> int:
+    """The newest event's id (0 when there is none)."""
+    return int(await session.scalar(sa.select(sa.func.max(WebhookEvent.id))) or 0)
+
+
 async def count(session: AsyncSession) -> int:
     return int(await session.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)) or 0)
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import enum
 import os
+import time
 from collections.abc import Callable
 
 
@@ -24,11 +25,17 @@ class Notifier:
     def __init__(self) -> None:
         self._events = {channel: asyncio.Event() for channel in Channel}
         self._listeners: dict[Channel, list[Callable[[], None]]] = {channel: [] for channel in Channel}
+        self._last: dict[Channel, float] = {channel: 0.0 for channel in Channel}
 
     def notify(self, channel: Channel) -> None:
         self._events[channel].set()
+        self._last[channel] = time.monotonic()
         for listener in self._listeners[channel]:
             listener()
+
+    def since_last(self, channel: Channel) -> float:
+        """Seconds since ``channel`` was last notified."""
+        return time.monotonic() - self._last[channel]
 
     def forward(self, channel: Channel, listener: Callable[[], None]) -> None:
         """Also call ``listener`` on every notification of ``channel`` (it must not block)."""

@@ -10,10 +10,11 @@ Nothing is stored twice: messages, statuses and account events are inserted unde
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 1000
+# While webhooks arrive faster than it can follow (a full batch, and BUSY_BACKLOG more behind it), a processor
+# that shares the machine with intake works BUSY_SHARE of the time and leaves the rest to the acks: the backlog
+# is durable and is worked off at full speed once intake calms down. Below its capacity it never pauses.
+BUSY_SHARE = 0.5
+BUSY_BACKLOG = 10_000  # "faster than it can follow": this many events wait behind the batch just done
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
 
@@ -42,6 +48,7 @@ class Processor:
         sessions: async_sessionmaker[AsyncSession],
         event_sessions: async_sessionmaker[AsyncSession] | None = None,
         batch_size: int = BATCH,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self._sessions = sessions
         self._events: async_sessionmaker[AsyncSession] | None = None
@@ -51,15 +58,29 @@ class Processor:
             # Claiming only reads the journal, so it takes no write lock from the webhook path.
             self._event_readers = db.sessionmaker(event_sessions.kw["bind"], readonly=True)
         self._batch_size = batch_size
+        self._busy = busy
+        self._last_id = 0  # the last event of the latest batch
         self._swept = 0.0
 
     async def run_once(self) -> int:
         """Process one batch; returns how much it did (0 when there was nothing to do)."""
-        limit = self._batch_size
+        started = time.monotonic()
+        self._last_id = 0
+        done = await self._step(self._batch_size)
+        if done >= self._batch_size and self._busy is not None and self._busy() and await self._far_behind():
+            await asyncio.sleep((time.monotonic() - started) * (1 - BUSY_SHARE) / BUSY_SHARE)
+        return done
+
+    async def _far_behind(self) -> bool:
+        async with (self._event_readers or self._sessions)() as session, session.begin():
+            return await events.last_id(session) - self._last_id > BUSY_BACKLOG
+
+    async def _step(self, limit: int) -> int:
         if self._events is not None:
             return await self._run_separate(limit)
         async with db.transaction(self._sessions) as session:
             batch = await events.claim_batch(session, limit)
+            self._last_id = batch[-1].id if batch else 0
             if batch:
                 await self._process(session, batch)
                 await events.settle(session, batch)
@@ -69,6 +90,7 @@ class Processor:
         assert self._events is not None and self._event_readers is not None
         async with self._event_readers() as ev, ev.begin():
             batch = await events.claim_batch(ev, limit)
+        self._last_id = batch[-1].id if batch else 0
         if not batch:
             return await self._sweep()
         async with db.transaction(self._sessions) as session:
