@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 1000
-# While webhooks arrive faster than it can follow (a full batch, and BUSY_BACKLOG more behind it), a processor
-# that shares the machine with intake works BUSY_SHARE of the time and leaves the rest to the acks: the backlog
-# is durable and is worked off at full speed once intake calms down. Below its capacity it never pauses.
+# While webhooks arrive faster than it can follow (measured: arrivals per second above the rate of its last full
+# batch), a processor that shares the machine with intake works BUSY_SHARE of the time and leaves the rest to
+# the acks: it could not keep up anyway, the backlog is durable and is worked off at full speed once intake
+# calms down. Below its capacity it never pauses, however far behind a burst left it.
 BUSY_SHARE = 0.5
-BUSY_BACKLOG = 10_000  # "faster than it can follow": this many events wait behind the batch just done
+RATE_WINDOW = 0.5
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
 
@@ -59,28 +60,37 @@ class Processor:
             self._event_readers = db.sessionmaker(event_sessions.kw["bind"], readonly=True)
         self._batch_size = batch_size
         self._busy = busy
-        self._last_id = 0  # the last event of the latest batch
+        self._mark: tuple[float, int] | None = None  # (when, newest event id) at the start of a rate window
+        self._arrival_rate = 0.0
         self._swept = 0.0
 
     async def run_once(self) -> int:
         """Process one batch; returns how much it did (0 when there was nothing to do)."""
         started = time.monotonic()
-        self._last_id = 0
         done = await self._step(self._batch_size)
-        if done >= self._batch_size and self._busy is not None and self._busy() and await self._far_behind():
-            await asyncio.sleep((time.monotonic() - started) * (1 - BUSY_SHARE) / BUSY_SHARE)
+        if self._busy is not None and done:
+            elapsed = time.monotonic() - started
+            if done >= self._batch_size and self._busy() and await self._arrivals_per_s() > done / elapsed:
+                await asyncio.sleep(elapsed * (1 - BUSY_SHARE) / BUSY_SHARE)
         return done
 
-    async def _far_behind(self) -> bool:
+    async def _arrivals_per_s(self) -> float:
+        """How fast events have been arriving, over the last RATE_WINDOW seconds or more."""
         async with (self._event_readers or self._sessions)() as session, session.begin():
-            return await events.last_id(session) - self._last_id > BUSY_BACKLOG
+            newest = await events.last_id(session)
+        now = time.monotonic()
+        if self._mark is None:
+            self._mark = (now, newest)
+        elif now - self._mark[0] >= RATE_WINDOW:
+            self._arrival_rate = (newest - self._mark[1]) / (now - self._mark[0])
+            self._mark = (now, newest)
+        return self._arrival_rate
 
     async def _step(self, limit: int) -> int:
         if self._events is not None:
             return await self._run_separate(limit)
         async with db.transaction(self._sessions) as session:
             batch = await events.claim_batch(session, limit)
-            self._last_id = batch[-1].id if batch else 0
             if batch:
                 await self._process(session, batch)
                 await events.settle(session, batch)
@@ -90,7 +100,6 @@ class Processor:
         assert self._events is not None and self._event_readers is not None
         async with self._event_readers() as ev, ev.begin():
             batch = await events.claim_batch(ev, limit)
-        self._last_id = batch[-1].id if batch else 0
         if not batch:
             return await self._sweep()
         async with db.transaction(self._sessions) as session:
