@@ -4,15 +4,18 @@ the HTTP app and the worker together."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from wahub import config, errors, logs, runtime, sandbox
+from wahub.api import sending
 from wahub.store import apikeys, db, migrate
 
 app = typer.Typer(
@@ -116,6 +119,79 @@ def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> No
     except Exception as exc:
         _fail(f"upgrade failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     err.print("database is at the latest revision")
+
+
+@app.command(
+    epilog="Examples: wahub send --to +14155550101 --template hello_world\n\n"
+    "wahub send --to +14155550101 --text 'Your order shipped'\n\n"
+    "wahub send --json body.json   (any type, in Meta's send body; '-' reads standard input)"
+)
+def send(
+    to: Annotated[str | None, typer.Option(help="Recipient's number in E.164, e.g. +14155550101")] = None,
+    text: Annotated[str | None, typer.Option(help="Send this text (needs the 24-hour window open)")] = None,
+    template: Annotated[str | None, typer.Option(help="Send this approved template")] = None,
+    language: Annotated[str, typer.Option(help="The template's language code")] = "en_US",
+    param: Annotated[list[str] | None, typer.Option(help="A body parameter of the template, in order")] = None,
+    json_file: Annotated[
+        str | None, typer.Option("--json", help="A file with Meta's send body ('-' for standard input)")
+    ] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="phone_number_id to send from")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Queue a message; a running 'wahub serve' sends it. Prints the message id on the last line."""
+    body = _send_body(to, text, template, language, param or [], json_file, sender)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    try:
+        message = asyncio.run(runtime.queue_send(settings, secret_key, body))
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    err.print(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")
+    print(message.id)
+
+
+def _send_body(
+    to: str | None,
+    text: str | None,
+    template: str | None,
+    language: str,
+    params: list[str],
+    json_file: str | None,
+    sender: str | None,
+) -> sending.SendMessage:
+    if sum(x is not None for x in (text, template, json_file)) != 1:
+        _fail("give one of --text, --template or --json", code=2)
+    raw: dict[str, Any]
+    if json_file is not None:
+        try:
+            source = sys.stdin.read() if json_file == "-" else Path(json_file).read_text()
+            loaded = json.loads(source)
+        except (OSError, json.JSONDecodeError) as exc:
+            _fail(f"--json: cannot read a JSON body: {exc}", code=2)
+        if not isinstance(loaded, dict):
+            _fail("--json: the body must be a JSON object", code=2)
+        raw = loaded
+    elif text is not None:
+        raw = {"type": "text", "text": {"body": text}}
+    else:
+        tpl: dict[str, Any] = {"name": template, "language": {"code": language}}
+        if params:
+            tpl["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}]
+        raw = {"type": "template", "template": tpl}
+    if to is not None:
+        raw["to"] = to
+    if sender is not None:
+        raw["from"] = sender
+    try:
+        return sending.SendMessage.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        _fail(f"the message is not valid: {problems}", code=2)
 
 
 @apikey_app.command("create", epilog="Example: wahub apikey create --name erp")

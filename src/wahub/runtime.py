@@ -27,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 from wahub import config, sandbox
+from wahub.api import sending
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
+from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
 from wahub.store import accounts, apikeys, db, notify
 from wahub.store.crypto import Vault
-from wahub.store.models import ApiKey
+from wahub.store.models import ApiKey, Message
 from wahub.store.notify import Channel, Notifier
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
@@ -291,6 +293,25 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
         ]
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
+
+
+async def queue_send(settings: config.Settings, secret_key: str, body: SendMessage) -> Message:
+    """``wahub send``: queue ``body`` as the API would; a running wahub's sender sends it. The configured
+    account (or the sandbox's) is stored first, as ``serve`` does, so the command works before any serve."""
+    engine = db.create_engine(settings.database_url)
+    sessions = db.sessionmaker(engine)
+    vault = Vault(secret_key)
+    try:
+        if settings.sandbox:
+            async with db.transaction(sessions) as session:
+                await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
+        elif settings.phone_number_id:
+            await _account_from_settings(settings, sessions, vault)
+        async with db.transaction(sessions) as session:
+            message, _contact = await sending.queue(session, body)
+            return message
+    finally:
+        await engine.dispose()
 
 
 async def create_api_key(settings: config.Settings, name: str) -> tuple[ApiKey, str]:

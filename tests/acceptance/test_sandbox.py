@@ -155,3 +155,38 @@ def test_apikey_create_prints_the_key_alone_on_its_last_line(workdir: Path, wahu
     key = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"wahub_[0-9a-f]{8}_\S+", key)
     assert httpx.get(f"{wahub.url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def cli(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "wahub", *args],
+        cwd=workdir,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_wahub_send_queues_what_the_running_server_sends(workdir: Path, wahub: Wahub) -> None:
+    key = started(wahub)
+    result = cli(workdir, "send", "--to", "+14155550103", "--template", "hello_world")
+    assert result.returncode == 0, result.stderr
+    message_id = int(result.stdout.strip().splitlines()[-1])
+    read = wait_for_read(wahub.url, key, message_id)
+    assert read["type"] == "template"
+    assert read["template"] == {"name": "hello_world", "language": {"code": "en_US"}}
+
+
+def test_wahub_send_explains_refusals_with_exit_codes(workdir: Path) -> None:
+    closed = cli(workdir, "send", "--to", "+14155550104", "--text", "hello")
+    assert closed.returncode == 1
+    assert "24-hour" in closed.stderr and "template" in closed.stderr
+    invalid = cli(workdir, "send", "--to", "+14155550104", "--json", "-", stdin='{"type": "text", "text": {}}')
+    assert invalid.returncode == 2
+    assert "text.body" in invalid.stderr
+    usage = cli(workdir, "send", "--to", "+14155550104")
+    assert usage.returncode == 2
+    assert "--text, --template or --json" in usage.stderr

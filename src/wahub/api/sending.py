@@ -16,8 +16,13 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahub import domain
 from wahub.api.schemas import e164_digits
+from wahub.domain import ContactRef
+from wahub.store import accounts, outbound
+from wahub.store.models import Contact, Message
 
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -371,3 +376,21 @@ class SendMessage(BaseModel):
     def free_form(self) -> bool:
         """True for everything but templates: these need the customer-service window to be open."""
         return self.type != "template"
+
+
+async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Contact]:
+    """Queue ``body`` from its sender (the default account when ``from`` is not given), in the caller's
+    transaction: the one path of the API and ``wahub send``."""
+    account = await accounts.default_sender(session, body.sender)
+    content: dict[str, Any] = {body.type: body.content()}
+    if body.biz_opaque_callback_data is not None:
+        content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
+    return await outbound.queue_message(
+        session,
+        account,
+        ContactRef(wa_id=body.to),
+        domain.MessageType(body.type),
+        content,
+        reply_to=body.context.message_id if body.context else None,
+        free_form=body.free_form,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,8 +13,7 @@ from wahub import domain, errors
 from wahub.api import schemas, sending
 from wahub.api.context import AppContext
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
-from wahub.domain import ContactRef
-from wahub.store import accounts, conversations, db, idempotency, messages, outbound, outbox, statuses
+from wahub.store import conversations, db, idempotency, messages, outbox, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
@@ -69,19 +68,7 @@ async def _queue(
                 contact = await session.get(Contact, message.contact_id)
                 assert contact is not None  # a foreign key guarantees it
                 return schemas.MessageOut.of(message, contact)
-        account = await accounts.default_sender(session, body.sender)
-        content: dict[str, Any] = {body.type: body.content()}
-        if body.biz_opaque_callback_data is not None:
-            content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
-        message, contact = await outbound.queue_message(
-            session,
-            account,
-            ContactRef(wa_id=body.to),
-            domain.MessageType(body.type),
-            content,
-            reply_to=body.context.message_id if body.context else None,
-            free_form=body.free_form,
-        )
+        message, contact = await sending.queue(session, body)
         if key is not None:
             idempotency.remember(session, key_id, key, digest, message.id)
         return schemas.MessageOut.of(message, contact)
