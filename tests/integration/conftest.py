@@ -27,6 +27,7 @@ from wahub.store import accounts, apikeys, contacts, conversations, db, migrate
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, utcnow
 from wahub.store.notify import Notifier
+from wahub.worker import ratelimit
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -209,7 +210,10 @@ async def graph_url(base_url: str) -> AsyncIterator[str]:
         access_token=ACCESS_TOKEN,
         phone_number_id=PHONE_NUMBER_ID,
         waba_id=WABA_ID,
-        contacts=[fakegraph.SimulatedContact(wa_id="14155550101", name="Ada")],
+        contacts=[
+            fakegraph.SimulatedContact(wa_id="14155550101", name="Ada"),
+            fakegraph.SimulatedContact(wa_id="14155550102", name="Bo"),
+        ],
         speed=50,
         reply=False,
         seed=7,
@@ -219,10 +223,17 @@ async def graph_url(base_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def worker(ctx: AppContext, graph_url: str) -> AsyncIterator[None]:
+def pair_pacer() -> ratelimit.PairPacer:
+    """The sender's pacing per recipient: off by default (fakegraph enforces no pair limit unless told to)."""
+    return ratelimit.PairPacer(interval=0.001, burst=1_000_000)
+
+
+@pytest.fixture
+async def worker(ctx: AppContext, graph_url: str, pair_pacer: ratelimit.PairPacer) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        sender = Sender(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80)
+        graph = GraphClient(http, graph_url, "v25.0")
+        sender = Sender(ctx.sessions, graph, ctx.vault, send_rate=80, pairs=pair_pacer)
         task = asyncio.create_task(
             Worker(ctx.notifier, processor=Processor(ctx.sessions, db.sessionmaker(ctx.events)), sender=sender).run(
                 stop

@@ -82,6 +82,15 @@ def retry_at(job: OutboxJob, when: datetime, error: str) -> None:
     job.updated_at = utcnow()
 
 
+def defer(job: OutboxJob, when: datetime) -> None:
+    """Put a claimed job off until ``when`` without counting the claim as an attempt (nothing was sent)."""
+    job.state = JobState.PENDING.value
+    job.run_at = when
+    job.locked_until = None
+    job.attempts = max(0, job.attempts - 1)
+    job.updated_at = utcnow()
+
+
 def fail(job: OutboxJob, error: str) -> None:
     job.state = JobState.FAILED.value
     job.locked_until = None

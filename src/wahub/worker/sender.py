@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 # How often to look for jobs whose worker died (their lease ran out); pending jobs are looked for every pass.
 RECLAIM_EVERY = 10.0
+PAIR_LIMIT_CODE = 131056
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +58,13 @@ class Sender:
         send_rate: int,
         batch_size: int = 200,
         concurrency: int = 256,
+        pairs: ratelimit.PairPacer | None = None,
     ) -> None:
         self._sessions = sessions
         self._graph = graph
         self._vault = vault
         self._limits = ratelimit.Limits(send_rate)
+        self._pairs = pairs or ratelimit.PairPacer()
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._reclaimed = 0.0
@@ -91,6 +94,8 @@ class Sender:
             send = await self._prepare(session, job)
         if send is None:
             return
+        if send.read_wamid is None and await self._paced(job, send):
+            return
         await self._limits.bucket(send.phone_number_id, send.send_rate).take()
         if send.read_wamid is not None:
             await self._mark_read(job, send)
@@ -98,12 +103,24 @@ class Sender:
         try:
             result = await self._graph.send_message(send.phone_number_id, send.token, send.payload)
         except errors.ProviderError as exc:
+            if exc.code == PAIR_LIMIT_CODE:
+                self._pairs.penalize(send.phone_number_id, _recipient(send.payload))
             await self._record_error(job, exc)
             return
         async with db.transaction(self._sessions) as session:
             message = await messages.get(session, job.message_id)
             await messages.record_accepted(session, message, result.wamid)
             outbox.complete(await _job(session, job.job_id))
+
+    async def _paced(self, job: _Claimed, send: _Send) -> bool:
+        """True when the recipient has had its share (Meta's pair limit): this one message is put off, and the
+        sender goes on with everyone else's."""
+        wait = self._pairs.delay(send.phone_number_id, _recipient(send.payload))
+        if wait <= 0:
+            return False
+        async with db.transaction(self._sessions) as session:
+            outbox.defer(await _job(session, job.job_id), utcnow() + timedelta(seconds=wait))
+        return True
 
     async def _mark_read(self, job: _Claimed, send: _Send) -> None:
         assert send.read_wamid is not None
@@ -165,6 +182,10 @@ def build_payload(message: Message, contact: Contact) -> dict[str, Any]:
     if message.reply_to_wamid:
         payload["context"] = {"message_id": message.reply_to_wamid}
     return payload
+
+
+def _recipient(payload: dict[str, Any]) -> str:
+    return str(payload.get("to") or payload.get("recipient") or "")
 
 
 async def _job(session: AsyncSession, job_id: int) -> OutboxJob:

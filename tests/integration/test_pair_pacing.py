@@ -1,0 +1,56 @@
+"""Meta's pair limit (about one message every 6 s to one customer, 131056): the sender paces each recipient on
+its own, putting off only that recipient's messages, and never trips the limit fakegraph enforces."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import OpenWindow
+from tests.support import eventually
+from wahub.worker import ratelimit
+
+ADA, BO = "14155550101", "14155550102"
+
+
+@pytest.fixture
+def pair_pacer() -> ratelimit.PairPacer:
+    # Scaled down for the test: a burst of 2, then one per second; fakegraph allows 4 per second.
+    return ratelimit.PairPacer(interval=1.0, burst=2)
+
+
+@pytest.fixture(autouse=True)
+async def _windows(open_window: OpenWindow) -> None:
+    await open_window(ADA, BO)
+
+
+async def test_a_busy_recipient_waits_alone_and_meta_never_answers_131056(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        faults = {"pair_limit": 4, "pair_window_s": 1.0}
+        assert (await fake.post("/_fake/faults", json=faults)).status_code == 200
+        started = time.monotonic()
+        to_ada = [
+            (await client.post("/api/v1/messages", json={"to": ADA, "text": {"body": f"m{i}"}})).json()["id"]
+            for i in range(6)
+        ]
+        to_bo = (await client.post("/api/v1/messages", json={"to": BO, "text": {"body": "hi"}})).json()["id"]
+
+        async def accepted(message_id: int) -> dict[str, Any] | None:
+            body: dict[str, Any] = (await client.get(f"/api/v1/messages/{message_id}")).json()
+            return body if body["wamid"] else None
+
+        bo = await eventually(lambda: accepted(to_bo), timeout=10)
+        bo_done = time.monotonic() - started
+        for message_id in to_ada:
+            await eventually(lambda m=message_id: accepted(m), timeout=20)
+        ada_done = time.monotonic() - started
+        requests = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+    assert bo["error"] is None
+    assert bo_done < 2.0, "the other recipient was held back"
+    assert ada_done >= 3.0, "six messages to one recipient went out faster than its pair pace"
+    assert [r["status"] for r in requests] == [200] * 7, "fakegraph refused a send (131056)"
