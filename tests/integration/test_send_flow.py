@@ -3,11 +3,17 @@ fakegraph plays Meta; nothing of wahub is mocked."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import OpenWindow
+from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID, OpenWindow
 from tests.support import eventually
+from wahub.store import accounts, db
+from wahub.store.crypto import Vault
 
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
 
@@ -58,3 +64,41 @@ async def test_permanent_error_fails_the_message_with_metas_code(
     assert failed["error"]["code"] == 131026  # type: ignore[index]
     assert failed["failed_at"] is not None
     assert len(sends) == 1  # a permanent error is not retried
+
+
+async def test_an_expired_token_pauses_the_account_until_its_credentials_are_replaced(
+    client: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    worker: None,
+    graph_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    vault: Vault,
+) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        assert (await fake.post("/_fake/faults", json={"fail_next": 1, "error_code": 190})).status_code == 200
+    first = (await client.post("/api/v1/messages", json=TEXT)).json()
+
+    async def paused() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await anon.get("/readyz")).json()
+        return body if "sending_paused" in body else None
+
+    ready = await eventually(paused, timeout=10)
+    assert "190" in ready["sending_paused"][PHONE_NUMBER_ID]
+    second = (await client.post("/api/v1/messages", json={**TEXT, "text": {"body": "again"}})).json()
+    await asyncio.sleep(1.0)  # two sender polls: neither message may go out while the account is paused
+    for message in (first, second):
+        assert (await client.get(f"/api/v1/messages/{message['id']}")).json()["status"] == "queued"
+        assert message["error"] is None
+
+    async with db.transaction(sessions) as session:  # the operator puts in a new token (here: the same one)
+        await accounts.upsert_meta(
+            session,
+            vault,
+            name="test",
+            phone_number_id=PHONE_NUMBER_ID,
+            waba_id=WABA_ID,
+            credentials=accounts.Credentials(ACCESS_TOKEN, APP_SECRET, None),
+        )
+    for message in (first, second):
+        await wait_for_status(client, message["id"], "read")
+    assert "sending_paused" not in (await anon.get("/readyz")).json()

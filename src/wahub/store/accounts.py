@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
+from wahub.store import outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import Account
 
@@ -31,7 +32,8 @@ async def upsert_meta(
     display_phone_number: str | None = None,
     send_rate: int | None = None,
 ) -> Account:
-    """Create or update the Meta account for ``phone_number_id`` (settings and the sandbox call this at start)."""
+    """Create or update the Meta account for ``phone_number_id`` (settings and the sandbox call this at start).
+    Writing its credentials resumes sending if it was paused for an expired token."""
     account = await by_phone_number_id(session, phone_number_id)
     if account is None:
         account = Account(provider="meta", phone_number_id=phone_number_id, credentials=b"")
@@ -41,6 +43,10 @@ async def upsert_meta(
     account.sandbox = sandbox
     account.display_phone_number = display_phone_number
     account.send_rate = send_rate
+    if account.sending_paused:  # new credentials: try sending again, now
+        account.sending_paused = None
+        await session.flush()
+        await outbox.due_now(session, account.id)
     account.credentials = vault.encrypt(
         {
             "access_token": credentials.access_token,

@@ -65,6 +65,8 @@ class Account(Base):
     quality_rating: Mapped[str | None] = mapped_column(sa.String(32))
     messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
     status_event: Mapped[str | None] = mapped_column(sa.String(64))
+    # Why sending from this account is paused (Meta's 190: the access token expired or was revoked), or None.
+    sending_paused: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -91,6 +91,15 @@ def defer(job: OutboxJob, when: datetime) -> None:
     job.updated_at = utcnow()
 
 
+async def due_now(session: AsyncSession, account_id: int) -> None:
+    """Every pending job of the account is due now (its sending was paused, and may go on)."""
+    await session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.account_id == account_id, OutboxJob.state == JobState.PENDING.value)
+        .values(run_at=utcnow())
+    )
+
+
 def fail(job: OutboxJob, error: str) -> None:
     job.state = JobState.FAILED.value
     job.locked_until = None

@@ -29,6 +29,7 @@ LEASE = timedelta(seconds=120)
 # How often to look for jobs whose worker died (their lease ran out); pending jobs are looked for every pass.
 RECLAIM_EVERY = 10.0
 PAIR_LIMIT_CODE = 131056
+PAUSED_RECHECK = timedelta(seconds=30)  # how often the jobs of a paused account look again
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,19 @@ class Sender:
             await messages.record_accepted(session, message, result.wamid)
             outbox.complete(await _job(session, job.job_id))
 
+    async def _pause(self, session: AsyncSession, job: _Claimed, exc: errors.ProviderError) -> None:
+        message = await messages.get(session, job.message_id)
+        account = await accounts.get(session, message.account_id)
+        if not account.sending_paused:
+            log.error(
+                "Meta refused the access token (190); sending from this account is paused until it is replaced",
+                extra={"account_id": account.id, "phone_number_id": account.phone_number_id},
+            )
+        account.sending_paused = (
+            f"Meta refused the access token ({exc.code}: {exc.message}); replace it (WAHUB_ACCESS_TOKEN, then "
+            "restart) and sending resumes; queued messages wait"
+        )
+
     async def _paced(self, job: _Claimed, send: _Send) -> bool:
         """True when the recipient has had its share (Meta's pair limit): this one message is put off, and the
         sender goes on with everyone else's."""
@@ -136,6 +150,10 @@ class Sender:
     async def _prepare(self, session: AsyncSession, job: _Claimed) -> _Send | None:
         message = await messages.get(session, job.message_id)
         account = await accounts.get(session, message.account_id)
+        if account.sending_paused:
+            # Nothing is sent from an account whose token Meta refused; its jobs wait (no attempt counted).
+            outbox.defer(await _job(session, job.job_id), utcnow() + PAUSED_RECHECK)
+            return None
         if job.kind != outbox.JobKind.SEND.value:
             creds = accounts.credentials(account, self._vault)
             return _Send(account.phone_number_id or "", creds.access_token, {}, account.send_rate, message.wamid)
@@ -157,6 +175,11 @@ class Sender:
         summary = f"{exc.code or '-'}: {exc.message}"
         async with db.transaction(self._sessions) as session:
             row = await _job(session, job.job_id)
+            if isinstance(exc, errors.AccessTokenInvalid):
+                await self._pause(session, job, exc)
+                outbox.defer(row, utcnow() + PAUSED_RECHECK)
+                row.last_error = summary
+                return
             if decision is not None:
                 log.info(
                     "send will be retried",

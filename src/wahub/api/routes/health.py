@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from wahub.api.deps import Ctx
+from wahub.store.models import Account
 
 router = APIRouter(tags=["health"])
 
@@ -28,6 +29,14 @@ async def readyz(ctx: Ctx) -> JSONResponse:
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
-    )
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if ready:
+        # The process still serves when an account cannot send; say so, and why.
+        async with ctx.readers() as session:
+            rows = await session.execute(
+                sa.select(Account.phone_number_id, Account.sending_paused).where(Account.sending_paused.is_not(None))
+            )
+            paused = {str(number): str(reason) for number, reason in rows}
+        if paused:
+            body["sending_paused"] = paused
+    return JSONResponse(body, status_code=200 if ready else 503)

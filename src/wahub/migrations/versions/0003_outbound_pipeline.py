@@ -21,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("sending_paused", sa.Text(), nullable=True))
     with op.batch_alter_table("outbox_jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("kind", sa.String(length=16), server_default="send", nullable=False))
 
@@ -44,6 +46,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_column("sending_paused")
     with op.batch_alter_table("outbox_jobs", schema=None) as batch_op:
         batch_op.drop_column("kind")
 
