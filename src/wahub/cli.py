@@ -29,6 +29,8 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
+account_app = typer.Typer(help="WhatsApp sender accounts.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -192,6 +194,40 @@ def _send_body(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         _fail(f"the message is not valid: {problems}", code=2)
+
+
+@account_app.command(
+    "update",
+    epilog="Examples: wahub account update --send-rate 500\n\n"
+    "wahub account update --phone-number-id 1122334455667 --access-token EAAG...   (resumes paused sending)",
+)
+def account_update(
+    phone_number_id: Annotated[
+        str | None, typer.Option(help="The account to change (default: the only or default one)")
+    ] = None,
+    access_token: Annotated[
+        str | None, typer.Option(help="A new access token; sending paused by Meta's 190 resumes")
+    ] = None,
+    send_rate: Annotated[int | None, typer.Option(min=1, max=1000, help="Messages per second, up to 1,000")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a stored account: its access token and/or its send rate. A running wahub picks it up."""
+    if access_token is None and send_rate is None:
+        _fail("give --access-token and/or --send-rate", code=2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    try:
+        account = asyncio.run(
+            runtime.update_account(
+                settings, secret_key, phone_number_id, access_token=access_token, send_rate=send_rate
+            )
+        )
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    changed = [w for w, v in (("access token", access_token), (f"send rate {send_rate}/s", send_rate)) if v]
+    err.print(f"updated account {account.phone_number_id}: {', '.join(changed)}")
 
 
 @apikey_app.command("create", epilog="Example: wahub apikey create --name erp")

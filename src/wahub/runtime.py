@@ -34,7 +34,7 @@ from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
 from wahub.store import accounts, apikeys, db, notify
 from wahub.store.crypto import Vault
-from wahub.store.models import ApiKey, Message
+from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
@@ -310,6 +310,24 @@ async def queue_send(settings: config.Settings, secret_key: str, body: SendMessa
         async with db.transaction(sessions) as session:
             message, _contact = await sending.queue(session, body)
             return message
+    finally:
+        await engine.dispose()
+
+
+async def update_account(
+    settings: config.Settings,
+    secret_key: str,
+    phone_number_id: str | None,
+    *,
+    access_token: str | None,
+    send_rate: int | None,
+) -> Account:
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            account = await accounts.default_sender(session, phone_number_id)
+            await accounts.update(session, Vault(secret_key), account, access_token=access_token, send_rate=send_rate)
+            return account
     finally:
         await engine.dispose()
 

@@ -6,6 +6,7 @@ import os
 import queue
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -190,3 +191,31 @@ def test_wahub_send_explains_refusals_with_exit_codes(workdir: Path) -> None:
     usage = cli(workdir, "send", "--to", "+14155550104")
     assert usage.returncode == 2
     assert "--text, --template or --json" in usage.stderr
+
+
+def test_wahub_account_update_changes_the_send_rate_and_the_token(workdir: Path, wahub: Wahub) -> None:
+    key = started(wahub)
+    assert cli(workdir, "account", "update").returncode == 2
+    updated = cli(workdir, "account", "update", "--send-rate", "500")
+    assert updated.returncode == 0, updated.stderr
+    assert "send rate 500/s" in updated.stderr
+    with sqlite3.connect(workdir / "wahub-data" / "wahub.db") as conn:
+        assert conn.execute("SELECT send_rate FROM accounts").fetchall() == [(500,)]
+    assert cli(workdir, "account", "update", "--send-rate", "5000").returncode == 2  # Meta's ceiling is 1,000
+    # A token fakegraph does not know: the next send is refused with 190, and sending pauses until it is fixed.
+    assert cli(workdir, "account", "update", "--access-token", "expired-token").returncode == 0
+    sent = httpx.post(
+        f"{wahub.url}/api/v1/messages",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"to": "+14155550101", **HELLO},
+    ).json()
+    deadline = time.monotonic() + 20
+    while "sending_paused" not in httpx.get(f"{wahub.url}/readyz").json() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "190" in str(httpx.get(f"{wahub.url}/readyz").json()["sending_paused"])
+    assert (
+        httpx.get(f"{wahub.url}/api/v1/messages/{sent['id']}", headers={"Authorization": f"Bearer {key}"}).json()[
+            "status"
+        ]
+        == "queued"
+    )

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, WABA_ID, OpenWindow
+from tests.integration.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, OpenWindow
 from tests.support import eventually
 from wahub.store import accounts, db
 from wahub.store.crypto import Vault
@@ -90,15 +90,10 @@ async def test_an_expired_token_pauses_the_account_until_its_credentials_are_rep
         assert (await client.get(f"/api/v1/messages/{message['id']}")).json()["status"] == "queued"
         assert message["error"] is None
 
-    async with db.transaction(sessions) as session:  # the operator puts in a new token (here: the same one)
-        await accounts.upsert_meta(
-            session,
-            vault,
-            name="test",
-            phone_number_id=PHONE_NUMBER_ID,
-            waba_id=WABA_ID,
-            credentials=accounts.Credentials(ACCESS_TOKEN, APP_SECRET, None),
-        )
+    # The operator puts in a new token, as `wahub account update --access-token` does (here: the same one).
+    async with db.transaction(sessions) as session:
+        account = await accounts.default_sender(session, PHONE_NUMBER_ID)
+        await accounts.update(session, vault, account, access_token=ACCESS_TOKEN, send_rate=None)
     for message in (first, second):
         await wait_for_status(client, message["id"], "read")
     assert "sending_paused" not in (await anon.get("/readyz")).json()

@@ -43,19 +43,31 @@ async def upsert_meta(
     account.sandbox = sandbox
     account.display_phone_number = display_phone_number
     account.send_rate = send_rate
+    await _store_credentials(session, vault, account, credentials)
+    return account
+
+
+async def update(
+    session: AsyncSession, vault: Vault, account: Account, *, access_token: str | None, send_rate: int | None
+) -> None:
+    """``wahub account update``: a new access token (which resumes paused sending) and/or send rate."""
+    if send_rate is not None:
+        account.send_rate = send_rate
+    if access_token is not None:
+        old = credentials(account, vault)
+        await _store_credentials(session, vault, account, Credentials(access_token, old.app_secret, old.verify_token))
+    await session.flush()
+
+
+async def _store_credentials(session: AsyncSession, vault: Vault, account: Account, creds: Credentials) -> None:
+    account.credentials = vault.encrypt(
+        {"access_token": creds.access_token, "app_secret": creds.app_secret, "verify_token": creds.verify_token}
+    )
+    await session.flush()
     if account.sending_paused:  # new credentials: try sending again, now
         account.sending_paused = None
         await session.flush()
         await outbox.due_now(session, account.id)
-    account.credentials = vault.encrypt(
-        {
-            "access_token": credentials.access_token,
-            "app_secret": credentials.app_secret,
-            "verify_token": credentials.verify_token,
-        }
-    )
-    await session.flush()
-    return account
 
 
 def credentials(account: Account, vault: Vault) -> Credentials:
