@@ -112,16 +112,15 @@ async def serve(
     port = main_sock.getsockname()[1] if main_sock else port
     engine = db.create_engine(settings.database_url)
     events_engine = db.create_events_engine(settings.database_url, engine)
-    sessions, readers = db.sessionmaker(engine), db.sessionmaker(engine, readonly=True)
     vault = Vault(secret_key)
-    notifier = Notifier()
+    ctx = AppContext.build(settings, engine, events_engine, vault)
+    sessions, notifier = ctx.sessions, ctx.notifier
     servers: list[tuple[_Server, socket.socket]] = []
     graph_url = settings.graph_url
     info: _Sandbox | None = None
 
-    if role is Role.PROCESSOR:
-        pass  # the database and the accounts are the starting process's business
-    elif settings.sandbox:
+    # A processor started by ``all`` leaves the sandbox and the accounts to the process that started it.
+    if role is not Role.PROCESSOR and settings.sandbox:
         fg_sock = _bind("127.0.0.1", 0)
         fg_url = f"http://127.0.0.1:{fg_sock.getsockname()[1]}"
         creds = sandbox.credentials(secret_key)
@@ -133,18 +132,9 @@ async def serve(
         async with db.transaction(sessions) as session:
             await sandbox.ensure_account(session, vault, creds)
             info = _Sandbox(api_key=await sandbox.ensure_api_key(session, settings.data_dir), fakegraph_url=fg_url)
-    elif settings.phone_number_id:
+    elif role is not Role.PROCESSOR and settings.phone_number_id:
         await _account_from_settings(settings, sessions, vault)
 
-    ctx = AppContext(
-        settings=settings,
-        engine=engine,
-        events=events_engine,
-        sessions=sessions,
-        readers=readers,
-        notifier=notifier,
-        vault=vault,
-    )
     web = create_app(ctx) if main_sock is not None else None
     if web is not None and main_sock is not None:
         servers.append((_server(web), main_sock))

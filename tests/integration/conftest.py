@@ -26,7 +26,6 @@ from wahub.provider.graph import GraphClient
 from wahub.store import accounts, apikeys, contacts, conversations, db, migrate
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, utcnow
-from wahub.store.notify import Notifier
 from wahub.worker import ratelimit
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
@@ -145,15 +144,7 @@ async def account(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> A
 @pytest.fixture
 def ctx(database_url: str, engine: AsyncEngine, events_engine: AsyncEngine, vault: Vault, tmp_path: Path) -> AppContext:
     settings = config.load(data_dir=tmp_path / "data", database_url=database_url)
-    return AppContext(
-        settings=settings,
-        engine=engine,
-        events=events_engine,
-        sessions=db.sessionmaker(engine),
-        readers=db.sessionmaker(engine, readonly=True),
-        notifier=Notifier(),
-        vault=vault,
-    )
+    return AppContext.build(settings, engine, events_engine, vault)
 
 
 OpenWindow = Callable[..., Awaitable[None]]

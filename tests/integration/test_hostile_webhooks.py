@@ -29,7 +29,6 @@ from wahub.api.context import AppContext
 from wahub.store import accounts, db, migrate
 from wahub.store.crypto import Vault
 from wahub.store.models import WebhookEvent
-from wahub.store.notify import Notifier
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
 
@@ -113,15 +112,7 @@ class ThreadedWahub:
                 waba_id=WABA_ID,
                 credentials=accounts.Credentials("token", APP_SECRET, VERIFY_TOKEN),
             )
-        ctx = AppContext(
-            settings=self._settings,
-            engine=engine,
-            events=events_engine,
-            sessions=db.sessionmaker(engine),
-            readers=db.sessionmaker(engine, readonly=True),
-            notifier=Notifier(),
-            vault=vault,
-        )
+        ctx = AppContext.build(self._settings, engine, events_engine, vault)
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         async with running(create_app(ctx), port=free_port()) as url:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub.config import Settings
+from wahub.store import db
 from wahub.store.crypto import Vault
 from wahub.store.notify import Notifier
 
@@ -21,3 +22,16 @@ class AppContext:
     readers: async_sessionmaker[AsyncSession]
     notifier: Notifier
     vault: Vault
+
+    @classmethod
+    def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
+        """The context of ``engine``: writer and reader sessions on it, and a fresh notifier."""
+        return cls(
+            settings=settings,
+            engine=engine,
+            events=events,
+            sessions=db.sessionmaker(engine),
+            readers=db.sessionmaker(engine, readonly=True),
+            notifier=Notifier(),
+            vault=vault,
+        )
