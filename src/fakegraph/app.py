@@ -42,6 +42,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     routes = [
         Route("/_fake/requests", guard(control.requests), methods=["GET", "DELETE"]),
         Route("/_fake/messages", guard(control.messages), methods=["GET"]),
+        Route("/_fake/arrivals", guard(control.arrivals), methods=["GET", "DELETE"]),
         Route("/_fake/inbound", guard(control.inbound), methods=["POST"]),
         Route("/_fake/inbound_log", guard(control.inbound_log), methods=["GET"]),
         Route("/_fake/webhooks", guard(control.webhooks), methods=["GET"]),

@@ -108,6 +108,15 @@ class ControlEndpoints:
         ]
         return JSONResponse({"data": rows})
 
+    async def arrivals(self, request: Request) -> Response:
+        """`GET` when each `POST /messages` arrived (epoch seconds, in order), with the largest count of them in
+        any one-second window; `DELETE` clears them."""
+        if request.method == "DELETE":
+            self.state.message_arrivals.clear()
+            return JSONResponse({"success": True})
+        times = list(self.state.message_arrivals)
+        return JSONResponse({"data": times, "max_per_second": max_in_window(sorted(times), 1.0)})
+
     async def inbound_log(self, request: Request) -> Response:
         """Messages simulated users sent, and whether the business marked them read."""
         rows = [
@@ -260,3 +269,13 @@ class ControlEndpoints:
         if kind == "audio":
             content["voice"] = bool(body.get("voice", False))
         return content
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most of these sorted times inside any half-open window of this length."""
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

@@ -38,6 +38,8 @@ class GraphGate:
 
         async def endpoint(request: Request) -> Response:
             started = time.time()
+            if request.method == "POST" and request.url.path.endswith("/messages"):
+                self.state.message_arrivals.append(started)
             request.state.body = await _read_json(request)
             try:
                 response = await self._serve(request, handler)

@@ -107,6 +107,8 @@ class FakeState:
         self.last_inbound_at: dict[str, float] = {}
         self.conversations: dict[tuple[str, str], tuple[str, int]] = {}
         self.send_times: deque[float] = deque()
+        # When each POST /messages arrived (before latency and faults): what Meta counts against the limits.
+        self.message_arrivals: deque[float] = deque(maxlen=config.max_messages)
         self.pair_times: dict[str, deque[float]] = {}
         self._next_request_id = 1
         self._next_webhook_id = 1
@@ -123,6 +125,7 @@ class FakeState:
         self.last_inbound_at.clear()
         self.conversations.clear()
         self.send_times.clear()
+        self.message_arrivals.clear()
         self.pair_times.clear()
 
     def contact(self, wa_id: str) -> SimulatedContact | None:

@@ -10,6 +10,7 @@
     ├── NoAccount                     no account can send this message
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
+        │   ├── OutcomeUnknown        timeout or dropped connection: the call may have been carried out
         │   └── RateLimited           130429 / 131056 / 80007 / 4: too fast, back off
         ├── PermanentProviderError    retrying will not help (131026, 131047, 132xxx...)
         └── AccessTokenInvalid        190: the account's token expired or was revoked; stop sending
@@ -88,6 +89,10 @@ class TransientProviderError(ProviderError):
     """The provider failed for now; the call can be retried."""
 
     retryable = True
+
+
+class OutcomeUnknown(TransientProviderError):
+    """The provider's answer was lost (a timeout, a dropped connection): the request may have been carried out."""
 
 
 class RateLimited(TransientProviderError):

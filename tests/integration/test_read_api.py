@@ -135,7 +135,7 @@ async def test_statuses_of_a_message_are_listed_with_pricing(
     await deliver(anon, ctx, body)  # a status for a message we do not know: kept, harmless
     status = body["entry"][0]["changes"][0]["value"]["statuses"][0]
     async with db.transaction(sessions) as session:
-        await messages.record_accepted(session, await messages.get(session, sent["id"]), status["id"])
+        await messages.record_accepted(session, [(sent["id"], status["id"])])
     listed = (await client.get(f"/api/v1/messages/{sent['id']}/statuses")).json()
     assert [(s["status"], s["pricing"]["category"]) for s in listed] == [("sent", "service")]
     assert (await client.get(f"/api/v1/messages/{sent['id']}")).json()["status"] == "sent"

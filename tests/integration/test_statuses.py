@@ -40,7 +40,7 @@ async def queued(sessions: async_sessionmaker[AsyncSession], account: Account, w
             free_form=False,  # a template: no open window needed
         )
         if wamid:
-            await messages.record_accepted(session, message, wamid)
+            await messages.record_accepted(session, [(message.id, wamid)])
         return message.id
 
 
@@ -95,7 +95,7 @@ async def test_status_before_its_message_is_applied_when_the_wamid_is_recorded(
     await apply(sessions, account, status("wamid.D", "delivered", 2), status("wamid.D", "sent", 1))
     assert (await load(sessions, message_id)).status == "queued"
     async with db.transaction(sessions) as session:
-        await messages.record_accepted(session, await messages.get(session, message_id), "wamid.D")
+        await messages.record_accepted(session, [(message_id, "wamid.D")])
     message = await load(sessions, message_id)
     assert message.status == "delivered"
     assert message.sent_at == T0.replace(second=1) and message.delivered_at == T0.replace(second=2)
@@ -144,7 +144,7 @@ async def test_statuses_in_every_order_end_the_same_before_or_after_the_wamid_is
             await apply(sessions, account, status(wamid, order[0], seconds[order[0]]))  # and one repeated
             if early:
                 async with db.transaction(sessions) as session:
-                    await messages.record_accepted(session, await messages.get(session, message_id), wamid)
+                    await messages.record_accepted(session, [(message_id, wamid)])
             message = await load(sessions, message_id)
             assert message.status == "played", (order, early)
             assert [message.sent_at, message.delivered_at, message.read_at, message.played_at] == [

@@ -51,10 +51,12 @@ def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
     assert low is not None and low.delay == seconds[2] / 2  # half fixed, half random
 
 
-def test_throttling_backs_off_longer_and_5xx_and_is_transient_count_as_transient() -> None:
-    throttled = retry.decide(errors.provider_error(130429, "slow down"), 1, NOW, rand=lambda: 0.0)
+def test_the_pair_limit_backs_off_longer_and_5xx_and_is_transient_count_as_transient() -> None:
+    paired = retry.decide(errors.provider_error(131056, "pair rate limit"), 1, NOW, rand=lambda: 0.0)
+    throughput = retry.decide(errors.provider_error(130429, "slow down"), 1, NOW, rand=lambda: 0.0)
     plain = retry.decide(errors.provider_error(131000, "oops"), 1, NOW, rand=lambda: 0.0)
-    assert throttled and plain and throttled.delay > plain.delay
+    assert paired and throughput and plain and paired.delay > plain.delay
+    assert throughput.delay == plain.delay  # the number's send window slows down instead
     assert errors.provider_error(None, "bad gateway", http_status=502).retryable
     assert errors.provider_error(999999, "meta says transient", transient=True).retryable
 

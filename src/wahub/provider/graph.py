@@ -6,7 +6,6 @@ Error reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -63,11 +62,11 @@ class GraphClient:
                 raw = await response.read()
                 status = response.status
         except TimeoutError as exc:
-            raise errors.TransientProviderError("Graph API timed out") from exc
-        except (aiohttp.ClientError, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+            raise errors.OutcomeUnknown("Graph API timed out") from exc
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
             raise errors.TransientProviderError(f"Graph API unreachable: {type(exc).__name__}") from exc
+        except aiohttp.ClientError as exc:
+            raise errors.OutcomeUnknown(f"Graph API connection failed: {type(exc).__name__}") from exc
         data = _json(raw)
         if status >= 400 or "error" in data:
             raise _error(status, data)

@@ -98,13 +98,35 @@ async def create_outbound(
     return message
 
 
-async def record_accepted(session: AsyncSession, message: Message, wamid: str) -> None:
-    """The provider accepted the send and named it ``wamid``; statuses that came early apply now."""
-    message.wamid = wamid
-    if domain.moves_forward(MessageStatus(message.status), MessageStatus.ACCEPTED):
-        message.status = MessageStatus.ACCEPTED.value
-    await session.flush()
-    await statuses.attach(session, message)
+async def record_accepted(session: AsyncSession, accepted: Sequence[tuple[int, str]]) -> None:
+    """The provider accepted these sends, (message id, wamid): each message gets its wamid and moves to
+    ``accepted`` (if nothing moved it further); statuses that came before the wamid was known apply now."""
+    if not accepted:
+        return
+    table: sa.Table = Message.__table__  # type: ignore[assignment]
+    await session.execute(
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("b_id"))
+        .values(
+            wamid=sa.bindparam("b_wamid"),
+            status=sa.case(
+                (table.c.status == MessageStatus.QUEUED.value, MessageStatus.ACCEPTED.value), else_=table.c.status
+            ),
+        ),
+        [{"b_id": mid, "b_wamid": wamid} for mid, wamid in accepted],
+    )
+    await statuses.attach_to(session, [mid for mid, _ in accepted])
+
+
+async def flag_possible_duplicates(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """These messages may reach the recipient twice (a send timed out, and is tried again)."""
+    if message_ids:
+        await session.execute(
+            sa.update(Message)
+            .where(Message.id.in_(message_ids))
+            .values(possible_duplicate=True)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def record_failure(message: Message, code: int | None, title: str, details: str | None) -> None:

@@ -149,6 +149,9 @@ class Message(Base):
     read_at: Mapped[datetime | None]
     played_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    # An outbound message that may have reached Meta twice: its send was in flight when its worker died, or
+    # timed out (Meta may have taken it), and it was sent again.
+    possible_duplicate: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class StatusRecord(Base):
@@ -261,9 +264,22 @@ class OutboxJob(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     run_at: Mapped[datetime] = mapped_column(default=utcnow)
     locked_until: Mapped[datetime | None]
+    # The sender that claimed it (``SendLease.holder``); only that sender may record its result.
+    locked_by: Mapped[str | None] = mapped_column(sa.String(64))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SendLease(Base):
+    """Which sender sends for an account (one phone number) until when: one holder at a time, so the number's
+    rate limit is kept by one token bucket however many workers run."""
+
+    __tablename__ = "send_leases"
+
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[datetime]
 
 
 class IdempotencyKey(Base):

@@ -1,14 +1,18 @@
-"""The outbox: one send job per outbound message, claimed with a lease so a crashed worker's jobs come back."""
+"""The outbox: one job per outbound message (or read receipt), claimed by the sender that holds its account's
+send lease (``leases.py``); a claim records its holder, and only that holder records the result."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.store.models import OutboxJob, utcnow
+from wahub.store.models import Contact, Message, OutboxJob, utcnow
 
 
 class JobState(enum.StrEnum):
@@ -36,59 +40,184 @@ async def for_message(session: AsyncSession, message_id: int) -> OutboxJob | Non
     return (await session.scalars(sa.select(OutboxJob).where(OutboxJob.message_id == message_id))).first()
 
 
-async def claim(
-    session: AsyncSession, limit: int, lease: timedelta, *, reclaim_expired: bool = True
-) -> list[OutboxJob]:
-    """Take up to ``limit`` due jobs: pending ones, and (with ``reclaim_expired``) running ones whose lease
-    ran out (a dead worker's). They stay ours until ``lease`` passes; the caller commits the claim before
-    sending. Two indexed queries rather than one OR, which no index serves."""
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed job with what sending it needs: the message's content and the recipient's ids."""
+
+    job_id: int
+    message_id: int
+    kind: str
+    attempts: int
+    message_type: str
+    content: dict[str, Any]
+    reply_to_wamid: str | None
+    wamid: str | None
+    group_id: str | None
+    wa_id: str | None
+    user_id: str | None
+
+
+async def claim(session: AsyncSession, account_id: int, holder: str, limit: int, lease: timedelta) -> list[Claimed]:
+    """Take up to ``limit`` due jobs of the account for ``holder`` (who holds the account's send lease), in
+    due order. ``lease`` bounds how long a claim may stay unrecorded before its holder itself gives it back
+    (``reclaim_stuck``). The caller commits the claim before sending."""
     now = utcnow()
-    pending = (
-        sa.select(OutboxJob)
-        .where(OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= now)
+    ids_stmt = (
+        sa.select(OutboxJob.id)
+        .where(OutboxJob.account_id == account_id, OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= now)
         .order_by(OutboxJob.run_at, OutboxJob.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    jobs = list((await session.scalars(pending)).all())
-    if reclaim_expired and len(jobs) < limit:
-        expired = (
-            sa.select(OutboxJob)
-            .where(OutboxJob.state == JobState.RUNNING.value, OutboxJob.locked_until < now)
-            .order_by(OutboxJob.id)
-            .limit(limit - len(jobs))
-            .with_for_update(skip_locked=True)
+    ids = list((await session.scalars(ids_stmt)).all())
+    if not ids:
+        return []
+    await session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_(ids))
+        .values(
+            state=JobState.RUNNING.value,
+            locked_by=holder,
+            locked_until=now + lease,
+            attempts=OutboxJob.attempts + 1,
+            updated_at=now,
         )
-        jobs += (await session.scalars(expired)).all()
-    for job in jobs:
-        job.state = JobState.RUNNING.value
-        job.locked_until = now + lease
-        job.attempts += 1
-        job.updated_at = now
-    return jobs
+        .execution_options(synchronize_session=False)
+    )
+    rows = await session.execute(
+        sa.select(
+            OutboxJob.id,
+            OutboxJob.message_id,
+            OutboxJob.kind,
+            OutboxJob.attempts,
+            Message.type,
+            Message.content,
+            Message.reply_to_wamid,
+            Message.wamid,
+            Message.group_id,
+            Contact.wa_id,
+            Contact.user_id,
+        )
+        .join(Message, Message.id == OutboxJob.message_id)
+        .join(Contact, Contact.id == Message.contact_id)
+        .where(OutboxJob.id.in_(ids))
+        .order_by(OutboxJob.run_at, OutboxJob.id)
+    )
+    return [Claimed(*row) for row in rows]
 
 
-def complete(job: OutboxJob) -> None:
-    job.state = JobState.DONE.value
-    job.locked_until = None
-    job.updated_at = utcnow()
+async def due_accounts(session: AsyncSession) -> set[int]:
+    """Accounts with jobs due now."""
+    stmt = (
+        sa.select(OutboxJob.account_id)
+        .where(OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= utcnow())
+        .distinct()
+    )
+    return set((await session.scalars(stmt)).all())
 
 
-def retry_at(job: OutboxJob, when: datetime, error: str) -> None:
-    job.state = JobState.PENDING.value
-    job.run_at = when
-    job.locked_until = None
-    job.last_error = error
-    job.updated_at = utcnow()
+async def requeue_abandoned(session: AsyncSession, account_id: int, holder: str) -> int:
+    """The account's lease just passed to ``holder``: jobs another holder claimed and never recorded go back
+    in the queue, due now, and their messages are flagged: they may have reached the provider already."""
+    return await _requeue(
+        session,
+        sa.and_(
+            OutboxJob.account_id == account_id,
+            OutboxJob.state == JobState.RUNNING.value,
+            sa.or_(OutboxJob.locked_by.is_(None), OutboxJob.locked_by != holder),
+        ),
+    )
 
 
-def defer(job: OutboxJob, when: datetime) -> None:
-    """Put a claimed job off until ``when`` without counting the claim as an attempt (nothing was sent)."""
-    job.state = JobState.PENDING.value
-    job.run_at = when
-    job.locked_until = None
-    job.attempts = max(0, job.attempts - 1)
-    job.updated_at = utcnow()
+async def reclaim_stuck(session: AsyncSession, holder: str) -> int:
+    """Our own claims whose lease ran out (a send that never finished) go back in the queue, flagged."""
+    return await _requeue(
+        session,
+        sa.and_(
+            OutboxJob.state == JobState.RUNNING.value,
+            OutboxJob.locked_by == holder,
+            OutboxJob.locked_until < utcnow(),
+        ),
+    )
+
+
+async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool]) -> int:
+    rows = (await session.execute(sa.select(OutboxJob.id, OutboxJob.message_id, OutboxJob.kind).where(which))).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    await session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id.in_([r.id for r in rows]))
+        .values(state=JobState.PENDING.value, run_at=now, locked_by=None, locked_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    sends = [r.message_id for r in rows if r.kind == JobKind.SEND.value]
+    if sends:
+        await session.execute(
+            sa.update(Message)
+            .where(Message.id.in_(sends))
+            .values(possible_duplicate=True)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)
+
+
+# Core, not ORM, statements: executemany of one compiled UPDATE per batch.
+_JOBS: sa.Table = OutboxJob.__table__  # type: ignore[assignment]
+
+
+def _mine(holder: str) -> Any:
+    return sa.and_(_JOBS.c.id == sa.bindparam("b_id"), _JOBS.c.locked_by == holder)
+
+
+async def complete_many(session: AsyncSession, holder: str, job_ids: Sequence[int]) -> None:
+    """These claims of ``holder`` are done (a claim another holder has taken over since is left alone)."""
+    if job_ids:
+        now = utcnow()
+        await session.execute(
+            sa.update(_JOBS).where(_mine(holder)).values(state=JobState.DONE.value, locked_until=None, updated_at=now),
+            [{"b_id": i} for i in job_ids],
+        )
+
+
+async def pending_again(
+    session: AsyncSession, holder: str, rows: Sequence[tuple[int, datetime, str | None, bool]]
+) -> None:
+    """Put claims back in the queue: (job id, when, last error, counted). ``counted`` False gives the
+    attempt back: nothing was sent (paced, paused, lease lost)."""
+    if rows:
+        now = utcnow()
+        await session.execute(
+            sa.update(_JOBS)
+            .where(_mine(holder))
+            .values(
+                state=JobState.PENDING.value,
+                run_at=sa.bindparam("b_when"),
+                locked_by=None,
+                locked_until=None,
+                last_error=sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), _JOBS.c.last_error),
+                attempts=_JOBS.c.attempts - sa.bindparam("b_uncount", type_=sa.Integer),
+                updated_at=now,
+            ),
+            [
+                {"b_id": i, "b_when": when, "b_error": err, "b_uncount": 0 if counted else 1}
+                for i, when, err, counted in rows
+            ],
+        )
+
+
+async def fail_many(session: AsyncSession, holder: str, rows: Sequence[tuple[int, str]]) -> None:
+    """These claims failed for good: (job id, error)."""
+    if rows:
+        await session.execute(
+            sa.update(_JOBS)
+            .where(_mine(holder))
+            .values(
+                state=JobState.FAILED.value, locked_until=None, last_error=sa.bindparam("b_error"), updated_at=utcnow()
+            ),
+            [{"b_id": i, "b_error": err} for i, err in rows],
+        )
 
 
 async def due_now(session: AsyncSession, account_id: int) -> None:
@@ -98,13 +227,6 @@ async def due_now(session: AsyncSession, account_id: int) -> None:
         .where(OutboxJob.account_id == account_id, OutboxJob.state == JobState.PENDING.value)
         .values(run_at=utcnow())
     )
-
-
-def fail(job: OutboxJob, error: str) -> None:
-    job.state = JobState.FAILED.value
-    job.locked_until = None
-    job.last_error = error
-    job.updated_at = utcnow()
 
 
 async def depth(session: AsyncSession) -> int:

@@ -113,7 +113,7 @@ async def record_many(session: AsyncSession, updates: Sequence[tuple[int, domain
     for row in rows:
         state = states.get((row["account_id"], row["wamid"]))
         if state is None:
-            continue  # not known yet: the record waits, unattached, for attach() or attach_waiting()
+            continue  # not known yet: the record waits, unattached, for attach_to() or attach_waiting()
         delta = changes(state, _reached(row))
         if delta:
             state.update(delta)
@@ -164,14 +164,15 @@ def _reached(record: Any) -> Reached:
     )
 
 
-async def attach(session: AsyncSession, message: Message) -> None:
-    """The message's wamid is now known: apply the statuses that arrived before it."""
-    stmt = sa.select(StatusRecord).where(
-        StatusRecord.account_id == message.account_id,
-        StatusRecord.wamid == message.wamid,
-        StatusRecord.message_id.is_(None),
+async def attach_to(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """These messages' wamids are now known: apply the statuses that arrived before them (one query; almost
+    always it finds none)."""
+    stmt = (
+        sa.select(StatusRecord, Message)
+        .join(Message, sa.and_(Message.account_id == StatusRecord.account_id, Message.wamid == StatusRecord.wamid))
+        .where(Message.id.in_(message_ids), StatusRecord.message_id.is_(None))
     )
-    for record in (await session.scalars(stmt)).all():
+    for record, message in (await session.execute(stmt)).tuples().all():
         advance(message, _reached(record))
         record.message_id = message.id
 

@@ -1,11 +1,11 @@
-"""Token buckets, one per phone number. The default burst of one spaces sends evenly, so no one-second window
-ever holds more than ``rate`` sends (plus the one at its edge). And ``PairPacer``: Meta's pair limit, one
-business number to one customer."""
+"""Rate limits of sending: ``SendWindow``, Meta's messages per second for one phone number, and ``PairPacer``,
+Meta's pair limit (one business number to one customer), built on ``TokenBucket``."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -45,19 +45,86 @@ class TokenBucket:
                 await asyncio.sleep(wait)
 
 
-class Limits:
-    """Buckets by key (a phone_number_id), created on first use."""
+# Sends are counted in a window a little longer than Meta's second: requests leave here evenly but reach Meta
+# with some milliseconds of jitter, and the guard keeps jittered arrivals inside the limit too.
+WINDOW_GUARD = 0.0
+# How far the even spacing may catch up after the event loop was late (an asyncio.sleep overshoots).
+CATCH_UP = 0.005
+# When Meta answers 130429 to more than THROTTLED_SHARE of a window's sends (at least two), the number's rate
+# drops to SLOWDOWN of what it was (at most once per window), never below FLOOR of its configured rate, and
+# climbs back by RECOVERY of it per second. A few scattered 130429s (a blip at Meta's side) are only retried:
+# cutting the rate for each would, like TCP under random loss, grind it down for nothing.
+THROTTLED_SHARE = 0.05
+SLOWDOWN = 0.7
+RECOVERY = 0.1
+FLOOR = 0.1
 
-    def __init__(self, default_rate: float) -> None:
-        self.default_rate = default_rate
-        self._buckets: dict[str, TokenBucket] = {}
 
-    def bucket(self, key: str, rate: float | None = None) -> TokenBucket:
-        wanted = rate or self.default_rate
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != wanted:
-            bucket = self._buckets[key] = TokenBucket(wanted)
-        return bucket
+class SendWindow:
+    """The send rate of one phone number: at most ``rate`` sends in any window of one second (plus ``guard``),
+    as Meta counts them, spaced evenly (one every 1/rate s) so they also arrive at Meta evenly instead of in
+    bursts that network jitter could squeeze into one window.
+
+    ``throttled`` (Meta answered 130429) may lower the rate multiplicatively; it recovers additively."""
+
+    def __init__(
+        self, rate: float, *, guard: float = WINDOW_GUARD, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.configured = float(rate)
+        self.current = float(rate)
+        self._window = 1.0 + guard
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._updated = clock()
+        self._next = self._updated  # the even schedule: when the next send may go
+        self._slowed = -self._window
+        self._throttled: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def set_rate(self, rate: float) -> None:
+        if rate != self.configured:
+            self.configured = self.current = float(rate)
+
+    def _recover(self, now: float) -> None:
+        if self.current < self.configured:
+            self.current = min(self.configured, self.current + (now - self._updated) * RECOVERY * self.configured)
+        self._updated = now
+
+    def try_take(self) -> float:
+        """Count a send now (returns 0) if the schedule and the window allow it, else return the seconds until
+        they will."""
+        now = self._clock()
+        self._recover(now)
+        if now < self._next:
+            return self._next - now
+        while self._sent and self._sent[0] <= now - self._window:
+            self._sent.popleft()
+        allowed = max(1, int(self.current))
+        if len(self._sent) >= allowed:
+            # The send `allowed` places back must leave the window first.
+            return self._sent[-allowed] + self._window - now
+        self._sent.append(now)
+        self._next = max(self._next, now - CATCH_UP) + self._window / max(1.0, self.current)
+        return 0.0
+
+    async def take(self) -> None:
+        """Wait for room, first come first served."""
+        async with self._lock:
+            while (wait := self.try_take()) > 0:
+                await asyncio.sleep(wait)
+
+    def throttled(self) -> None:
+        """Meta answered 130429 (too many messages from this number)."""
+        now = self._clock()
+        self._recover(now)
+        self._throttled.append(now)
+        while self._throttled[0] <= now - self._window:
+            self._throttled.popleft()
+        recent = sum(1 for t in self._sent if t > now - self._window)
+        if len(self._throttled) >= max(2, THROTTLED_SHARE * recent) and now - self._slowed >= self._window:
+            self._slowed = now
+            self._throttled.clear()
+            self.current = max(FLOOR * self.configured, 1.0, self.current * SLOWDOWN)
 
 
 PAIR_INTERVAL = 6.0  # Meta's pair limit: about one message every 6 s from one number to one customer (131056)

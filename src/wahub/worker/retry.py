@@ -12,9 +12,11 @@ from wahub import errors
 MAX_ATTEMPTS = 10
 BASE_DELAY = 1.0
 MAX_DELAY = 300.0
-# Meta's throttling codes want a longer pause: 131056 is the pair limit (about one message per 6 s to one
-# recipient), 130429 the throughput limit.
-THROTTLE_BASE_DELAY = 6.0
+# The pair limit (131056, about one message per 6 s to one recipient) wants a pause of its own length. The
+# throughput limit (130429) does not: the sender's window for the number slows down instead, and the message
+# retries like any transient failure.
+PAIR_LIMIT_CODE = 131056
+PAIR_BASE_DELAY = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ def decide(
         return None
     if attempts >= MAX_ATTEMPTS:
         return None
-    base = THROTTLE_BASE_DELAY if isinstance(error, errors.RateLimited) else BASE_DELAY
+    base = PAIR_BASE_DELAY if error.code == PAIR_LIMIT_CODE else BASE_DELAY
     ceiling = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
     delay = ceiling / 2 + rand() * ceiling / 2
     return RetryAt(when=now + timedelta(seconds=delay), delay=delay)

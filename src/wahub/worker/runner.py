@@ -35,6 +35,8 @@ class Worker:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+            if self._sender is not None:
+                await self._sender.close()
 
     async def _loop(self, name: str, step: Callable[[], Awaitable[int]], channel: Channel, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -1,52 +1,113 @@
-"""The sender: claims outbox jobs, sends them to the provider within the rate limits, records the result.
+"""The sender: sends outbox jobs to the provider within Meta's limits and records the results.
 
-Only this module (with the processor) talks to both the store and the provider. A job is claimed with a
-lease in one short transaction, sent outside any transaction, and its result recorded in another; a worker
-killed in between leaves the job to be taken again when the lease runs out.
+Only this module (with the processor) talks to both the store and the provider. For each account (one phone
+number) the sender holds a send lease (``store/leases.py``), so it alone sends for that number and the
+number's ``SendWindow`` holds however many workers run. It claims a number's due jobs only as far ahead as
+the number's rate lets them go (``CLAIM_AHEAD``), passes each through the pair pacer, the window and the
+number's concurrency bound, sends it outside any transaction, and hands the result to ``_Recorder``, which
+commits every result that came in while its previous commit ran in one transaction.
+
+A job is claimed, sent and recorded in three steps. A worker killed between the first and the last leaves the
+job claimed: whoever takes the lease next puts it back in the queue and flags its message as a possible
+duplicate, since the send may have reached Meta.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
+import os
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, db, messages, outbox
+from wahub.store import accounts, db, leases, messages, outbox
 from wahub.store.crypto import Vault
-from wahub.store.models import Contact, Message, OutboxJob, utcnow
+from wahub.store.models import utcnow
 from wahub.worker import ratelimit, retry
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=120)
-# How often to look for jobs whose worker died (their lease ran out); pending jobs are looked for every pass.
+LEASE_TTL = timedelta(seconds=10)
+RENEW_EVERY = 2.0
+# Stop sending for a number this long before its lease could run out: longer than a rate window, so the next
+# holder's sends never share a window with ours, and it covers clocks up to a second apart.
+LEASE_SAFETY = 2.0
+RELEASE_AFTER_IDLE = 30.0
+CLAIM_AHEAD = 0.5  # claim at most this many seconds' worth of a number's rate ahead of sending it
+CLAIM_LEASE = timedelta(seconds=120)  # our own claim still unrecorded after this goes back (a hung send)
 RECLAIM_EVERY = 10.0
-PAIR_LIMIT_CODE = 131056
-PAUSED_RECHECK = timedelta(seconds=30)  # how often the jobs of a paused account look again
+CONCURRENCY = 256  # requests in flight per phone number
+STOP_GRACE = 10.0  # on stop, how long sends already on the wire may take to finish
+THROUGHPUT_CODE = 130429
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    job_id: int
-    message_id: int
-    attempts: int
-    kind: str = outbox.JobKind.SEND.value
+@dataclass(slots=True)
+class _Number:
+    """A phone number this sender holds the lease of."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Send:
+    account_id: int
     phone_number_id: str
     token: str
-    payload: dict[str, Any]
-    send_rate: int | None
-    read_wamid: str | None = None  # a read receipt for this inbound message instead of a send
+    window: ratelimit.SendWindow
+    slots: asyncio.Semaphore
+    deadline: float = 0.0  # monotonic time until which our lease lets us send
+    paused: bool = False
+    waiting: int = 0  # claimed and not yet through the window
+    active: float = field(default_factory=time.monotonic)  # when it last had work
+
+    def may_send(self) -> bool:
+        return not self.paused and time.monotonic() < self.deadline
+
+    def room(self) -> int:
+        """How many more jobs to claim now: none unless a quarter of CLAIM_AHEAD is free, so claims come in
+        batches rather than one transaction per job."""
+        if not self.may_send():
+            return 0
+        ahead = max(1, math.ceil(self.window.current * CLAIM_AHEAD))
+        room = ahead - self.waiting
+        return room if room >= max(1, ahead // 4) else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    job_id: int
+    message_id: int
+    wamid: str | None  # None for a read receipt
+
+
+@dataclass(frozen=True, slots=True)
+class _Again:
+    job_id: int
+    message_id: int
+    when: datetime
+    error: str | None
+    counted: bool  # False when nothing was sent: the claim gives its attempt back
+    maybe_sent: bool = False  # the provider's answer was lost: the message may arrive twice
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    job_id: int
+    message_id: int | None  # None for a read receipt: the inbound message stays as it is
+    error: errors.ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class _Paused:
+    account_id: int
+    reason: str
+
+
+_Result = _Done | _Again | _Failed | _Paused
 
 
 class Sender:
@@ -57,153 +118,285 @@ class Sender:
         vault: Vault,
         *,
         send_rate: int,
-        batch_size: int = 200,
-        concurrency: int = 256,
+        concurrency: int = CONCURRENCY,
         pairs: ratelimit.PairPacer | None = None,
+        holder: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._graph = graph
         self._vault = vault
-        self._limits = ratelimit.Limits(send_rate)
+        self._default_rate = send_rate
+        self._concurrency = concurrency
         self._pairs = pairs or ratelimit.PairPacer()
-        self._batch_size = batch_size
-        self._slots = asyncio.Semaphore(concurrency)
-        self._reclaimed = 0.0
+        self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._numbers: dict[int, _Number] = {}
+        self._recorder = _Recorder(sessions, self.holder)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Event()
+        self._renewed = -math.inf
+        self._reclaimed = time.monotonic()
+        self._stopping = False
 
     async def run_once(self) -> int:
-        """Claim and send one batch; returns how many jobs it took."""
-        reclaim = time.monotonic() - self._reclaimed > RECLAIM_EVERY
-        if reclaim:
-            self._reclaimed = time.monotonic()
-        async with db.transaction(self._sessions) as session:
-            jobs = await outbox.claim(session, self._batch_size, LEASE, reclaim_expired=reclaim)
-            claimed = [_Claimed(j.id, j.message_id, j.attempts, j.kind) for j in jobs]
-        if claimed:
-            await asyncio.gather(*(self._run(job) for job in claimed))
+        """Claim what the held numbers have room for and start sending it; returns how many jobs it took."""
+        if self._stopping:
+            return 0
+        self._recorder.start()
+        if time.monotonic() - self._renewed > RENEW_EVERY or await self._unheld_work():
+            await self._renew()
+        if any(n.may_send() for n in self._numbers.values()) and not any(n.room() for n in self._numbers.values()):
+            # Sends are under way and fill what may be claimed: wait until some pass the window.
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), RENEW_EVERY / 2)
+        claimed = await self._claim()
+        for number, job in claimed:
+            task = asyncio.create_task(self._send(number, job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return len(claimed)
 
-    async def _run(self, job: _Claimed) -> None:
-        async with self._slots:
-            try:
-                await self._send(job)
-            except Exception:
-                # A bug here must not kill the loop; the lease brings the job back for another try.
-                log.exception("sending failed unexpectedly", extra={"job_id": job.job_id})
-
-    async def _send(self, job: _Claimed) -> None:
-        async with db.transaction(self._sessions) as session:
-            send = await self._prepare(session, job)
-        if send is None:
-            return
-        if send.read_wamid is None and await self._paced(job, send):
-            return
-        await self._limits.bucket(send.phone_number_id, send.send_rate).take()
-        if send.read_wamid is not None:
-            await self._mark_read(job, send)
-            return
+    async def close(self) -> None:
+        """Stop: what waits for the window goes back unsent, sends on the wire get STOP_GRACE to finish, every
+        result is recorded and the leases are released, so a restarted sender takes over after one window."""
+        self._stopping = True
+        for number in self._numbers.values():
+            number.deadline = 0.0
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE)
+            for task in late:  # left claimed: the next holder sends them again, flagged
+                task.cancel()
+        await self._recorder.close()
         try:
-            result = await self._graph.send_message(send.phone_number_id, send.token, send.payload)
-        except errors.ProviderError as exc:
-            if exc.code == PAIR_LIMIT_CODE:
-                self._pairs.penalize(send.phone_number_id, _recipient(send.payload))
-            await self._record_error(job, exc)
-            return
-        async with db.transaction(self._sessions) as session:
-            message = await messages.get(session, job.message_id)
-            await messages.record_accepted(session, message, result.wamid)
-            outbox.complete(await _job(session, job.job_id))
+            async with db.transaction(self._sessions) as session:
+                await leases.release(session, self.holder, self._numbers, timedelta(seconds=1))
+        except Exception:
+            log.exception("could not release the send leases; they run out in %s", LEASE_TTL)
 
-    async def _pause(self, session: AsyncSession, job: _Claimed, exc: errors.ProviderError) -> None:
-        message = await messages.get(session, job.message_id)
-        account = await accounts.get(session, message.account_id)
-        if not account.sending_paused:
-            log.error(
-                "Meta refused the access token (190); sending from this account is paused until it is replaced",
-                extra={"account_id": account.id, "phone_number_id": account.phone_number_id},
+    # --- leases -------------------------------------------------------------------------------------------
+
+    async def _unheld_work(self) -> bool:
+        async with db.transaction(self._sessions) as session:
+            due = await outbox.due_accounts(session)
+        now = time.monotonic()
+        return any(a not in self._numbers or self._numbers[a].deadline <= now for a in due)
+
+    async def _renew(self) -> None:
+        started = time.monotonic()
+        self._renewed = started
+        async with db.transaction(self._sessions) as session:
+            due = await outbox.due_accounts(session)
+            for account_id in due & self._numbers.keys():
+                self._numbers[account_id].active = started
+            idle = {
+                a
+                for a, n in self._numbers.items()
+                if a not in due and n.waiting == 0 and started - n.active > RELEASE_AFTER_IDLE
+            }
+            if idle:
+                await leases.release(session, self.holder, idle, timedelta(seconds=1))
+                for account_id in idle:
+                    del self._numbers[account_id]
+            won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL)
+            for lease in won:
+                if lease.new and (count := await outbox.requeue_abandoned(session, lease.account_id, self.holder)):
+                    log.warning(
+                        "took over sending from a sender that stopped; its unfinished sends go again, flagged as "
+                        "possible duplicates",
+                        extra={"account_id": lease.account_id, "jobs": count},
+                    )
+                await self._hold(session, lease.account_id, started)
+            if started - self._reclaimed > RECLAIM_EVERY:
+                self._reclaimed = started
+                if count := await outbox.reclaim_stuck(session, self.holder):
+                    log.warning("sends that never finished go again, flagged", extra={"jobs": count})
+
+    async def _hold(self, session: AsyncSession, account_id: int, renewed: float) -> None:
+        account = await accounts.get(session, account_id)
+        rate = account.send_rate or self._default_rate
+        number = self._numbers.get(account_id)
+        if number is None:
+            number = self._numbers[account_id] = _Number(
+                account_id=account_id,
+                phone_number_id=account.phone_number_id or "",
+                token="",
+                window=ratelimit.SendWindow(rate),
+                slots=asyncio.Semaphore(self._concurrency),
             )
-        account.sending_paused = (
-            f"Meta refused the access token ({exc.code}: {exc.message}); replace it (WAHUB_ACCESS_TOKEN, then "
-            "restart) and sending resumes; queued messages wait"
-        )
+        number.phone_number_id = account.phone_number_id or ""
+        number.token = accounts.credentials(account, self._vault).access_token
+        number.window.set_rate(rate)
+        number.paused = account.sending_paused is not None
+        number.deadline = renewed + LEASE_TTL.total_seconds() - LEASE_SAFETY
 
-    async def _paced(self, job: _Claimed, send: _Send) -> bool:
-        """True when the recipient has had its share (Meta's pair limit): this one message is put off, and the
-        sender goes on with everyone else's."""
-        wait = self._pairs.delay(send.phone_number_id, _recipient(send.payload))
-        if wait <= 0:
-            return False
+    # --- claiming and sending -----------------------------------------------------------------------------
+
+    async def _claim(self) -> list[tuple[_Number, outbox.Claimed]]:
+        plan = [(n, room) for n in self._numbers.values() if (room := n.room()) > 0]
+        if not plan:
+            return []
+        claimed: list[tuple[_Number, outbox.Claimed]] = []
         async with db.transaction(self._sessions) as session:
-            outbox.defer(await _job(session, job.job_id), utcnow() + timedelta(seconds=wait))
-        return True
+            for number, room in plan:
+                jobs = await outbox.claim(session, number.account_id, self.holder, room, CLAIM_LEASE)
+                claimed += [(number, job) for job in jobs]
+        for number, _ in claimed:
+            number.waiting += 1
+            number.active = time.monotonic()
+        return claimed
 
-    async def _mark_read(self, job: _Claimed, send: _Send) -> None:
-        assert send.read_wamid is not None
-        typing = job.kind == outbox.JobKind.READ_TYPING.value
+    async def _send(self, number: _Number, job: outbox.Claimed) -> None:
+        passed = False
         try:
-            await self._graph.mark_read(send.phone_number_id, send.token, send.read_wamid, typing=typing)
-        except errors.ProviderError as exc:
-            await self._record_error(job, exc)
-            return
-        async with db.transaction(self._sessions) as session:
-            outbox.complete(await _job(session, job.job_id))
+            read = job.kind != outbox.JobKind.SEND.value
+            payload = {} if read else build_payload(job)
+            if not read and not _recipient(payload):
+                unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
+                self._recorder.put(_Failed(job.job_id, job.message_id, unknown))
+                return
+            if not read and (wait := self._pairs.delay(number.phone_number_id, _recipient(payload))) > 0:
+                self._recorder.put(_Again(job.job_id, job.message_id, _later(wait), None, counted=False))
+                return
+            async with number.slots:
+                await number.window.take()
+                passed = True
+                self._passed(number)
+                if not number.may_send():  # paused, stopping, or our lease is running out: not ours to send
+                    self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), None, counted=False))
+                    return
+                try:
+                    if read:
+                        typing = job.kind == outbox.JobKind.READ_TYPING.value
+                        await self._graph.mark_read(
+                            number.phone_number_id, number.token, job.wamid or "", typing=typing
+                        )
+                        wamid = None
+                    else:
+                        wamid = (await self._graph.send_message(number.phone_number_id, number.token, payload)).wamid
+                except errors.ProviderError as exc:
+                    self._failed(number, job, payload, exc)
+                    return
+            self._recorder.put(_Done(job.job_id, job.message_id, wamid))
+        except Exception:
+            # A bug here must not kill the sender; the claim comes back after CLAIM_LEASE, flagged.
+            log.exception("sending failed unexpectedly", extra={"job_id": job.job_id})
+        finally:
+            if not passed:
+                self._passed(number)
 
-    async def _prepare(self, session: AsyncSession, job: _Claimed) -> _Send | None:
-        message = await messages.get(session, job.message_id)
-        account = await accounts.get(session, message.account_id)
-        if account.sending_paused:
-            # Nothing is sent from an account whose token Meta refused; its jobs wait (no attempt counted).
-            outbox.defer(await _job(session, job.job_id), utcnow() + PAUSED_RECHECK)
-            return None
-        if job.kind != outbox.JobKind.SEND.value:
-            creds = accounts.credentials(account, self._vault)
-            return _Send(account.phone_number_id or "", creds.access_token, {}, account.send_rate, message.wamid)
-        contact = await session.get(Contact, message.contact_id)
-        if contact is None or not (contact.wa_id or contact.user_id):
-            messages.record_failure(message, None, "the contact has no WhatsApp id", None)
-            outbox.fail(await _job(session, job.job_id), "contact has no id")
-            return None
-        creds = accounts.credentials(account, self._vault)
-        return _Send(
-            phone_number_id=account.phone_number_id or "",
-            token=creds.access_token,
-            payload=build_payload(message, contact),
-            send_rate=account.send_rate,
-        )
+    def _passed(self, number: _Number) -> None:
+        number.waiting -= 1
+        self._room.set()
 
-    async def _record_error(self, job: _Claimed, exc: errors.ProviderError) -> None:
-        decision = retry.decide(exc, job.attempts, utcnow())
+    def _failed(self, number: _Number, job: outbox.Claimed, payload: dict[str, Any], exc: errors.ProviderError) -> None:
         summary = f"{exc.code or '-'}: {exc.message}"
-        async with db.transaction(self._sessions) as session:
-            row = await _job(session, job.job_id)
-            if isinstance(exc, errors.AccessTokenInvalid):
-                await self._pause(session, job, exc)
-                outbox.defer(row, utcnow() + PAUSED_RECHECK)
-                row.last_error = summary
-                return
-            if decision is not None:
-                log.info(
-                    "send will be retried",
-                    extra={"job_id": job.job_id, "code": exc.code, "delay": round(decision.delay, 2)},
+        if exc.code == retry.PAIR_LIMIT_CODE:
+            self._pairs.penalize(number.phone_number_id, _recipient(payload))
+        elif exc.code == THROUGHPUT_CODE:
+            number.window.throttled()
+        if isinstance(exc, errors.AccessTokenInvalid):
+            if not number.paused:
+                log.error(
+                    "Meta refused the access token (%s); sending from this account is paused until it is replaced",
+                    exc.code,
+                    extra={"account_id": number.account_id, "phone_number_id": number.phone_number_id},
                 )
-                outbox.retry_at(row, decision.when, summary)
-                return
-            log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
-            if job.kind == outbox.JobKind.SEND.value:  # a failed read receipt leaves the inbound message as it is
-                message = await messages.get(session, job.message_id)
-                messages.record_failure(message, exc.code, exc.title, exc.details_text)
-            outbox.fail(row, summary)
+            number.paused = True
+            reason = (
+                f"Meta refused the access token ({exc.code}: {exc.message}); replace it (wahub account update "
+                "--access-token, or WAHUB_ACCESS_TOKEN and restart) and sending resumes; queued messages wait"
+            )
+            self._recorder.put(_Paused(number.account_id, reason))
+            self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
+            return
+        decision = retry.decide(exc, job.attempts, utcnow())
+        if decision is not None:
+            log.debug("send will be retried", extra={"job_id": job.job_id, "code": exc.code})
+            maybe_sent = isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
+            self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True, maybe_sent))
+            return
+        log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
+        is_send = job.kind == outbox.JobKind.SEND.value
+        self._recorder.put(_Failed(job.job_id, job.message_id if is_send else None, exc))
 
 
-def build_payload(message: Message, contact: Contact) -> dict[str, Any]:
-    """Meta's send body from a stored message: its typed content is already in Meta's shape."""
-    payload: dict[str, Any] = {"recipient_type": "individual", "type": message.type}
-    if contact.wa_id:
-        payload["to"] = contact.wa_id
+class _Recorder:
+    """Writes results in batches: whatever finished while the previous transaction ran goes in the next."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], holder: str) -> None:
+        self._sessions = sessions
+        self._holder = holder
+        self._items: list[_Result] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sender-recorder")
+
+    def put(self, item: _Result) -> None:
+        self._items.append(item)
+        self._idle.clear()
+        self._ready.set()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._idle.wait()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            batch, self._items = self._items, []
+            try:
+                await self._write(batch)
+            except Exception:
+                # The database is unavailable for now: keep the results and write them with the next batch.
+                log.exception("recording send results failed; trying again")
+                self._items = batch + self._items
+                self._ready.set()
+                await asyncio.sleep(1.0)
+                continue
+            if not self._items:
+                self._idle.set()
+
+    async def _write(self, batch: list[_Result]) -> None:
+        done = [r for r in batch if isinstance(r, _Done)]
+        again = [r for r in batch if isinstance(r, _Again)]
+        failed = [r for r in batch if isinstance(r, _Failed)]
+        async with db.transaction(self._sessions) as session:
+            await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None])
+            await outbox.complete_many(session, self._holder, [r.job_id for r in done])
+            await outbox.pending_again(session, self._holder, [(r.job_id, r.when, r.error, r.counted) for r in again])
+            await messages.flag_possible_duplicates(session, [r.message_id for r in again if r.maybe_sent])
+            for r in failed:
+                if r.message_id is not None:
+                    message = await messages.get(session, r.message_id)
+                    messages.record_failure(message, r.error.code, r.error.title, r.error.details_text)
+            await outbox.fail_many(
+                session, self._holder, [(r.job_id, f"{r.error.code or '-'}: {r.error.message}") for r in failed]
+            )
+            for paused in (r for r in batch if isinstance(r, _Paused)):
+                (await accounts.get(session, paused.account_id)).sending_paused = paused.reason
+
+
+def build_payload(job: outbox.Claimed) -> dict[str, Any]:
+    """Meta's send body from a claimed job: the stored content is already in Meta's shape."""
+    payload: dict[str, Any]
+    if job.group_id:
+        payload = {"recipient_type": "group", "to": job.group_id, "type": job.message_type}
+    elif job.wa_id:
+        payload = {"recipient_type": "individual", "to": job.wa_id, "type": job.message_type}
     else:
-        payload["recipient"] = contact.user_id
-    payload.update(message.content)
-    if message.reply_to_wamid:
-        payload["context"] = {"message_id": message.reply_to_wamid}
+        payload = {"recipient_type": "individual", "recipient": job.user_id, "type": job.message_type}
+    payload.update(job.content)
+    if job.reply_to_wamid:
+        payload["context"] = {"message_id": job.reply_to_wamid}
     return payload
 
 
@@ -211,8 +404,5 @@ def _recipient(payload: dict[str, Any]) -> str:
     return str(payload.get("to") or payload.get("recipient") or "")
 
 
-async def _job(session: AsyncSession, job_id: int) -> OutboxJob:
-    job = await session.get(OutboxJob, job_id)
-    if job is None:
-        raise errors.NotFound(f"outbox job {job_id} vanished")
-    return job
+def _later(seconds: float) -> datetime:
+    return utcnow() + timedelta(seconds=seconds)

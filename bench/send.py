@@ -1,0 +1,376 @@
+"""Sending benchmark (SPEC.md §7): N messages for one phone number through wahub's sender, next to a bare loop.
+
+1. Starts fakegraph in its own process with ``--latency-ms`` (default 100) on every Graph call.
+2. Baseline: a bare aiohttp loop, in its own process, posts the same N send bodies to fakegraph with the same
+   number of requests in flight and no rate limit; it reports msg/s and its CPU.
+3. wahub: ``wahub serve --role worker`` (processor and sender, no HTTP) on a fresh database, with the account's
+   send rate at ``--rate`` (default 1,000, Meta's highest tier). Once it idles, the N template messages are
+   queued in one transaction (as a campaign would), and the run lasts until every job is done.
+4. For both it reads from fakegraph when each ``POST /messages`` arrived, and prints achieved msg/s (N over the
+   time from first to last arrival), the largest count in any 1-second window, and CPU ms per 1,000 messages
+   of the sending process (``/proc/<pid>/stat``, from the moment the messages are queued to the last result).
+
+Usage: ``.venv/bin/python bench/send.py [--messages 20000] [--rate 1000] [--database postgresql] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PHONE_NUMBER_ID = "100000000000001"  # fakegraph's default
+TARGET_RATE = 1_000
+TEMPLATE = {"name": "hello_world", "language": {"code": "en_US"}}
+
+
+def log(message: str) -> None:
+    print(f"[send] {message}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    """The bench cannot go on; the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def recipients(n: int) -> list[str]:
+    """N distinct numbers, so Meta's pair limit (one recipient) never comes into play."""
+    return [f"1555{i:07d}" for i in range(n)]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def call(port: int, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    payload = json.dumps(body).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    if response.status >= 400:
+        raise BenchError(f"{method} {path} answered {response.status}: {data[:300]!r}")
+    return json.loads(data) if data else None
+
+
+# ---------------------------------------------------------------------------------------------------- fakegraph
+
+
+class FakeGraph:
+    def __init__(self, workdir: Path, latency_ms: float) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logfile = workdir / "fakegraph.log"
+        cmd = [str(VENV_BIN / "python"), "-m", "fakegraph", "--port", str(self.port), "--no-reply", "--seed", "1"]
+        with open(self.logfile, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call(self.port, "GET", "/_fake/config", timeout=2)
+                break
+            except (OSError, BenchError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"fakegraph did not start:\n{self.logfile.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        call(self.port, "POST", "/_fake/faults", {"latency_ms": latency_ms})
+
+    def arrivals(self) -> list[float]:
+        return sorted(call(self.port, "GET", "/_fake/arrivals")["data"])
+
+    def clear(self) -> None:
+        call(self.port, "DELETE", "/_fake/arrivals")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@dataclass(slots=True)
+class Result:
+    name: str
+    messages: int
+    seconds: float
+    msg_per_s: float
+    max_per_1s: int
+    cpu_ms_per_1000: float
+    errors: int = 0
+
+
+def summarize(name: str, arrivals: list[float], cpu_s: float, errors: int = 0) -> Result:
+    if len(arrivals) < 2:
+        raise BenchError(f"{name}: fakegraph saw {len(arrivals)} sends")
+    span = arrivals[-1] - arrivals[0]
+    return Result(
+        name=name,
+        messages=len(arrivals),
+        seconds=round(span, 2),
+        msg_per_s=round((len(arrivals) - 1) / span, 1),
+        max_per_1s=max_in_window(arrivals),
+        cpu_ms_per_1000=round(cpu_s * 1000 / len(arrivals) * 1000, 1),
+        errors=errors,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- baseline
+
+
+async def _bare_loop(url: str, n: int, in_flight: int) -> int:
+    """Post N send bodies with ``in_flight`` requests at a time; returns how many failed."""
+    import aiohttp
+
+    todo = iter(recipients(n))
+    failed = 0
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as http_session:
+
+        async def one_worker() -> None:
+            nonlocal failed
+            for to in todo:
+                body = {"messaging_product": "whatsapp", "to": to, "type": "template", "template": TEMPLATE}
+                async with http_session.post(
+                    f"{url}/v25.0/{PHONE_NUMBER_ID}/messages", json=body, headers={"Authorization": "Bearer x"}
+                ) as response:
+                    await response.read()
+                    failed += response.status >= 400
+
+        await asyncio.gather(*(one_worker() for _ in range(in_flight)))
+    return failed
+
+
+def baseline_child(url: str, n: int, in_flight: int) -> None:
+    """Run in its own process: the bare loop, then its CPU time and failures as JSON on stdout."""
+    failed = asyncio.run(_bare_loop(url, n, in_flight))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "failed": failed}))
+
+
+def run_baseline(graph: FakeGraph, n: int, in_flight: int) -> Result:
+    graph.clear()
+    cmd = [sys.executable, __file__, "--baseline-child", graph.url, str(n), str(in_flight)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    if out.returncode != 0:
+        raise BenchError(f"baseline failed:\n{out.stderr[-2000:]}")
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    return summarize("bare aiohttp loop", graph.arrivals(), child["cpu_s"], child["failed"])
+
+
+# ---------------------------------------------------------------------------------------------------- wahub
+
+
+def wahub_env(data_dir: Path, graph_url: str, rate: int, database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+    env.update(
+        WAHUB_DATA_DIR=str(data_dir),
+        WAHUB_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
+        WAHUB_WABA_ID="200000000000001",
+        WAHUB_ACCESS_TOKEN="bench-token",
+        WAHUB_APP_SECRET="bench-secret",
+        WAHUB_VERIFY_TOKEN="bench-verify",
+        WAHUB_SECRET_KEY=secrets.token_urlsafe(32),
+        WAHUB_GRAPH_URL=graph_url,
+        WAHUB_SEND_RATE=str(rate),
+        WAHUB_LOG_LEVEL="WARNING",
+    )
+    if database_url:
+        env["WAHUB_DATABASE_URL"] = database_url
+    return env
+
+
+async def _queue(database_url: str, n: int) -> None:
+    """Queue N template messages for the account in one transaction, through wahub's own store."""
+    from wahub import domain
+    from wahub.store import accounts, db, outbound
+
+    engine = db.create_engine(database_url)
+    try:
+        sessions = db.sessionmaker(engine)
+        async with db.transaction(sessions) as session:
+            account = await accounts.by_phone_number_id(session, PHONE_NUMBER_ID)
+            if account is None:
+                raise BenchError("wahub did not create the account from its settings")
+            for to in recipients(n):
+                await outbound.queue_message(
+                    session,
+                    account,
+                    domain.ContactRef(wa_id=to),
+                    domain.MessageType.TEMPLATE,
+                    {"template": TEMPLATE},
+                    free_form=False,
+                )
+    finally:
+        await engine.dispose()
+
+
+async def _done(database_url: str) -> tuple[int, int, int]:
+    """(done, failed, open) outbox jobs."""
+    import sqlalchemy as sa
+
+    from wahub.store import db
+    from wahub.store.models import OutboxJob
+
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = dict(
+                (await conn.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))).all()
+            )
+    finally:
+        await engine.dispose()
+    return rows.get("done", 0), rows.get("failed", 0), rows.get("pending", 0) + rows.get("running", 0)
+
+
+def run_wahub(graph: FakeGraph, n: int, rate: int, workdir: Path, database: str) -> Result:
+    graph.clear()
+    data_dir = workdir / "wahub"
+    data_dir.mkdir()
+    pg_name = None
+    database_url = f"sqlite:///{data_dir / 'wahub.db'}"
+    if database == "postgresql":
+        import psycopg
+
+        pg_name = f"bench_send_{os.getpid()}"
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+        database_url = f"postgresql://postgres@127.0.0.1:5432/{pg_name}"
+    env = wahub_env(data_dir, graph.url, rate, database_url)
+    # The bench process queues through wahub's store, with the worker's settings.
+    os.environ.update({k: v for k, v in env.items() if k.startswith("WAHUB_")})
+    upgrade = subprocess.run([str(VENV_BIN / "wahub"), "db", "upgrade"], env=env, cwd=ROOT, capture_output=True)
+    if upgrade.returncode != 0:
+        raise BenchError(f"wahub db upgrade failed:\n{upgrade.stderr.decode()[-2000:]}")
+    logfile = workdir / "wahub.log"
+    cmd = [str(VENV_BIN / "wahub"), "serve", "--role", "worker"]
+    with open(logfile, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3.0)  # start-up: the account is written from the settings, then the worker idles
+        if proc.poll() is not None:
+            raise BenchError(f"wahub exited during start-up:\n{logfile.read_text()[-2000:]}")
+        log(f"queueing {n:,} messages")
+        asyncio.run(_queue(database_url, n))
+        cpu0 = cpu_seconds(proc.pid)
+        deadline = time.monotonic() + max(120, 5 * n / rate)
+        while True:
+            done, failed, open_jobs = asyncio.run(_done(database_url))
+            if open_jobs == 0:
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise BenchError(f"wahub did not finish: {done} done, {open_jobs} open\n{logfile.read_text()[-2000:]}")
+            time.sleep(0.2)
+        cpu1 = cpu_seconds(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if pg_name:
+            import psycopg
+
+            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    return summarize(f"wahub sender ({database})", graph.arrivals(), cpu1 - cpu0, failed)
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def render(args: argparse.Namespace, baseline: Result, wahub: Result) -> str:
+    lines = [
+        f"bench/send.py: {args.messages:,} messages, one phone number, fakegraph latency {args.latency_ms:.0f} ms, "
+        f"wahub limit {args.rate:,}/s, {args.in_flight} requests in flight for the baseline",
+        "",
+        f"{'run':<28}{'msg/s':>10}{'max in 1 s':>12}{'CPU ms/1000':>13}{'seconds':>9}{'errors':>8}",
+    ]
+    for r in (baseline, wahub):
+        lines.append(
+            f"{r.name:<28}{r.msg_per_s:>10,.0f}{r.max_per_1s:>12,}{r.cpu_ms_per_1000:>13,.0f}{r.seconds:>9.1f}{r.errors:>8}"
+        )
+    lines += [
+        "",
+        f"wahub/baseline: msg/s {wahub.msg_per_s / baseline.msg_per_s:.2f}, "
+        f"CPU {wahub.cpu_ms_per_1000 / baseline.cpu_ms_per_1000:.1f}x",
+        f"target: >= {TARGET_RATE:,} msg/s sustained: {'PASS' if wahub.msg_per_s >= TARGET_RATE else 'FAIL'}; "
+        f"no 1-s window over {args.rate:,}: {'PASS' if wahub.max_per_1s <= args.rate else 'FAIL'}",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rate", type=int, default=1_000, help="the account's send rate (1..1000)")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--in-flight", type=int, default=256, help="the baseline's concurrent requests")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--baseline-child", nargs=3, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.baseline_child:
+        url, n, in_flight = args.baseline_child
+        baseline_child(url, int(n), int(in_flight))
+        return 0
+    workdir = Path(tempfile.mkdtemp(prefix="wahub-bench-send-"))
+    graph = None
+    try:
+        graph = FakeGraph(workdir, args.latency_ms)
+        log(f"baseline: bare aiohttp loop, {args.messages:,} messages")
+        baseline = run_baseline(graph, args.messages, args.in_flight)
+        log(f"wahub: {args.messages:,} messages at {args.rate:,}/s")
+        wahub = run_wahub(graph, args.messages, args.rate, workdir, args.database)
+    except BenchError as exc:
+        log(str(exc))
+        return 1
+    finally:
+        if graph is not None:
+            graph.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps({"baseline": asdict(baseline), "wahub": asdict(wahub), "args": vars(args)}, indent=2))
+    else:
+        print(render(args, baseline, wahub))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

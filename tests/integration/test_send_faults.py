@@ -1,0 +1,107 @@
+"""5,000 messages while fakegraph answers 10% of sends with a 5xx, a timeout or 130429: every message reaches
+Meta exactly once, and no second holds more sends than the number's limit."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import fakegraph
+from tests.integration.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, WABA_ID
+from tests.support import eventually, running
+from wahub import domain
+from wahub.api.context import AppContext
+from wahub.provider.graph import GraphClient
+from wahub.store import db, outbound, outbox
+from wahub.store.models import Account, Message
+from wahub.worker import ratelimit
+from wahub.worker.runner import Worker
+from wahub.worker.sender import Sender
+
+MESSAGES = 5_000
+RATE = 500
+FAULTS = {
+    "http_5xx_rate": 0.034,
+    "timeout_rate": 0.033,
+    "timeout_hang_s": 3.0,  # longer than the sender's 1 s timeout: the sender gives up, nothing was sent
+    "error_rate": 0.033,
+    "error_code": 130429,
+}
+
+
+@pytest.fixture
+async def faulty_graph() -> AsyncIterator[str]:
+    """fakegraph without webhooks (this test is about sending), with the faults switched on."""
+    config = fakegraph.FakeGraphConfig(
+        access_token=ACCESS_TOKEN, phone_number_id=PHONE_NUMBER_ID, waba_id=WABA_ID, reply=False, seed=11
+    )
+    async with running(fakegraph.create_app(config)) as url:
+        async with httpx.AsyncClient(base_url=url) as fake:
+            assert (await fake.post("/_fake/faults", json=FAULTS)).status_code == 200
+        yield url
+
+
+async def queue_campaign(sessions: async_sessionmaker[AsyncSession], account: Account) -> dict[str, int]:
+    """One template message to each of MESSAGES recipients; returns message ids by recipient."""
+    ids = {}
+    async with db.transaction(sessions) as session:
+        (await session.get(Account, account.id)).send_rate = RATE  # type: ignore[union-attr]
+        for n in range(MESSAGES):
+            to = f"1555{n:07d}"
+            message, _ = await outbound.queue_message(
+                session,
+                account,
+                domain.ContactRef(wa_id=to),
+                domain.MessageType.TEMPLATE,
+                {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
+                free_form=False,
+            )
+            ids[to] = message.id
+    return ids
+
+
+async def test_every_message_is_sent_exactly_once_through_faults_and_no_second_exceeds_the_limit(
+    ctx: AppContext, account: Account, faulty_graph: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    ids = await queue_campaign(sessions, account)
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        graph = GraphClient(http, faulty_graph, "v25.0", timeout=1.0)
+        pacer = ratelimit.PairPacer(interval=0.001, burst=1_000_000)  # every recipient is different anyway
+        sender = Sender(ctx.sessions, graph, ctx.vault, send_rate=RATE, pairs=pacer)
+        task = asyncio.create_task(Worker(ctx.notifier, sender=sender).run(stop))
+
+        async def finished() -> bool:
+            async with db.transaction(sessions) as session:
+                return await outbox.depth(session) == 0
+
+        await eventually(finished, timeout=180, interval=0.5)
+        stop.set()
+        await task
+
+    async with httpx.AsyncClient(base_url=faulty_graph) as fake:
+        accepted = (await fake.get("/_fake/messages")).json()["data"]
+        arrivals = (await fake.get("/_fake/arrivals")).json()
+        answers = collections.Counter(r["status"] for r in (await fake.get("/_fake/requests")).json()["data"])
+    per_recipient = collections.Counter(m["to"] for m in accepted)
+    assert set(per_recipient) == set(ids)
+    assert max(per_recipient.values()) == 1, "a message reached Meta twice"
+    # The faults really happened: 5xx, timeouts (504 once fakegraph stopped hanging) and 130429 (400).
+    assert answers[500] + answers[503] > 50 and answers[504] > 50 and answers[400] > 50, answers
+    assert len(arrivals["data"]) > MESSAGES * 1.05
+    assert arrivals["max_per_second"] <= RATE
+
+    wamids = {m["to"]: m["wamid"] for m in accepted}
+    async with db.transaction(sessions) as session:
+        rows = (await session.execute(sa.select(Message.id, Message.wamid, Message.status))).all()
+    by_id = {r.id: r for r in rows}
+    for to, message_id in ids.items():
+        assert by_id[message_id].wamid == wamids[to]
+        assert by_id[message_id].status == domain.MessageStatus.ACCEPTED.value
