@@ -224,15 +224,13 @@ async def _queue(database_url: str, n: int) -> None:
             account = await accounts.by_phone_number_id(session, PHONE_NUMBER_ID)
             if account is None:
                 raise BenchError("wahub did not create the account from its settings")
-            for to in recipients(n):
-                await outbound.queue_message(
-                    session,
-                    account,
-                    domain.ContactRef(wa_id=to),
-                    domain.MessageType.TEMPLATE,
-                    {"template": TEMPLATE},
-                    free_form=False,
-                )
+            await outbound.queue_broadcast(
+                session,
+                account,
+                [domain.ContactRef(wa_id=to) for to in recipients(n)],
+                domain.MessageType.TEMPLATE,
+                {"template": TEMPLATE},
+            )
     finally:
         await engine.dispose()
 

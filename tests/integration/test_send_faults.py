@@ -50,21 +50,17 @@ async def faulty_graph() -> AsyncIterator[str]:
 
 async def queue_campaign(sessions: async_sessionmaker[AsyncSession], account: Account) -> dict[str, int]:
     """One template message to each of MESSAGES recipients; returns message ids by recipient."""
-    ids = {}
+    numbers = [f"1555{n:07d}" for n in range(MESSAGES)]
     async with db.transaction(sessions) as session:
         (await session.get(Account, account.id)).send_rate = RATE  # type: ignore[union-attr]
-        for n in range(MESSAGES):
-            to = f"1555{n:07d}"
-            message, _ = await outbound.queue_message(
-                session,
-                account,
-                domain.ContactRef(wa_id=to),
-                domain.MessageType.TEMPLATE,
-                {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
-                free_form=False,
-            )
-            ids[to] = message.id
-    return ids
+        ids = await outbound.queue_broadcast(
+            session,
+            account,
+            [domain.ContactRef(wa_id=n) for n in numbers],
+            domain.MessageType.TEMPLATE,
+            {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
+        )
+    return dict(zip(numbers, ids, strict=True))
 
 
 async def test_every_message_is_sent_exactly_once_through_faults_and_no_second_exceeds_the_limit(
