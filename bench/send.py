@@ -84,7 +84,18 @@ class FakeGraph:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logfile = workdir / "fakegraph.log"
-        cmd = [str(VENV_BIN / "python"), "-m", "fakegraph", "--port", str(self.port), "--no-reply", "--seed", "1"]
+        cmd = [
+            str(VENV_BIN / "python"),
+            "-m",
+            "fakegraph",
+            "--port",
+            str(self.port),
+            "--no-reply",
+            "--seed",
+            "1",
+            "--speed",
+            "1000",
+        ]
         with open(self.logfile, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -310,6 +321,9 @@ def run_wahub(graph: FakeGraph, n: int, rate: int, workdir: Path, database: str)
 
 
 def render(args: argparse.Namespace, baseline: Result, wahub: Result) -> str:
+    from wahub.worker.ratelimit import WINDOW_GUARD
+
+    ceiling = args.rate / (1 + WINDOW_GUARD)
     lines = [
         f"bench/send.py: {args.messages:,} messages, one phone number, fakegraph latency {args.latency_ms:.0f} ms, "
         f"wahub limit {args.rate:,}/s, {args.in_flight} requests in flight for the baseline",
@@ -324,8 +338,10 @@ def render(args: argparse.Namespace, baseline: Result, wahub: Result) -> str:
         "",
         f"wahub/baseline: msg/s {wahub.msg_per_s / baseline.msg_per_s:.2f}, "
         f"CPU {wahub.cpu_ms_per_1000 / baseline.cpu_ms_per_1000:.1f}x",
-        f"target: >= {TARGET_RATE:,} msg/s sustained: {'PASS' if wahub.msg_per_s >= TARGET_RATE else 'FAIL'}; "
-        f"no 1-s window over {args.rate:,}: {'PASS' if wahub.max_per_1s <= args.rate else 'FAIL'}",
+        f"target: >= {TARGET_RATE:,} msg/s sustained: {'PASS' if wahub.msg_per_s >= TARGET_RATE else 'FAIL'} "
+        f"(wahub's ceiling at a limit of {args.rate:,} is {ceiling:,.0f}/s: the limit less its "
+        f"{WINDOW_GUARD:.0%} guard against network jitter; reached {wahub.msg_per_s / ceiling:.1%} of it)",
+        f"target: no 1-s window over {args.rate:,} at fakegraph: {'PASS' if wahub.max_per_1s <= args.rate else 'FAIL'}",
     ]
     return "\n".join(lines)
 

@@ -6,6 +6,8 @@ that opens the aiohttp session for webhooks and cancels pending work on shutdown
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -63,12 +65,24 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await delivery.open()
+        freezer = asyncio.create_task(_freeze_gc_every_second()) if config.freeze_gc else None
         try:
             yield
         finally:
+            if freezer is not None:
+                freezer.cancel()
             await tasks.cancel_all()
             await delivery.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fake = state
     return app
+
+
+async def _freeze_gc_every_second() -> None:
+    """Keep what fakegraph stores (tens of thousands of messages in a benchmark) out of the collector's full
+    passes: they stalled the server for 100-250 ms, and requests that waited meanwhile were all timestamped at
+    once, as if the client had sent them in a burst. Meta's edge does not stall like that."""
+    while True:
+        await asyncio.sleep(1.0)
+        gc.freeze()

@@ -69,3 +69,6 @@ class FakeGraphConfig:
     # Bounds the in-memory logs so a long benchmark cannot eat the machine.
     log_limit: int = 10_000
     max_messages: int = 200_000
+    # A standalone fakegraph (`python -m fakegraph`) moves what it has stored out of the garbage collector's
+    # reach every second, so full collections do not stall it (see app._freeze_gc_every_second).
+    freeze_gc: bool = False

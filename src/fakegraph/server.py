@@ -54,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> FakeGraphConfig:
         seed=args.seed,
         reply=not args.no_reply,
         public_url=args.public_url,
+        freeze_gc=True,
     )
 
 

@@ -44,7 +44,8 @@ def test_no_second_holds_more_than_the_rate_and_the_rate_is_reached() -> None:
     window = ratelimit.SendWindow(1000, clock=clock)
     sent = drive(window, clock, 10.0)
     assert most_in_one_second(sent) <= 1000
-    assert len(sent) >= 9_900  # late wake-ups are caught up, not lost
+    # Late wake-ups are caught up, not lost: all that the rate allows, less the jitter guard.
+    assert len(sent) >= 10 * 1000 / (1 + ratelimit.WINDOW_GUARD) - 10
 
 
 def test_sends_are_spaced_evenly_not_in_a_burst() -> None:

@@ -253,7 +253,11 @@ class OutboxJob(Base):
     """A send waiting for, or done by, the sender; written in the same transaction as its message."""
 
     __tablename__ = "outbox_jobs"
-    __table_args__ = (sa.Index("ix_outbox_jobs_state_run_at", "state", "run_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_jobs_state_run_at", "state", "run_at"),
+        # A sender claims one account's due jobs in due order.
+        sa.Index("ix_outbox_jobs_account_id_state_run_at", "account_id", "state", "run_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), unique=True)

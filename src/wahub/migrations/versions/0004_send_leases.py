@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("possible_duplicate", sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table("outbox_jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("locked_by", sa.String(length=64), nullable=True))
+        batch_op.create_index("ix_outbox_jobs_account_id_state_run_at", ["account_id", "state", "run_at"], unique=False)
     op.create_table(
         "send_leases",
         sa.Column("account_id", sa.Integer(), nullable=False),
@@ -40,6 +41,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("send_leases")
     with op.batch_alter_table("outbox_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_jobs_account_id_state_run_at")
         batch_op.drop_column("locked_by")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("possible_duplicate")
