@@ -65,7 +65,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await delivery.open()
-        freezer = asyncio.create_task(_freeze_gc_every_second()) if config.freeze_gc else None
+        freezer = asyncio.create_task(_freeze_gc_every_second()) if state.config.freeze_gc else None
         try:
             yield
         finally:
