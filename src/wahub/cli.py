@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -16,7 +17,8 @@ from rich.console import Console
 
 from wahub import config, errors, logs, runtime, sandbox
 from wahub.api import sending
-from wahub.store import apikeys, db, migrate
+from wahub.store import accounts, apikeys, db, migrate
+from wahub.store import monitor as store_monitor
 
 app = typer.Typer(
     name="wahub",
@@ -228,6 +230,124 @@ def account_update(
         _fail(exc.message)
     changed = [w for w, v in (("access token", access_token), (f"send rate {send_rate}/s", send_rate)) if v]
     err.print(f"updated account {account.phone_number_id}: {', '.join(changed)}")
+
+
+@account_app.command("list", epilog="Example: wahub account list")
+def account_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """List the accounts: phone_number_id, name, send rate, and whether Meta paused their sending."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    snap = asyncio.run(runtime.monitor_snapshot(settings))
+    if not snap.accounts:
+        err.print("no accounts: set WAHUB_PHONE_NUMBER_ID and friends, or add one with wahub account add")
+    for a in snap.accounts:
+        rate = f"{a.send_rate}/s" if a.send_rate else f"{settings.send_rate}/s (default)"
+        state = f"paused: {a.paused}" if a.paused else "active"
+        print(f"{a.phone_number_id}\t{a.name}{' (sandbox)' if a.sandbox else ''}\t{rate}\t{state}")
+
+
+@account_app.command(
+    "add",
+    epilog="Example: wahub account add --phone-number-id 1122334455667 --waba-id 1234567890 "
+    "--access-token EAAG... --app-secret 0123abcd --name support",
+)
+def account_add(
+    phone_number_id: Annotated[str, typer.Option(help="Meta's id of the phone number")],
+    access_token: Annotated[str, typer.Option(help="A system user's access token for the number")],
+    app_secret: Annotated[str, typer.Option(help="The Meta app's secret: webhooks are checked with it")],
+    waba_id: Annotated[str | None, typer.Option(help="The WhatsApp Business Account id")] = None,
+    verify_token: Annotated[str | None, typer.Option(help="The token Meta echoes when subscribing")] = None,
+    name: Annotated[str, typer.Option(help="A name for people")] = "default",
+    send_rate: Annotated[int | None, typer.Option(min=1, max=1000, help="Messages per second, up to 1,000")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a Meta phone number to send from and receive for; a running wahub picks it up."""
+    if not phone_number_id.isdigit():
+        _fail("--phone-number-id is Meta's numeric id of the number (not the phone number itself)", code=2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    creds = accounts.Credentials(access_token, app_secret, verify_token)
+    try:
+        asyncio.run(
+            runtime.add_account(
+                settings,
+                secret_key,
+                name=name,
+                phone_number_id=phone_number_id,
+                waba_id=waba_id,
+                creds=creds,
+                send_rate=send_rate,
+            )
+        )
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    err.print(
+        f"added account {phone_number_id} ({name}); check it with: "
+        f"wahub account test --phone-number-id {phone_number_id}"
+    )
+
+
+@account_app.command("test", epilog="Example: wahub account test --phone-number-id 1122334455667")
+def account_test(
+    phone_number_id: Annotated[str | None, typer.Option(help="The account (default: the only one)")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Ask Meta for the number with the stored token: proves the token works; prints the number's details."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    try:
+        info = asyncio.run(runtime.test_account(settings, secret_key, phone_number_id))
+    except errors.AccessTokenInvalid as exc:
+        _fail(f"Meta refused the access token ({exc.code}: {exc.message}); replace it with wahub account update")
+    except errors.ProviderError as exc:
+        _fail(f"Meta answered {exc.code or '-'}: {exc.message}")
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    print(json.dumps(info, indent=2))
+
+
+@account_app.command("remove", epilog="Example: wahub account remove --phone-number-id 1122334455667 --yes")
+def account_remove(
+    phone_number_id: Annotated[str, typer.Option(help="The account to remove")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: its conversations and messages are deleted")] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove an account together with its contacts, conversations and messages."""
+    if not yes:
+        _fail("this deletes the account's conversations and messages too; add --yes to confirm", code=2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    try:
+        deleted = asyncio.run(runtime.remove_account(settings, phone_number_id))
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    err.print(f"removed account {phone_number_id} and its {deleted:,} messages")
+
+
+@app.command(epilog="Examples: wahub monitor\n\nwahub monitor --watch 5")
+def monitor(
+    watch: Annotated[float | None, typer.Option(min=1, help="Refresh every this many seconds until Ctrl-C")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Sending state of each account (paused by Meta, and why), outbox, last hour's sends, failures by
+    Meta's code, webhook events waiting."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    while True:
+        print(store_monitor.render(asyncio.run(runtime.monitor_snapshot(settings))), flush=True)
+        if watch is None:
+            return
+        try:
+            time.sleep(watch)
+        except KeyboardInterrupt:
+            return
+        print()
 
 
 @apikey_app.command("create", epilog="Example: wahub apikey create --name erp")

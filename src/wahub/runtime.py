@@ -20,19 +20,20 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
-from wahub import config, sandbox
+from wahub import config, errors, sandbox
 from wahub.api import sending
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, apikeys, db, notify
+from wahub.store import accounts, apikeys, db, monitor, notify
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
@@ -346,4 +347,77 @@ async def list_api_keys(settings: config.Settings) -> list[ApiKey]:
         async with db.transaction(db.sessionmaker(engine)) as session:
             return await apikeys.list_keys(session)
     finally:
+        await engine.dispose()
+
+
+async def add_account(
+    settings: config.Settings,
+    secret_key: str,
+    *,
+    name: str,
+    phone_number_id: str,
+    waba_id: str | None,
+    creds: accounts.Credentials,
+    send_rate: int | None,
+) -> Account:
+    """``wahub account add``: store a Meta account; a running wahub sends from it within seconds."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            if await accounts.by_phone_number_id(session, phone_number_id) is not None:
+                raise errors.Conflict(
+                    f"an account with phone_number_id {phone_number_id} exists; change it with wahub account update"
+                )
+            return await accounts.upsert_meta(
+                session,
+                Vault(secret_key),
+                name=name,
+                phone_number_id=phone_number_id,
+                waba_id=waba_id,
+                credentials=creds,
+                send_rate=send_rate,
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_account(settings: config.Settings, secret_key: str, phone_number_id: str | None) -> dict[str, Any]:
+    """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            account = await accounts.default_sender(session, phone_number_id)
+            token = accounts.credentials(account, Vault(secret_key)).access_token
+            number = account.phone_number_id or ""
+    finally:
+        await engine.dispose()
+    async with aiohttp.ClientSession() as http:
+        graph = GraphClient(http, settings.graph_url, settings.graph_version, timeout=15)
+        return {"phone_number_id": number, **await graph.phone_number(number, token)}
+
+
+async def remove_account(settings: config.Settings, phone_number_id: str) -> int:
+    """``wahub account remove``: delete the account and, with it, its conversations and messages. Returns how
+    many messages went."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            account = await accounts.by_phone_number_id(session, phone_number_id)
+            if account is None:
+                raise errors.NotFound(f"no account has phone_number_id {phone_number_id}")
+            return await accounts.remove(session, account)
+    finally:
+        await engine.dispose()
+
+
+async def monitor_snapshot(settings: config.Settings) -> monitor.Snapshot:
+    engine = db.create_engine(settings.database_url)
+    events_engine = db.create_events_engine(settings.database_url, engine)
+    try:
+        readers = db.sessionmaker(engine, readonly=True)
+        event_readers = db.sessionmaker(events_engine, readonly=True)
+        async with readers() as session, event_readers() as event_session:
+            return await monitor.snapshot(session, event_session)
+    finally:
+        await events_engine.dispose()
         await engine.dispose()

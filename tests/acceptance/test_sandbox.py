@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -158,8 +159,10 @@ def test_apikey_create_prints_the_key_alone_on_its_last_line(workdir: Path, wahu
     assert httpx.get(f"{wahub.url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).status_code == 200
 
 
-def cli(workdir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+def cli(
+    workdir: Path, *args: str, stdin: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")} | (env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "wahub", *args],
         cwd=workdir,
@@ -219,3 +222,42 @@ def test_wahub_account_update_changes_the_send_rate_and_the_token(workdir: Path,
         ]
         == "queued"
     )
+
+
+def test_account_list_add_test_remove_and_monitor(workdir: Path, wahub: Wahub) -> None:
+    started(wahub)
+    found = re.search(r"fake Meta Cloud API at (http://\S+)\)", "".join(wahub.output))
+    assert found, wahub.output
+    graph = {"WAHUB_GRAPH_URL": found.group(1)}
+
+    listed = cli(workdir, "account", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "(sandbox)" in listed.stdout and "active" in listed.stdout
+    tested = cli(workdir, "account", "test", env_extra=graph)
+    assert tested.returncode == 0, tested.stderr
+    assert json.loads(tested.stdout)["display_phone_number"]
+
+    added = cli(workdir, "account", "add", "--phone-number-id", "998877", "--access-token", "t", "--app-secret", "s")
+    assert added.returncode == 0, added.stderr
+    assert "998877" in cli(workdir, "account", "list").stdout
+    again = cli(workdir, "account", "add", "--phone-number-id", "998877", "--access-token", "t", "--app-secret", "s")
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert (
+        cli(
+            workdir, "account", "add", "--phone-number-id", "+1 555", "--access-token", "t", "--app-secret", "s"
+        ).returncode
+        == 2
+    )
+    assert cli(workdir, "account", "remove", "--phone-number-id", "998877").returncode == 2  # needs --yes
+    removed = cli(workdir, "account", "remove", "--phone-number-id", "998877", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "998877" not in cli(workdir, "account", "list").stdout
+
+    shown = cli(workdir, "monitor")
+    assert shown.returncode == 0, shown.stderr
+    assert "accounts" in shown.stdout and "outbox:" in shown.stdout and "failures in the last 24 h" in shown.stdout
+
+    # A token Meta does not know: the test says so.
+    assert cli(workdir, "account", "update", "--access-token", "revoked").returncode == 0
+    refused = cli(workdir, "account", "test", env_extra=graph)
+    assert refused.returncode == 1 and "refused the access token" in refused.stderr

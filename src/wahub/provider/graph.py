@@ -51,6 +51,12 @@ class GraphClient:
         if data.get("success") is not True:
             raise errors.TransientProviderError("Graph API did not confirm the read receipt")
 
+    async def phone_number(self, phone_number_id: str, token: str) -> dict[str, Any]:
+        """GET /{phone_number_id}: the number as Meta knows it (display number, verified name, quality rating,
+        throughput tier). Proves the token can act for the number; raises a ProviderError otherwise."""
+        fields = "display_phone_number,verified_name,quality_rating,throughput"
+        return await self._call("GET", f"/{phone_number_id}?fields={fields}", token)
+
     async def _call(
         self, method: str, path: str, token: str, *, json_body: dict[str, Any] | None = None
     ) -> dict[str, Any]:

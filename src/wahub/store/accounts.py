@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.store import outbox
 from wahub.store.crypto import Vault
-from wahub.store.models import Account
+from wahub.store.models import Account, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +114,15 @@ async def default_sender(session: AsyncSession, phone_number_id: str | None = No
     if len(real) > 1:
         raise errors.NoAccount("several accounts are configured: say which one sends with 'from' (a phone_number_id)")
     return real[0]
+
+
+async def remove(session: AsyncSession, account: Account) -> int:
+    """Delete the account with everything that belongs to it (contacts, conversations, messages, jobs: the
+    foreign keys cascade). Returns how many messages were deleted."""
+    messages = int(
+        await session.scalar(sa.select(sa.func.count()).select_from(Message).where(Message.account_id == account.id))
+        or 0
+    )
+    await session.delete(account)
+    await session.flush()
+    return messages

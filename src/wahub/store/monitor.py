@@ -1,0 +1,104 @@
+"""What ``wahub monitor`` shows: each account's sending state, the outbox, recent sends and failures, and the
+webhook events waiting to be processed. Read-only queries, cheap enough to run every few seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub.domain import Direction, MessageStatus
+from wahub.store import events
+from wahub.store.models import Account, Message, OutboxJob, SendLease, utcnow
+
+RECENT = timedelta(hours=1)
+FAILURES = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    phone_number_id: str
+    name: str
+    sandbox: bool
+    send_rate: int | None
+    paused: str | None  # why Meta stopped this account's sending, if it did
+    sender: str | None  # the worker holding the send lease, while it is valid
+
+
+@dataclass(slots=True)
+class Snapshot:
+    at: datetime
+    accounts: list[AccountState] = field(default_factory=list)
+    outbox: dict[str, int] = field(default_factory=dict)  # job state -> count
+    due: int = 0  # pending jobs due now
+    sent_last_hour: dict[str, int] = field(default_factory=dict)  # outbound message status -> count
+    failures: dict[str, int] = field(default_factory=dict)  # "code: title" -> count, last 24 h
+    possible_duplicates_last_hour: int = 0
+    events_waiting: int = 0
+
+
+async def snapshot(session: AsyncSession, event_session: AsyncSession) -> Snapshot:
+    now = utcnow()
+    snap = Snapshot(at=now)
+    leases = {
+        r.account_id: r.holder
+        for r in await session.execute(sa.select(SendLease.account_id, SendLease.holder, SendLease.expires_at))
+        if r.expires_at > now and r.holder
+    }
+    for a in (await session.scalars(sa.select(Account).order_by(Account.id))).all():
+        snap.accounts.append(
+            AccountState(a.phone_number_id or "-", a.name, a.sandbox, a.send_rate, a.sending_paused, leases.get(a.id))
+        )
+    rows = await session.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))
+    snap.outbox = {str(state): int(n) for state, n in rows}
+    snap.due = int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(OutboxJob)
+            .where(OutboxJob.state == "pending", OutboxJob.run_at <= now)
+        )
+        or 0
+    )
+    outbound_recent = sa.and_(Message.direction == Direction.OUTBOUND.value, Message.created_at >= now - RECENT)
+    rows = await session.execute(
+        sa.select(Message.status, sa.func.count()).where(outbound_recent).group_by(Message.status)
+    )
+    snap.sent_last_hour = {str(status): int(n) for status, n in rows}
+    snap.possible_duplicates_last_hour = int(
+        await session.scalar(
+            sa.select(sa.func.count()).select_from(Message).where(outbound_recent, Message.possible_duplicate.is_(True))
+        )
+        or 0
+    )
+    rows = await session.execute(
+        sa.select(Message.error_code, Message.error_title, sa.func.count())
+        .where(Message.status == MessageStatus.FAILED.value, Message.failed_at >= now - FAILURES)
+        .group_by(Message.error_code, Message.error_title)
+        .order_by(sa.func.count().desc())
+        .limit(10)
+    )
+    snap.failures = {f"{code if code is not None else '-'}: {title or 'unknown'}": int(n) for code, title, n in rows}
+    snap.events_waiting = await events.backlog(event_session)
+    return snap
+
+
+def render(snap: Snapshot) -> str:
+    """The snapshot as the terminal shows it."""
+    lines = [f"wahub monitor  {snap.at:%Y-%m-%d %H:%M:%S} UTC", "", "accounts"]
+    for a in snap.accounts:
+        rate = f"{a.send_rate}/s" if a.send_rate else "default rate"
+        state = f"PAUSED: {a.paused}" if a.paused else "sending" if a.sender else "idle"
+        sandbox = " (sandbox)" if a.sandbox else ""
+        lines.append(f"  {a.phone_number_id}  {a.name}{sandbox}  {rate}  {state}")
+    if not snap.accounts:
+        lines.append("  none: configure WAHUB_PHONE_NUMBER_ID or run the sandbox")
+    outbox = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.outbox.items())) or "empty"
+    lines += ["", f"outbox: {outbox}; due now {snap.due:,}"]
+    sent = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.sent_last_hour.items())) or "none"
+    lines.append(f"sent in the last hour: {sent}; possible duplicates {snap.possible_duplicates_last_hour:,}")
+    lines.append(f"webhook events waiting to be processed: {snap.events_waiting:,}")
+    lines.append("failures in the last 24 h:" + ("" if snap.failures else " none"))
+    lines += [f"  {n:,}  {reason}" for reason, n in snap.failures.items()]
+    return "\n".join(lines)
