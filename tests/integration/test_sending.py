@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import APP_SECRET, OpenWindow
 from tests.support import DATA, eventually, payload
-from wahub.store import apikeys, db
-from wahub.store.models import Message, OutboxJob
+from wahub.store import apikeys, db, messages
+from wahub.store.models import Contact, Message, OutboxJob
 from wahub.webhook.signature import meta_signature
 
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((DATA / "meta-openapi-send-examples.json").read_text())
@@ -398,3 +398,31 @@ async def test_only_an_inbound_message_can_be_marked_read(client: httpx.AsyncCli
     assert response.status_code == 422
     assert "inbound" in response.json()["error"]["message"]
     assert (await client.post("/api/v1/messages/999999/read")).status_code == 404
+
+
+async def test_a_group_message_reaches_meta_with_the_group_as_recipient_and_has_its_own_conversation(
+    client: httpx.AsyncClient, worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    group = "Y2FwaV9ncm91cDoxNzA1NTU1MDEzOToxMjAzNjM0MDQ2OTQyMzM4MjAZD"  # the shape of Meta's group ids
+    body = {"recipient_type": "group", "to": group, "type": "text", "text": {"body": "Standup at 10"}}
+    sent = await client.post("/api/v1/messages", json=body)  # no window: groups have none
+    assert sent.status_code == 202, sent.text
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+
+        async def received() -> list[dict[str, Any]] | None:
+            rows = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+            return [r["body"] for r in rows] or None
+
+        bodies = await eventually(received, timeout=20)
+    assert bodies == [{"messaging_product": "whatsapp", **body}]
+    async with db.transaction(sessions) as session:
+        message = await messages.get(session, sent.json()["id"])
+        contact = await session.get(Contact, message.contact_id)
+    assert message.group_id == group
+    assert contact is not None and contact.user_id == f"group:{group}"
+    # Meta's Groups API sends text, media and templates; anything else is refused before queueing.
+    location = {"type": "location", "location": {"latitude": 1.0, "longitude": 2.0}}
+    refused = await client.post("/api/v1/messages", json={**location, "recipient_type": "group", "to": group})
+    assert refused.status_code == 422 and "group message" in refused.text
+    bad_id = await client.post("/api/v1/messages", json={**body, "to": "not a group!"})
+    assert bad_id.status_code == 422 and "group id" in bad_id.text

@@ -12,10 +12,21 @@ added, so the JSON Meta receives is the JSON the client sent, with ``to`` normal
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
@@ -59,6 +70,9 @@ MessageKind = Literal[
     "template",
 ]
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageKind)
+# What Meta's Groups API sends to a group: text, media and templates.
+GROUP_TYPES = ("text", "image", "video", "audio", "document", "template")
+GROUP_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
@@ -331,8 +345,13 @@ class SendMessage(BaseModel):
     )
 
     messaging_product: Literal["whatsapp"] = "whatsapp"
-    recipient_type: Literal["individual"] = "individual"
-    to: str = Field(description="The recipient's phone number in E.164 (with or without '+')")
+    recipient_type: Literal["individual", "group"] = "individual"
+    to: str = Field(
+        description="The recipient's phone number in E.164 (with or without '+'), or a group id from Meta's "
+        "Groups API when recipient_type is 'group'",
+        min_length=1,
+        max_length=128,
+    )
     type: MessageKind = "text"
     text: Text | None = None
     image: Image | None = None
@@ -353,8 +372,20 @@ class SendMessage(BaseModel):
 
     @field_validator("to")
     @classmethod
-    def _e164(cls, value: str) -> str:
-        return e164_digits(value)
+    def _recipient_id(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("recipient_type", "individual") == "individual":
+            return e164_digits(value)
+        if not GROUP_ID.fullmatch(value):
+            raise ValueError("not a group id (letters, digits, '.', '-', '_' or '@'), as a group message needs")
+        return value
+
+    @model_validator(mode="after")
+    def _group_types(self) -> SendMessage:
+        if self.recipient_type == "group" and self.type not in GROUP_TYPES:
+            raise ValueError(
+                f"a group message can be one of {', '.join(GROUP_TYPES)} (Meta's Groups API), not {self.type}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_content(self) -> SendMessage:
@@ -374,8 +405,9 @@ class SendMessage(BaseModel):
 
     @property
     def free_form(self) -> bool:
-        """True for everything but templates: these need the customer-service window to be open."""
-        return self.type != "template"
+        """True for a person's non-template messages: these need the customer-service window to be open. A
+        group has no such window in Meta's Groups API."""
+        return self.type != "template" and self.recipient_type == "individual"
 
 
 async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Contact]:
@@ -385,6 +417,15 @@ async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Cont
     content: dict[str, Any] = {body.type: body.content()}
     if body.biz_opaque_callback_data is not None:
         content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
+    if body.recipient_type == "group":
+        return await outbound.queue_group_message(
+            session,
+            account,
+            body.to,
+            domain.MessageType(body.type),
+            content,
+            reply_to=body.context.message_id if body.context else None,
+        )
     return await outbound.queue_message(
         session,
         account,

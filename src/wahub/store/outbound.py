@@ -56,6 +56,39 @@ async def queue_message(
     return message, contact
 
 
+async def queue_group_message(
+    session: AsyncSession,
+    account: Account,
+    group_id: str,
+    message_type: domain.MessageType,
+    content: dict[str, Any],
+    *,
+    reply_to: str | None = None,
+) -> tuple[Message, Contact]:
+    """A message to a group (Meta's Groups API). The group is kept as a contact of its own, named
+    ``group:<id>``, so it has its own conversation in the inbox, as WhatsApp shows a group as one chat."""
+    contact = await contacts.upsert_contact(
+        session, account.id, domain.ContactRef(wa_id=None, user_id=group_key(group_id))
+    )
+    conversation = await conversations.get_or_create(session, account.id, contact.id)
+    message = await messages.create_outbound(
+        session,
+        account_id=account.id,
+        contact=contact,
+        conversation=conversation,
+        message_type=message_type,
+        content=content,
+        reply_to=reply_to,
+    )
+    message.group_id = group_id
+    outbox.enqueue(session, message.id, account.id)
+    return message, contact
+
+
+def group_key(group_id: str) -> str:
+    return f"group:{group_id}"
+
+
 async def queue_broadcast(
     session: AsyncSession,
     account: Account,
