@@ -7,8 +7,9 @@
    send rate at ``--rate`` (default 1,000, Meta's highest tier). Once it idles, the N template messages are
    queued in one transaction (as a campaign would), and the run lasts until every job is done.
 4. For both it reads from fakegraph when each ``POST /messages`` arrived, and prints achieved msg/s (N over the
-   time from first to last arrival), the largest count in any 1-second window, and CPU ms per 1,000 messages
-   of the sending process (``/proc/<pid>/stat``, from the moment the messages are queued to the last result).
+   time from first to last arrival), the sustained rate (without the first and the last second: wahub's rate
+   ramps up over the first second after a quiet spell), the largest count in any 1-second window, and CPU ms
+   per 1,000 messages of the sending process (``/proc/<pid>/stat``, from the moment the messages are queued to the last result).
 
 Usage: ``.venv/bin/python bench/send.py [--messages 20000] [--rate 1000] [--database postgresql] [--json]``.
 """
@@ -123,6 +124,14 @@ class FakeGraph:
             self.proc.kill()
 
 
+def sustained(times: list[float]) -> float:
+    """The rate once under way: arrivals between the end of the first second and the start of the last."""
+    start, end = times[0] + 1.0, times[-1] - 1.0
+    if end <= start:
+        return (len(times) - 1) / (times[-1] - times[0])
+    return sum(1 for t in times if start <= t < end) / (end - start)
+
+
 def max_in_window(times: list[float], window: float = 1.0) -> int:
     best, start = 0, 0
     for end, t in enumerate(times):
@@ -138,6 +147,7 @@ class Result:
     messages: int
     seconds: float
     msg_per_s: float
+    sustained_per_s: float
     max_per_1s: int
     cpu_ms_per_1000: float
     errors: int = 0
@@ -152,6 +162,7 @@ def summarize(name: str, arrivals: list[float], cpu_s: float, errors: int = 0) -
         messages=len(arrivals),
         seconds=round(span, 2),
         msg_per_s=round((len(arrivals) - 1) / span, 1),
+        sustained_per_s=round(sustained(arrivals), 1),
         max_per_1s=max_in_window(arrivals),
         cpu_ms_per_1000=round(cpu_s * 1000 / len(arrivals) * 1000, 1),
         errors=errors,
@@ -328,19 +339,20 @@ def render(args: argparse.Namespace, baseline: Result, wahub: Result) -> str:
         f"bench/send.py: {args.messages:,} messages, one phone number, fakegraph latency {args.latency_ms:.0f} ms, "
         f"wahub limit {args.rate:,}/s, {args.in_flight} requests in flight for the baseline",
         "",
-        f"{'run':<28}{'msg/s':>10}{'max in 1 s':>12}{'CPU ms/1000':>13}{'seconds':>9}{'errors':>8}",
+        f"{'run':<28}{'msg/s':>10}{'sustained':>11}{'max in 1 s':>12}{'CPU ms/1000':>13}{'seconds':>9}{'errors':>8}",
     ]
     for r in (baseline, wahub):
         lines.append(
-            f"{r.name:<28}{r.msg_per_s:>10,.0f}{r.max_per_1s:>12,}{r.cpu_ms_per_1000:>13,.0f}{r.seconds:>9.1f}{r.errors:>8}"
+            f"{r.name:<28}{r.msg_per_s:>10,.0f}{r.sustained_per_s:>11,.0f}{r.max_per_1s:>12,}"
+            f"{r.cpu_ms_per_1000:>13,.0f}{r.seconds:>9.1f}{r.errors:>8}"
         )
     lines += [
         "",
         f"wahub/baseline: msg/s {wahub.msg_per_s / baseline.msg_per_s:.2f}, "
         f"CPU {wahub.cpu_ms_per_1000 / baseline.cpu_ms_per_1000:.1f}x",
-        f"target: >= {TARGET_RATE:,} msg/s sustained: {'PASS' if wahub.msg_per_s >= TARGET_RATE else 'FAIL'} "
+        f"target: >= {TARGET_RATE:,} msg/s sustained: {'PASS' if wahub.sustained_per_s >= TARGET_RATE else 'FAIL'} "
         f"(wahub's ceiling at a limit of {args.rate:,} is {ceiling:,.0f}/s: the limit less its "
-        f"{WINDOW_GUARD:.0%} guard against network jitter; reached {wahub.msg_per_s / ceiling:.1%} of it)",
+        f"{WINDOW_GUARD:.0%} guard against network jitter; sustained {wahub.sustained_per_s / ceiling:.1%} of it)",
         f"target: no 1-s window over {args.rate:,} at fakegraph: {'PASS' if wahub.max_per_1s <= args.rate else 'FAIL'}",
     ]
     return "\n".join(lines)

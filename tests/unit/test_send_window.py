@@ -44,23 +44,35 @@ def test_no_second_holds_more_than_the_rate_and_the_rate_is_reached() -> None:
     window = ratelimit.SendWindow(1000, clock=clock)
     sent = drive(window, clock, 10.0)
     assert most_in_one_second(sent) <= 1000
-    # Late wake-ups are caught up, not lost: all that the rate allows, less the jitter guard.
-    assert len(sent) >= 10 * 1000 / (1 + ratelimit.WINDOW_GUARD) - 10
+    # Late wake-ups are caught up, not lost: all that the rate allows, less the jitter guard and the ramp.
+    ramp_loss = 1000 * ratelimit.RAMP * (1 - ratelimit.RAMP_FROM) / 2
+    assert len(sent) >= 10 * 1000 / (1 + ratelimit.WINDOW_GUARD) - ramp_loss - 10
+
+
+def test_after_a_quiet_spell_the_rate_ramps_up_but_one_message_goes_at_once() -> None:
+    clock = Clock()
+    window = ratelimit.SendWindow(1000, clock=clock)
+    assert window.try_take() == 0
+    first_100ms = [t for t in drive(window, clock, 0.1)]
+    assert len(first_100ms) < 0.1 * 1000 * 0.3  # about 10-19% of the rate in the first tenth of a second
+    sent = drive(window, clock, 2.0)
+    assert most_in_one_second([t for t in sent if t > clock.now - 1.0]) >= 970  # at full rate after the ramp
 
 
 def test_sends_are_spaced_evenly_not_in_a_burst() -> None:
     clock = Clock()
     window = ratelimit.SendWindow(100, clock=clock)
+    drive(window, clock, 1.5)  # past the ramp
     sent = drive(window, clock, 1.0)
     gaps = [b - a for a, b in itertools.pairwise(sent)]
-    assert min(gaps) > 0.004  # about 1/100 s apart; a burst would send many at the same instant
+    assert min(gaps) > 0.009  # about 1/100 s apart; a burst would send many at the same instant
     assert 95 <= len(sent) <= 100
 
 
 def test_a_throttled_number_slows_down_and_recovers() -> None:
     clock = Clock()
     window = ratelimit.SendWindow(100, clock=clock)
-    drive(window, clock, 1.0)
+    drive(window, clock, 2.0)
     for _ in range(20):  # most of a second's sends answered 130429: Meta's real cap is lower
         window.throttled()
     assert window.current == 70
@@ -78,7 +90,7 @@ def test_a_throttled_number_slows_down_and_recovers() -> None:
 def test_scattered_130429s_do_not_slow_the_number() -> None:
     clock = Clock()
     window = ratelimit.SendWindow(100, clock=clock)
-    drive(window, clock, 1.0)
+    drive(window, clock, 2.0)  # past the ramp: about 100 sends in the last second
     window.throttled()
     window.throttled()
     window.throttled()

@@ -172,6 +172,10 @@ class MessageOut(BaseModel):
     revoked_at: datetime | None
     history: list[dict[str, Any]] = Field(description="earlier contents, oldest first, after edits or a revoke")
     error: ErrorOut | None
+    possible_duplicate: bool = Field(
+        description="an outbound message that may have reached the recipient twice: its send was in flight when "
+        "its worker died, or timed out, and was sent again"
+    )
     created_at: datetime
     timestamp: datetime | None = Field(description="when the provider says the message was sent (inbound)")
     queued_at: datetime | None
@@ -212,6 +216,7 @@ class MessageOut(BaseModel):
                 if message.error_code is not None or message.error_title
                 else None
             ),
+            possible_duplicate=message.possible_duplicate,
             created_at=message.created_at,
             timestamp=message.provider_timestamp,
             queued_at=message.queued_at,
