@@ -9,7 +9,8 @@
 4. For both it reads from fakegraph when each ``POST /messages`` arrived, and prints achieved msg/s (N over the
    time from first to last arrival), the sustained rate (without the first and the last second: wahub's rate
    ramps up over the first second after a quiet spell), the largest count in any 1-second window, and CPU ms
-   per 1,000 messages of the sending process (``/proc/<pid>/stat``, from the moment the messages are queued to the last result).
+   per 1,000 messages of the sending process (``/proc/<pid>/stat``, from the moment the messages are queued
+   to the last result).
 
 Usage: ``.venv/bin/python bench/send.py [--messages 20000] [--rate 1000] [--database postgresql] [--json]``.
 """
