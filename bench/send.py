@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from fakegraph.control import max_in_window
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PHONE_NUMBER_ID = "100000000000001"  # fakegraph's default
@@ -133,15 +135,6 @@ def sustained(times: list[float]) -> float:
     return sum(1 for t in times if start <= t < end) / (end - start)
 
 
-def max_in_window(times: list[float], window: float = 1.0) -> int:
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 @dataclass(slots=True)
 class Result:
     name: str
@@ -164,7 +157,7 @@ def summarize(name: str, arrivals: list[float], cpu_s: float, errors: int = 0) -
         seconds=round(span, 2),
         msg_per_s=round((len(arrivals) - 1) / span, 1),
         sustained_per_s=round(sustained(arrivals), 1),
-        max_per_1s=max_in_window(arrivals),
+        max_per_1s=max_in_window(arrivals, 1.0),
         cpu_ms_per_1000=round(cpu_s * 1000 / len(arrivals) * 1000, 1),
         errors=errors,
     )

@@ -67,21 +67,12 @@ async def queue_group_message(
 ) -> tuple[Message, Contact]:
     """A message to a group (Meta's Groups API). The group is kept as a contact of its own, named
     ``group:<id>``, so it has its own conversation in the inbox, as WhatsApp shows a group as one chat."""
-    contact = await contacts.upsert_contact(
-        session, account.id, domain.ContactRef(wa_id=None, user_id=group_key(group_id))
-    )
-    conversation = await conversations.get_or_create(session, account.id, contact.id)
-    message = await messages.create_outbound(
-        session,
-        account_id=account.id,
-        contact=contact,
-        conversation=conversation,
-        message_type=message_type,
-        content=content,
-        reply_to=reply_to,
+    group = domain.ContactRef(wa_id=None, user_id=group_key(group_id))
+    # A group has no 24-hour window in Meta's Groups API.
+    message, contact = await queue_message(
+        session, account, group, message_type, content, reply_to=reply_to, free_form=False
     )
     message.group_id = group_id
-    outbox.enqueue(session, message.id, account.id)
     return message, contact
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahub.store import messages
 from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
 
 
@@ -156,14 +157,7 @@ async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool]) -> int:
         .values(state=JobState.PENDING.value, run_at=now, locked_by=None, locked_until=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    sends = [r.message_id for r in rows if r.kind == JobKind.SEND.value]
-    if sends:
-        await session.execute(
-            sa.update(Message)
-            .where(Message.id.in_(sends))
-            .values(possible_duplicate=True)
-            .execution_options(synchronize_session=False)
-        )
+    await messages.flag_possible_duplicates(session, [r.message_id for r in rows if r.kind == JobKind.SEND.value])
     return len(rows)
 
 
