@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "WAHUB_"
-STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "sharepoint")
+STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "sharepoint", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 

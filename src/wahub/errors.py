@@ -8,6 +8,7 @@
     ├── Conflict                      an idempotency or uniqueness conflict
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
+    ├── StorageError                  the media storage backend failed or refused (unreachable, denied)
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
         │   ├── OutcomeUnknown        timeout or dropped connection: the call may have been carried out
@@ -59,6 +60,10 @@ class WindowClosed(InvalidInput):
 
 class NoAccount(WahubError):
     """No account is configured that can send this message."""
+
+
+class StorageError(WahubError):
+    """The media storage backend failed."""
 
 
 class ProviderError(WahubError):

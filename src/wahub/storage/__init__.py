@@ -1,0 +1,1 @@
+"""Media storage: one ``BlobStore`` interface (``base.py``), backends chosen by ``WAHUB_STORAGE_URL``."""
