@@ -201,7 +201,7 @@ class ControlEndpoints:
     async def inbound(self, request: Request) -> Response:
         """Make a user send a message now: `{"from", "text"}` or `{"from", "type", ...}`; returns the wamid.
 
-        Accepted types: text (`text`), image/document/audio/video/sticker (optional `content_base64`,
+        Accepted types: text (`text`), image/document/audio/video/sticker (optional `content_base64`, `tamper`,
         `mime_type`, `caption`, `filename`), location (`latitude`, `longitude`, `name`, `address`),
         reaction (`message_id`, `emoji`), or any raw message object under `message`.
         `context` (a wamid) makes it a reply to that message.
@@ -261,6 +261,9 @@ class ControlEndpoints:
                 raise ControlError("'content_base64' is not base64") from exc
             mime = str(body.get("mime_type") or _MEDIA_KINDS[kind])
         item = media.store(self.state, data, mime, body.get("filename"))
+        if body.get("tamper"):
+            # The bytes served no longer match the SHA-256 Meta reports (a corrupted or substituted file).
+            item.data = data + b"\x00tampered"
         content = inbound_media(item)
         if body.get("caption") and kind in ("image", "video", "document"):
             content["caption"] = str(body["caption"])

@@ -9,6 +9,7 @@
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
     ├── StorageError                  the media storage backend failed or refused (unreachable, denied)
+    ├── MediaRejected                 a downloaded file is not what Meta said it is (SHA-256, size)
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
         │   ├── OutcomeUnknown        timeout or dropped connection: the call may have been carried out
@@ -64,6 +65,10 @@ class NoAccount(WahubError):
 
 class StorageError(WahubError):
     """The media storage backend failed."""
+
+
+class MediaRejected(WahubError):
+    """The downloaded file does not match what Meta said of it."""
 
 
 class ProviderError(WahubError):

@@ -33,10 +33,12 @@ from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
+from wahub.storage import opendal_store
 from wahub.store import accounts, apikeys, db, monitor, notify
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
+from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -147,11 +149,11 @@ async def serve(
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy)
-    sender = None
+    sender = media_fetcher = None
     if role in (Role.ALL, Role.WORKER):
-        sender = Sender(
-            sessions, GraphClient(http, graph_url, settings.graph_version), vault, send_rate=settings.send_rate
-        )
+        graph = GraphClient(http, graph_url, settings.graph_version)
+        sender = Sender(sessions, graph, vault, send_rate=settings.send_rate)
+        media_fetcher = MediaFetcher(sessions, graph, vault, opendal_store.from_url(settings.storage_url))
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -159,7 +161,8 @@ async def serve(
         tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
     worker_task: asyncio.Task[None] | None = None
     if processor is not None or sender is not None:
-        worker_task = asyncio.create_task(Worker(notifier, processor=processor, sender=sender).run(stop))
+        worker = Worker(notifier, processor=processor, sender=sender, media=media_fetcher)
+        worker_task = asyncio.create_task(worker.run(stop))
     try:
         await _wait_started(servers, tasks, stop)
         # What start-up built (modules, app, engines) lives as long as the process: moved out of the cyclic

@@ -7,12 +7,23 @@ Error reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from wahub import errors
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What ``GET /{media_id}`` says of a media file; ``url`` works for 5 minutes, with the bearer token."""
+
+    url: str
+    mime_type: str | None
+    sha256: str | None  # hex
+    file_size: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,37 @@ class GraphClient:
         throughput tier). Proves the token can act for the number; raises a ProviderError otherwise."""
         fields = "display_phone_number,verified_name,quality_rating,throughput"
         return await self._call("GET", f"/{phone_number_id}?fields={fields}", token)
+
+    async def media_info(self, media_id: str, token: str) -> MediaInfo:
+        """GET /{media_id}: the file's short-lived download URL and what Meta knows of it.
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#retrieve-media-url"""
+        data = await self._call("GET", f"/{media_id}", token)
+        url = data.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise errors.TransientProviderError("Graph API answered without a media URL")
+        size = data.get("file_size")
+        return MediaInfo(
+            url=url,
+            mime_type=data.get("mime_type") if isinstance(data.get("mime_type"), str) else None,
+            sha256=data.get("sha256") if isinstance(data.get("sha256"), str) else None,
+            file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
+        )
+
+    async def download(self, url: str, token: str, chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        """Stream the bytes behind a media URL (bearer token required). A URL that has expired answers with a
+        ProviderError; ask ``media_info`` for a new one."""
+        headers = {"Authorization": f"Bearer {token}"}
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.total, sock_read=self._timeout.total)
+        try:
+            async with self._session.get(url, headers=headers, timeout=timeout) as response:
+                if response.status >= 400:
+                    raise _error(response.status, _json(await response.read()))
+                async for chunk in response.content.iter_chunked(chunk_size):
+                    yield chunk
+        except TimeoutError as exc:
+            raise errors.TransientProviderError("media download timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise errors.TransientProviderError(f"media download failed: {type(exc).__name__}") from exc
 
     async def _call(
         self, method: str, path: str, token: str, *, json_body: dict[str, Any] | None = None

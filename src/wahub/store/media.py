@@ -4,6 +4,7 @@ the media worker downloads it into storage."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import domain
 from wahub.store import upsert
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Media, utcnow
+from wahub.store.models import Account, Media, utcnow
 
 PENDING = "pending"
+FETCHING = "fetching"
+STORED = "stored"
+FAILED = "failed"
 
 
 async def register_many(
@@ -34,6 +38,8 @@ async def register_many(
             "state": PENDING,
             "storage_key": None,
             "error": None,
+            "attempts": 0,
+            "run_at": now,
             "created_at": now,
             "updated_at": now,
         }
@@ -45,3 +51,73 @@ async def register_many(
         keys_in(Media.account_id, Media.provider_media_id, keys)
     )
     return {(row.account_id, row.provider_media_id): row.id for row in await session.execute(stmt)}
+
+
+async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[tuple[Media, Account]]:
+    """Media due for fetching (pending and due, or fetching by a worker whose claim ran out), with their
+    accounts; they stay ours until ``lease`` passes. The caller commits the claim before downloading."""
+    now = utcnow()
+    due = sa.or_(
+        sa.and_(Media.state == PENDING, Media.run_at <= now),
+        sa.and_(Media.state == FETCHING, Media.locked_until < now),
+    )
+    ids = list(
+        (
+            await session.scalars(
+                sa.select(Media.id)
+                .where(due)
+                .order_by(Media.run_at, Media.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
+    if not ids:
+        return []
+    rows = (
+        (
+            await session.execute(
+                sa.select(Media, Account).join(Account, Account.id == Media.account_id).where(Media.id.in_(ids))
+            )
+        )
+        .tuples()
+        .all()
+    )
+    for item, _account in rows:
+        item.state = FETCHING
+        item.attempts += 1
+        item.locked_until = now + lease
+        item.updated_at = now
+    return list(rows)
+
+
+def stored(item: Media, key: str, size: int, mime_type: str | None, sha256: str) -> None:
+    """The file is completely in storage under ``key`` (content-addressed: other media may share it)."""
+    item.state = STORED
+    item.storage_key = key
+    item.size = size
+    item.sha256 = sha256
+    item.mime_type = item.mime_type or mime_type
+    item.error = None
+    item.locked_until = None
+    item.updated_at = utcnow()
+
+
+def retry_at(item: Media, when: datetime, error: str) -> None:
+    item.state = PENDING
+    item.run_at = when
+    item.error = error
+    item.locked_until = None
+    item.updated_at = utcnow()
+
+
+def failed(item: Media, reason: str) -> None:
+    """Fetching gave up for good: the reason says why (Meta no longer has it, the bytes did not match...)."""
+    item.state = FAILED
+    item.error = reason
+    item.locked_until = None
+    item.updated_at = utcnow()
+
+
+async def get(session: AsyncSession, media_id: int) -> Media | None:
+    return await session.get(Media, media_id)

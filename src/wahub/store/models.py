@@ -181,7 +181,10 @@ class Media(Base):
     """A media file a message refers to, by the provider's media id; fetched into storage by the media worker."""
 
     __tablename__ = "media"
-    __table_args__ = (sa.UniqueConstraint("account_id", "provider_media_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "provider_media_id"),
+        sa.Index("ix_media_state_run_at", "state", "run_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -193,6 +196,10 @@ class Media(Base):
     state: Mapped[str] = mapped_column(sa.String(16))
     storage_key: Mapped[str | None] = mapped_column(sa.String(512))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # The media worker's bookkeeping: tries so far, when to try next, and its claim while it fetches.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    run_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.current_timestamp())
+    locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from wahub.store.notify import Channel, Notifier
+from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.sender import Sender
 
@@ -18,9 +19,17 @@ ERROR_PAUSE_SECONDS = 2.0
 
 
 class Worker:
-    def __init__(self, notifier: Notifier, *, processor: Processor | None = None, sender: Sender | None = None) -> None:
+    def __init__(
+        self,
+        notifier: Notifier,
+        *,
+        processor: Processor | None = None,
+        sender: Sender | None = None,
+        media: MediaFetcher | None = None,
+    ) -> None:
         self._processor = processor
         self._sender = sender
+        self._media = media
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -29,6 +38,9 @@ class Worker:
             loops.append(asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)))
         if self._sender is not None:
             loops.append(asyncio.create_task(self._loop("sender", self._sender.run_once, Channel.OUTBOX, stop)))
+        if self._media is not None:
+            # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
+            loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))
         try:
             await stop.wait()
         finally:

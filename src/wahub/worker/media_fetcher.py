@@ -1,0 +1,166 @@
+"""The media fetcher: downloads the media that inbound messages name into storage, right away (Meta's download
+URL lives 5 minutes), checked against Meta's SHA-256 and streamed in constant memory.
+
+A medium is claimed with a lease in one short transaction, fetched outside any transaction, and its result
+recorded in another. Each try asks Meta for a fresh URL, so an expired one never stops a retry. Files are
+content-addressed (``sha256/ab/cd/<hex>``): the same bytes are stored once and any number of media rows point at
+them, and a file already stored is not downloaded again. The SHA-256 is checked while the bytes stream through;
+on a mismatch the write is abandoned before the store commits it, so a tampered file is never visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wahub import errors
+from wahub.provider.graph import GraphClient
+from wahub.storage.base import BlobStore
+from wahub.store import accounts, db, media
+from wahub.store.crypto import Vault
+from wahub.store.models import Media, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)  # a 100 MB document on a slow link must finish within it
+BATCH = 8  # media fetched at once by one worker
+MAX_ATTEMPTS = 8
+BASE_DELAY = 2.0
+MAX_DELAY = 600.0
+MAX_BYTES = 100 * 1024 * 1024 + 1024 * 1024  # Meta's largest (documents, 100 MB), with a margin
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    media_id: int
+    provider_media_id: str
+    sha256: str | None  # hex, from the webhook
+    mime_type: str | None
+    token: str
+    attempts: int
+
+
+class MediaFetcher:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], graph: GraphClient, vault: Vault, store: BlobStore
+    ) -> None:
+        self._sessions = sessions
+        self._graph = graph
+        self._vault = vault
+        self._store = store
+
+    async def run_once(self) -> int:
+        """Claim and fetch one batch; returns how many media it took."""
+        async with db.transaction(self._sessions) as session:
+            claimed = await media.claim(session, BATCH, LEASE)
+            jobs = [
+                _Job(
+                    item.id,
+                    item.provider_media_id,
+                    hex_sha256(item.sha256),
+                    item.mime_type,
+                    accounts.credentials(account, self._vault).access_token,
+                    item.attempts,
+                )
+                for item, account in claimed
+            ]
+        await asyncio.gather(*(self._fetch(job) for job in jobs))
+        return len(jobs)
+
+    async def _fetch(self, job: _Job) -> None:
+        try:
+            key, size, digest, mime = await self._download(job)
+        except errors.MediaRejected as exc:
+            log.warning("media rejected", extra={"media_id": job.media_id, "reason": exc.message})
+            rejected = exc.message
+            await self._record(job, lambda item: media.failed(item, rejected))
+        except errors.ProviderError as exc:
+            if exc.retryable:
+                await self._later(job, f"Meta: {exc.code or '-'}: {exc.message}")
+            else:
+                reason = f"Meta no longer gives this media ({exc.code or '-'}: {exc.message})"
+                await self._record(job, lambda item: media.failed(item, reason))
+        except errors.StorageError as exc:
+            await self._later(job, f"storage: {exc.message}")
+        except Exception:
+            log.exception("fetching media failed unexpectedly", extra={"media_id": job.media_id})
+            await self._later(job, "unexpected error (see the log)")
+        else:
+            await self._record(job, lambda item: media.stored(item, key, size, mime, digest))
+
+    async def _download(self, job: _Job) -> tuple[str, int, str, str | None]:
+        info = await self._graph.media_info(job.provider_media_id, job.token)
+        expected = job.sha256 or hex_sha256(info.sha256)
+        if info.file_size is not None and info.file_size > MAX_BYTES:
+            raise errors.MediaRejected(f"Meta says the file is {info.file_size} bytes, over {MAX_BYTES}")
+        if expected is None:
+            raise errors.MediaRejected("Meta gave no SHA-256 for this media: it cannot be verified")
+        mime = job.mime_type or info.mime_type
+        key = content_key(expected)
+        size = await self._store.size(key)
+        if size is not None:
+            return key, size, expected, mime  # the same bytes are stored already
+        digest = hashlib.sha256()
+        written = 0
+
+        async def checked() -> AsyncIterator[bytes]:
+            nonlocal written
+            async for chunk in self._graph.download(info.url, job.token):
+                written += len(chunk)
+                if written > MAX_BYTES:
+                    raise errors.MediaRejected(f"the download exceeded {MAX_BYTES} bytes")
+                digest.update(chunk)
+                yield chunk
+            # Before the store commits the blob: a mismatch abandons the write.
+            if digest.hexdigest() != expected:
+                raise errors.MediaRejected(
+                    f"SHA-256 mismatch: Meta said {expected}, the download is {digest.hexdigest()}"
+                )
+            if info.file_size is not None and written != info.file_size:
+                raise errors.MediaRejected(f"size mismatch: Meta said {info.file_size} bytes, got {written}")
+
+        await self._store.write(key, checked(), content_type=mime)
+        return key, written, expected, mime
+
+    async def _later(self, job: _Job, error: str) -> None:
+        if job.attempts >= MAX_ATTEMPTS:
+            await self._record(job, lambda item: media.failed(item, f"gave up after {job.attempts} tries: {error}"))
+            return
+        ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (job.attempts - 1))
+        delay = ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not cryptography
+        log.info("media fetch will be retried", extra={"media_id": job.media_id, "delay": round(delay, 1)})
+        await self._record(job, lambda item: media.retry_at(item, utcnow() + timedelta(seconds=delay), error))
+
+    async def _record(self, job: _Job, change: Callable[[Media], None]) -> None:
+        async with db.transaction(self._sessions) as session:
+            item = await media.get(session, job.media_id)
+            if item is not None and item.state == media.FETCHING:
+                change(item)
+
+
+def content_key(sha256_hex: str) -> str:
+    """Where bytes with this SHA-256 are stored."""
+    return f"sha256/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
+
+
+def hex_sha256(value: str | None) -> str | None:
+    """Meta writes a SHA-256 as hex (media API) or base64 (webhooks); None if it is neither."""
+    if not value:
+        return None
+    text = value.strip()
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw.hex() if len(raw) == 32 else None

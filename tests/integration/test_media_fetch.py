@@ -1,0 +1,113 @@
+"""Inbound media end to end: fakegraph's user sends an image, a voice note, the same image again and a
+tampered file; wahub's webhook, processor and media fetcher store the good ones (once per content) with
+Meta's SHA-256, and refuse the tampered one without storing anything."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.support import eventually
+from wahub.api.context import AppContext
+from wahub.provider.graph import GraphClient
+from wahub.storage import opendal_store
+from wahub.store import db
+from wahub.store.models import Media, Message
+from wahub.worker.media_fetcher import MediaFetcher, content_key, hex_sha256
+from wahub.worker.processor import Processor
+from wahub.worker.runner import Worker
+
+
+@pytest.fixture
+def store() -> opendal_store.OpenDALStore:
+    return opendal_store.from_url("memory://")
+
+
+@pytest.fixture
+async def media_worker(ctx: AppContext, graph_url: str, store: opendal_store.OpenDALStore) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, store)
+        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events))
+        task = asyncio.create_task(Worker(ctx.notifier, processor=processor, media=fetcher).run(stop))
+        yield
+        stop.set()
+        await task
+
+
+async def send_media(graph_url: str, sender: str, kind: str, data: bytes, **extra: object) -> str:
+    body = {"from": sender, "type": kind, "content_base64": base64.b64encode(data).decode(), **extra}
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        response = await fake.post("/_fake/inbound", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["wamid"] if "wamid" in response.json() else response.json()["id"])
+
+
+async def media_of(sessions: async_sessionmaker[AsyncSession], wamid: str) -> Media | None:
+    async with db.transaction(sessions) as session:
+        row = (
+            await session.execute(
+                sa.select(Media).join(Message, Message.media_id == Media.id).where(Message.wamid == wamid)
+            )
+        ).scalar_one_or_none()
+        return row
+
+
+async def settled(sessions: async_sessionmaker[AsyncSession], wamid: str) -> Media:
+    async def done() -> Media | None:
+        item = await media_of(sessions, wamid)
+        return item if item is not None and item.state in ("stored", "failed") else None
+
+    result: Media = await eventually(done, timeout=20)
+    return result
+
+
+async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_refused(
+    media_worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession], store: opendal_store.OpenDALStore
+) -> None:
+    image = os.urandom(300_000)
+    voice = os.urandom(50_000)
+    first = await send_media(graph_url, "14155550101", "image", image, mime_type="image/jpeg")
+    note = await send_media(graph_url, "14155550101", "audio", voice, mime_type="audio/ogg", voice=True)
+    again = await send_media(graph_url, "14155550102", "image", image, mime_type="image/jpeg")
+    bad = await send_media(graph_url, "14155550102", "document", os.urandom(10_000), tamper=True, filename="x.pdf")
+
+    image_hex, voice_hex = hashlib.sha256(image).hexdigest(), hashlib.sha256(voice).hexdigest()
+    stored_image = await settled(sessions, first)
+    assert (stored_image.state, stored_image.sha256, stored_image.size) == ("stored", image_hex, len(image))
+    assert stored_image.storage_key == content_key(image_hex)
+    assert b"".join([c async for c in store.read(content_key(image_hex))]) == image
+    stored_voice = await settled(sessions, note)
+    assert (stored_voice.state, stored_voice.sha256, stored_voice.mime_type) == ("stored", voice_hex, "audio/ogg")
+
+    second = await settled(sessions, again)
+    assert second.id != stored_image.id and second.storage_key == stored_image.storage_key  # one blob, two rows
+
+    refused = await settled(sessions, bad)
+    assert refused.state == "failed" and refused.error is not None and "SHA-256 mismatch" in refused.error
+    assert refused.storage_key is None
+    claimed = hex_sha256(refused.sha256)
+    assert claimed is not None
+    assert await store.size(content_key(claimed)) is None  # the tampered bytes were never kept
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a" * 64, "a" * 64),
+        (base64.b64encode(bytes(range(32))).decode(), bytes(range(32)).hex()),
+        ("not a hash", None),
+        (None, None),
+    ],
+)
+def test_metas_sha256_in_hex_or_base64(value: str | None, expected: str | None) -> None:
+    assert hex_sha256(value) == expected
