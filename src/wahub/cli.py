@@ -17,6 +17,7 @@ from rich.console import Console
 
 from wahub import config, errors, logs, runtime, sandbox
 from wahub.api import sending
+from wahub.storage import opendal_store
 from wahub.store import accounts, apikeys, db, migrate
 from wahub.store import monitor as store_monitor
 
@@ -86,6 +87,10 @@ def serve(
     settings = _settings(data_dir=data_dir, database_url=database_url)
     logs.configure(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        opendal_store.from_url(settings.storage_url)
+    except errors.InvalidInput as exc:
+        _fail(f"WAHUB_STORAGE_URL: {exc.message}", code=2)
     secret_key = _secret_key(settings)
     _prepare_database(settings)
     try:

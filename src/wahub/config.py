@@ -18,7 +18,8 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "WAHUB_"
-STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "sharepoint", "memory")
+# sharepoint:// (Microsoft Graph upload sessions) is not built yet.
+STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 

@@ -33,7 +33,6 @@ from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.storage import opendal_store
 from wahub.store import accounts, apikeys, db, monitor, notify
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
@@ -153,7 +152,7 @@ async def serve(
     if role in (Role.ALL, Role.WORKER):
         graph = GraphClient(http, graph_url, settings.graph_version)
         sender = Sender(sessions, graph, vault, send_rate=settings.send_rate)
-        media_fetcher = MediaFetcher(sessions, graph, vault, opendal_store.from_url(settings.storage_url))
+        media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)

@@ -8,6 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
+from tests.support import free_port
+from wahub.api.context import AppContext
+from wahub.storage import opendal_store
 from wahub.store import apikeys, db
 from wahub.store.models import Message, OutboxJob
 
@@ -134,3 +137,16 @@ async def test_openapi_describes_the_api_and_docs_are_served(anon: httpx.AsyncCl
     assert (await anon.get("/healthz")).json() == {"status": "ok"}
     ready = await anon.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["storage"] == "ok"
+
+
+async def test_readyz_reports_a_storage_outage_and_stays_ready(
+    anon: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    ctx.storage = opendal_store.from_url(f"s3://media/x?endpoint=http://127.0.0.1:{free_port()}&region=us-east-1")
+    ready = await anon.get("/readyz")
+    assert ready.status_code == 200  # webhooks and sends go on; media waits for the storage
+    assert ready.json()["storage"].startswith("unavailable: ")
+    assert "s3://media/x" in ready.json()["storage"]

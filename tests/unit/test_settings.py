@@ -63,15 +63,25 @@ def test_an_account_needs_its_token_secret_and_the_secret_key(monkeypatch: pytes
     assert not config.load().sandbox
 
 
-def test_serve_with_a_bad_setting_exits_2_with_one_line_and_no_traceback(tmp_path) -> None:
-    env = {"WAHUB_SEND_RATE": "-3", "PATH": "/usr/bin:/bin"}
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("WAHUB_SEND_RATE", "-3", "WAHUB_SEND_RATE"),
+        ("WAHUB_STORAGE_URL", "sharepoint://contoso/media", "WAHUB_STORAGE_URL"),
+        ("WAHUB_STORAGE_URL", "s3:///no-bucket", "names its bucket"),
+    ],
+)
+def test_serve_with_a_bad_setting_exits_2_with_one_line_and_no_traceback(
+    tmp_path, name: str, value: str, says: str
+) -> None:
+    env = {name: value, "PATH": "/usr/bin:/bin"}
     result = subprocess.run(
         [sys.executable, "-m", "wahub", "serve"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "WAHUB_SEND_RATE" in lines[0]
+    assert says in lines[0]
     assert "Traceback" not in result.stderr
 
 

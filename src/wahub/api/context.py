@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub.config import Settings
+from wahub.storage import opendal_store
+from wahub.storage.base import BlobStore
 from wahub.store import db
 from wahub.store.crypto import Vault
 from wahub.store.notify import Notifier
@@ -22,6 +24,8 @@ class AppContext:
     readers: async_sessionmaker[AsyncSession]
     notifier: Notifier
     vault: Vault
+    # Where media files are kept (``WAHUB_STORAGE_URL``).
+    storage: BlobStore
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -34,4 +38,5 @@ class AppContext:
             readers=db.sessionmaker(engine, readonly=True),
             notifier=Notifier(),
             vault=vault,
+            storage=opendal_store.from_url(settings.storage_url),
         )

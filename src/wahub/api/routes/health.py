@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from wahub import errors
 from wahub.api.deps import Ctx
 from wahub.store.models import Account
 
 router = APIRouter(tags=["health"])
+STORAGE_CHECK_SECONDS = 3.0
 
 
 @router.get("/healthz")
@@ -39,4 +43,12 @@ async def readyz(ctx: Ctx) -> JSONResponse:
             paused = {str(number): str(reason) for number, reason in rows}
         if paused:
             body["sending_paused"] = paused
+    # Storage is reported, not required: webhooks and sends go on during an outage, and media waits.
+    try:
+        await asyncio.wait_for(ctx.storage.check(), STORAGE_CHECK_SECONDS)
+        body["storage"] = "ok"
+    except TimeoutError:
+        body["storage"] = f"unavailable: {ctx.storage.label} did not answer within {STORAGE_CHECK_SECONDS:g} s"
+    except errors.StorageError as exc:
+        body["storage"] = f"unavailable: {exc.message}"
     return JSONResponse(body, status_code=200 if ready else 503)
