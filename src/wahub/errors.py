@@ -4,7 +4,8 @@
     ├── NotFound                      a thing asked for does not exist
     ├── Unauthorized                  no or bad credentials
     ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
-    │   └── WindowClosed              free-form message outside the 24-hour window: a template is needed
+    │   ├── WindowClosed              free-form message outside the 24-hour window: a template is needed
+    │   └── RangeNotSatisfiable       a byte range outside the file
     ├── Conflict                      an idempotency or uniqueness conflict
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
@@ -45,6 +46,10 @@ class Unauthorized(WahubError):
 
 class InvalidInput(WahubError):
     """The input is not valid."""
+
+
+class RangeNotSatisfiable(InvalidInput):
+    """The byte range asked for is outside the file."""
 
 
 class Conflict(WahubError):

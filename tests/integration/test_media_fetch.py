@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.support import eventually
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
-from wahub.storage import opendal_store
+from wahub.storage.base import BlobStore
 from wahub.store import db
 from wahub.store.models import Media, Message
 from wahub.worker.media_fetcher import MediaFetcher, content_key, hex_sha256
@@ -28,12 +28,13 @@ from wahub.worker.runner import Worker
 
 
 @pytest.fixture
-def store() -> opendal_store.OpenDALStore:
-    return opendal_store.from_url("memory://")
+def store(ctx: AppContext) -> BlobStore:
+    """The app's own storage (a folder under the test's data dir), so the API serves what the fetcher stored."""
+    return ctx.storage
 
 
 @pytest.fixture
-async def media_worker(ctx: AppContext, graph_url: str, store: opendal_store.OpenDALStore) -> AsyncIterator[None]:
+async def media_worker(ctx: AppContext, graph_url: str, store: BlobStore) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
         fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, store)
@@ -72,7 +73,7 @@ async def settled(sessions: async_sessionmaker[AsyncSession], wamid: str) -> Med
 
 
 async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_refused(
-    media_worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession], store: opendal_store.OpenDALStore
+    media_worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession], store: BlobStore
 ) -> None:
     image = os.urandom(300_000)
     voice = os.urandom(50_000)
@@ -111,3 +112,39 @@ async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_
 )
 def test_metas_sha256_in_hex_or_base64(value: str | None, expected: str | None) -> None:
     assert hex_sha256(value) == expected
+
+
+async def test_a_stored_file_is_served_by_a_short_lived_link_with_byte_ranges(
+    media_worker: None,
+    graph_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    client: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+) -> None:
+    audio = os.urandom(200_000)
+    wamid = await send_media(graph_url, "14155550101", "audio", audio, mime_type="audio/ogg", voice=True)
+    item = await settled(sessions, wamid)
+    meta = (await client.get(f"/api/v1/media/{item.id}")).json()
+    assert (meta["state"], meta["size"], meta["mime_type"]) == ("stored", len(audio), "audio/ogg")
+    assert meta["sha256"] == hashlib.sha256(audio).hexdigest() and meta["download_expires_in"] == 300
+    link = meta["download_url"]
+
+    whole = await anon.get(link)  # no API key: the link is the credential
+    assert whole.status_code == 200 and whole.content == audio
+    assert whole.headers["content-type"] == "audio/ogg" and whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["content-disposition"].startswith("inline")
+    part = await anon.get(link, headers={"Range": "bytes=1000-1999"})
+    assert part.status_code == 206 and part.content == audio[1000:2000]
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(audio)}"
+    tail = await anon.get(link, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == audio[-10:]
+    assert (await anon.get(link, headers={"Range": f"bytes={len(audio)}-"})).status_code == 416
+
+    forged = link.replace("sig=", "sig=x")
+    assert (await anon.get(forged)).status_code == 401
+    other = link.replace(f"/media/{item.id}/", f"/media/{item.id + 1}/")  # the signature names one file
+    assert (await anon.get(other)).status_code == 401
+    expired = link.split("?")[0] + "?expires=1&sig=" + link.split("sig=")[1]
+    assert (await anon.get(expired)).status_code == 401
+    assert (await anon.get(f"/api/v1/media/{item.id}")).status_code == 401  # metadata needs an API key
+    assert (await client.get("/api/v1/media/999999")).status_code == 404

@@ -19,6 +19,7 @@ _STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
     errors.Unauthorized: (401, "unauthorized"),
     errors.WindowClosed: (422, "window_closed"),
+    errors.RangeNotSatisfiable: (416, "range_not_satisfiable"),
     errors.InvalidInput: (422, "invalid_input"),
     errors.Conflict: (409, "conflict"),
     errors.NoAccount: (422, "no_account"),

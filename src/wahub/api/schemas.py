@@ -9,7 +9,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
 from wahub.store import conversations
-from wahub.store.models import AccountEvent, Contact, Conversation, Message, StatusRecord
+from wahub.store.models import AccountEvent, Contact, Conversation, Media, Message, StatusRecord
 
 
 def e164_digits(value: str) -> str:
@@ -232,3 +232,37 @@ class MessageOut(BaseModel):
 class MessagePage(BaseModel):
     items: list[MessageOut]
     next_cursor: str | None
+
+
+class MediaOut(BaseModel):
+    """A media file a message carries: fetched from the provider into wahub's storage."""
+
+    id: int
+    provider_media_id: str
+    state: str = Field(description="pending (being fetched), stored, or failed (see error)")
+    mime_type: str | None
+    filename: str | None
+    size: int | None
+    sha256: str | None
+    error: str | None
+    download_url: str | None = Field(description="once stored: a link that streams the file, no API key needed")
+    download_expires_in: int | None = Field(description="seconds the link stays valid")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, item: Media, link: str | None, ttl: int | None) -> MediaOut:
+        return cls(
+            id=item.id,
+            provider_media_id=item.provider_media_id,
+            state=item.state,
+            mime_type=item.mime_type,
+            filename=item.filename,
+            size=item.size,
+            sha256=item.sha256,
+            error=item.error,
+            download_url=link,
+            download_expires_in=ttl,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+        )

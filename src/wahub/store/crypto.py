@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import secrets
 from typing import Any
@@ -24,6 +26,17 @@ class Vault:
             secret_key.encode()
         )
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._link_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"wahub-links-v1", info=b"hmac").derive(
+            secret_key.encode()
+        )
+
+    def sign(self, message: str) -> str:
+        """A signature of ``message`` (for short-lived links), URL-safe."""
+        digest = hmac.new(self._link_key, message.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def verify(self, message: str, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(message), signature)
 
     def encrypt(self, document: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(document, separators=(",", ":")).encode())

@@ -1,0 +1,106 @@
+"""``/api/v1/media``: what wahub knows of a media file, and a short-lived signed link that streams it (with
+byte ranges, for audio and video). The link needs no API key, so an ``<img src>`` or an ``<audio>`` in the
+inbox can use it; it names one file and expires after ``LINK_TTL``."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from wahub import errors
+from wahub.api import schemas
+from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.store import media
+from wahub.store.models import Media
+
+router = APIRouter(prefix="/api/v1/media", tags=["media"])
+
+LINK_TTL = 300  # seconds
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_INLINE = ("image/", "audio/", "video/")
+
+
+def signed_path(ctx: Ctx, item: Media, now: float | None = None) -> str:
+    expires = int((now or time.time()) + LINK_TTL)
+    signature = ctx.vault.sign(f"media:{item.id}:{expires}")
+    return f"/api/v1/media/{item.id}/content?expires={expires}&sig={signature}"
+
+
+@router.get("/{media_id}", response_model=schemas.MediaOut)
+async def get_media(media_id: int, session: ReadSession, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+    """A media file's state (``pending``, ``stored``, ``failed`` with the reason) and, once stored, a link
+    that streams it for the next five minutes."""
+    item = await media.get(session, media_id)
+    if item is None:
+        raise errors.NotFound(f"media {media_id} does not exist")
+    link = signed_path(ctx, item) if item.state == media.STORED else None
+    return schemas.MediaOut.of(item, link, LINK_TTL if link else None)
+
+
+@router.get("/{media_id}/content", response_class=StreamingResponse)
+async def media_content(
+    media_id: int,
+    request: Request,
+    session: ReadSession,
+    ctx: Ctx,
+    expires: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=100)],
+) -> StreamingResponse:
+    """The file's bytes, through a link from ``GET /api/v1/media/{id}``; ``Range: bytes=a-b`` gives part."""
+    if expires < time.time() or not ctx.vault.verify(f"media:{media_id}:{expires}", sig):
+        raise errors.Unauthorized("this media link is invalid or has expired; ask GET /api/v1/media/{id} for a new one")
+    item = await media.get(session, media_id)
+    if item is None or item.state != media.STORED or item.storage_key is None or item.size is None:
+        raise errors.NotFound(f"media {media_id} is not stored")
+    size = item.size
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=300",
+        "Content-Disposition": _disposition(item),
+    }
+    start, end, status = 0, size, 200
+    if (wanted := request.headers.get("range")) is not None:
+        start, end = _byte_range(wanted, size)
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    chunks = ctx.storage.read(item.storage_key, start, end)
+    first = await anext(chunks, b"")  # a storage failure answers an error now, not a broken 200
+
+    async def body() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return StreamingResponse(
+        body(), status_code=status, media_type=item.mime_type or "application/octet-stream", headers=headers
+    )
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int]:
+    """[start, end) for one ``bytes=`` range (RFC 9110 §14.1.2); several ranges are not served."""
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        raise errors.RangeNotSatisfiable(f"only one 'bytes=start-end' range is served, got {header!r}")
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size
+    else:
+        start = int(first)
+        end = size if last == "" else min(size, int(last) + 1)
+    if start >= size or start >= end:
+        raise errors.RangeNotSatisfiable(f"range {header!r} is outside the file's {size} bytes")
+    return start, end
+
+
+def _disposition(item: Media) -> str:
+    kind = "inline" if (item.mime_type or "").startswith(_INLINE) else "attachment"
+    name = item.filename or f"media-{item.id}"
+    return f"{kind}; filename*=UTF-8''{quote(name)}"
