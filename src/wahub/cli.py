@@ -34,6 +34,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(apikey_app, name="apikey")
 account_app = typer.Typer(help="WhatsApp sender accounts.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
+media_app = typer.Typer(help="Media files of messages.", no_args_is_help=True)
+app.add_typer(media_app, name="media")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -332,6 +334,24 @@ def account_remove(
     except errors.WahubError as exc:
         _fail(exc.message)
     err.print(f"removed account {phone_number_id} and its {deleted:,} messages")
+
+
+@media_app.command("retry", epilog="Examples: wahub media retry\n\nwahub media retry --id 42")
+def media_retry(
+    media_id: Annotated[
+        int | None, typer.Option("--id", min=1, help="Only this media (default: every failed one)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Fetch failed media again (after a storage outage, or once a problem is fixed); a running wahub does it.
+    Media Meta no longer has fail again with that reason."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _prepare_database(settings)
+    count = asyncio.run(runtime.retry_media(settings, media_id))
+    if media_id is not None and count == 0:
+        _fail(f"media {media_id} does not exist or has not failed")
+    err.print(f"{count} media will be fetched again")
 
 
 @app.command(epilog="Examples: wahub monitor\n\nwahub monitor --watch 5")

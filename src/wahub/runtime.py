@@ -33,7 +33,7 @@ from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, apikeys, db, monitor, notify
+from wahub.store import accounts, apikeys, db, media, monitor, notify
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
@@ -422,4 +422,13 @@ async def monitor_snapshot(settings: config.Settings) -> monitor.Snapshot:
             return await monitor.snapshot(session, event_session)
     finally:
         await events_engine.dispose()
+        await engine.dispose()
+
+
+async def retry_media(settings: config.Settings, media_id: int | None) -> int:
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            return await media.retry_failed(session, media_id)
+    finally:
         await engine.dispose()

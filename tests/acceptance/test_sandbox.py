@@ -253,6 +253,10 @@ def test_account_list_add_test_remove_and_monitor(workdir: Path, wahub: Wahub) -
     assert removed.returncode == 0, removed.stderr
     assert "998877" not in cli(workdir, "account", "list").stdout
 
+    retried = cli(workdir, "media", "retry")
+    assert retried.returncode == 0 and "0 media will be fetched again" in retried.stderr
+    assert cli(workdir, "media", "retry", "--id", "5").returncode == 1  # no such failed media
+
     shown = cli(workdir, "monitor")
     assert shown.returncode == 0, shown.stderr
     assert "accounts" in shown.stdout and "outbox:" in shown.stdout and "failures in the last 24 h" in shown.stdout

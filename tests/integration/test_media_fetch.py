@@ -20,7 +20,7 @@ from tests.support import eventually
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
 from wahub.storage.base import BlobStore
-from wahub.store import db
+from wahub.store import db, media
 from wahub.store.models import Media, Message
 from wahub.worker.media_fetcher import MediaFetcher, content_key, hex_sha256
 from wahub.worker.processor import Processor
@@ -99,6 +99,18 @@ async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_
     claimed = hex_sha256(refused.sha256)
     assert claimed is not None
     assert await store.size(content_key(claimed)) is None  # the tampered bytes were never kept
+
+    # wahub media retry: the failed one is fetched again (and, still tampered, fails again with the reason).
+    async with db.transaction(sessions) as session:
+        assert await media.retry_failed(session) == 1
+        assert await media.retry_failed(session) == 0  # it is pending now, no longer failed
+
+    async def failed_again() -> Media | None:
+        item = await media_of(sessions, bad)
+        return item if item is not None and item.state == "failed" and item.attempts == 1 else None
+
+    again_refused = await eventually(failed_again, timeout=20)
+    assert "SHA-256 mismatch" in again_refused.error
 
 
 @pytest.mark.parametrize(

@@ -121,3 +121,18 @@ def failed(item: Media, reason: str) -> None:
 
 async def get(session: AsyncSession, media_id: int) -> Media | None:
     return await session.get(Media, media_id)
+
+
+async def retry_failed(session: AsyncSession, media_id: int | None = None) -> int:
+    """Failed media (or the one named) go back to ``pending``, due now, with their tries reset: ``wahub media
+    retry``, after an outage or a fix. Media Meta no longer has fail again, with that reason."""
+    stmt = sa.update(Media).where(Media.state == FAILED)
+    if media_id is not None:
+        stmt = stmt.where(Media.id == media_id)
+    now = utcnow()
+    result = await session.execute(
+        stmt.values(state=PENDING, attempts=0, run_at=now, locked_until=None, updated_at=now).execution_options(
+            synchronize_session=False
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
