@@ -210,3 +210,29 @@ class ParsedWebhook:
     preferences: list[UserPreference] = field(default_factory=list)
     account_events: list[AccountEvent] = field(default_factory=list)
     errors: list[ChangeError] = field(default_factory=list)
+
+
+MB = 1024 * 1024
+# What Meta accepts as media, by MIME type: the message types it may be sent as, and its size limit.
+# https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types
+MEDIA_TYPES: dict[str, tuple[frozenset[str], int]] = {
+    **{m: (frozenset({"audio"}), 16 * MB) for m in ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg")},
+    **{
+        m: (frozenset({"document"}), 100 * MB)
+        for m in (
+            "text/plain",
+            "application/pdf",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        )
+    },
+    "image/jpeg": (frozenset({"image", "document"}), 5 * MB),
+    "image/png": (frozenset({"image", "document"}), 5 * MB),
+    "image/webp": (frozenset({"sticker"}), 500 * 1024),  # animated stickers; static ones are at most 100 KB
+    "video/mp4": (frozenset({"video", "document"}), 16 * MB),
+    "video/3gpp": (frozenset({"video", "document"}), 16 * MB),
+}

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.support import eventually
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
-from wahub.storage.base import BlobStore
+from wahub.storage.base import BlobStore, content_key
 from wahub.store import db, media
 from wahub.store.models import Media, Message
-from wahub.worker.media_fetcher import MediaFetcher, content_key, hex_sha256
+from wahub.worker.media_fetcher import MediaFetcher, hex_sha256
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 

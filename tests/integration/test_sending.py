@@ -5,6 +5,7 @@ examples of Meta's OpenAPI description), Meta's limits checked before queueing, 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import APP_SECRET, OpenWindow
+from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, OpenWindow
 from tests.support import DATA, eventually, payload
 from wahub.store import apikeys, db, messages
 from wahub.store.models import Contact, Message, OutboxJob
@@ -426,3 +427,58 @@ async def test_a_group_message_reaches_meta_with_the_group_as_recipient_and_has_
     assert refused.status_code == 422 and "group message" in refused.text
     bad_id = await client.post("/api/v1/messages", json={**body, "to": "not a group!"})
     assert bad_id.status_code == 422 and "group id" in bad_id.text
+
+
+async def test_an_uploaded_document_reaches_meta_by_media_id_with_its_filename(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 80
+    up = await client.post("/api/v1/media", files={"file": ("report.pdf", data, "application/pdf")})
+    assert up.status_code == 201, up.text
+    uploaded = up.json()
+    assert (uploaded["state"], uploaded["size"], uploaded["filename"]) == ("stored", len(data), "report.pdf")
+    assert uploaded["sha256"] == hashlib.sha256(data).hexdigest()
+    document = {"wahub_media_id": uploaded["id"], "filename": "Q3 report.pdf", "caption": "Q3"}
+    for _ in range(2):
+        sent = await client.post("/api/v1/messages", json={"to": f"+{TO}", "type": "document", "document": document})
+        assert sent.status_code == 202, sent.text
+
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+
+        async def both_sent() -> list[dict[str, Any]] | None:
+            rows = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+            return [r["body"] for r in rows] if len(rows) >= 2 else None
+
+        bodies = await eventually(both_sent, timeout=20)
+        uploads = (await fake.get("/_fake/requests?path_contains=/media")).json()["data"]
+        meta_id = bodies[0]["document"]["id"]
+        stored = (await fake.get(f"/v25.0/{meta_id}", headers={"Authorization": f"Bearer {ACCESS_TOKEN}"})).json()
+    # Meta received the file once (the second send reuses Meta's id), under its name, and the message by id.
+    assert [u["body"]["file"]["filename"] for u in uploads if u["method"] == "POST"] == ["report.pdf"]
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+    assert all(b["document"] == {"id": meta_id, "filename": "Q3 report.pdf", "caption": "Q3"} for b in bodies)
+
+
+async def test_uploads_and_sends_of_uploads_are_checked_against_metas_types_and_limits(
+    client: httpx.AsyncClient,
+) -> None:
+    exe = await client.post("/api/v1/media", files={"file": ("x.exe", b"MZ", "application/x-msdownload")})
+    assert exe.status_code == 422 and "does not take" in exe.text
+    big = await client.post("/api/v1/media", files={"file": ("big.png", b"\0" * (5 * 1024 * 1024 + 1), "image/png")})
+    assert big.status_code == 422 and "5,242,880 bytes" in big.text
+    empty = await client.post("/api/v1/media", files={"file": ("e.pdf", b"", "application/pdf")})
+    assert empty.status_code == 422
+    pdf = (await client.post("/api/v1/media", files={"file": ("a.pdf", b"%PDF-1.4", "application/pdf")})).json()
+    as_image = await client.post(
+        "/api/v1/messages", json={"to": f"+{TO}", "type": "image", "image": {"wahub_media_id": pdf["id"]}}
+    )
+    assert as_image.status_code == 422 and "cannot be sent as image" in as_image.text
+    unknown = await client.post(
+        "/api/v1/messages", json={"to": f"+{TO}", "type": "document", "document": {"wahub_media_id": 99999}}
+    )
+    assert unknown.status_code == 422 and "document.wahub_media_id" in unknown.text
+    both = await client.post(
+        "/api/v1/messages",
+        json={"to": f"+{TO}", "type": "document", "document": {"wahub_media_id": pdf["id"], "id": "123"}},
+    )
+    assert both.status_code == 422

@@ -29,11 +29,11 @@ from pydantic import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub import domain
+from wahub import domain, errors
 from wahub.api.schemas import e164_digits
 from wahub.domain import ContactRef
-from wahub.store import accounts, outbound
-from wahub.store.models import Contact, Message
+from wahub.store import accounts, media, outbound
+from wahub.store.models import Account, Contact, Message
 
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -102,11 +102,16 @@ class Text(_Closed):
 class _Media(_Closed):
     id: str | None = Field(default=None, min_length=1, max_length=128)
     link: HttpUrl | None = None
+    # wahub's own: a file uploaded with POST /api/v1/media; the sender uploads it to Meta and sends Meta's id.
+    wahub_media_id: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _id_or_link(self) -> _Media:
-        if (self.id is None) == (self.link is None):
-            raise ValueError("give the media either by 'id' (uploaded to Meta) or by 'link' (an http(s) URL)")
+        if sum(v is not None for v in (self.id, self.link, self.wahub_media_id)) != 1:
+            raise ValueError(
+                "give the media by one of 'id' (uploaded to Meta), 'link' (an http(s) URL) or 'wahub_media_id' "
+                "(uploaded with POST /api/v1/media)"
+            )
         return self
 
 
@@ -410,11 +415,27 @@ class SendMessage(BaseModel):
         return self.type != "template" and self.recipient_type == "individual"
 
 
+async def _check_upload(session: AsyncSession, account: Account, kind: str, media_id: int) -> None:
+    item = await media.get(session, media_id)
+    where = f"{kind}.wahub_media_id"
+    if item is None or item.account_id != account.id or not media.is_upload(item):
+        raise errors.InvalidInput(f"{where}: no file {media_id} was uploaded for this account", field=where)
+    kinds = domain.MEDIA_TYPES.get(item.mime_type or "", (frozenset(), 0))[0]
+    if kind not in kinds:
+        raise errors.InvalidInput(
+            f"{where}: a {item.mime_type} file cannot be sent as {kind} (only as {', '.join(sorted(kinds))})",
+            field=where,
+        )
+
+
 async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Contact]:
     """Queue ``body`` from its sender (the default account when ``from`` is not given), in the caller's
     transaction: the one path of the API and ``wahub send``."""
     account = await accounts.default_sender(session, body.sender)
     content: dict[str, Any] = {body.type: body.content()}
+    uploaded = content[body.type].get("wahub_media_id") if isinstance(content[body.type], dict) else None
+    if uploaded is not None:
+        await _check_upload(session, account, body.type, uploaded)
     if body.biz_opaque_callback_data is not None:
         content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
     if body.recipient_type == "group":

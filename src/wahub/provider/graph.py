@@ -99,13 +99,34 @@ class GraphClient:
         except aiohttp.ClientError as exc:
             raise errors.TransientProviderError(f"media download failed: {type(exc).__name__}") from exc
 
+    async def upload_media(
+        self, phone_number_id: str, token: str, chunks: AsyncIterator[bytes], mime_type: str, filename: str
+    ) -> str:
+        """POST /{phone_number_id}/media (multipart, streamed): returns Meta's media id, good for 30 days.
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#upload-media"""
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime_type)
+        form.add_field("file", chunks, filename=filename, content_type=mime_type)
+        data = await self._call("POST", f"/{phone_number_id}/media", token, form=form)
+        media_id = data.get("id")
+        if not isinstance(media_id, str | int) or not str(media_id):
+            raise errors.TransientProviderError("Graph API answered the upload without a media id")
+        return str(media_id)
+
     async def _call(
-        self, method: str, path: str, token: str, *, json_body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        token: str,
+        *,
+        json_body: dict[str, Any] | None = None,
+        form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {token}"}
         try:
             async with self._session.request(
-                method, self._base + path, json=json_body, headers=headers, timeout=self._timeout
+                method, self._base + path, json=json_body, data=form, headers=headers, timeout=self._timeout
             ) as response:
                 raw = await response.read()
                 status = response.status

@@ -13,6 +13,11 @@ from typing import Protocol
 READ_CHUNK = 256 * 1024
 
 
+def content_key(sha256_hex: str) -> str:
+    """Where bytes with this SHA-256 are kept: the same bytes are stored once."""
+    return f"sha256/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
+
+
 class BlobStore(Protocol):
     """A place to keep media files."""
 

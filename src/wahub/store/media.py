@@ -136,3 +136,61 @@ async def retry_failed(session: AsyncSession, media_id: int | None = None) -> in
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+UPLOAD_PREFIX = "upload:"
+
+
+async def register_upload(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    sha256: str,
+    key: str,
+    size: int,
+    mime_type: str,
+    filename: str | None,
+) -> Media:
+    """A file uploaded to wahub to send, stored under ``key``; the same bytes uploaded again for the same account
+    are the same media (its filename is the latest one given)."""
+    provider_media_id = UPLOAD_PREFIX + sha256
+    now = utcnow()
+    await session.execute(
+        upsert.insert_ignore(
+            session,
+            Media.__table__,  # type: ignore[arg-type]
+            {
+                "account_id": account_id,
+                "provider_media_id": provider_media_id,
+                "mime_type": mime_type,
+                "sha256": sha256,
+                "filename": filename,
+                "size": size,
+                "state": STORED,
+                "storage_key": key,
+                "attempts": 0,
+                "run_at": now,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    )
+    item = (
+        await session.scalars(
+            sa.select(Media).where(Media.account_id == account_id, Media.provider_media_id == provider_media_id)
+        )
+    ).one()
+    if filename:
+        item.filename = filename
+    return item
+
+
+def is_upload(item: Media) -> bool:
+    return item.provider_media_id.startswith(UPLOAD_PREFIX)
+
+
+def uploaded(item: Media, upload_id: str) -> None:
+    """Meta took the file and named it ``upload_id`` (usable to send it for 30 days)."""
+    item.upload_id = upload_id
+    item.uploaded_at = utcnow()
+    item.updated_at = item.uploaded_at

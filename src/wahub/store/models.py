@@ -196,6 +196,9 @@ class Media(Base):
     state: Mapped[str] = mapped_column(sa.String(16))
     storage_key: Mapped[str | None] = mapped_column(sa.String(512))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # A file uploaded to wahub to send: Meta's id for it once the sender uploaded it (Meta keeps uploads 30 days).
+    upload_id: Mapped[str | None] = mapped_column(sa.String(128))
+    uploaded_at: Mapped[datetime | None]
     # The media worker's bookkeeping: tries so far, when to try next, and its claim while it fetches.
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     run_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.current_timestamp())

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
 from wahub.provider.graph import GraphClient
-from wahub.storage.base import BlobStore
+from wahub.storage.base import BlobStore, content_key
 from wahub.store import accounts, db, media
 from wahub.store.crypto import Vault
 from wahub.store.models import Media, utcnow
@@ -145,11 +145,6 @@ class MediaFetcher:
             item = await media.get(session, job.media_id)
             if item is not None and item.state == media.FETCHING:
                 change(item)
-
-
-def content_key(sha256_hex: str) -> str:
-    """Where bytes with this SHA-256 are stored."""
-    return f"sha256/{sha256_hex[:2]}/{sha256_hex[2:4]}/{sha256_hex}"
 
 
 def hex_sha256(value: str | None) -> str | None:

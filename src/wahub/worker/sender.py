@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, db, leases, messages, outbox
+from wahub.storage.base import BlobStore
+from wahub.store import accounts, db, leases, media, messages, outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
 from wahub.worker import ratelimit, retry
@@ -50,6 +51,8 @@ STOP_GRACE = 10.0
 # Results are written at most this often: one transaction per ~50 sends at 1,000/s instead of one per few.
 RECORD_EVERY = 0.05  # on stop, how long sends already on the wire may take to finish
 THROUGHPUT_CODE = 130429
+META_KEEPS_UPLOADS = timedelta(days=29)  # Meta keeps an uploaded file 30 days; a day's margin
+UPLOAD_RETRY = timedelta(seconds=30)  # the storage could not give the file to upload
 
 
 @dataclass(slots=True)
@@ -123,6 +126,7 @@ class Sender:
         concurrency: int = CONCURRENCY,
         pairs: ratelimit.PairPacer | None = None,
         holder: str | None = None,
+        storage: BlobStore | None = None,
     ) -> None:
         self._sessions = sessions
         self._graph = graph
@@ -130,6 +134,7 @@ class Sender:
         self._default_rate = send_rate
         self._concurrency = concurrency
         self._pairs = pairs or ratelimit.PairPacer()
+        self._storage = storage
         self.holder = holder or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._numbers: dict[int, _Number] = {}
         self._recorder = _Recorder(sessions, self.holder)
@@ -258,6 +263,16 @@ class Sender:
                 unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
                 self._recorder.put(_Failed(job.job_id, job.message_id, unknown))
                 return
+            if not read and _uploaded_media(payload) is not None:
+                try:
+                    payload = await self._with_meta_media(number, payload)
+                except errors.StorageError as exc:
+                    later = _later(UPLOAD_RETRY.total_seconds())
+                    self._recorder.put(_Again(job.job_id, job.message_id, later, f"storage: {exc.message}", True))
+                    return
+                except errors.ProviderError as exc:
+                    self._failed(number, job, payload, exc)
+                    return
             if not read and (wait := self._pairs.delay(number.phone_number_id, _recipient(payload))) > 0:
                 self._recorder.put(_Again(job.job_id, job.message_id, _later(wait), None, counted=False))
                 return
@@ -287,6 +302,31 @@ class Sender:
         finally:
             if not passed:
                 self._passed(number)
+
+    async def _with_meta_media(self, number: _Number, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload with a file uploaded to wahub replaced by Meta's id for it, uploading it to Meta first
+        unless Meta has it from an upload less than 29 days ago."""
+        kind = str(payload["type"])
+        obj = dict(payload[kind])
+        media_id = int(obj.pop("wahub_media_id"))
+        async with db.transaction(self._sessions) as session:
+            item = await media.get(session, media_id)
+            if item is None or item.storage_key is None:
+                raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from wahub")
+            fresh = item.uploaded_at is not None and item.uploaded_at > utcnow() - META_KEEPS_UPLOADS
+            upload_id, key = (item.upload_id if fresh else None), item.storage_key
+            mime, filename = item.mime_type or "application/octet-stream", item.filename or f"media-{item.id}"
+        if upload_id is None:
+            if self._storage is None:
+                raise errors.StorageError("this sender has no media storage to upload from")
+            chunks = self._storage.read(key)
+            upload_id = await self._graph.upload_media(number.phone_number_id, number.token, chunks, mime, filename)
+            async with db.transaction(self._sessions) as session:
+                item = await media.get(session, media_id)
+                if item is not None:
+                    media.uploaded(item, upload_id)
+        obj["id"] = upload_id
+        return {**payload, kind: obj}
 
     def _passed(self, number: _Number) -> None:
         number.waiting -= 1
@@ -404,6 +444,12 @@ def build_payload(job: outbox.Claimed) -> dict[str, Any]:
     if job.reply_to_wamid:
         payload["context"] = {"message_id": job.reply_to_wamid}
     return payload
+
+
+def _uploaded_media(payload: dict[str, Any]) -> int | None:
+    obj = payload.get(str(payload.get("type")))
+    value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
+    return int(value) if isinstance(value, int) else None
 
 
 def _recipient(payload: dict[str, Any]) -> str:

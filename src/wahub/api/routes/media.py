@@ -4,24 +4,27 @@ inbox can use it; it names one file and expires after ``LINK_TTL``."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from wahub import errors
+from wahub import domain, errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
-from wahub.store import media
+from wahub.storage.base import content_key
+from wahub.store import accounts, db, media
 from wahub.store.models import Media
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
 LINK_TTL = 300  # seconds
+UPLOAD_CHUNK = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _INLINE = ("image/", "audio/", "video/")
 
@@ -30,6 +33,56 @@ def signed_path(ctx: Ctx, item: Media, now: float | None = None) -> str:
     expires = int((now or time.time()) + LINK_TTL)
     signature = ctx.vault.sign(f"media:{item.id}:{expires}")
     return f"/api/v1/media/{item.id}/content?expires={expires}&sig={signature}"
+
+
+@router.post("", response_model=schemas.MediaOut, status_code=201)
+async def upload_media(
+    file: UploadFile,
+    ctx: Ctx,
+    _key: ApiKeyId,
+    mime_type: Annotated[
+        str | None, Form(alias="type", description="the file's MIME type, when its Content-Type is not it")
+    ] = None,
+    sender: Annotated[str | None, Form(alias="from", description="phone_number_id that will send it")] = None,
+) -> schemas.MediaOut:
+    """Upload a file to send: it is checked against Meta's types and size limits and kept in wahub's storage;
+    send it with ``{"type": "document", "document": {"wahub_media_id": <id>, "filename": "…"}}`` (or image,
+    audio, video, sticker). The sender uploads it to Meta when it first sends it."""
+    mime = (mime_type or file.content_type or "").split(";")[0].strip().lower()
+    if mime not in domain.MEDIA_TYPES:
+        raise errors.InvalidInput(
+            f"file: Meta does not take {mime or 'files without a type'!r}; "
+            f"it takes {', '.join(sorted(domain.MEDIA_TYPES))}",
+            field="file",
+        )
+    kinds, limit = domain.MEDIA_TYPES[mime]
+    digest, size = hashlib.sha256(), 0
+    while chunk := await file.read(UPLOAD_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise errors.InvalidInput(
+                f"file: a {mime} file ({'/'.join(sorted(kinds))}) may be at most {limit:,} bytes", field="file"
+            )
+    if size == 0:
+        raise errors.InvalidInput("file: the file is empty", field="file")
+    await file.seek(0)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await file.read(UPLOAD_CHUNK):
+            yield chunk
+
+    sha = digest.hexdigest()
+    key = content_key(sha)
+    if await ctx.storage.size(key) is None:
+        await ctx.storage.write(key, chunks(), content_type=mime)
+    async with db.transaction(ctx.sessions) as session:
+        account = await accounts.default_sender(session, sender)
+        filename = (file.filename or "").rsplit("/", 1)[-1][:255] or None
+        item = await media.register_upload(
+            session, account.id, sha256=sha, key=key, size=size, mime_type=mime, filename=filename
+        )
+        return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
 
 
 @router.get("/{media_id}", response_model=schemas.MediaOut)

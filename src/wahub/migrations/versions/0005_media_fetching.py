@@ -1,4 +1,4 @@
-"""media fetching
+"""media fetching and uploads
 
 Revision ID: 0005
 Revises: 0004
@@ -32,12 +32,16 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column("locked_until", wahub.store.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("upload_id", sa.String(length=128), nullable=True))
+        batch_op.add_column(sa.Column("uploaded_at", wahub.store.models.UTCDateTime(), nullable=True))
         batch_op.create_index("ix_media_state_run_at", ["state", "run_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("media", schema=None) as batch_op:
         batch_op.drop_index("ix_media_state_run_at")
+        batch_op.drop_column("uploaded_at")
+        batch_op.drop_column("upload_id")
         batch_op.drop_column("locked_until")
         batch_op.drop_column("run_at")
         batch_op.drop_column("attempts")
