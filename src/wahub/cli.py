@@ -146,11 +146,19 @@ def send(
     json_file: Annotated[
         str | None, typer.Option("--json", help="A file with Meta's send body ('-' for standard input)")
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Send this file (image, video, audio, sticker or document, by its type)"),
+    ] = None,
+    caption: Annotated[str | None, typer.Option(help="With --file: a caption (image, video, document)")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="phone_number_id to send from")] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Queue a message; a running 'wahub serve' sends it. Prints the message id on the last line."""
+    if file is not None:
+        _send_file(file, to, caption, sender, data_dir, database_url, others=(text, template, json_file))
+        return
     body = _send_body(to, text, template, language, param or [], json_file, sender)
     settings = _settings(data_dir=data_dir, database_url=database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +172,41 @@ def send(
     print(message.id)
 
 
+def _send_file(
+    file: Path,
+    to: str | None,
+    caption: str | None,
+    sender: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    *,
+    others: tuple[str | None, ...],
+) -> None:
+    if any(x is not None for x in others):
+        _fail("give one of --text, --template, --json or --file", code=2)
+    if to is None:
+        _fail("--file needs --to", code=2)
+    if not file.is_file():
+        _fail(f"--file: {file} is not a readable file", code=2)
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret_key = _secret_key(settings)
+    _prepare_database(settings)
+    try:
+        message = asyncio.run(
+            runtime.queue_file_send(settings, secret_key, file, to=to, caption=caption, sender=sender)
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
+        _fail(f"the message is not valid: {problems}", code=2)
+    except errors.InvalidInput as exc:
+        _fail(exc.message, code=2)
+    except errors.WahubError as exc:
+        _fail(exc.message)
+    err.print(f"queued {message.type} message {message.id} with {file.name}; 'wahub serve' sends it")
+    print(message.id)
+
+
 def _send_body(
     to: str | None,
     text: str | None,
@@ -174,7 +217,7 @@ def _send_body(
     sender: str | None,
 ) -> sending.SendMessage:
     if sum(x is not None for x in (text, template, json_file)) != 1:
-        _fail("give one of --text, --template or --json", code=2)
+        _fail("give one of --text, --template, --json or --file", code=2)
     raw: dict[str, Any]
     if json_file is not None:
         try:

@@ -13,6 +13,7 @@ import enum
 import errno
 import gc
 import logging
+import mimetypes
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,7 +35,8 @@ from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, apikeys, db, media, monitor, notify
+from wahub.storage import opendal_store
+from wahub.store import accounts, apikeys, db, media, monitor, notify, uploads
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
@@ -430,5 +433,51 @@ async def retry_media(settings: config.Settings, media_id: int | None) -> int:
     try:
         async with db.transaction(db.sessionmaker(engine)) as session:
             return await media.retry_failed(session, media_id)
+    finally:
+        await engine.dispose()
+
+
+async def queue_file_send(
+    settings: config.Settings,
+    secret_key: str,
+    path: Path,
+    *,
+    to: str,
+    caption: str | None,
+    sender: str | None,
+) -> Message:
+    """``wahub send --file``: keep the file in wahub's storage as the API's upload does, then queue it as an
+    image, video, audio, sticker or document (by its type); the running sender uploads it to Meta."""
+    mime = mimetypes.guess_type(path.name)[0]
+    storage = opendal_store.from_url(settings.storage_url)
+    with path.open("rb") as fh:
+
+        async def read(n: int) -> bytes:
+            return fh.read(n)
+
+        async def rewind() -> int:
+            return fh.seek(0)
+
+        kept = await uploads.keep(storage, read, rewind, mime)
+    kind = uploads.kind_of(kept.mime_type)
+    engine = db.create_engine(settings.database_url)
+    vault = Vault(secret_key)
+    try:
+        if settings.sandbox:
+            async with db.transaction(db.sessionmaker(engine)) as session:
+                await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
+        elif settings.phone_number_id:
+            await _account_from_settings(settings, db.sessionmaker(engine), vault)
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            account = await accounts.default_sender(session, sender)
+            item = await uploads.register(session, account, kept, path.name)
+            obj: dict[str, Any] = {"wahub_media_id": item.id}
+            if kind == "document":
+                obj["filename"] = item.filename or path.name
+            if caption and kind in ("image", "video", "document"):
+                obj["caption"] = caption
+            raw = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
+            message, _contact = await sending.queue(session, SendMessage.model_validate(raw))
+            return message
     finally:
         await engine.dispose()

@@ -193,7 +193,7 @@ def test_wahub_send_explains_refusals_with_exit_codes(workdir: Path) -> None:
     assert "text.body" in invalid.stderr
     usage = cli(workdir, "send", "--to", "+14155550104")
     assert usage.returncode == 2
-    assert "--text, --template or --json" in usage.stderr
+    assert "--text, --template, --json or --file" in usage.stderr
 
 
 def test_wahub_account_update_changes_the_send_rate_and_the_token(workdir: Path, wahub: Wahub) -> None:
@@ -265,3 +265,34 @@ def test_account_list_add_test_remove_and_monitor(workdir: Path, wahub: Wahub) -
     assert cli(workdir, "account", "update", "--access-token", "revoked").returncode == 0
     refused = cli(workdir, "account", "test", env_extra=graph)
     assert refused.returncode == 1 and "refused the access token" in refused.stderr
+
+
+def test_wahub_send_file_sends_a_document_that_meta_receives_by_media_id(workdir: Path, wahub: Wahub) -> None:
+    key = started(wahub)
+    found = re.search(r"fake Meta Cloud API at (http://\S+)\)", "".join(wahub.output))
+    assert found, wahub.output
+    fake = found.group(1)
+    # The contact writes first, so the 24-hour window is open for a document.
+    assert httpx.post(f"{fake}/_fake/inbound", json={"from": "14155550103", "text": "send me the report"}).is_success
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        items = httpx.get(f"{wahub.url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).json()["items"]
+        if any(m["direction"] == "inbound" for m in items):
+            break
+        time.sleep(0.2)
+    report = workdir / "report.pdf"
+    report.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 40)
+    sent = cli(workdir, "send", "--to", "+14155550103", "--file", str(report), "--caption", "Q3")
+    assert sent.returncode == 0, sent.stderr
+    read = wait_for_read(wahub.url, key, int(sent.stdout.strip().splitlines()[-1]))
+    assert read["type"] == "document"
+    uploads = httpx.get(f"{fake}/_fake/requests", params={"path_contains": "/media"}).json()["data"]
+    assert [u["body"]["file"]["filename"] for u in uploads if u["method"] == "POST"] == ["report.pdf"]
+    bodies = httpx.get(f"{fake}/_fake/requests", params={"path_contains": "/messages"}).json()["data"]
+    document = next(b["body"]["document"] for b in bodies if b["body"].get("type") == "document")
+    assert set(document) == {"id", "filename", "caption"} and document["filename"] == "report.pdf"
+
+    weird = workdir / "tool.exe"
+    weird.write_bytes(b"MZ")
+    refused = cli(workdir, "send", "--to", "+14155550103", "--file", str(weird))
+    assert refused.returncode == 2 and "does not take" in refused.stderr

@@ -4,7 +4,6 @@ inbox can use it; it names one file and expires after ``LINK_TTL``."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import AsyncIterator
@@ -14,17 +13,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
-from wahub import domain, errors
+from wahub import errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
-from wahub.storage.base import content_key
-from wahub.store import accounts, db, media
+from wahub.store import accounts, db, media, uploads
 from wahub.store.models import Media
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
 LINK_TTL = 300  # seconds
-UPLOAD_CHUNK = 256 * 1024
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _INLINE = ("image/", "audio/", "video/")
 
@@ -48,40 +45,10 @@ async def upload_media(
     """Upload a file to send: it is checked against Meta's types and size limits and kept in wahub's storage;
     send it with ``{"type": "document", "document": {"wahub_media_id": <id>, "filename": "…"}}`` (or image,
     audio, video, sticker). The sender uploads it to Meta when it first sends it."""
-    mime = (mime_type or file.content_type or "").split(";")[0].strip().lower()
-    if mime not in domain.MEDIA_TYPES:
-        raise errors.InvalidInput(
-            f"file: Meta does not take {mime or 'files without a type'!r}; "
-            f"it takes {', '.join(sorted(domain.MEDIA_TYPES))}",
-            field="file",
-        )
-    kinds, limit = domain.MEDIA_TYPES[mime]
-    digest, size = hashlib.sha256(), 0
-    while chunk := await file.read(UPLOAD_CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise errors.InvalidInput(
-                f"file: a {mime} file ({'/'.join(sorted(kinds))}) may be at most {limit:,} bytes", field="file"
-            )
-    if size == 0:
-        raise errors.InvalidInput("file: the file is empty", field="file")
-    await file.seek(0)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        while chunk := await file.read(UPLOAD_CHUNK):
-            yield chunk
-
-    sha = digest.hexdigest()
-    key = content_key(sha)
-    if await ctx.storage.size(key) is None:
-        await ctx.storage.write(key, chunks(), content_type=mime)
+    kept = await uploads.keep(ctx.storage, file.read, lambda: file.seek(0), mime_type or file.content_type)
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, sender)
-        filename = (file.filename or "").rsplit("/", 1)[-1][:255] or None
-        item = await media.register_upload(
-            session, account.id, sha256=sha, key=key, size=size, mime_type=mime, filename=filename
-        )
+        item = await uploads.register(session, account, kept, file.filename)
         return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
 
 
