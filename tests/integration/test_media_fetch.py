@@ -16,9 +16,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.integration.conftest import BUCKET
 from tests.support import eventually
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
+from wahub.storage import opendal_store
 from wahub.storage.base import BlobStore, content_key
 from wahub.store import db, media
 from wahub.store.models import Media, Message
@@ -64,11 +66,15 @@ async def media_of(sessions: async_sessionmaker[AsyncSession], wamid: str) -> Me
 
 
 async def settled(sessions: async_sessionmaker[AsyncSession], wamid: str) -> Media:
+    return await settled_within(sessions, wamid, 20)
+
+
+async def settled_within(sessions: async_sessionmaker[AsyncSession], wamid: str, timeout: float) -> Media:
     async def done() -> Media | None:
         item = await media_of(sessions, wamid)
         return item if item is not None and item.state in ("stored", "failed") else None
 
-    result: Media = await eventually(done, timeout=20)
+    result: Media = await eventually(done, timeout=timeout, interval=0.2)
     return result
 
 
@@ -160,3 +166,42 @@ async def test_a_stored_file_is_served_by_a_short_lived_link_with_byte_ranges(
     assert (await anon.get(expired)).status_code == 401
     assert (await anon.get(f"/api/v1/media/{item.id}")).status_code == 401  # metadata needs an API key
     assert (await client.get("/api/v1/media/999999")).status_code == 404
+
+
+@pytest.fixture
+def s3_store(ctx: AppContext, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> BlobStore:
+    """The app's storage is S3 (moto's server on 127.0.0.1)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    ctx.storage = opendal_store.from_url(f"s3://{BUCKET}/media?endpoint={moto_url}&region=us-east-1")
+    return ctx.storage
+
+
+async def test_an_image_a_voice_note_and_a_100_mb_document_end_stored_in_s3_with_metas_sha256(
+    s3_store: BlobStore, ctx: AppContext, graph_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, s3_store)
+        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events))
+        task = asyncio.create_task(Worker(ctx.notifier, processor=processor, media=fetcher).run(stop))
+        try:
+            files = {
+                "image": (os.urandom(400_000), {"mime_type": "image/jpeg"}),
+                "audio": (os.urandom(120_000), {"mime_type": "audio/ogg", "voice": True}),
+                "document": (os.urandom(100 * 1024 * 1024), {"mime_type": "application/pdf", "filename": "big.pdf"}),
+            }
+            sent = {
+                kind: await send_media(graph_url, "14155550101", kind, data, **extra)
+                for kind, (data, extra) in files.items()
+            }
+            for kind, wamid in sent.items():
+                data = files[kind][0]
+                item = await settled_within(sessions, wamid, 120)
+                assert (item.state, item.size, item.sha256) == ("stored", len(data), hashlib.sha256(data).hexdigest())
+                assert await s3_store.size(content_key(item.sha256)) == len(data)
+                head = b"".join([c async for c in s3_store.read(content_key(item.sha256), 0, 4096)])
+                assert head == data[:4096], kind
+        finally:
+            stop.set()
+            await task
