@@ -15,9 +15,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from wahub import config, errors, logs, runtime, sandbox
+from wahub import config, errors, logs, runtime, sandbox, storage
 from wahub.api import sending
-from wahub.storage import opendal_store
 from wahub.store import accounts, apikeys, db, migrate
 from wahub.store import monitor as store_monitor
 
@@ -90,7 +89,7 @@ def serve(
     logs.configure(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        opendal_store.from_url(settings.storage_url)
+        storage.from_url(settings.storage_url)
     except errors.InvalidInput as exc:
         _fail(f"WAHUB_STORAGE_URL: {exc.message}", code=2)
     secret_key = _secret_key(settings)

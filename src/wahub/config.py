@@ -18,8 +18,7 @@ from pydantic_settings import (
 )
 
 ENV_PREFIX = "WAHUB_"
-# sharepoint:// (Microsoft Graph upload sessions) is not built yet.
-STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "memory")
+STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "sharepoint", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 

@@ -29,13 +29,12 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
-from wahub import config, errors, sandbox
+from wahub import config, errors, sandbox, storage
 from wahub.api import sending
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.storage import opendal_store
 from wahub.store import accounts, apikeys, db, media, monitor, notify, uploads
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
@@ -449,7 +448,7 @@ async def queue_file_send(
     """``wahub send --file``: keep the file in wahub's storage as the API's upload does, then queue it as an
     image, video, audio, sticker or document (by its type); the running sender uploads it to Meta."""
     mime = mimetypes.guess_type(path.name)[0]
-    storage = opendal_store.from_url(settings.storage_url)
+    store = storage.from_url(settings.storage_url)
     with path.open("rb") as fh:
 
         async def read(n: int) -> bytes:
@@ -458,7 +457,7 @@ async def queue_file_send(
         async def rewind() -> int:
             return fh.seek(0)
 
-        kept = await uploads.keep(storage, read, rewind, mime)
+        kept = await uploads.keep(store, read, rewind, mime)
     kind = uploads.kind_of(kept.mime_type)
     engine = db.create_engine(settings.database_url)
     vault = Vault(secret_key)

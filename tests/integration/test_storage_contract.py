@@ -12,23 +12,37 @@ from pathlib import Path
 
 import pytest
 
+from tests import msgraph_fake
 from tests.integration.conftest import BUCKET
-from tests.support import free_port
-from wahub import errors
+from tests.support import free_port, running
+from wahub import errors, storage
 from wahub.storage import opendal_store
 from wahub.storage.base import BlobStore
 
 
-@pytest.fixture(params=["memory", "file", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BlobStore:
+@pytest.fixture(params=["memory", "file", "s3", "sharepoint"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[BlobStore]:
     if request.param == "memory":
-        return opendal_store.from_url("memory://")
-    if request.param == "file":
-        return opendal_store.from_url(f"file://{tmp_path / 'media'}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    moto = request.getfixturevalue("moto_url")
-    return opendal_store.from_url(f"s3://{BUCKET}/tenant-a?endpoint={moto}&region=us-east-1")
+        yield storage.from_url("memory://")
+    elif request.param == "file":
+        yield storage.from_url(f"file://{tmp_path / 'media'}")
+    elif request.param == "s3":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+        moto = request.getfixturevalue("moto_url")
+        yield storage.from_url(f"s3://{BUCKET}/tenant-a?endpoint={moto}&region=us-east-1")
+    else:
+        async with running(msgraph_fake.create_app()) as url:
+            yield storage.from_url(sharepoint_url(url))
+
+
+def sharepoint_url(fake: str, secret: str = msgraph_fake.CLIENT_SECRET) -> str:
+    return (
+        f"sharepoint://contoso.sharepoint.com/sites/Marketing/wahub-media?tenant_id={msgraph_fake.TENANT}"
+        f"&client_id={msgraph_fake.CLIENT_ID}&client_secret={secret}&graph_url={fake}/v1.0&login_url={fake}/login"
+    )
 
 
 async def chunks_of(data: bytes, size: int = 64 * 1024) -> AsyncIterator[bytes]:
@@ -156,3 +170,35 @@ def test_other_backends_are_configured_from_their_url_without_showing_secrets(ur
 def test_a_storage_url_that_cannot_work_is_refused_with_what_is_wrong(url: str, problem: str) -> None:
     with pytest.raises(errors.InvalidInput, match=problem):
         opendal_store.from_url(url)
+
+
+async def test_sharepoint_uploads_in_fragments_of_320_kib_multiples_and_hides_its_secret() -> None:
+    app = msgraph_fake.create_app()
+    async with running(app) as url:
+        store = storage.from_url(sharepoint_url(url))
+        assert msgraph_fake.CLIENT_SECRET not in store.label
+        data = os.urandom(25 * 1024 * 1024 + 7)
+        assert await store.write("big/file", chunks_of(data, 1024 * 1024)) == len(data)
+    mib = 1024 * 1024
+    # In order: two fragments of 10 MiB (32 x 320 KiB) and the rest; the file appears with the last one.
+    assert app.state.drive.fragments == [(0, 10 * mib), (10 * mib, 10 * mib), (20 * mib, len(data) - 20 * mib)]
+    assert app.state.drive.files["wahub-media/big/file"] == data
+
+
+async def test_sharepoint_with_a_wrong_secret_fails_with_microsofts_reason() -> None:
+    async with running(msgraph_fake.create_app()) as url:
+        store = storage.from_url(sharepoint_url(url, secret="wrong"))
+        with pytest.raises(errors.StorageError, match="AADSTS7000215"):
+            await store.check()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sharepoint://contoso.sharepoint.com/wahub?tenant_id=t&client_id=c&client_secret=s", "names the host"),
+        ("sharepoint://contoso.sharepoint.com/sites/M/media?tenant_id=t", "client_id, client_secret"),
+    ],
+)
+def test_a_sharepoint_url_that_cannot_work_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(errors.InvalidInput, match=problem):
+        storage.from_url(url)

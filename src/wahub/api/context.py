@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from wahub import storage
 from wahub.config import Settings
-from wahub.storage import opendal_store
 from wahub.storage.base import BlobStore
 from wahub.store import db
 from wahub.store.crypto import Vault
@@ -38,5 +38,5 @@ class AppContext:
             readers=db.sessionmaker(engine, readonly=True),
             notifier=Notifier(),
             vault=vault,
-            storage=opendal_store.from_url(settings.storage_url),
+            storage=storage.from_url(settings.storage_url),
         )
