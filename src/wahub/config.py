@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v25.0"
     send_rate: int = Field(default=80, ge=1, le=1000)
+    # Media fetched from a URL a user gave may come from loopback or private addresses (off: SSRF protection).
+    allow_private_urls: bool = False
 
     phone_number_id: str | None = None
     waba_id: str | None = None

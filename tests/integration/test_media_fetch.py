@@ -79,7 +79,11 @@ async def settled_within(sessions: async_sessionmaker[AsyncSession], wamid: str,
 
 
 async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_refused(
-    media_worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession], store: BlobStore
+    media_worker: None,
+    graph_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    store: BlobStore,
+    client: httpx.AsyncClient,
 ) -> None:
     image = os.urandom(300_000)
     voice = os.urandom(50_000)
@@ -105,6 +109,8 @@ async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_
     claimed = hex_sha256(refused.sha256)
     assert claimed is not None
     assert await store.size(content_key(claimed)) is None  # the tampered bytes were never kept
+    shown = (await client.get(f"/api/v1/media/{refused.id}")).json()
+    assert shown["state"] == "failed" and shown["download_url"] is None  # and are never served
 
     # wahub media retry: the failed one is fetched again (and, still tampered, fails again with the reason).
     async with db.transaction(sessions) as session:

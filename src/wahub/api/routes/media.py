@@ -12,10 +12,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from wahub import errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.storage import remote
 from wahub.store import accounts, db, media, uploads
 from wahub.store.models import Media
 
@@ -49,6 +51,35 @@ async def upload_media(
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, sender)
         item = await uploads.register(session, account, kept, file.filename)
+        return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
+
+
+class FromUrl(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    url: str = Field(min_length=8, max_length=2048, description="an http(s) URL of the file")
+    filename: str | None = Field(default=None, min_length=1, max_length=255)
+    sender: str | None = Field(default=None, alias="from", description="phone_number_id that will send it")
+
+
+@router.post("/from-url", response_model=schemas.MediaOut, status_code=201)
+async def media_from_url(body: FromUrl, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+    """Fetch a file from a URL into wahub's storage, checked as an upload is, to send by ``wahub_media_id``:
+    Meta then gets the file itself (uploaded by the sender), not a link it may fail to fetch (131053). Only
+    public addresses are fetched unless ``WAHUB_ALLOW_PRIVATE_URLS`` is set; time and size are bounded."""
+    fetched = await remote.fetch(body.url, allow_private=ctx.settings.allow_private_urls)
+    with fetched.file as file:
+
+        async def read(n: int) -> bytes:
+            return file.read(n)
+
+        async def rewind() -> int:
+            return file.seek(0)
+
+        kept = await uploads.keep(ctx.storage, read, rewind, fetched.mime_type)
+    async with db.transaction(ctx.sessions) as session:
+        account = await accounts.default_sender(session, body.sender)
+        item = await uploads.register(session, account, kept, body.filename or fetched.filename)
         return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
 
 
