@@ -112,6 +112,11 @@ async def test_media_is_stored_verified_once_per_content_and_a_tampered_file_is_
     shown = (await client.get(f"/api/v1/media/{refused.id}")).json()
     assert shown["state"] == "failed" and shown["download_url"] is None  # and are never served
 
+    metrics = (await client.get("/metrics")).text
+    assert 'wahub_media{state="stored"} 3' in metrics and 'wahub_media{state="failed"} 1' in metrics
+    assert f'wahub_media_bytes{{state="stored"}} {2 * len(image) + len(voice)}' in metrics
+    assert "# TYPE wahub_webhook_events_waiting gauge" in metrics
+
     # wahub media retry: the failed one is fetched again (and, still tampered, fails again with the reason).
     async with db.transaction(sessions) as session:
         assert await media.retry_failed(session) == 1

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
 from wahub.store import events
-from wahub.store.models import Account, Message, OutboxJob, SendLease, utcnow
+from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, utcnow
 
 RECENT = timedelta(hours=1)
 FAILURES = timedelta(hours=24)
@@ -102,3 +102,80 @@ def render(snap: Snapshot) -> str:
     lines.append("failures in the last 24 h:" + ("" if snap.failures else " none"))
     lines += [f"  {n:,}  {reason}" for reason, n in snap.failures.items()]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    name: str
+    help: str
+    kind: str  # "gauge" or "counter"
+    values: list[tuple[dict[str, str], float]]
+
+
+async def samples(session: AsyncSession, event_session: AsyncSession) -> list[Sample]:
+    """What ``/metrics`` shows, read from the database, so every process's work counts whichever process is
+    asked (the processor runs in a child process, senders may run elsewhere)."""
+    media_rows = (
+        await session.execute(
+            sa.select(Media.state, sa.func.count(), sa.func.coalesce(sa.func.sum(Media.size), 0)).group_by(Media.state)
+        )
+    ).all()
+    outbox_rows = (await session.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))).all()
+    sent_rows = (
+        await session.execute(
+            sa.select(Message.status, sa.func.count())
+            .where(Message.direction == Direction.OUTBOUND.value)
+            .group_by(Message.status)
+        )
+    ).all()
+    paused = int(
+        await session.scalar(sa.select(sa.func.count()).select_from(Account).where(Account.sending_paused.is_not(None)))
+        or 0
+    )
+    return [
+        Sample(
+            "wahub_media", "media files by state", "gauge", [({"state": str(s)}, float(n)) for s, n, _ in media_rows]
+        ),
+        Sample(
+            "wahub_media_bytes",
+            "bytes of media files by state (the same bytes named by several messages count for each)",
+            "gauge",
+            [({"state": str(s)}, float(b)) for s, _, b in media_rows],
+        ),
+        Sample(
+            "wahub_outbox_jobs",
+            "outbox jobs by state",
+            "gauge",
+            [({"state": str(s)}, float(n)) for s, n in outbox_rows],
+        ),
+        Sample(
+            "wahub_outbound_messages",
+            "outbound messages by status",
+            "gauge",
+            [({"status": str(s)}, float(n)) for s, n in sent_rows],
+        ),
+        Sample(
+            "wahub_webhook_events_waiting",
+            "webhook events acknowledged and not processed yet",
+            "gauge",
+            [({}, float(await events.backlog(event_session)))],
+        ),
+        Sample(
+            "wahub_accounts_sending_paused", "accounts whose sending Meta paused (190)", "gauge", [({}, float(paused))]
+        ),
+    ]
+
+
+def exposition(found: list[Sample]) -> str:
+    """Prometheus' text format."""
+    lines = []
+    for sample in found:
+        lines += [f"# HELP {sample.name} {sample.help}", f"# TYPE {sample.name} {sample.kind}"]
+        for labels, value in sample.values:
+            shown = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+            lines.append(f"{sample.name}{{{shown}}} {value:g}" if shown else f"{sample.name} {value:g}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')

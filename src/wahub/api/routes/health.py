@@ -6,10 +6,11 @@ import asyncio
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from wahub import errors
 from wahub.api.deps import Ctx
+from wahub.store import db, monitor
 from wahub.store.models import Account
 
 router = APIRouter(tags=["health"])
@@ -20,6 +21,15 @@ STORAGE_CHECK_SECONDS = 3.0
 async def healthz() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(ctx: Ctx) -> PlainTextResponse:
+    """Prometheus metrics, read from the database: media by state (count and bytes), outbox jobs, outbound
+    messages by status, webhook events waiting, accounts paused."""
+    async with ctx.readers() as session, session.begin(), db.sessionmaker(ctx.events, readonly=True)() as events:
+        found = await monitor.samples(session, events)
+    return PlainTextResponse(monitor.exposition(found), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/readyz")
