@@ -216,3 +216,25 @@ async def test_an_image_a_voice_note_and_a_100_mb_document_end_stored_in_s3_with
         finally:
             stop.set()
             await task
+
+
+async def test_a_failed_download_is_retried_with_a_fresh_url_until_stored(
+    media_worker: None, graph_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        assert (await fake.post("/_fake/faults", json={"http_5xx_rate": 1.0})).status_code == 200
+        wamid = await send_media(graph_url, "14155550101", "image", os.urandom(50_000), mime_type="image/png")
+
+        async def failed_once() -> Media | None:
+            item = await media_of(sessions, wamid)
+            return item if item is not None and item.state == "pending" and item.attempts >= 1 else None
+
+        waiting = await eventually(failed_once, timeout=20)
+        assert waiting.error is not None and waiting.error.startswith("Meta:")  # kept, to be tried again
+        assert (await fake.delete("/_fake/faults")).status_code == 200
+        stored = await settled_within(sessions, wamid, 30)
+        asked = (await fake.get("/_fake/requests")).json()["data"]
+    assert stored.state == "stored" and stored.attempts >= 2
+    # Every try asked Meta for the media's URL again (it lives 5 minutes), rather than reusing an old one.
+    media_calls = [r for r in asked if r["method"] == "GET" and r["path"].endswith(stored.provider_media_id)]
+    assert len(media_calls) >= 2
