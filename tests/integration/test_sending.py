@@ -205,12 +205,12 @@ REFUSED = [
         "image.caption",
         "1024",
     ),
-    ("media without id or link", {"to": TO, "type": "image", "image": {"caption": "c"}}, "image", "either by 'id'"),
+    ("media without id or link", {"to": TO, "type": "image", "image": {"caption": "c"}}, "image", "by one of 'id'"),
     (
         "media with both id and link",
         {"to": TO, "type": "video", "video": {"id": "1", "link": "https://x.example/v.mp4"}},
         "video",
-        "either by 'id'",
+        "by one of 'id'",
     ),
     ("media link not http", {"to": TO, "type": "audio", "audio": {"link": "file:///etc/passwd"}}, "audio.link", "http"),
     (
