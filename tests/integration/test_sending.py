@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, OpenWindow
 from tests.support import DATA, eventually, payload
+from wahub.api.context import AppContext
+from wahub.storage.base import content_key
 from wahub.store import apikeys, db, messages
 from wahub.store.models import Contact, Message, OutboxJob
 from wahub.webhook.signature import meta_signature
@@ -482,3 +484,22 @@ async def test_uploads_and_sends_of_uploads_are_checked_against_metas_types_and_
         json={"to": f"+{TO}", "type": "document", "document": {"wahub_media_id": pdf["id"], "id": "123"}},
     )
     assert both.status_code == 422
+
+
+async def test_an_upload_whose_file_left_the_storage_fails_with_that_reason(
+    client: httpx.AsyncClient, worker: None, ctx: AppContext
+) -> None:
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 3
+    uploaded = (await client.post("/api/v1/media", files={"file": ("gone.pdf", data, "application/pdf")})).json()
+    await ctx.storage.delete(content_key(uploaded["sha256"]))  # someone emptied the bucket
+    document = {"wahub_media_id": uploaded["id"], "filename": "gone.pdf"}
+    sent = (
+        await client.post("/api/v1/messages", json={"to": f"+{TO}", "type": "document", "document": document})
+    ).json()
+
+    async def failed() -> dict[str, Any] | None:
+        body: dict[str, Any] = (await client.get(f"/api/v1/messages/{sent['id']}")).json()
+        return body if body["status"] == "failed" else None
+
+    message = await eventually(failed, timeout=20)
+    assert "gone from the storage" in message["error"]["title"]

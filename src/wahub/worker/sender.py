@@ -319,6 +319,8 @@ class Sender:
         if upload_id is None:
             if self._storage is None:
                 raise errors.StorageError("this sender has no media storage to upload from")
+            if await self._storage.size(key) is None:
+                raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from the storage")
             chunks = self._storage.read(key)
             upload_id = await self._graph.upload_media(number.phone_number_id, number.token, chunks, mime, filename)
             async with db.transaction(self._sessions) as session:
