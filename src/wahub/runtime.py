@@ -19,10 +19,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import uvicorn
@@ -45,6 +45,7 @@ from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Role(enum.StrEnum):
@@ -290,18 +291,35 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
     print("\n".join(lines), flush=True)
 
 
+async def _in_one_transaction(settings: config.Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on a short-lived engine: the CLI's one-off commands."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        async with db.transaction(db.sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+async def _store_configured_account(
+    settings: config.Settings, secret_key: str, sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    """The configured account (or the sandbox's) is stored first, as ``serve`` does, so a command that sends
+    works before any serve."""
+    if settings.sandbox:
+        async with db.transaction(sessions) as session:
+            await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
+    elif settings.phone_number_id:
+        await _account_from_settings(settings, sessions, vault)
+
+
 async def queue_send(settings: config.Settings, secret_key: str, body: SendMessage) -> Message:
     """``wahub send``: queue ``body`` as the API would; a running wahub's sender sends it. The configured
     account (or the sandbox's) is stored first, as ``serve`` does, so the command works before any serve."""
     engine = db.create_engine(settings.database_url)
     sessions = db.sessionmaker(engine)
-    vault = Vault(secret_key)
     try:
-        if settings.sandbox:
-            async with db.transaction(sessions) as session:
-                await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-        elif settings.phone_number_id:
-            await _account_from_settings(settings, sessions, vault)
+        await _store_configured_account(settings, secret_key, sessions, Vault(secret_key))
         async with db.transaction(sessions) as session:
             message, _contact = await sending.queue(session, body)
             return message
@@ -317,41 +335,24 @@ async def update_account(
     access_token: str | None,
     send_rate: int | None,
 ) -> Account:
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            account = await accounts.default_sender(session, phone_number_id)
-            await accounts.update(session, Vault(secret_key), account, access_token=access_token, send_rate=send_rate)
-            return account
-    finally:
-        await engine.dispose()
+    async def work(session: AsyncSession) -> Account:
+        account = await accounts.default_sender(session, phone_number_id)
+        await accounts.update(session, Vault(secret_key), account, access_token=access_token, send_rate=send_rate)
+        return account
+
+    return await _in_one_transaction(settings, work)
 
 
 async def create_api_key(settings: config.Settings, name: str) -> tuple[ApiKey, str]:
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            return await apikeys.create(session, name)
-    finally:
-        await engine.dispose()
+    return await _in_one_transaction(settings, lambda session: apikeys.create(session, name))
 
 
 async def revoke_api_key(settings: config.Settings, prefix: str) -> None:
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            await apikeys.revoke(session, prefix)
-    finally:
-        await engine.dispose()
+    await _in_one_transaction(settings, lambda session: apikeys.revoke(session, prefix))
 
 
 async def list_api_keys(settings: config.Settings) -> list[ApiKey]:
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            return await apikeys.list_keys(session)
-    finally:
-        await engine.dispose()
+    return await _in_one_transaction(settings, apikeys.list_keys)
 
 
 async def add_account(
@@ -365,36 +366,33 @@ async def add_account(
     send_rate: int | None,
 ) -> Account:
     """``wahub account add``: store a Meta account; a running wahub sends from it within seconds."""
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            if await accounts.by_phone_number_id(session, phone_number_id) is not None:
-                raise errors.Conflict(
-                    f"an account with phone_number_id {phone_number_id} exists; change it with wahub account update"
-                )
-            return await accounts.upsert_meta(
-                session,
-                Vault(secret_key),
-                name=name,
-                phone_number_id=phone_number_id,
-                waba_id=waba_id,
-                credentials=creds,
-                send_rate=send_rate,
+
+    async def work(session: AsyncSession) -> Account:
+        if await accounts.by_phone_number_id(session, phone_number_id) is not None:
+            raise errors.Conflict(
+                f"an account with phone_number_id {phone_number_id} exists; change it with wahub account update"
             )
-    finally:
-        await engine.dispose()
+        return await accounts.upsert_meta(
+            session,
+            Vault(secret_key),
+            name=name,
+            phone_number_id=phone_number_id,
+            waba_id=waba_id,
+            credentials=creds,
+            send_rate=send_rate,
+        )
+
+    return await _in_one_transaction(settings, work)
 
 
 async def test_account(settings: config.Settings, secret_key: str, phone_number_id: str | None) -> dict[str, Any]:
     """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token."""
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            account = await accounts.default_sender(session, phone_number_id)
-            token = accounts.credentials(account, Vault(secret_key)).access_token
-            number = account.phone_number_id or ""
-    finally:
-        await engine.dispose()
+
+    async def stored(session: AsyncSession) -> tuple[str, str]:
+        account = await accounts.default_sender(session, phone_number_id)
+        return account.phone_number_id or "", accounts.credentials(account, Vault(secret_key)).access_token
+
+    number, token = await _in_one_transaction(settings, stored)
     async with aiohttp.ClientSession() as http:
         graph = GraphClient(http, settings.graph_url, settings.graph_version, timeout=15)
         return {"phone_number_id": number, **await graph.phone_number(number, token)}
@@ -403,15 +401,14 @@ async def test_account(settings: config.Settings, secret_key: str, phone_number_
 async def remove_account(settings: config.Settings, phone_number_id: str) -> int:
     """``wahub account remove``: delete the account and, with it, its conversations and messages. Returns how
     many messages went."""
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            account = await accounts.by_phone_number_id(session, phone_number_id)
-            if account is None:
-                raise errors.NotFound(f"no account has phone_number_id {phone_number_id}")
-            return await accounts.remove(session, account)
-    finally:
-        await engine.dispose()
+
+    async def work(session: AsyncSession) -> int:
+        account = await accounts.by_phone_number_id(session, phone_number_id)
+        if account is None:
+            raise errors.NotFound(f"no account has phone_number_id {phone_number_id}")
+        return await accounts.remove(session, account)
+
+    return await _in_one_transaction(settings, work)
 
 
 async def monitor_snapshot(settings: config.Settings) -> monitor.Snapshot:
@@ -428,12 +425,7 @@ async def monitor_snapshot(settings: config.Settings) -> monitor.Snapshot:
 
 
 async def retry_media(settings: config.Settings, media_id: int | None) -> int:
-    engine = db.create_engine(settings.database_url)
-    try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            return await media.retry_failed(session, media_id)
-    finally:
-        await engine.dispose()
+    return await _in_one_transaction(settings, lambda session: media.retry_failed(session, media_id))
 
 
 async def queue_file_send(
@@ -460,13 +452,8 @@ async def queue_file_send(
         kept = await uploads.keep(store, read, rewind, mime)
     kind = uploads.kind_of(kept.mime_type)
     engine = db.create_engine(settings.database_url)
-    vault = Vault(secret_key)
     try:
-        if settings.sandbox:
-            async with db.transaction(db.sessionmaker(engine)) as session:
-                await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-        elif settings.phone_number_id:
-            await _account_from_settings(settings, db.sessionmaker(engine), vault)
+        await _store_configured_account(settings, secret_key, db.sessionmaker(engine), Vault(secret_key))
         async with db.transaction(db.sessionmaker(engine)) as session:
             account = await accounts.default_sender(session, sender)
             item = await uploads.register(session, account, kept, path.name)
