@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v25.0"
     send_rate: int = Field(default=80, ge=1, le=1000)
+    # How much later than their neighbours sends may reach Meta (network and server jitter), in milliseconds:
+    # each number counts its sends in a window of one second plus this, so jittered arrivals stay within the
+    # limit too. 0 sends at exactly the limit, and a jittered second may then hold a few sends over it.
+    send_jitter_ms: int = Field(default=20, ge=0, le=500)
     # Media fetched from a URL a user gave may come from loopback or private addresses (off: SSRF protection).
     allow_private_urls: bool = False
 

@@ -154,7 +154,14 @@ async def serve(
     sender = media_fetcher = None
     if role in (Role.ALL, Role.WORKER):
         graph = GraphClient(http, graph_url, settings.graph_version)
-        sender = Sender(sessions, graph, vault, send_rate=settings.send_rate, storage=ctx.storage)
+        sender = Sender(
+            sessions,
+            graph,
+            vault,
+            send_rate=settings.send_rate,
+            send_jitter=settings.send_jitter_ms / 1000,
+            storage=ctx.storage,
+        )
         media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)

@@ -49,6 +49,22 @@ def test_no_second_holds_more_than_the_rate_and_the_rate_is_reached() -> None:
     assert len(sent) >= 10 * 1000 / (1 + ratelimit.WINDOW_GUARD) - ramp_loss - 10
 
 
+def test_the_jitter_margin_is_what_keeps_the_rate_below_the_limit() -> None:
+    rates = {}
+    for guard in (0.0, 0.02, 0.05):
+        clock = Clock()
+        window = ratelimit.SendWindow(1000, guard=guard, clock=clock)
+        drive(window, clock, 2.0)  # past the ramp
+        sent = drive(window, clock, 5.0)
+        rates[guard] = len(sent) / 5
+        assert most_in_one_second(sent) <= 1000
+        # Counted in 1 s plus the margin: each 1 + guard seconds hold at most the limit.
+        assert max(len([t for t in sent if s <= t < s + 1 + guard]) for s in sent[:2000]) <= 1000
+    assert rates[0.0] >= 990
+    assert 970 <= rates[0.02] <= 981
+    assert 940 <= rates[0.05] <= 953
+
+
 def test_after_a_quiet_spell_the_rate_ramps_up_but_one_message_goes_at_once() -> None:
     clock = Clock()
     window = ratelimit.SendWindow(1000, clock=clock)

@@ -14,6 +14,7 @@ def test_defaults_are_the_sandbox_in_the_data_dir(monkeypatch: pytest.MonkeyPatc
     assert settings.database_url == "sqlite:///wahub-data/wahub.db"
     assert settings.storage_url.startswith("file://") and settings.storage_url.endswith("/wahub-data/media")
     assert settings.send_rate == 80
+    assert settings.send_jitter_ms == 20
     assert settings.graph_version == "v25.0"
 
 
@@ -32,6 +33,8 @@ def test_flags_beat_environment_which_beats_toml(monkeypatch: pytest.MonkeyPatch
     [
         ("WAHUB_SEND_RATE", "fast", "WAHUB_SEND_RATE"),
         ("WAHUB_SEND_RATE", "5000", "WAHUB_SEND_RATE"),
+        ("WAHUB_SEND_JITTER_MS", "-1", "WAHUB_SEND_JITTER_MS"),
+        ("WAHUB_SEND_JITTER_MS", "2000", "WAHUB_SEND_JITTER_MS"),
         ("WAHUB_GRAPH_VERSION", "25", "WAHUB_GRAPH_VERSION"),
         ("WAHUB_DATABASE_URL", "mysql://x", "WAHUB_DATABASE_URL"),
         ("WAHUB_STORAGE_URL", "ftp://x", "WAHUB_STORAGE_URL"),

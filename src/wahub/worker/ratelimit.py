@@ -48,7 +48,7 @@ class TokenBucket:
 # Sends are counted in a window a little longer than Meta's second: requests leave here evenly but reach Meta
 # with some jitter (up to ~45 ms measured at fakegraph under bench/send.py), and the guard keeps jittered
 # arrivals inside the limit too, at the price of 2% of the rate (bench: 1.0% guard gave 1,001-1,012 in a second
-# at a limit of 1,000; 2% gave <= 1,000).
+# at a limit of 1,000; 2% gave <= 1,000). The default of ``WAHUB_SEND_JITTER_MS``.
 WINDOW_GUARD = 0.02
 # How far the even spacing may catch up after the event loop was late (an asyncio.sleep overshoots).
 CATCH_UP = 0.02

@@ -123,6 +123,7 @@ class Sender:
         vault: Vault,
         *,
         send_rate: int,
+        send_jitter: float = ratelimit.WINDOW_GUARD,
         concurrency: int = CONCURRENCY,
         pairs: ratelimit.PairPacer | None = None,
         holder: str | None = None,
@@ -132,6 +133,7 @@ class Sender:
         self._graph = graph
         self._vault = vault
         self._default_rate = send_rate
+        self._jitter = send_jitter
         self._concurrency = concurrency
         self._pairs = pairs or ratelimit.PairPacer()
         self._storage = storage
@@ -229,7 +231,7 @@ class Sender:
                 account_id=account_id,
                 phone_number_id=account.phone_number_id or "",
                 token="",
-                window=ratelimit.SendWindow(rate),
+                window=ratelimit.SendWindow(rate, guard=self._jitter),
                 slots=asyncio.Semaphore(self._concurrency),
             )
         number.phone_number_id = account.phone_number_id or ""
