@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from fakegraph import errors, faults
@@ -45,6 +45,9 @@ class GraphGate:
                 response = await self._serve(request, handler)
             except errors.GraphError as exc:
                 response = JSONResponse(exc.body(), status_code=exc.http_status)
+            except ClientDisconnect:
+                # The caller went away mid-request (an upload cut short): nothing to answer, nothing stored.
+                response = Response(status_code=400)
             self._log(request, response, started)
             return response
 

@@ -67,6 +67,13 @@ def test_retries_stop_after_max_attempts() -> None:
     assert retry.decide(error, retry.MAX_ATTEMPTS, NOW) is None
 
 
+def test_a_storage_failure_is_retried_like_a_transient_error_and_as_often() -> None:
+    error = errors.StorageError("could not read sha256/ab/cd/abcd: connection reset")
+    first = retry.decide(error, 1, NOW, rand=lambda: 0.0)
+    assert first is not None and first.delay == retry.BASE_DELAY / 2
+    assert retry.decide(error, retry.MAX_ATTEMPTS, NOW) is None
+
+
 def test_expired_token_is_not_retried() -> None:
     error = errors.provider_error(190, "token expired")
     assert isinstance(error, errors.AccessTokenInvalid)

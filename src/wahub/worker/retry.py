@@ -36,11 +36,14 @@ def decide(
     Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries of many jobs
     that failed together spread out without ever retrying immediately.
     """
-    if not isinstance(error, errors.ProviderError) or not error.retryable:
+    # The media storage failing (a file to upload could not be read) is passing, like a provider's 5xx.
+    transient = isinstance(error, errors.StorageError) or (isinstance(error, errors.ProviderError) and error.retryable)
+    if not transient:
         return None
     if attempts >= MAX_ATTEMPTS:
         return None
-    base = PAIR_BASE_DELAY if error.code == PAIR_LIMIT_CODE else BASE_DELAY
+    pair = isinstance(error, errors.ProviderError) and error.code == PAIR_LIMIT_CODE
+    base = PAIR_BASE_DELAY if pair else BASE_DELAY
     ceiling = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
     delay = ceiling / 2 + rand() * ceiling / 2
     return RetryAt(when=now + timedelta(seconds=delay), delay=delay)

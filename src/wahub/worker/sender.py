@@ -21,6 +21,7 @@ import math
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,7 +53,6 @@ STOP_GRACE = 10.0
 RECORD_EVERY = 0.05  # on stop, how long sends already on the wire may take to finish
 THROUGHPUT_CODE = 130429
 META_KEEPS_UPLOADS = timedelta(days=29)  # Meta keeps an uploaded file 30 days; a day's margin
-UPLOAD_RETRY = timedelta(seconds=30)  # the storage could not give the file to upload
 
 
 @dataclass(slots=True)
@@ -268,12 +268,9 @@ class Sender:
             if not read and _uploaded_media(payload) is not None:
                 try:
                     payload = await self._with_meta_media(number, payload)
-                except errors.StorageError as exc:
-                    later = _later(UPLOAD_RETRY.total_seconds())
-                    self._recorder.put(_Again(job.job_id, job.message_id, later, f"storage: {exc.message}", True))
-                    return
-                except errors.ProviderError as exc:
-                    self._failed(number, job, payload, exc)
+                except (errors.StorageError, errors.ProviderError) as exc:
+                    # Only the file went (or failed to go) to Meta: the message was not sent, whatever happened.
+                    self._failed(number, job, payload, exc, message_sent=False)
                     return
             if not read and (wait := self._pairs.delay(number.phone_number_id, _recipient(payload))) > 0:
                 self._recorder.put(_Again(job.job_id, job.message_id, _later(wait), None, counted=False))
@@ -323,8 +320,16 @@ class Sender:
                 raise errors.StorageError("this sender has no media storage to upload from")
             if await self._storage.size(key) is None:
                 raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from the storage")
-            chunks = self._storage.read(key)
-            upload_id = await self._graph.upload_media(number.phone_number_id, number.token, chunks, mime, filename)
+            reading = _Reading(self._storage.read(key))
+            try:
+                upload_id = await self._graph.upload_media(
+                    number.phone_number_id, number.token, reading.chunks(), mime, filename
+                )
+            except errors.ProviderError as exc:
+                # The storage failing mid-stream reaches us as a broken upload: say what really broke.
+                if reading.failure is not None:
+                    raise reading.failure from exc
+                raise
             async with db.transaction(self._sessions) as session:
                 item = await media.get(session, media_id)
                 if item is not None:
@@ -337,7 +342,25 @@ class Sender:
         if number.room():
             self._room.set()
 
-    def _failed(self, number: _Number, job: outbox.Claimed, payload: dict[str, Any], exc: errors.ProviderError) -> None:
+    def _failed(
+        self,
+        number: _Number,
+        job: outbox.Claimed,
+        payload: dict[str, Any],
+        exc: errors.ProviderError | errors.StorageError,
+        *,
+        message_sent: bool = True,
+    ) -> None:
+        """Record a failed try: retried, paused or failed. ``message_sent`` False: the failure came before the
+        message itself went out (its file's upload), so a lost answer cannot mean it arrived."""
+        if isinstance(exc, errors.StorageError):
+            summary = f"storage: {exc.message}"
+            decision = retry.decide(exc, job.attempts, utcnow())
+            if decision is not None:
+                self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True))
+            else:
+                self._recorder.put(_Failed(job.job_id, job.message_id, errors.PermanentProviderError(summary)))
+            return
         summary = f"{exc.code or '-'}: {exc.message}"
         if exc.code == retry.PAIR_LIMIT_CODE:
             self._pairs.penalize(number.phone_number_id, _recipient(payload))
@@ -361,7 +384,9 @@ class Sender:
         decision = retry.decide(exc, job.attempts, utcnow())
         if decision is not None:
             log.debug("send will be retried", extra={"job_id": job.job_id, "code": exc.code})
-            maybe_sent = isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
+            maybe_sent = (
+                message_sent and isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
+            )
             self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True, maybe_sent))
             return
         log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
@@ -433,6 +458,23 @@ class _Recorder:
             )
             for paused in (r for r in batch if isinstance(r, _Paused)):
                 (await accounts.get(session, paused.account_id)).sending_paused = paused.reason
+
+
+class _Reading:
+    """A stored file streamed into an upload, keeping the storage's own error: the HTTP client turns a body that
+    fails mid-stream into a connection error of its own."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+        self.failure: errors.StorageError | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._source:
+                yield chunk
+        except errors.StorageError as exc:
+            self.failure = exc
+            raise
 
 
 def build_payload(job: outbox.Claimed) -> dict[str, Any]:
