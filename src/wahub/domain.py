@@ -109,6 +109,12 @@ class ContactRef:
         return self.wa_id or self.user_id or ""
 
 
+def group_contact(group_id: str) -> ContactRef:
+    """A WhatsApp group as a contact of its own (``group:<id>``): it has its own conversation, as WhatsApp shows
+    a group as one chat; its members' messages are theirs (``contact``) but sit in the group's conversation."""
+    return ContactRef(wa_id=None, user_id=f"group:{group_id}")
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderErrorInfo:
     code: int | None

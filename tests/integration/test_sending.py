@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, OpenWindow
+from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, OpenWindow
 from tests.support import DATA, eventually, payload
 from wahub.api.context import AppContext
 from wahub.storage.base import content_key
@@ -25,6 +25,7 @@ from wahub.webhook.signature import meta_signature
 
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((DATA / "meta-openapi-send-examples.json").read_text())
 SCHEMAS = json.loads((DATA / "meta-openapi-send-schemas.json").read_text())
+DOCS: dict[str, Any] = json.loads((DATA / "meta-docs-webhooks.json").read_text())
 TO = "14155550101"
 # Not a message: the read receipt / typing indicator has its own endpoint. Meta's own example omits "type",
 # which then defaults to text, so Meta would refuse it too (test below).
@@ -429,6 +430,42 @@ async def test_a_group_message_reaches_meta_with_the_group_as_recipient_and_has_
     assert refused.status_code == 422 and "group message" in refused.text
     bad_id = await client.post("/api/v1/messages", json={**body, "to": "not a group!"})
     assert bad_id.status_code == 422 and "group id" in bad_id.text
+
+
+async def test_a_members_message_in_a_group_sits_in_the_groups_conversation_with_the_business_replies(
+    client: httpx.AsyncClient, anon: httpx.AsyncClient, worker: None, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    incoming = payload_with_our_number(DOCS["group_text_message"])  # Meta's reference example
+    group = incoming["entry"][0]["changes"][0]["value"]["messages"][0]["group_id"]
+    body = json.dumps(incoming).encode()
+    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, body), "Content-Type": "application/json"}
+    assert (await anon.post("/webhooks/meta", content=body, headers=headers)).status_code == 200
+
+    async def stored() -> dict[str, Any] | None:
+        found = (await client.get("/api/v1/messages", params={"direction": "inbound"})).json()["items"]
+        return found[0] if found else None
+
+    inbound = await eventually(stored, timeout=20)
+    reply = {"recipient_type": "group", "to": group, "type": "text", "text": {"body": "Yes, ready at 3"}}
+    sent = (await client.post("/api/v1/messages", json=reply)).json()
+    # One chat for the group, both ways; the member wrote it, and has no chat of their own for it.
+    assert inbound["group_id"] == group and inbound["contact"]["wa_id"] == "16505551234"
+    assert inbound["conversation_id"] == sent["conversation_id"]
+    async with db.transaction(sessions) as session:
+        member = (await session.scalars(sa.select(Contact).where(Contact.wa_id == "16505551234"))).one()
+        chats = (await session.scalars(sa.select(Message.conversation_id).where(Message.contact_id == member.id))).all()
+        group_chat = await session.get(Contact, sent["contact"]["id"])
+    assert member.profile_name == "Sheena Nelson" and chats == [sent["conversation_id"]]
+    assert group_chat is not None and group_chat.user_id == f"group:{group}"
+
+
+def payload_with_our_number(webhook: dict[str, Any]) -> dict[str, Any]:
+    """A reference payload addressed to the tests' account."""
+    changed = copy.deepcopy(webhook)
+    for entry in changed["entry"]:
+        for change in entry["changes"]:
+            change["value"]["metadata"]["phone_number_id"] = PHONE_NUMBER_ID
+    return changed
 
 
 async def test_an_uploaded_document_reaches_meta_by_media_id_with_its_filename(

@@ -65,19 +65,14 @@ async def queue_group_message(
     *,
     reply_to: str | None = None,
 ) -> tuple[Message, Contact]:
-    """A message to a group (Meta's Groups API). The group is kept as a contact of its own, named
-    ``group:<id>``, so it has its own conversation in the inbox, as WhatsApp shows a group as one chat."""
-    group = domain.ContactRef(wa_id=None, user_id=group_key(group_id))
+    """A message to a group (Meta's Groups API), in the group's conversation (``domain.group_contact``)."""
+    group = domain.group_contact(group_id)
     # A group has no 24-hour window in Meta's Groups API.
     message, contact = await queue_message(
         session, account, group, message_type, content, reply_to=reply_to, free_form=False
     )
     message.group_id = group_id
     return message, contact
-
-
-def group_key(group_id: str) -> str:
-    return f"group:{group_id}"
 
 
 async def queue_broadcast(

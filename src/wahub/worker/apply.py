@@ -83,6 +83,8 @@ async def _contacts(
     refs: dict[int, list[domain.ContactRef]] = defaultdict(list)
     for m in msgs:
         refs[m.account.id].append(m.value.contact)
+        if m.value.group_id:
+            refs[m.account.id].append(domain.group_contact(m.value.group_id))
     for _, account, pref in prefs:
         refs[account.id].append(pref.contact)
     return {account_id: await contacts.resolve_many(session, account_id, items) for account_id, items in refs.items()}
@@ -96,13 +98,14 @@ async def _messages(
     media_ids = await media.register_many(session, [(m.account.id, m.value.media) for m in msgs if m.value.media])
     threads = {}
     for account_id, found in resolved.items():
-        ids = {found.get(m.value.contact).id for m in msgs if m.account.id == account_id}
+        ids = {found.get(_chat(m.value)).id for m in msgs if m.account.id == account_id}
         threads[account_id] = await conversations.resolve_many(session, account_id, ids)
     now = utcnow()
     rows = []
     for m in msgs:
         contact = resolved[m.account.id].get(m.value.contact)
-        rows.append(_row(m, contact.id, threads[m.account.id][contact.id].id, media_ids, now))
+        chat = resolved[m.account.id].get(_chat(m.value))
+        rows.append(_row(m, contact.id, threads[m.account.id][chat.id].id, media_ids, now))
     new = await messages.insert_many(session, rows)
     fresh = [m for m in msgs if (m.account.id, m.value.provider_id) in new]
     for m in msgs:
@@ -113,7 +116,7 @@ async def _messages(
     )
     for m in sorted(fresh, key=lambda m: m.value.timestamp):
         contact = resolved[m.account.id].get(m.value.contact)
-        thread = threads[m.account.id][contact.id]
+        thread = threads[m.account.id][resolved[m.account.id].get(_chat(m.value)).id]
         if m.value.direction is Direction.INBOUND:
             conversations.record_inbound(thread, m.value.timestamp)
         else:
@@ -124,6 +127,11 @@ async def _messages(
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
             counts[m.index]["number change"] += 1
+
+
+def _chat(value: domain.InboundMessage) -> domain.ContactRef:
+    """Whose conversation a message belongs to: its group's, or its sender's."""
+    return domain.group_contact(value.group_id) if value.group_id else value.contact
 
 
 def _row(
