@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import sqlalchemy as sa
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
@@ -261,15 +262,22 @@ async def _account_from_settings(
         app_secret=settings.app_secret.get_secret_value(),
         verify_token=settings.verify_token.get_secret_value() if settings.verify_token else None,
     )
-    async with db.transaction(sessions) as session:
-        await accounts.upsert_meta(
-            session,
-            vault,
-            name="default",
-            phone_number_id=settings.phone_number_id,
-            waba_id=settings.waba_id,
-            credentials=creds,
-        )
+    # Workers started together race to create the account: the loser finds it on its second try.
+    for attempt in (1, 2):
+        try:
+            async with db.transaction(sessions) as session:
+                await accounts.upsert_meta(
+                    session,
+                    vault,
+                    name="default",
+                    phone_number_id=settings.phone_number_id,
+                    waba_id=settings.waba_id,
+                    credentials=creds,
+                )
+            return
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
 
 
 def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _Sandbox | None) -> None:
