@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,8 @@ from fakegraph.state import FakeState
 from tests.integration.conftest import _pg_admin, _pg_url
 from tests.support import running
 from wahub import domain
-from wahub.store import db, migrate, outbound
-from wahub.store.models import Account, Message, OutboxJob, SendLease
+from wahub.store import db, migrate, outbound, statuses
+from wahub.store.models import Account, Message, MessageWamid, OutboxJob, SendLease, StatusRecord
 
 PHONE_NUMBER_ID = "100000000000009"
 TOKEN = "crash-send-token"
@@ -241,3 +242,114 @@ async def test_two_workers_on_postgresql_never_send_the_same_message(
     assert set(per_recipient) == set(ids)
     assert max(per_recipient.values()) == 1
     assert flagged == 0
+
+
+async def _quiet(sessions: async_sessionmaker[AsyncSession]) -> bool:
+    """No other connection is inside a transaction: a worker stopped now holds no row lock."""
+    async with db.transaction(sessions) as session:
+        busy = await session.scalar(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+        )
+    return busy == 0
+
+
+@pytest.mark.postgres
+async def test_a_stalled_sender_that_wakes_after_losing_its_lease_leaves_no_status_unattached(
+    graph: tuple[str, FakeState], tmp_path: Path
+) -> None:
+    """The sending worker freezes (SIGSTOP: a paused VM, a swap storm) with sends on the wire, long enough for
+    its lease to run out; the standby takes over and sends those messages again, flagged. When the frozen one
+    wakes it reads Meta's answers to its sends: both copies' wamids are kept, so every status Meta reports for
+    either copy moves its message, and none waits unattached forever."""
+    graph_url, fake = graph
+    name = f"wahub_send_stall_{os.getpid()}"
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url(name)
+    migrate.upgrade(url)
+    workers = Workers(url, graph_url, tmp_path)
+    engine = db.create_engine(url)
+    sessions = db.sessionmaker(engine)
+    try:
+        workers.start()
+        workers.start()
+        ids = await campaign(sessions, workers, MESSAGES)
+
+        async def enough_sent() -> bool:
+            return len(fake.messages) >= KILL_AFTER
+
+        await until(enough_sent, 60, f"fakegraph did not see {KILL_AFTER} sends", workers)
+        async with db.transaction(sessions) as session:
+            holder = await session.scalar(sa.select(SendLease.holder))
+        assert holder is not None
+        frozen = next(p for p in workers.procs if holder.startswith(f"{p.pid}-"))
+        for _ in range(200):  # freeze it between two transactions, so it holds no row lock the standby needs
+            frozen.send_signal(signal.SIGSTOP)
+            if await _quiet(sessions):
+                break
+            frozen.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the sending worker was never outside a transaction")
+        try:
+
+            async def taken_over() -> bool:
+                async with db.transaction(sessions) as session:
+                    return await session.scalar(sa.select(SendLease.holder)) not in (None, holder)
+
+            await until(taken_over, 30, "the standby did not take the lease over", workers)
+            await asyncio.sleep(1.0)  # the standby re-sends what the frozen one had in flight
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        await until(lambda: all_done(sessions), 120, "the campaign did not finish", workers)
+        await asyncio.sleep(1.0)  # the woken worker records the answers it read
+
+        # Meta reports every copy it accepted as delivered.
+        async with db.transaction(sessions) as session:
+            account_id = (await session.scalars(sa.select(Account.id))).one()
+        sent = list(fake.messages.values())
+        for start in range(0, len(sent), 500):
+            async with db.transaction(sessions) as session:
+                await statuses.record_many(
+                    session,
+                    [
+                        (
+                            account_id,
+                            domain.StatusUpdate(
+                                phone_number_id=PHONE_NUMBER_ID,
+                                provider_id=m.wamid,
+                                status=domain.MessageStatus.DELIVERED,
+                                timestamp=datetime.now(UTC),
+                                recipient=domain.ContactRef(wa_id=m.to),
+                                raw={},
+                            ),
+                        )
+                        for m in sent[start : start + 500]
+                    ],
+                )
+        async with db.transaction(sessions) as session:
+            unattached = await session.scalar(
+                sa.select(sa.func.count()).select_from(StatusRecord).where(StatusRecord.message_id.is_(None))
+            )
+            rows = {
+                r.id: r
+                for r in await session.execute(sa.select(Message.id, Message.status, Message.possible_duplicate))
+            }
+            copies = set((await session.scalars(sa.select(MessageWamid.message_id))).all())
+    finally:
+        workers.stop()
+        await engine.dispose()
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    per_recipient = collections.Counter(m.to for m in fake.messages.values())
+    twice = {ids[to] for to, count in per_recipient.items() if count > 1}
+    assert set(per_recipient) == set(ids) and max(per_recipient.values()) <= 2
+    assert twice, "nothing was sent twice: the stall tested nothing"
+    assert copies == twice, "each message sent twice keeps its second copy's wamid"
+    assert twice <= {i for i, r in rows.items() if r.possible_duplicate}
+    assert unattached == 0
+    assert all(r.status == "delivered" for r in rows.values())

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import domain
 from wahub.domain import ContactRef, MessageStatus
 from wahub.store import db, messages, outbound, statuses
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, Message, MessageWamid
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -162,3 +162,48 @@ async def test_late_sent_does_not_overwrite_failed(
     await apply(sessions, account, status("wamid.G", "failed", 2, errors=(error,)), status("wamid.G", "sent", 1))
     message = await load(sessions, message_id)
     assert (message.status, message.error_code, message.sent_at) == ("failed", 131026, T0.replace(second=1))
+
+
+async def test_a_message_accepted_twice_keeps_both_wamids_and_either_copys_statuses_move_it(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # A sender lost its lease while the send was on the wire; the next holder sent the message again. Each
+    # copy got a wamid, in either order, and Meta reports statuses for both, some before either result.
+    for first_result in ("wamid.copy1", "wamid.copy2"):
+        one, two = f"{first_result}.a", f"{first_result}.b"
+        message_id = await queued(sessions, account, None)
+        await apply(sessions, account, status(two, "sent", 1))  # overtakes both results
+        async with db.transaction(sessions) as session:
+            await messages.record_accepted(session, [(message_id, one)])
+        async with db.transaction(sessions) as session:
+            await messages.record_accepted(session, [(message_id, two)])
+            await messages.record_accepted(session, [(message_id, two)])  # recorded again: harmless
+        await apply(sessions, account, status(one, "delivered", 2), status(two, "read", 3))
+        message = await load(sessions, message_id)
+        assert message.wamid == one  # the first result recorded stays the message's wamid
+        assert message.status == "read"
+        assert (message.sent_at, message.delivered_at, message.read_at) == tuple(
+            T0.replace(second=s) for s in (1, 2, 3)
+        )
+        async with db.transaction(sessions) as session:
+            records = await statuses.for_message(session, message_id)
+            assert await statuses.attach_waiting(session) == 0  # nothing left unattached
+        async with db.transaction(sessions) as session:  # a reaction or reply to either copy finds it too
+            named = await messages.by_wamids(session, {(account.id, one), (account.id, two)})
+        assert {key: m.id for key, m in named.items()} == {(account.id, one): message_id, (account.id, two): message_id}
+        assert sorted((r.wamid, r.status) for r in records) == sorted(
+            [(two, "sent"), (one, "delivered"), (two, "read")]
+        )
+
+
+async def test_the_sweep_attaches_a_second_copys_status_the_race_hid(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    message_id = await queued(sessions, account, "wamid.H1")
+    await apply(sessions, account, status("wamid.H2", "delivered", 2))
+    async with db.transaction(sessions) as session:
+        # The copy's wamid written without attach_to(), as a concurrent transaction would leave it.
+        session.add(MessageWamid(account_id=account.id, wamid="wamid.H2", message_id=message_id))
+    async with db.transaction(sessions) as session:
+        assert await statuses.attach_waiting(session) == 1
+    assert (await load(sessions, message_id)).status == "delivered"

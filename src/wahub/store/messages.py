@@ -14,7 +14,7 @@ from wahub import domain, errors
 from wahub.domain import Direction, MessageStatus
 from wahub.store import conversations, paging, statuses, upsert
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Contact, Conversation, Message, utcnow
+from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
 
 
 async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -40,8 +40,18 @@ async def existing_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> 
 async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     if not keys:
         return {}
+    """The messages these (account_id, wamid) pairs name, by the message's wamid or a second copy's."""
     stmt = sa.select(Message).where(keys_in(Message.account_id, Message.wamid, keys))
-    return {(m.account_id, m.wamid or ""): m for m in await session.scalars(stmt)}
+    found = {(m.account_id, m.wamid or ""): m for m in await session.scalars(stmt)}
+    if missing := keys - found.keys():
+        copies = (
+            sa.select(MessageWamid.wamid, Message)
+            .join(Message, Message.id == MessageWamid.message_id)
+            .where(keys_in(MessageWamid.account_id, MessageWamid.wamid, missing))
+        )
+        for wamid, message in (await session.execute(copies)).tuples():
+            found[(message.account_id, wamid)] = message
+    return found
 
 
 def apply_reaction(target: Message, who: str, emoji: str | None) -> None:
@@ -108,14 +118,30 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[tuple[int, s
         sa.update(table)
         .where(table.c.id == sa.bindparam("b_id"))
         .values(
-            wamid=sa.bindparam("b_wamid"),
+            # A message that has a wamid keeps it: a second acceptance is a second copy (below).
+            wamid=sa.func.coalesce(table.c.wamid, sa.bindparam("b_wamid")),
             status=sa.case(
                 (table.c.status == MessageStatus.QUEUED.value, MessageStatus.ACCEPTED.value), else_=table.c.status
             ),
         ),
         [{"b_id": mid, "b_wamid": wamid} for mid, wamid in accepted],
     )
-    await statuses.attach_to(session, [mid for mid, _ in accepted])
+    ids = [mid for mid, _ in accepted]
+    # Read after the update, which waited for any other writer of these rows: a wamid that did not stick is
+    # a copy sent by another holder of the number's lease, kept beside the message so its statuses count.
+    kept = {
+        row.id: row
+        for row in await session.execute(
+            sa.select(Message.id, Message.account_id, Message.wamid).where(Message.id.in_(ids))
+        )
+    }
+    copies = [
+        {"account_id": kept[mid].account_id, "wamid": wamid, "message_id": mid, "created_at": utcnow()}
+        for mid, wamid in accepted
+        if mid in kept and kept[mid].wamid != wamid
+    ]
+    await upsert.insert_ignore_rows(session, MessageWamid.__table__, copies)  # type: ignore[arg-type]
+    await statuses.attach_to(session, ids)
 
 
 async def flag_possible_duplicates(session: AsyncSession, message_ids: Sequence[int]) -> None:

@@ -154,6 +154,18 @@ class Message(Base):
     possible_duplicate: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
+class MessageWamid(Base):
+    """Another wamid of an outbound message Meta accepted more than once (a sender lost its lease while the send
+    was on the wire, and the next holder sent it again): statuses for either copy move the message."""
+
+    __tablename__ = "message_wamids"
+
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    wamid: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    message_id: Mapped[int] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StatusRecord(Base):
     """Every status Meta reported, once: unique per message, status and recipient (a group's participant).
     ``message_id`` is empty while the message is unknown (the status overtook the send's result)."""

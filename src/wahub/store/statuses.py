@@ -15,7 +15,7 @@ from wahub import domain
 from wahub.domain import MessageStatus
 from wahub.store import upsert
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Message, StatusRecord, utcnow
+from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
 
 _STAMP = {
     MessageStatus.SENT: "sent_at",
@@ -109,6 +109,19 @@ async def record_many(session: AsyncSession, updates: Sequence[tuple[int, domain
     columns = [Message.id, Message.account_id, Message.wamid, *(getattr(Message, c) for c in _COLUMNS)]
     stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
     states = {(row.account_id, row.wamid): dict(row._mapping) for row in await session.execute(stmt)}
+    copies: set[tuple[int, str]] = set()
+    if missing := keys - states.keys():
+        # A second copy's wamid (rare, and only looked up for wamids no message has): the same message's state.
+        by_id = {state["id"]: state for state in states.values()}
+        stmt = (
+            sa.select(MessageWamid.wamid.label("copy"), *columns)
+            .join(Message, Message.id == MessageWamid.message_id)
+            .where(keys_in(MessageWamid.account_id, MessageWamid.wamid, missing))
+        )
+        for copy in await session.execute(stmt):
+            shared = by_id.setdefault(copy.id, {k: v for k, v in copy._mapping.items() if k != "copy"})
+            states[(copy.account_id, copy.copy)] = shared
+            copies.add((copy.account_id, copy.copy))
     changed: dict[int, dict[str, Any]] = {}
     for row in rows:
         state = states.get((row["account_id"], row["wamid"]))
@@ -129,15 +142,19 @@ async def record_many(session: AsyncSession, updates: Sequence[tuple[int, domain
             update, [{"target_id": mid, **{f"new_{c}": st[c] for c in _COLUMNS}} for mid, st in changed.items()]
         )
     found = {key for key in keys if key in states}
-    if found:
-        await _attach_records(session, found)
+    if found - copies:
+        await _attach_records(session, found - copies)
+    if copies:
+        await _attach_records(session, copies, copy=True)
 
 
-async def _attach_records(session: AsyncSession, keys: set[tuple[int, str]]) -> None:
-    """Point the unattached records of these (account, wamid) pairs at their message, in one statement."""
+async def _attach_records(session: AsyncSession, keys: set[tuple[int, str]], *, copy: bool = False) -> None:
+    """Point the unattached records of these (account, wamid) pairs at their message, in one statement;
+    ``copy``: the wamids are messages' second copies (``MessageWamid``)."""
+    named_by: Any = MessageWamid if copy else Message
     message = (
-        sa.select(Message.id)
-        .where(Message.account_id == StatusRecord.account_id, Message.wamid == StatusRecord.wamid)
+        sa.select(MessageWamid.message_id if copy else Message.id)
+        .where(named_by.account_id == StatusRecord.account_id, named_by.wamid == StatusRecord.wamid)
         .scalar_subquery()
     )
     stmt = (
@@ -172,9 +189,19 @@ async def attach_to(session: AsyncSession, message_ids: Sequence[int]) -> None:
         .join(Message, sa.and_(Message.account_id == StatusRecord.account_id, Message.wamid == StatusRecord.wamid))
         .where(Message.id.in_(message_ids), StatusRecord.message_id.is_(None))
     )
-    for record, message in (await session.execute(stmt)).tuples().all():
-        advance(message, _reached(record))
-        record.message_id = message.id
+    copies = (
+        sa.select(StatusRecord, Message)
+        .join(
+            MessageWamid,
+            sa.and_(MessageWamid.account_id == StatusRecord.account_id, MessageWamid.wamid == StatusRecord.wamid),
+        )
+        .join(Message, Message.id == MessageWamid.message_id)
+        .where(Message.id.in_(message_ids), StatusRecord.message_id.is_(None))
+    )
+    for query in (stmt, copies):
+        for record, message in (await session.execute(query)).tuples().all():
+            advance(message, _reached(record))
+            record.message_id = message.id
 
 
 async def attach_waiting(session: AsyncSession, limit: int = 500) -> int:
@@ -188,11 +215,24 @@ async def attach_waiting(session: AsyncSession, limit: int = 500) -> int:
         .where(StatusRecord.message_id.is_(None))
         .limit(limit)
     )
-    rows = (await session.execute(stmt)).tuples().all()
-    for record, message in rows:
-        advance(message, _reached(record))
-        record.message_id = message.id
-    return len(rows)
+    copies = (
+        sa.select(StatusRecord, Message)
+        .join(
+            MessageWamid,
+            sa.and_(MessageWamid.account_id == StatusRecord.account_id, MessageWamid.wamid == StatusRecord.wamid),
+        )
+        .join(Message, Message.id == MessageWamid.message_id)
+        .where(StatusRecord.message_id.is_(None))
+        .limit(limit)
+    )
+    count = 0
+    for query in (stmt, copies):
+        rows = (await session.execute(query)).tuples().all()
+        for record, message in rows:
+            advance(message, _reached(record))
+            record.message_id = message.id
+        count += len(rows)
+    return count
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[StatusRecord]:
