@@ -428,31 +428,38 @@ async def _check_upload(session: AsyncSession, account: Account, kind: str, medi
         )
 
 
-async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Contact]:
-    """Queue ``body`` from its sender (the default account when ``from`` is not given), in the caller's
-    transaction: the one path of the API and ``wahub send``."""
-    account = await accounts.default_sender(session, body.sender)
+async def outgoing(
+    session: AsyncSession, body: SendMessage, senders: dict[str | None, Account] | None = None
+) -> outbound.Outgoing:
+    """What ``body`` asks to send, from its sender (the default account when ``from`` is not given; ``senders``
+    remembers them across the bodies of one transaction), with a file uploaded to wahub checked against its
+    kind."""
+    senders = {} if senders is None else senders
+    account = senders.get(body.sender)
+    if account is None:
+        account = senders[body.sender] = await accounts.default_sender(session, body.sender)
     content: dict[str, Any] = {body.type: body.content()}
     uploaded = content[body.type].get("wahub_media_id") if isinstance(content[body.type], dict) else None
     if uploaded is not None:
         await _check_upload(session, account, body.type, uploaded)
     if body.biz_opaque_callback_data is not None:
         content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
-    if body.recipient_type == "group":
-        return await outbound.queue_group_message(
-            session,
-            account,
-            body.to,
-            domain.MessageType(body.type),
-            content,
-            reply_to=body.context.message_id if body.context else None,
-        )
-    return await outbound.queue_message(
-        session,
+    group = body.recipient_type == "group"
+    return outbound.Outgoing(
         account,
-        ContactRef(wa_id=body.to),
+        domain.group_contact(body.to) if group else ContactRef(wa_id=body.to),
         domain.MessageType(body.type),
         content,
         reply_to=body.context.message_id if body.context else None,
-        free_form=body.free_form,
+        free_form=body.free_form and not group,  # Meta's Groups API has no 24-hour window
+        group_id=body.to if group else None,
     )
+
+
+async def queue(session: AsyncSession, body: SendMessage) -> tuple[Message, Contact]:
+    """Queue ``body`` in the caller's transaction (``wahub send``; the API queues many at once through
+    ``api/intake.py``, with the same ``outgoing`` and ``outbound.queue_many``)."""
+    (result,) = await outbound.queue_many(session, [await outgoing(session, body)])
+    if isinstance(result, errors.WindowClosed):
+        raise result
+    return result

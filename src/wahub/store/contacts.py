@@ -42,6 +42,9 @@ class Resolved:
         self._by_wa = {c.wa_id: c for c in contacts if c.wa_id}
         self._by_user = {c.user_id: c for c in contacts if c.user_id}
 
+    def all(self) -> list[Contact]:
+        return list({id(c): c for c in (*self._by_wa.values(), *self._by_user.values())}.values())
+
     def get(self, ref: ContactRef) -> Contact:
         contact = (self._by_wa.get(ref.wa_id) if ref.wa_id else None) or (
             self._by_user.get(ref.user_id) if ref.user_id else None

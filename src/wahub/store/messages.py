@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub import domain, errors
-from wahub.domain import Direction, MessageStatus
-from wahub.store import conversations, paging, statuses, upsert
+from wahub import errors
+from wahub.domain import MessageStatus
+from wahub.store import paging, statuses, upsert
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
+from wahub.store.models import Contact, Message, MessageWamid, utcnow
 
 
 async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -76,36 +76,6 @@ def apply_revoke(target: Message, at: datetime) -> None:
     target.history = [*(target.history or []), {"kind": "revoke", "at": at.isoformat(), "content": target.content}]
     target.content = {}
     target.revoked_at = at
-
-
-async def create_outbound(
-    session: AsyncSession,
-    *,
-    account_id: int,
-    contact: Contact,
-    conversation: Conversation,
-    message_type: domain.MessageType,
-    content: dict[str, Any],
-    reply_to: str | None = None,
-) -> Message:
-    """A new outbound message in state ``queued``; the caller adds its outbox job in the same transaction."""
-    now = utcnow()
-    message = Message(
-        account_id=account_id,
-        conversation_id=conversation.id,
-        contact_id=contact.id,
-        direction=Direction.OUTBOUND.value,
-        type=message_type.value,
-        status=MessageStatus.QUEUED.value,
-        content=content,
-        reply_to_wamid=reply_to,
-        created_at=now,
-        queued_at=now,
-    )
-    session.add(message)
-    conversations.record_activity(conversation, now)
-    await session.flush()
-    return message
 
 
 async def record_accepted(session: AsyncSession, accepted: Sequence[tuple[int, str]]) -> None:

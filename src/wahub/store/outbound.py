@@ -6,17 +6,93 @@ neither does; only the sender (``worker/sender.py``) then talks to the provider.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.store import contacts, conversations, messages, outbox
-from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
+from wahub.store import contacts, conversations, outbox
+from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
 
 BROADCAST_CHUNK = 1_000  # recipients per round of statements (SQLite caps the bound values of one statement)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to queue. ``free_form`` (anything but a template) needs the conversation's 24-hour window
+    open; a message to a group (``group_id``) has no window and goes to the group's conversation."""
+
+    account: Account
+    to: domain.ContactRef
+    message_type: domain.MessageType
+    content: dict[str, Any]
+    reply_to: str | None = None
+    free_form: bool = True
+    group_id: str | None = None
+
+    @property
+    def chat(self) -> domain.ContactRef:
+        return domain.group_contact(self.group_id) if self.group_id else self.to
+
+
+async def queue_many(
+    session: AsyncSession, items: Sequence[Outgoing]
+) -> list[tuple[Message, Contact] | errors.WindowClosed]:
+    """Queue each item (its ``queued`` message and outbox job) in the caller's transaction with a few
+    statements for all of them: contacts and conversations found or created together, then one insert of the
+    messages and one of their jobs. An item whose window is closed is refused (its ``WindowClosed`` in its
+    place: Meta would refuse it, 131047) and the others are queued."""
+    refs: dict[int, list[domain.ContactRef]] = defaultdict(list)
+    for item in items:
+        refs[item.account.id].append(item.chat)
+    resolved = {account_id: await contacts.resolve_many(session, account_id, r) for account_id, r in refs.items()}
+    chats = {
+        account_id: await conversations.resolve_many(session, account_id, {c.id for c in found.all()})
+        for account_id, found in resolved.items()
+    }
+    now = utcnow()
+    results: list[tuple[Message, Contact] | errors.WindowClosed] = []
+    for item in items:
+        contact = resolved[item.account.id].get(item.chat)
+        chat = chats[item.account.id][contact.id]
+        if item.free_form and item.group_id is None and not conversations.window_open(chat, now):
+            results.append(_window_closed(chat))
+            continue
+        message = Message(
+            account_id=item.account.id,
+            conversation_id=chat.id,
+            contact_id=contact.id,
+            direction=domain.Direction.OUTBOUND.value,
+            type=item.message_type.value,
+            status=domain.MessageStatus.QUEUED.value,
+            content=item.content,
+            reply_to_wamid=item.reply_to,
+            group_id=item.group_id,
+            created_at=now,
+            queued_at=now,
+        )
+        session.add(message)
+        conversations.record_activity(chat, now)
+        results.append((message, contact))
+    await session.flush()  # the messages, in one INSERT … RETURNING: their jobs need their ids
+    for item, result in zip(items, results, strict=True):
+        if not isinstance(result, errors.WindowClosed):
+            outbox.enqueue(session, result[0].id, item.account.id)
+    return results
+
+
+def _window_closed(conversation: Conversation) -> errors.WindowClosed:
+    closes = conversations.window_closes_at(conversation)
+    return errors.WindowClosed(
+        "the 24-hour customer-service window is closed "
+        + (f"(it closed at {closes.isoformat()})" if closes else "(this contact has not written yet)")
+        + ": only a template message can be sent; send one with type 'template'",
+        window_closes_at=closes.isoformat() if closes else None,
+    )
 
 
 async def queue_message(
@@ -29,50 +105,11 @@ async def queue_message(
     reply_to: str | None = None,
     free_form: bool = True,
 ) -> tuple[Message, Contact]:
-    """Create the contact and conversation if new, the ``queued`` message and its outbox job.
-
-    A ``free_form`` message (anything but a template) needs the conversation's 24-hour customer-service window
-    to be open: Meta would refuse it (131047), so it is refused here, before anything is stored."""
-    contact = await contacts.upsert_contact(session, account.id, to)
-    conversation = await conversations.get_or_create(session, account.id, contact.id)
-    if free_form and not conversations.window_open(conversation, utcnow()):
-        closes = conversations.window_closes_at(conversation)
-        raise errors.WindowClosed(
-            "the 24-hour customer-service window is closed "
-            + (f"(it closed at {closes.isoformat()})" if closes else "(this contact has not written yet)")
-            + ": only a template message can be sent; send one with type 'template'",
-            window_closes_at=closes.isoformat() if closes else None,
-        )
-    message = await messages.create_outbound(
-        session,
-        account_id=account.id,
-        contact=contact,
-        conversation=conversation,
-        message_type=message_type,
-        content=content,
-        reply_to=reply_to,
-    )
-    outbox.enqueue(session, message.id, account.id)
-    return message, contact
-
-
-async def queue_group_message(
-    session: AsyncSession,
-    account: Account,
-    group_id: str,
-    message_type: domain.MessageType,
-    content: dict[str, Any],
-    *,
-    reply_to: str | None = None,
-) -> tuple[Message, Contact]:
-    """A message to a group (Meta's Groups API), in the group's conversation (``domain.group_contact``)."""
-    group = domain.group_contact(group_id)
-    # A group has no 24-hour window in Meta's Groups API.
-    message, contact = await queue_message(
-        session, account, group, message_type, content, reply_to=reply_to, free_form=False
-    )
-    message.group_id = group_id
-    return message, contact
+    """Queue one message (``queue_many``); raises ``WindowClosed`` if it needs a window that is closed."""
+    (result,) = await queue_many(session, [Outgoing(account, to, message_type, content, reply_to, free_form)])
+    if isinstance(result, errors.WindowClosed):
+        raise result
+    return result
 
 
 async def queue_broadcast(
