@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub import storage
+from wahub.api.intake import SendIntake
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import db
@@ -26,17 +27,21 @@ class AppContext:
     vault: Vault
     # Where media files are kept (``WAHUB_STORAGE_URL``).
     storage: BlobStore
+    # Sends posted to the API, queued together (``api/intake.py``).
+    intake: SendIntake
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
         """The context of ``engine``: writer and reader sessions on it, and a fresh notifier."""
+        sessions = db.sessionmaker(engine)
         return cls(
             settings=settings,
             engine=engine,
             events=events,
-            sessions=db.sessionmaker(engine),
+            sessions=sessions,
             readers=db.sessionmaker(engine, readonly=True),
             notifier=Notifier(),
             vault=vault,
             storage=storage.from_url(settings.storage_url),
+            intake=SendIntake(sessions),
         )

@@ -30,17 +30,35 @@ async def reader(ctx: Ctx) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(reader)]
 
 
-async def require_api_key(request: Request, ctx: Ctx) -> int:
-    """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one."""
+def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise errors.Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+    return key.strip()
+
+
+async def require_api_key(request: Request, ctx: Ctx) -> int:
+    """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one."""
     async with ctx.readers() as session, session.begin():
-        row = await apikeys.authenticate(session, key.strip())
+        row = await apikeys.authenticate(session, _bearer(request))
     if row is None:
         raise errors.Unauthorized("the API key is not valid or was revoked")
+    ctx.intake.seen_live(row.key_hash)
     return row.id
 
 
 ApiKeyId = Annotated[int, Depends(require_api_key)]
+
+
+async def require_sending_key(request: Request, ctx: Ctx) -> str:
+    """The hash of the API key of a send: a key this process saw live passes here without a query, and the
+    send's own transaction checks it again (``api/intake.py``), so a revoked key is refused all the same; any
+    other key is checked now (401 before the body is looked at)."""
+    key_hash = apikeys.hash_key(_bearer(request))
+    if not ctx.intake.known_live(key_hash):
+        await require_api_key(request, ctx)
+    return key_hash
+
+
+SendingKey = Annotated[str, Depends(require_sending_key)]

@@ -36,6 +36,14 @@ async def authenticate(session: AsyncSession, key: str) -> ApiKey | None:
     return (await session.scalars(stmt)).first()
 
 
+async def live_ids(session: AsyncSession, key_hashes: set[str]) -> dict[str, int]:
+    """The ids of the live keys among these hashes (``hash_key``), by hash."""
+    if not key_hashes:
+        return {}
+    stmt = sa.select(ApiKey.key_hash, ApiKey.id).where(ApiKey.key_hash.in_(key_hashes), ApiKey.revoked_at.is_(None))
+    return {row.key_hash: row.id for row in await session.execute(stmt)}
+
+
 async def revoke(session: AsyncSession, prefix: str) -> ApiKey:
     stmt = sa.select(ApiKey).where(ApiKey.prefix == prefix)
     row = (await session.scalars(stmt)).first()

@@ -175,3 +175,17 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One unit of work: commits when the block ends, rolls back if it raises. Writers take turns (WriteGate)."""
     async with gate(_engine_of(sessions)).turn(), sessions() as session, session.begin():
         yield session
+
+
+async def new_ids(session: AsyncSession, table: sa.Table, n: int) -> list[int]:
+    """``n`` fresh primary keys of ``table`` for rows about to be inserted with them, so a bulk insert needs no
+    RETURNING to tell which row got which id (SQLite cannot promise RETURNING's order, and SQLAlchemy then
+    inserts row by row). PostgreSQL: the table's sequence. SQLite: after the largest id, which is safe because
+    a write transaction holds the database's write lock from its BEGIN IMMEDIATE (``_sqlite_begin``)."""
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = sa.text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+        return list((await session.scalars(stmt, {"table": table.name, "n": n})).all())
+    top = await session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + n))

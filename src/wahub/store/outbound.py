@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.store import contacts, conversations, outbox
+from wahub.store import contacts, conversations, db, outbox
 from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
 
 BROADCAST_CHUNK = 1_000  # recipients per round of statements (SQLite caps the bound values of one statement)
@@ -56,33 +57,52 @@ async def queue_many(
     }
     now = utcnow()
     results: list[tuple[Message, Contact] | errors.WindowClosed] = []
+    rows = []
     for item in items:
         contact = resolved[item.account.id].get(item.chat)
         chat = chats[item.account.id][contact.id]
         if item.free_form and item.group_id is None and not conversations.window_open(chat, now):
             results.append(_window_closed(chat))
             continue
-        message = Message(
-            account_id=item.account.id,
-            conversation_id=chat.id,
-            contact_id=contact.id,
-            direction=domain.Direction.OUTBOUND.value,
-            type=item.message_type.value,
-            status=domain.MessageStatus.QUEUED.value,
-            content=item.content,
-            reply_to_wamid=item.reply_to,
-            group_id=item.group_id,
-            created_at=now,
-            queued_at=now,
-        )
-        session.add(message)
+        row = {
+            "account_id": item.account.id,
+            "conversation_id": chat.id,
+            "contact_id": contact.id,
+            "direction": domain.Direction.OUTBOUND.value,
+            "type": item.message_type.value,
+            "status": domain.MessageStatus.QUEUED.value,
+            "content": item.content,
+            "reply_to_wamid": item.reply_to,
+            "group_id": item.group_id,
+            "possible_duplicate": False,
+            "created_at": now,
+            "queued_at": now,
+        }
+        rows.append(row)
         conversations.record_activity(chat, now)
-        results.append((message, contact))
-    await session.flush()  # the messages, in one INSERT … RETURNING: their jobs need their ids
-    for item, result in zip(items, results, strict=True):
-        if not isinstance(result, errors.WindowClosed):
-            outbox.enqueue(session, result[0].id, item.account.id)
+        results.append((Message(**row), contact))
+    if rows:
+        # One statement for all the messages (the ORM's flush would insert them one by one), then their jobs.
+        table: sa.Table = Message.__table__  # type: ignore[assignment]
+        new = [r for r in results if not isinstance(r, errors.WindowClosed)]
+        for row, (message, _), message_id in zip(rows, new, await db.new_ids(session, table, len(rows)), strict=True):
+            row["id"] = message.id = message_id
+        await session.execute(sa.insert(table), rows)
+        await session.execute(sa.insert(OutboxJob), [_job(m.id, m.account_id, now) for m, _ in new])
     return results
+
+
+def _job(message_id: int, account_id: int, now: datetime) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "account_id": account_id,
+        "kind": outbox.JobKind.SEND.value,
+        "state": outbox.JobState.PENDING.value,
+        "attempts": 0,
+        "run_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _window_closed(conversation: Conversation) -> errors.WindowClosed:
@@ -170,20 +190,7 @@ async def _queue_chunk(
     ]
     inserted = await session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     ids = list(inserted.scalars().all())
-    jobs = [
-        {
-            "message_id": i,
-            "account_id": account.id,
-            "kind": outbox.JobKind.SEND.value,
-            "state": outbox.JobState.PENDING.value,
-            "attempts": 0,
-            "run_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in ids
-    ]
-    await session.execute(sa.insert(OutboxJob), jobs)
+    await session.execute(sa.insert(OutboxJob), [_job(i, account.id, now) for i in ids])
     for chat in chats.values():
         conversations.record_activity(chat, now)
     return ids

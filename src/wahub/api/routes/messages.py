@@ -7,12 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
 
 from wahub import domain, errors
 from wahub.api import schemas, sending
-from wahub.api.context import AppContext
-from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.api.deps import ApiKeyId, Ctx, ReadSession, SendingKey
 from wahub.store import conversations, db, idempotency, messages, outbox, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
@@ -29,7 +27,7 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 async def send_message(
     body: sending.SendMessage,
     ctx: Ctx,
-    key_id: ApiKeyId,
+    api_key: SendingKey,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -45,33 +43,12 @@ async def send_message(
     ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
     window to be open (422 ``window_closed`` otherwise)."""
     digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
-    try:
-        out = await _queue(ctx, body, key_id, idempotency_key, digest, response)
-    except IntegrityError:
-        if idempotency_key is None:
-            raise
-        # The same key in a concurrent request, which committed first: answer as a replay.
-        out = await _queue(ctx, body, key_id, idempotency_key, digest, response)
-    ctx.notifier.notify(Channel.OUTBOX)
-    return out
-
-
-async def _queue(
-    ctx: AppContext, body: sending.SendMessage, key_id: int, key: str | None, digest: str, response: Response
-) -> schemas.MessageOut:
-    async with db.transaction(ctx.sessions) as session:
-        if key is not None:
-            first = await idempotency.replayed(session, key_id, key, digest)
-            if first is not None:
-                response.headers["Idempotent-Replayed"] = "true"
-                message = await messages.get(session, first)
-                contact = await session.get(Contact, message.contact_id)
-                assert contact is not None  # a foreign key guarantees it
-                return schemas.MessageOut.of(message, contact)
-        message, contact = await sending.queue(session, body)
-        if key is not None:
-            idempotency.remember(session, key_id, key, digest, message.id)
-        return schemas.MessageOut.of(message, contact)
+    queued = await ctx.intake.submit(body, api_key, idempotency_key, digest)
+    if queued.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    else:
+        ctx.notifier.notify(Channel.OUTBOX)
+    return queued.message
 
 
 @router.get("", response_model=schemas.MessagePage)

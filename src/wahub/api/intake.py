@@ -1,0 +1,157 @@
+"""``POST /api/v1/messages`` under load: the sends that arrive while a transaction is being written are queued
+together in the next one (group commit), with the statements of ``outbound.queue_many``, so a program posting
+its messages one by one from many connections is not held to one transaction per message.
+
+Each send keeps its own answer: a refused one (closed window, unknown account, a conflicting Idempotency-Key)
+refuses only itself. If the shared transaction itself fails, each of its sends is tried again alone, so one
+bad row cannot fail the others, and nothing is answered 202 unless its transaction committed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wahub import errors
+from wahub.api import schemas, sending
+from wahub.store import apikeys, db, idempotency, messages, outbound
+from wahub.store.models import Account, Contact
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256  # sends per transaction
+KNOWN_KEYS = 1_000  # API keys remembered as live (the set starts over when full)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    message: schemas.MessageOut
+    replayed: bool  # an Idempotency-Key seen before: the first request's message, nothing queued now
+
+
+@dataclass(slots=True)
+class _Send:
+    body: sending.SendMessage
+    api_key: str  # its hash (``apikeys.hash_key``)
+    key: str | None
+    digest: str
+    done: asyncio.Future[Queued] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class SendIntake:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
+        self._sessions = sessions
+        self._max = max_batch
+        self._waiting: list[_Send] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._live: set[str] = set()
+
+    def known_live(self, key_hash: str) -> bool:
+        """This API key was live when last checked (each send's transaction checks it again)."""
+        return key_hash in self._live
+
+    def seen_live(self, key_hash: str) -> None:
+        if len(self._live) >= KNOWN_KEYS:
+            self._live.clear()
+        self._live.add(key_hash)
+
+    async def submit(self, body: sending.SendMessage, api_key: str, key: str | None, digest: str) -> Queued:
+        """Queue ``body``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key`` (with
+        the sends that arrive meanwhile); returns once it is committed, or raises why it was refused."""
+        send = _Send(body, api_key, key, digest)
+        self._waiting.append(send)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name="send-intake")
+        return await asyncio.shield(send.done)  # a client that hangs up does not cancel the others' batch
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
+            try:
+                async with db.transaction(self._sessions) as session:
+                    outcomes = await self._queue_batch(session, batch)
+            except Exception:
+                if len(batch) > 1:
+                    log.warning("a batch of %d sends failed together; trying each alone", len(batch), exc_info=True)
+                outcomes = [await self._alone(send) for send in batch]
+            for send, outcome in zip(batch, outcomes, strict=True):
+                if send.done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    send.done.set_exception(outcome)
+                else:
+                    send.done.set_result(outcome)
+
+    async def _alone(self, send: _Send) -> Queued | BaseException:
+        for attempt in (1, 2):
+            try:
+                async with db.transaction(self._sessions) as session:
+                    (outcome,) = await self._queue_batch(session, [send])
+                return outcome
+            except IntegrityError as exc:
+                # Another process committed the same Idempotency-Key first: the second try replays it.
+                if send.key is None or attempt == 2:
+                    return exc
+            except Exception as exc:  # the database itself
+                return exc
+        raise AssertionError("unreachable")
+
+    async def _queue_batch(self, session: AsyncSession, batch: list[_Send]) -> list[Queued | BaseException]:
+        """Queue ``batch`` in ``session``'s transaction; each send's answer, or the error that refuses it."""
+        outcomes: list[Queued | BaseException | None] = [None] * len(batch)
+        live = await apikeys.live_ids(session, {send.api_key for send in batch})
+        senders: dict[str | None, Account] = {}
+        firsts: dict[tuple[int, str], int] = {}  # a key's first send in this batch
+        repeats: list[tuple[int, int]] = []
+        wanted: list[tuple[int, outbound.Outgoing]] = []
+        for i, send in enumerate(batch):
+            api_key_id = live.get(send.api_key)
+            if api_key_id is None:  # revoked since this process last saw it live
+                self._live.discard(send.api_key)
+                outcomes[i] = errors.Unauthorized("the API key is not valid or was revoked")
+                continue
+            try:
+                if send.key is not None:
+                    if (api_key_id, send.key) in firsts:
+                        repeats.append((i, firsts[(api_key_id, send.key)]))
+                        continue
+                    first = await idempotency.replayed(session, api_key_id, send.key, send.digest)
+                    if first is not None:
+                        outcomes[i] = Queued(await _message_out(session, first), replayed=True)
+                        continue
+                    firsts[(api_key_id, send.key)] = i
+                wanted.append((i, await sending.outgoing(session, send.body, senders)))
+            except errors.WahubError as exc:
+                outcomes[i] = exc
+        queued = await outbound.queue_many(session, [item for _, item in wanted])
+        for (i, _), result in zip(wanted, queued, strict=True):
+            if isinstance(result, errors.WindowClosed):
+                outcomes[i] = result
+                continue
+            message, contact = result
+            send = batch[i]
+            if send.key is not None:
+                idempotency.remember(session, live[send.api_key], send.key, send.digest, message.id)
+            outcomes[i] = Queued(schemas.MessageOut.of(message, contact), replayed=False)
+        for i, first in repeats:  # the same key twice in one batch: the second is a retry of the first
+            earlier = outcomes[first]
+            if batch[i].digest != batch[first].digest:
+                outcomes[i] = errors.IdempotencyConflict(
+                    "this Idempotency-Key was already used with a different request body", key=batch[i].key
+                )
+            elif isinstance(earlier, Queued):
+                outcomes[i] = Queued(earlier.message, replayed=True)
+            else:
+                outcomes[i] = earlier
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
+
+
+async def _message_out(session: AsyncSession, message_id: int) -> schemas.MessageOut:
+    message = await messages.get(session, message_id)
+    contact = await session.get(Contact, message.contact_id)
+    assert contact is not None  # a foreign key guarantees it
+    return schemas.MessageOut.of(message, contact)
