@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,14 +45,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         migrate.upgrade(url)
         yield url
         return
-    name = f"wahub_send_crash_{os.getpid()}"
+    with fresh_pg(f"wahub_send_crash_{os.getpid()}") as url:
+        yield url
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database of the test's own."""
+    with fresh_pg(f"wahub_send_{request.node.name[5:30]}_{os.getpid()}") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_pg(name: str) -> Iterator[str]:
+    """A migrated PostgreSQL database ``name``, dropped at the end."""
     with _pg_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    migrate.upgrade(_pg_url(name))
-    yield _pg_url(name)
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        migrate.upgrade(_pg_url(name))
+        yield _pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -138,6 +154,21 @@ async def campaign(sessions: async_sessionmaker[AsyncSession], workers: Workers,
     return dict(zip(numbers, ids, strict=True))
 
 
+async def sending_worker(
+    sessions: async_sessionmaker[AsyncSession], workers: Workers, fake: FakeState
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """Once KILL_AFTER messages reached fakegraph: the holder of the send lease, and its process."""
+
+    async def enough_sent() -> bool:
+        return len(fake.messages) >= KILL_AFTER
+
+    await until(enough_sent, 60, f"fakegraph did not see {KILL_AFTER} sends", workers)
+    async with db.transaction(sessions) as session:
+        holder = await session.scalar(sa.select(SendLease.holder))
+    assert holder is not None
+    return holder, next(p for p in workers.procs if holder.startswith(f"{p.pid}-"))
+
+
 async def all_done(sessions: async_sessionmaker[AsyncSession]) -> bool:
     async with db.transaction(sessions) as session:
         open_jobs = await session.scalar(
@@ -158,15 +189,7 @@ async def test_kill_9_of_the_sending_worker_loses_nothing_and_flags_what_was_in_
         first = workers.start()
         standby = workers.start() if two else None
         ids = await campaign(sessions, workers, MESSAGES)
-
-        async def enough_sent() -> bool:
-            return len(fake.messages) >= KILL_AFTER
-
-        await until(enough_sent, 60, f"fakegraph did not see {KILL_AFTER} sends", workers)
-        async with db.transaction(sessions) as session:
-            holder = await session.scalar(sa.select(SendLease.holder))
-        assert holder is not None
-        victim = next(p for p in workers.procs if holder.startswith(f"{p.pid}-"))
+        holder, victim = await sending_worker(sessions, workers, fake)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         sent_at_kill = len(fake.messages)
@@ -212,15 +235,10 @@ async def test_kill_9_of_the_sending_worker_loses_nothing_and_flags_what_was_in_
 
 @pytest.mark.postgres
 async def test_two_workers_on_postgresql_never_send_the_same_message(
-    graph: tuple[str, FakeState], tmp_path: Path
+    graph: tuple[str, FakeState], pg_database: str, tmp_path: Path
 ) -> None:
     graph_url, fake = graph
-    name = f"wahub_send_two_{os.getpid()}"
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _pg_url(name)
-    migrate.upgrade(url)
+    url = pg_database
     workers = Workers(url, graph_url, tmp_path)
     engine = db.create_engine(url)
     sessions = db.sessionmaker(engine)
@@ -236,8 +254,6 @@ async def test_two_workers_on_postgresql_never_send_the_same_message(
     finally:
         workers.stop()
         await engine.dispose()
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     per_recipient = collections.Counter(m.to for m in fake.messages.values())
     assert set(per_recipient) == set(ids)
     assert max(per_recipient.values()) == 1
@@ -258,19 +274,14 @@ async def _quiet(sessions: async_sessionmaker[AsyncSession]) -> bool:
 
 @pytest.mark.postgres
 async def test_a_stalled_sender_that_wakes_after_losing_its_lease_leaves_no_status_unattached(
-    graph: tuple[str, FakeState], tmp_path: Path
+    graph: tuple[str, FakeState], pg_database: str, tmp_path: Path
 ) -> None:
     """The sending worker freezes (SIGSTOP: a paused VM, a swap storm) with sends on the wire, long enough for
     its lease to run out; the standby takes over and sends those messages again, flagged. When the frozen one
     wakes it reads Meta's answers to its sends: both copies' wamids are kept, so every status Meta reports for
     either copy moves its message, and none waits unattached forever."""
     graph_url, fake = graph
-    name = f"wahub_send_stall_{os.getpid()}"
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _pg_url(name)
-    migrate.upgrade(url)
+    url = pg_database
     workers = Workers(url, graph_url, tmp_path)
     engine = db.create_engine(url)
     sessions = db.sessionmaker(engine)
@@ -278,15 +289,7 @@ async def test_a_stalled_sender_that_wakes_after_losing_its_lease_leaves_no_stat
         workers.start()
         workers.start()
         ids = await campaign(sessions, workers, MESSAGES)
-
-        async def enough_sent() -> bool:
-            return len(fake.messages) >= KILL_AFTER
-
-        await until(enough_sent, 60, f"fakegraph did not see {KILL_AFTER} sends", workers)
-        async with db.transaction(sessions) as session:
-            holder = await session.scalar(sa.select(SendLease.holder))
-        assert holder is not None
-        frozen = next(p for p in workers.procs if holder.startswith(f"{p.pid}-"))
+        holder, frozen = await sending_worker(sessions, workers, fake)
         for _ in range(200):  # freeze it between two transactions, so it holds no row lock the standby needs
             frozen.send_signal(signal.SIGSTOP)
             if await _quiet(sessions):
@@ -343,8 +346,6 @@ async def test_a_stalled_sender_that_wakes_after_losing_its_lease_leaves_no_stat
     finally:
         workers.stop()
         await engine.dispose()
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     per_recipient = collections.Counter(m.to for m in fake.messages.values())
     twice = {ids[to] for to, count in per_recipient.items() if count > 1}
     assert set(per_recipient) == set(ids) and max(per_recipient.values()) <= 2

@@ -181,27 +181,43 @@ def _reached(record: Any) -> Reached:
     )
 
 
-async def attach_to(session: AsyncSession, message_ids: Sequence[int]) -> None:
-    """These messages' wamids are now known: apply the statuses that arrived before them (one query; almost
-    always it finds none)."""
-    stmt = (
+def _unattached(*where: Any, limit: int | None = None) -> tuple[Any, Any]:
+    """Unattached statuses with their message, found by the message's wamid and by a second copy's."""
+    unattached = StatusRecord.message_id.is_(None)
+    by_wamid = (
         sa.select(StatusRecord, Message)
         .join(Message, sa.and_(Message.account_id == StatusRecord.account_id, Message.wamid == StatusRecord.wamid))
-        .where(Message.id.in_(message_ids), StatusRecord.message_id.is_(None))
+        .where(unattached, *where)
+        .limit(limit)
     )
-    copies = (
+    by_copy = (
         sa.select(StatusRecord, Message)
         .join(
             MessageWamid,
             sa.and_(MessageWamid.account_id == StatusRecord.account_id, MessageWamid.wamid == StatusRecord.wamid),
         )
         .join(Message, Message.id == MessageWamid.message_id)
-        .where(Message.id.in_(message_ids), StatusRecord.message_id.is_(None))
+        .where(unattached, *where)
+        .limit(limit)
     )
-    for query in (stmt, copies):
-        for record, message in (await session.execute(query)).tuples().all():
+    return by_wamid, by_copy
+
+
+async def _apply_unattached(session: AsyncSession, *where: Any, limit: int | None = None) -> int:
+    count = 0
+    for query in _unattached(*where, limit=limit):
+        rows = (await session.execute(query)).tuples().all()
+        for record, message in rows:
             advance(message, _reached(record))
             record.message_id = message.id
+        count += len(rows)
+    return count
+
+
+async def attach_to(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """These messages' wamids are now known: apply the statuses that arrived before them (two indexed queries;
+    almost always they find none)."""
+    await _apply_unattached(session, Message.id.in_(message_ids))
 
 
 async def attach_waiting(session: AsyncSession, limit: int = 500) -> int:
@@ -209,30 +225,7 @@ async def attach_waiting(session: AsyncSession, limit: int = 500) -> int:
 
     ``attach`` does it at once in the common case; this sweep closes the race where a status is recorded
     while the send's result is committed in another transaction (under READ COMMITTED each misses the other)."""
-    stmt = (
-        sa.select(StatusRecord, Message)
-        .join(Message, sa.and_(Message.account_id == StatusRecord.account_id, Message.wamid == StatusRecord.wamid))
-        .where(StatusRecord.message_id.is_(None))
-        .limit(limit)
-    )
-    copies = (
-        sa.select(StatusRecord, Message)
-        .join(
-            MessageWamid,
-            sa.and_(MessageWamid.account_id == StatusRecord.account_id, MessageWamid.wamid == StatusRecord.wamid),
-        )
-        .join(Message, Message.id == MessageWamid.message_id)
-        .where(StatusRecord.message_id.is_(None))
-        .limit(limit)
-    )
-    count = 0
-    for query in (stmt, copies):
-        rows = (await session.execute(query)).tuples().all()
-        for record, message in rows:
-            advance(message, _reached(record))
-            record.message_id = message.id
-        count += len(rows)
-    return count
+    return await _apply_unattached(session, limit=limit)
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[StatusRecord]:
