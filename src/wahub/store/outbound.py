@@ -41,12 +41,13 @@ class Outgoing:
 
 
 async def queue_many(
-    session: AsyncSession, items: Sequence[Outgoing]
+    session: AsyncSession, items: Sequence[Outgoing], *, whole: bool = False
 ) -> list[tuple[Message, Contact] | errors.WindowClosed]:
     """Queue each item (its ``queued`` message and outbox job) in the caller's transaction with a few
     statements for all of them: contacts and conversations found or created together, then one insert of the
     messages and one of their jobs. An item whose window is closed is refused (its ``WindowClosed`` in its
-    place: Meta would refuse it, 131047) and the others are queued."""
+    place: Meta would refuse it, 131047) and the others are queued; with ``whole``, nothing is queued then and
+    ``WindowClosed`` is raised, counting them."""
     refs: dict[int, list[domain.ContactRef]] = defaultdict(list)
     for item in items:
         refs[item.account.id].append(item.chat)
@@ -81,6 +82,12 @@ async def queue_many(
         rows.append(row)
         conversations.record_activity(chat, now)
         results.append((Message(**row), contact))
+    closed = [item.to.key for item, r in zip(items, results, strict=True) if isinstance(r, errors.WindowClosed)]
+    if whole and closed:
+        raise errors.WindowClosed(
+            f"the 24-hour customer-service window is closed for {len(closed)} of the recipients (first: "
+            f"{closed[0]}): only a template message can be sent to them; send one with type 'template'"
+        )
     if rows:
         # One statement for all the messages (the ORM's flush would insert them one by one), then their jobs.
         table: sa.Table = Message.__table__  # type: ignore[assignment]
@@ -141,56 +148,16 @@ async def queue_broadcast(
     *,
     free_form: bool = False,
 ) -> list[int]:
-    """The same message to each recipient (a campaign's), queued with a few statements per thousand; returns
-    the message ids in the recipients' order. A ``free_form`` broadcast is refused whole if any recipient's
-    window is closed."""
+    """The same message to each recipient (a campaign's), queued by ``queue_many`` in chunks; returns the
+    message ids in the recipients' order. A ``free_form`` broadcast is refused whole if any recipient's window
+    is closed."""
     ids: list[int] = []
     for start in range(0, len(recipients), BROADCAST_CHUNK):
-        ids += await _queue_chunk(
-            session, account, recipients[start : start + BROADCAST_CHUNK], message_type, content, free_form
-        )
-    return ids
-
-
-async def _queue_chunk(
-    session: AsyncSession,
-    account: Account,
-    recipients: Sequence[domain.ContactRef],
-    message_type: domain.MessageType,
-    content: dict[str, Any],
-    free_form: bool,
-) -> list[int]:
-    resolved = await contacts.resolve_many(session, account.id, recipients)
-    people = [resolved.get(r) for r in recipients]
-    chats = await conversations.resolve_many(session, account.id, {c.id for c in people})
-    now = utcnow()
-    if free_form:
-        closed = [
-            r.key for r, c in zip(recipients, people, strict=True) if not conversations.window_open(chats[c.id], now)
+        chunk = [
+            Outgoing(account, to, message_type, content, free_form=free_form)
+            for to in recipients[start : start + BROADCAST_CHUNK]
         ]
-        if closed:
-            raise errors.WindowClosed(
-                f"the 24-hour customer-service window is closed for {len(closed)} of the recipients (first: "
-                f"{closed[0]}): only a template message can be sent to them; send one with type 'template'"
-            )
-    table: sa.Table = Message.__table__  # type: ignore[assignment]
-    rows = [
-        {
-            "account_id": account.id,
-            "conversation_id": chats[c.id].id,
-            "contact_id": c.id,
-            "direction": domain.Direction.OUTBOUND.value,
-            "type": message_type.value,
-            "status": domain.MessageStatus.QUEUED.value,
-            "content": content,
-            "created_at": now,
-            "queued_at": now,
-        }
-        for c in people
-    ]
-    inserted = await session.execute(sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    ids = list(inserted.scalars().all())
-    await session.execute(sa.insert(OutboxJob), [_job(i, account.id, now) for i in ids])
-    for chat in chats.values():
-        conversations.record_activity(chat, now)
+        for result in await queue_many(session, chunk, whole=True):
+            assert not isinstance(result, errors.WindowClosed)  # ``whole`` raised instead
+            ids.append(result[0].id)
     return ids
