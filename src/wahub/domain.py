@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -242,3 +243,8 @@ MEDIA_TYPES: dict[str, tuple[frozenset[str], int]] = {
     "video/mp4": (frozenset({"video", "document"}), 16 * MB),
     "video/3gpp": (frozenset({"video", "document"}), 16 * MB),
 }
+
+
+def is_media_placeholder(message_type: str, content: Mapping[str, Any] | None) -> bool:
+    """A history sync's stand-in for a media message whose content comes later, under the same wamid."""
+    return message_type == MessageType.UNKNOWN.value and (content or {}).get("original_type") == "media_placeholder"

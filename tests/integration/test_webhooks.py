@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import APP_SECRET, VERIFY_TOKEN
-from tests.support import payload
+from tests.support import DATA, payload
 from wahub.store import db, events
-from wahub.store.models import Account, Contact, Message, WebhookEvent
+from wahub.store.models import Account, Contact, Media, Message, WebhookEvent
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
 
@@ -128,3 +129,36 @@ async def test_malformed_body_is_kept_and_marked_rejected(
         event = (await session.scalars(sa.select(WebhookEvent))).one()
     assert event.processed_at is not None
     assert event.result is not None and event.result.startswith("rejected")
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "one-batch"])
+async def test_a_history_placeholder_becomes_its_media_message_when_the_media_comes(
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    event_sessions: async_sessionmaker[AsyncSession],
+    together: bool,
+) -> None:
+    # A coexistence history sync: the chunk names an image as a media_placeholder; a later chunk carries the
+    # image itself under the same wamid (Meta's reference pages, tests/data/meta-docs-webhooks.json).
+    docs = json.loads((DATA / "meta-docs-webhooks.json").read_text())
+    for name in ("history_chunk", "history_media_chunk", "history_media_chunk"):
+        webhook = docs[name]
+        for entry in webhook["entry"]:
+            for change in entry["changes"]:
+                change["value"]["metadata"]["phone_number_id"] = account.phone_number_id
+        body = json.dumps(webhook).encode()
+        assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
+        if not together:  # else the processor takes the three events in one batch
+            await Processor(sessions, event_sessions).run_once()
+    await Processor(sessions, event_sessions).run_once()
+    async with db.transaction(sessions) as session:
+        message = (await session.scalars(sa.select(Message).where(Message.wamid == "wamid.HISTORY_IN_2"))).one()
+        media = await session.get(Media, message.media_id) if message.media_id else None
+        count = await session.scalar(sa.select(sa.func.count()).select_from(Message))
+    async with db.transaction(event_sessions) as session:
+        results = [e.result for e in (await session.scalars(sa.select(WebhookEvent).order_by(WebhookEvent.id))).all()]
+    assert message.type == "image" and message.content["image"]["id"] == "1003383421387256"
+    assert media is not None and (media.provider_media_id, media.state) == ("1003383421387256", "pending")
+    assert count == 4  # the chunk's four messages; the image filled its placeholder instead of adding a fifth
+    assert "placeholder filled" in " ".join(r or "" for r in results[:2]) and "duplicate message" in (results[2] or "")

@@ -63,10 +63,10 @@ async def apply_batch(
     # Messages stored already (a redelivery) need no contact work: resolving their sender again could recreate
     # a contact that has since changed number. The insert below still deduplicates on its own.
     stored = await messages.existing_wamids(session, {(m.account.id, m.value.provider_id) for m in msgs})
-    for m in msgs:
-        if (m.account.id, m.value.provider_id) in stored:
-            counts[m.index]["duplicate message"] += 1
+    again = [m for m in msgs if (m.account.id, m.value.provider_id) in stored]
+    await _fill_placeholders(session, again, counts)
     msgs = [m for m in msgs if (m.account.id, m.value.provider_id) not in stored]
+    msgs = _placeholders_last(msgs, counts)
     resolved = await _contacts(session, msgs, prefs)
     await _messages(session, msgs, resolved, counts)
     await _statuses(session, known, batch, counts)
@@ -75,6 +75,54 @@ async def apply_batch(
         counts[index]["preference"] += 1
     await _account_events(session, known, batch, counts)
     return counts
+
+
+def _placeholders_last(msgs: list[_Msg], counts: Counts) -> list[_Msg]:
+    """A history placeholder and the message that replaces it in the same batch: the message is kept (the
+    insert keeps the first row of a wamid, and would keep the placeholder)."""
+    keep: dict[tuple[int, str], _Msg] = {}
+    for m in msgs:
+        key = (m.account.id, m.value.provider_id)
+        first = keep.get(key)
+        if first is None:
+            keep[key] = m
+        elif _stands_in(first) and not _stands_in(m):
+            keep[key] = m
+            counts[first.index]["placeholder filled"] += 1
+        else:
+            counts[m.index]["duplicate message"] += 1
+    return list(keep.values())
+
+
+def _stands_in(m: _Msg) -> bool:
+    return domain.is_media_placeholder(m.value.type.value, m.value.content)
+
+
+async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: Counts) -> None:
+    """Messages stored already are duplicates, but for one case: a history sync first sends a media message as
+    a ``media_placeholder`` and later the message itself with its media (same wamid). The stored placeholder
+    then becomes that message, and its media is fetched like any other."""
+    real = [m for m in again if m.value.type is not MessageType.UNKNOWN]
+    rows = await messages.by_wamids(session, {(m.account.id, m.value.provider_id) for m in real})
+    fills = []
+    for m in again:
+        row = rows.get((m.account.id, m.value.provider_id))
+        if (
+            m.value.type is not MessageType.UNKNOWN
+            and row is not None
+            and domain.is_media_placeholder(row.type, row.content)
+        ):
+            fills.append((m, row))
+        else:
+            counts[m.index]["duplicate message"] += 1
+    media_ids = await media.register_many(
+        session, [(m.account.id, m.value.media) for m, _ in fills if m.value.media is not None]
+    )
+    for m, row in fills:
+        row.type, row.content, row.raw = m.value.type.value, m.value.content, m.value.raw
+        if m.value.media is not None:
+            row.media_id = media_ids.get((m.account.id, m.value.media.media_id))
+        counts[m.index]["placeholder filled"] += 1
 
 
 async def _contacts(
