@@ -73,9 +73,11 @@ class SendIntake:
             try:
                 async with db.transaction(self._sessions) as session:
                     outcomes = await self._queue_batch(session, batch)
-            except Exception:
+            except Exception as exc:
                 if len(batch) > 1:
-                    log.warning("a batch of %d sends failed together; trying each alone", len(batch), exc_info=True)
+                    log.warning(
+                        "a batch of %d sends failed together (%s); trying each alone", len(batch), type(exc).__name__
+                    )
                 outcomes = [await self._alone(send) for send in batch]
             for send, outcome in zip(batch, outcomes, strict=True):
                 if send.done.done():

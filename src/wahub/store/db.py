@@ -77,7 +77,9 @@ def create_events_engine(url: str, main: AsyncEngine) -> AsyncEngine:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine. SQLite gets WAL, full fsync on commit and write transactions that take the lock up
     front (BEGIN IMMEDIATE), so concurrent writers wait their turn instead of failing with "database is
-    locked" on upgrade."""
+    locked" on upgrade. Errors never quote the statement's parameters: they hold message bodies, and an error
+    may be logged."""
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_async_engine(async_url(url), connect_args={"isolation_level": None, "timeout": 30}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -87,7 +89,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_sync_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(sync_url(url))
+    engine = sa.create_engine(sync_url(url), hide_parameters=True)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
