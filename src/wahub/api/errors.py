@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wahub import errors
@@ -51,6 +52,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.WahubError, _wahub_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for unavailable in (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -74,6 +77,16 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database is down, unreachable, out of connections or locked past its timeout: nothing was done or
+    # acknowledged, and the same request can be sent again (with its Idempotency-Key, a send stays single).
+    first = str(getattr(exc, "orig", None) or type(exc).__name__).strip().splitlines()[0][:200]
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path, first)
+    return error_response(
+        503, "unavailable", "the database is not answering; try again shortly", headers={"Retry-After": "2"}
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
