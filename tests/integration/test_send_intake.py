@@ -60,11 +60,15 @@ async def test_a_burst_of_sends_shares_transactions_and_each_gets_its_own_answer
         by_kind.setdefault(kind, []).append(answer)
     assert {r.status_code for r in by_kind["template"] + by_kind["text"]} == {202}
     assert all(r.status_code == 422 and r.json()["error"]["code"] == "window_closed" for r in by_kind["closed"])
-    first, retry = by_kind["keyed"]
-    assert (first.status_code, retry.status_code) == (202, 202)
-    assert first.json()["id"] == retry.json()["id"]
-    assert [r.headers.get("Idempotent-Replayed") for r in (first, retry)].count("true") == 1
-    assert by_kind["conflict"][0].status_code == 409
+    # The three sends of one key race: whichever body arrived first is queued once; the same body again is
+    # its replay, the other body a conflict.
+    keyed_answers = by_kind["keyed"] + by_kind["conflict"]
+    won = [r for r in keyed_answers if r.status_code == 202]
+    lost = [r for r in keyed_answers if r.status_code != 202]
+    assert won in (by_kind["keyed"], by_kind["conflict"]), [r.status_code for r in keyed_answers]
+    assert {r.status_code for r in lost} <= {409} and len({r.json()["id"] for r in won}) == 1
+    assert [r.headers.get("Idempotent-Replayed") for r in won].count("true") == len(won) - 1
+    first = won[0]
 
     queued = {r.json()["id"] for r in by_kind["template"] + by_kind["text"] + [first]}
     async with db.transaction(sessions) as session:
