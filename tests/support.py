@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -76,3 +77,18 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0,
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
+
+
+def prometheus_samples(text: str) -> dict[tuple[str, str], float]:
+    """The samples of a Prometheus text exposition, by (name, labels as written); fails on a malformed line."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            matched = _SAMPLE.match(line)
+            assert matched is not None, f"not a Prometheus sample line: {line!r}"
+            name, labels, value = matched.groups()
+            found[name, labels or ""] = float(value)
+    return found

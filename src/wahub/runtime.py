@@ -36,7 +36,7 @@ from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, apikeys, db, media, monitor, notify, uploads
+from wahub.store import accounts, apikeys, counters, db, media, monitor, notify, uploads
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
@@ -151,7 +151,7 @@ async def serve(
     if role in (Role.WORKER, Role.PROCESSOR):
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
-        processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy)
+        processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
     sender = media_fetcher = None
     if role in (Role.ALL, Role.WORKER):
         graph = GraphClient(http, graph_url, settings.graph_version)
@@ -162,13 +162,16 @@ async def serve(
             send_rate=settings.send_rate,
             send_jitter=settings.send_jitter_ms / 1000,
             storage=ctx.storage,
+            tally=ctx.tally,
         )
-        media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage)
+        media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage, tally=ctx.tally)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
     if role is Role.ALL:
         tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
+    flusher = counters.Flusher(sessions, ctx.tally)
+    flusher.start()
     worker_task: asyncio.Task[None] | None = None
     if processor is not None or sender is not None:
         worker = Worker(notifier, processor=processor, sender=sender, media=media_fetcher)
@@ -190,6 +193,10 @@ async def serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         if worker_task is not None:
             await asyncio.gather(worker_task, return_exceptions=True)
+        try:
+            await flusher.stop()
+        except Exception as exc:
+            log.warning("the last metrics could not be written (%s)", type(exc).__name__)
         await http.close()
         await engine.dispose()
         if events_engine is not engine:

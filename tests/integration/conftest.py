@@ -227,12 +227,11 @@ async def worker(ctx: AppContext, graph_url: str, pair_pacer: ratelimit.PairPace
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
         graph = GraphClient(http, graph_url, "v25.0")
-        sender = Sender(ctx.sessions, graph, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage)
-        task = asyncio.create_task(
-            Worker(ctx.notifier, processor=Processor(ctx.sessions, db.sessionmaker(ctx.events)), sender=sender).run(
-                stop
-            )
+        sender = Sender(
+            ctx.sessions, graph, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
         )
+        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
+        task = asyncio.create_task(Worker(ctx.notifier, processor=processor, sender=sender).run(stop))
         yield
         stop.set()
         await task

@@ -39,8 +39,8 @@ def store(ctx: AppContext) -> BlobStore:
 async def media_worker(ctx: AppContext, graph_url: str, store: BlobStore) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, store)
-        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events))
+        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, store, ctx.tally)
+        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, media=fetcher).run(stop))
         yield
         stop.set()

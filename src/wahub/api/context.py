@@ -10,7 +10,7 @@ from wahub import storage
 from wahub.api.intake import SendIntake
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
-from wahub.store import db
+from wahub.store import counters, db
 from wahub.store.crypto import Vault
 from wahub.store.notify import Notifier
 
@@ -29,6 +29,8 @@ class AppContext:
     storage: BlobStore
     # Sends posted to the API, queued together (``api/intake.py``).
     intake: SendIntake
+    # What this process counted for ``/metrics`` and has not written yet (``store/counters.py``).
+    tally: counters.Tally
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -44,4 +46,5 @@ class AppContext:
             vault=vault,
             storage=storage.from_url(settings.storage_url),
             intake=SendIntake(sessions),
+            tally=counters.Tally(),
         )

@@ -13,6 +13,7 @@ from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wahub import errors
+from wahub.store import counters
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,22 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-async def _wahub_error(_request: Request, exc: errors.WahubError) -> JSONResponse:
+async def _wahub_error(request: Request, exc: errors.WahubError) -> JSONResponse:
+    if isinstance(exc, errors.StorageError):
+        return _storage_unavailable(request, exc)
     status, code = next((value for cls, value in _STATUS.items() if isinstance(exc, cls)), (422, "invalid_input"))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, code, exc.message, exc.details, headers)
+
+
+def _storage_unavailable(request: Request, exc: errors.StorageError) -> JSONResponse:
+    # Not the client's fault, and the same request may work shortly: an upload kept nothing, a read sent nothing.
+    log.error("media storage failed on %s %s: %s", request.method, request.url.path, exc.message[:200])
+    tally: counters.Tally = request.app.state.ctx.tally
+    tally.count("wahub_storage_errors_total", {"operation": "api", "error": type(exc).__name__})
+    return error_response(
+        503, "storage_unavailable", f"the media storage failed: {exc.message}", headers={"Retry-After": "5"}
+    )
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

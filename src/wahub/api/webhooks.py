@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from wahub.api.context import AppContext
 from wahub.api.errors import error_response
-from wahub.store import accounts
+from wahub.store import accounts, counters
 from wahub.store.journal import EventJournal
 from wahub.store.notify import Channel
 from wahub.webhook import signature
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 3 * 1024 * 1024  # Meta batches stay far below this; larger bodies are refused, not buffered.
 REFRESH_SECONDS = 10.0
+_REQUESTS = {
+    result: ("wahub_webhook_requests_total", counters.labels_text({"provider": "meta", "result": result}))
+    for result in ("accepted", "bad_signature", "too_large", "unavailable")
+}
 
 
 class WebhookKeys:
@@ -97,6 +101,7 @@ class MetaWebhookReceiver:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is not None and declared > MAX_BODY:
+            self._counted("too_large")
             await _respond(send, 413, "too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
             return
         body = bytearray()
@@ -107,22 +112,29 @@ class MetaWebhookReceiver:
                 return
             body += message.get("body", b"")
             if len(body) > MAX_BODY:
+                self._counted("too_large")
                 await _respond(send, 413, "too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
                 return
             more = message.get("more_body", False)
         raw = bytes(body)
         if not signature.verify_meta(self._keys.app_secrets, raw, _header(scope, b"x-hub-signature-256")):
+            self._counted("bad_signature")
             await _respond(send, 401, "unauthorized", "X-Hub-Signature-256 is missing or does not match")
             return
         try:
             await self._journal.append("meta", raw)
         except Exception:
             # Not stored, so not acknowledged: Meta retries on anything but 200.
+            self._counted("unavailable")
             await _respond(send, 503, "unavailable", "the event could not be stored; retry later")
             return
         self._ctx.notifier.notify(Channel.EVENTS)
+        self._counted("accepted")
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
         await send({"type": "http.response.body", "body": b""})
+
+    def _counted(self, result: str) -> None:
+        self._ctx.tally.bump(_REQUESTS[result])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

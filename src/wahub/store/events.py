@@ -4,6 +4,7 @@ never deleted, and never dropped on failure (a failing event is retried, then ke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +21,7 @@ class Claimed:
     id: int
     body: bytes
     attempts: int
+    received_at: datetime
     result: str | None = None
     done: bool = False
 
@@ -38,13 +40,13 @@ class Claimed:
 async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Unprocessed events, oldest first, locked for this transaction (other workers skip them)."""
     stmt = (
-        sa.select(WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts)
+        sa.select(WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts, WebhookEvent.received_at)
         .where(WebhookEvent.processed_at.is_(None))
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [Claimed(row.id, row.body, row.attempts) for row in await session.execute(stmt)]
+    return [Claimed(row.id, row.body, row.attempts, row.received_at) for row in await session.execute(stmt)]
 
 
 async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:
@@ -77,3 +79,15 @@ async def count(session: AsyncSession) -> int:
 async def backlog(session: AsyncSession) -> int:
     stmt = sa.select(sa.func.count()).select_from(WebhookEvent).where(WebhookEvent.processed_at.is_(None))
     return int(await session.scalar(stmt) or 0)
+
+
+async def oldest_waiting(session: AsyncSession) -> datetime | None:
+    """When the oldest event not processed yet was acknowledged (None when none waits)."""
+    stmt = (
+        sa.select(WebhookEvent.received_at)
+        .where(WebhookEvent.processed_at.is_(None))
+        .order_by(WebhookEvent.id)
+        .limit(1)
+    )
+    found: datetime | None = await session.scalar(stmt)
+    return found

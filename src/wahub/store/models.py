@@ -334,3 +334,14 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class MetricCount(Base):
+    """One Prometheus sample (a counter, or a histogram's bucket, sum or count) for one set of labels: every
+    process adds to it (``store/counters.py``), so ``/metrics`` shows the work of all of them."""
+
+    __tablename__ = "metric_counts"
+
+    name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    labels: Mapped[str] = mapped_column(sa.String(1000), primary_key=True)  # as written between the braces
+    value: Mapped[float] = mapped_column(sa.Float)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store import events
+from wahub.store import counters, events
 from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, utcnow
 
 RECENT = timedelta(hours=1)
@@ -132,6 +132,8 @@ async def samples(session: AsyncSession, event_session: AsyncSession) -> list[Sa
         await session.scalar(sa.select(sa.func.count()).select_from(Account).where(Account.sending_paused.is_not(None)))
         or 0
     )
+    oldest = await events.oldest_waiting(event_session)
+    waited = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
     return [
         Sample(
             "wahub_media", "media files by state", "gauge", [({"state": str(s)}, float(n)) for s, n, _ in media_rows]
@@ -161,21 +163,39 @@ async def samples(session: AsyncSession, event_session: AsyncSession) -> list[Sa
             [({}, float(await events.backlog(event_session)))],
         ),
         Sample(
+            "wahub_webhook_oldest_waiting_seconds",
+            "how long the oldest webhook event not processed yet has waited since its ack (0: none waits)",
+            "gauge",
+            [({}, round(waited, 3))],
+        ),
+        Sample(
             "wahub_accounts_sending_paused", "accounts whose sending Meta paused (190)", "gauge", [({}, float(paused))]
         ),
     ]
 
 
-def exposition(found: list[Sample]) -> str:
-    """Prometheus' text format."""
+def exposition(found: list[Sample], counted: dict[counters.Key, float]) -> str:
+    """Prometheus' text format: the gauges read now, then the counters and histograms every process added to
+    (``store/counters.py``)."""
     lines = []
     for sample in found:
         lines += [f"# HELP {sample.name} {sample.help}", f"# TYPE {sample.name} {sample.kind}"]
         for labels, value in sample.values:
-            shown = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-            lines.append(f"{sample.name}{{{shown}}} {value:g}" if shown else f"{sample.name} {value:g}")
+            shown = counters.labels_text(labels)
+            lines.append(f"{sample.name}{{{shown}}} {_number(value)}" if shown else f"{sample.name} {_number(value)}")
+    family = None
+    for name, spelled in sorted(counted, key=counters.sort_key):
+        if counters.family_of(name) != family:
+            family = counters.family_of(name)
+            known = counters.FAMILIES.get(family)
+            if known is not None:
+                lines.append(f"# HELP {family} {known.help}")
+            lines.append(f"# TYPE {family} {known.kind if known is not None else 'untyped'}")
+        number = _number(counted[name, spelled])
+        lines.append(f"{name}{{{spelled}}} {number}" if spelled else f"{name} {number}")
     return "\n".join(lines) + "\n"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def _number(value: float) -> str:
+    """Whole numbers in full (``%g`` would write 1234567 as 1.23457e+06), others as Python spells them."""
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import errors
 from wahub.provider.graph import GraphClient
 from wahub.storage.base import BlobStore, content_key
-from wahub.store import accounts, db, media
+from wahub.store import accounts, counters, db, media
 from wahub.store.crypto import Vault
 from wahub.store.models import Media, utcnow
 
@@ -51,9 +51,15 @@ class _Job:
 
 class MediaFetcher:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], graph: GraphClient, vault: Vault, store: BlobStore
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        graph: GraphClient,
+        vault: Vault,
+        store: BlobStore,
+        tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
+        self._tally = tally if tally is not None else counters.Tally()
         self._graph = graph
         self._vault = vault
         self._store = store
@@ -78,26 +84,36 @@ class MediaFetcher:
 
     async def _fetch(self, job: _Job) -> None:
         try:
-            key, size, digest, mime = await self._download(job)
+            key, size, digest, mime, fetched = await self._download(job)
         except errors.MediaRejected as exc:
             log.warning("media rejected", extra={"media_id": job.media_id, "reason": exc.message})
             rejected = exc.message
             await self._record(job, lambda item: media.failed(item, rejected))
+            self._counted("failed")
         except errors.ProviderError as exc:
             if exc.retryable:
                 await self._later(job, f"Meta: {exc.code or '-'}: {exc.message}")
             else:
                 reason = f"Meta no longer gives this media ({exc.code or '-'}: {exc.message})"
                 await self._record(job, lambda item: media.failed(item, reason))
+                self._counted("failed")
         except errors.StorageError as exc:
+            self._tally.count("wahub_storage_errors_total", {"operation": "store", "error": type(exc).__name__})
             await self._later(job, f"storage: {exc.message}")
         except Exception:
             log.exception("fetching media failed unexpectedly", extra={"media_id": job.media_id})
             await self._later(job, "unexpected error (see the log)")
         else:
             await self._record(job, lambda item: media.stored(item, key, size, mime, digest))
+            self._counted("stored")
+            if fetched:
+                self._tally.count("wahub_media_downloaded_bytes_total", amount=size)
 
-    async def _download(self, job: _Job) -> tuple[str, int, str, str | None]:
+    def _counted(self, result: str) -> None:
+        self._tally.count("wahub_media_downloads_total", {"result": result})
+
+    async def _download(self, job: _Job) -> tuple[str, int, str, str | None, bool]:
+        """Store the medium's bytes unless stored already: (key, size, SHA-256, MIME type, downloaded)."""
         info = await self._graph.media_info(job.provider_media_id, job.token)
         expected = job.sha256 or hex_sha256(info.sha256)
         if info.file_size is not None and info.file_size > MAX_BYTES:
@@ -108,7 +124,7 @@ class MediaFetcher:
         key = content_key(expected)
         size = await self._store.size(key)
         if size is not None:
-            return key, size, expected, mime  # the same bytes are stored already
+            return key, size, expected, mime, False  # the same bytes are stored already
         digest = hashlib.sha256()
         written = 0
 
@@ -129,12 +145,14 @@ class MediaFetcher:
                 raise errors.MediaRejected(f"size mismatch: Meta said {info.file_size} bytes, got {written}")
 
         await self._store.write(key, checked(), content_type=mime)
-        return key, written, expected, mime
+        return key, written, expected, mime, True
 
     async def _later(self, job: _Job, error: str) -> None:
         if job.attempts >= MAX_ATTEMPTS:
             await self._record(job, lambda item: media.failed(item, f"gave up after {job.attempts} tries: {error}"))
+            self._counted("failed")
             return
+        self._counted("retried")
         ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (job.attempts - 1))
         delay = ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not cryptography
         log.info("media fetch will be retried", extra={"media_id": job.media_id, "delay": round(delay, 1)})

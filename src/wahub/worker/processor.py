@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
-from wahub.store import accounts, db, events, statuses
+from wahub.store import accounts, counters, db, events, statuses
+from wahub.store.models import utcnow
 from wahub.webhook import meta
 from wahub.worker import apply
 
@@ -50,8 +51,10 @@ class Processor:
         event_sessions: async_sessionmaker[AsyncSession] | None = None,
         batch_size: int = BATCH,
         busy: Callable[[], bool] | None = None,
+        tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
+        self._tally = tally if tally is not None else counters.Tally()
         self._events: async_sessionmaker[AsyncSession] | None = None
         self._event_readers: async_sessionmaker[AsyncSession] | None = None
         if event_sessions is not None and event_sessions.kw["bind"] is not sessions.kw["bind"]:
@@ -89,12 +92,17 @@ class Processor:
     async def _step(self, limit: int) -> int:
         if self._events is not None:
             return await self._run_separate(limit)
+        counts: apply.Counts = {}
+        failed: set[int] = set()
         async with db.transaction(self._sessions) as session:
             batch = await events.claim_batch(session, limit)
             if batch:
-                await self._process(session, batch)
+                counts, failed = await self._process(session, batch)
                 await events.settle(session, batch)
-        return len(batch) if batch else await self._sweep()
+        if not batch:
+            return await self._sweep()
+        self._count(batch, counts, failed)
+        return len(batch)
 
     async def _run_separate(self, limit: int) -> int:
         assert self._events is not None and self._event_readers is not None
@@ -103,9 +111,10 @@ class Processor:
         if not batch:
             return await self._sweep()
         async with db.transaction(self._sessions) as session:
-            await self._process(session, batch)
+            counts, failed = await self._process(session, batch)
         async with db.transaction(self._events) as ev:
             await events.settle(ev, batch)
+        self._count(batch, counts, failed)
         return len(batch)
 
     async def _sweep(self) -> int:
@@ -116,7 +125,8 @@ class Processor:
         async with db.transaction(self._sessions) as session:
             return await statuses.attach_waiting(session)
 
-    async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> None:
+    async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> tuple[apply.Counts, set[int]]:
+        """Apply ``batch``; returns what each event held and which events failed."""
         parsed: list[tuple[int, domain.ParsedWebhook]] = []
         for index, event in enumerate(batch):
             try:
@@ -135,6 +145,26 @@ class Processor:
         for index, _ in parsed:
             if index not in failed:
                 batch[index].processed(_summary(counts.get(index, Counter())))
+        return counts, failed
+
+    def _count(self, batch: Sequence[events.Claimed], counts: apply.Counts, failed: set[int]) -> None:
+        """What ``/metrics`` shows of this batch: each event's result, what it held, and its ingest lag."""
+        now = utcnow()
+        for index, event in enumerate(batch):
+            if not event.done:
+                result = "retried"
+            elif index in failed:
+                result = "gave_up"
+            elif event.result is not None and event.result.startswith("rejected"):
+                result = "rejected"
+            else:
+                result = "processed"
+            self._tally.bump(_EVENTS[result])
+            if event.done:
+                self._tally.observe("wahub_webhook_ingest_lag_seconds", (now - event.received_at).total_seconds())
+            for what, n in counts.get(index, Counter()).items():
+                item, outcome = _item(what)
+                self._tally.count("wahub_webhook_items_total", {"item": item, "result": outcome}, n)
 
     async def _one_by_one(
         self,
@@ -154,6 +184,36 @@ class Processor:
                 batch[index].failed_attempt(f"{type(exc).__name__}: {exc}")
                 failed.add(index)
         return counts, failed
+
+
+_EVENTS = {
+    result: ("wahub_webhook_events_total", counters.labels_text({"result": result}))
+    for result in ("processed", "rejected", "retried", "gave_up")
+}
+# The processor's own words for what an event held (``apply.Counts``) as (item, result) for ``/metrics``.
+_ITEMS = {
+    "message": ("message", "stored"),
+    "unknown message": ("message", "stored_unknown_type"),
+    "duplicate message": ("message", "duplicate"),
+    "message for an unknown number": ("message", "unknown_number"),
+    "number change": ("message", "number_change"),
+    "placeholder filled": ("message", "filled_history_placeholder"),
+    "status": ("status", "stored"),
+    "unknown status": ("status", "stored_unknown_status"),
+    "status for an unknown number": ("status", "unknown_number"),
+    "preference": ("user_preference", "stored"),
+    "error report": ("error", "stored"),
+}
+
+
+def _item(what: str) -> tuple[str, str]:
+    if what in _ITEMS:
+        return _ITEMS[what]
+    if what.startswith("event "):
+        return what.removeprefix("event "), "stored"  # an account event, by Meta's field
+    if what.endswith(" of an unknown message"):
+        return what.removesuffix(" of an unknown message"), "unknown_target"  # a reaction, edit or revoke
+    return what, "other"
 
 
 def _summary(counts: Counter[str]) -> str:

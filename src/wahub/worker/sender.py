@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import errors
 from wahub.provider.graph import GraphClient
 from wahub.storage.base import BlobStore
-from wahub.store import accounts, db, leases, media, messages, outbox
+from wahub.store import accounts, counters, db, leases, media, messages, outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
 from wahub.worker import ratelimit, retry
@@ -128,8 +128,10 @@ class Sender:
         pairs: ratelimit.PairPacer | None = None,
         holder: str | None = None,
         storage: BlobStore | None = None,
+        tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
+        self._tally = tally if tally is not None else counters.Tally()
         self._graph = graph
         self._vault = vault
         self._default_rate = send_rate
@@ -264,6 +266,7 @@ class Sender:
             if not read and not _recipient(payload):
                 unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
                 self._recorder.put(_Failed(job.job_id, job.message_id, unknown))
+                self._count(job, "failed")
                 return
             if not read and _uploaded_media(payload) is not None:
                 try:
@@ -282,6 +285,7 @@ class Sender:
                 if not number.may_send():  # paused, stopping, or our lease is running out: not ours to send
                     self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), None, counted=False))
                     return
+                started = time.monotonic()
                 try:
                     if read:
                         typing = job.kind == outbox.JobKind.READ_TYPING.value
@@ -292,9 +296,12 @@ class Sender:
                     else:
                         wamid = (await self._graph.send_message(number.phone_number_id, number.token, payload)).wamid
                 except errors.ProviderError as exc:
+                    self._answered(job, started)
                     self._failed(number, job, payload, exc)
                     return
+                self._answered(job, started)
             self._recorder.put(_Done(job.job_id, job.message_id, wamid))
+            self._count(job, "accepted")
         except Exception:
             # A bug here must not kill the sender; the claim comes back after CLAIM_LEASE, flagged.
             log.exception("sending failed unexpectedly", extra={"job_id": job.job_id})
@@ -337,6 +344,13 @@ class Sender:
         obj["id"] = upload_id
         return {**payload, kind: obj}
 
+    def _answered(self, job: outbox.Claimed, started: float) -> None:
+        self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": _kind(job)})
+
+    def _count(self, job: outbox.Claimed, result: str, code: int | None = None) -> None:
+        labels = {"type": _kind(job), "result": result, "code": "" if code is None else str(code)}
+        self._tally.count("wahub_sends_total", labels)
+
     def _passed(self, number: _Number) -> None:
         number.waiting -= 1
         if number.room():
@@ -354,12 +368,14 @@ class Sender:
         """Record a failed try: retried, paused or failed. ``message_sent`` False: the failure came before the
         message itself went out (its file's upload), so a lost answer cannot mean it arrived."""
         if isinstance(exc, errors.StorageError):
+            self._tally.count("wahub_storage_errors_total", {"operation": "read", "error": type(exc).__name__})
             summary = f"storage: {exc.message}"
             decision = retry.decide(exc, job.attempts, utcnow())
             if decision is not None:
                 self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True))
             else:
                 self._recorder.put(_Failed(job.job_id, job.message_id, errors.PermanentProviderError(summary)))
+            self._count(job, "retried" if decision is not None else "failed")
             return
         summary = f"{exc.code or '-'}: {exc.message}"
         if exc.code == retry.PAIR_LIMIT_CODE:
@@ -380,6 +396,7 @@ class Sender:
             )
             self._recorder.put(_Paused(number.account_id, reason))
             self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
+            self._count(job, "paused", exc.code)
             return
         decision = retry.decide(exc, job.attempts, utcnow())
         if decision is not None:
@@ -388,8 +405,10 @@ class Sender:
                 message_sent and isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
             )
             self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True, maybe_sent))
+            self._count(job, "retried", exc.code)
             return
         log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
+        self._count(job, "failed", exc.code)
         is_send = job.kind == outbox.JobKind.SEND.value
         self._recorder.put(_Failed(job.job_id, job.message_id if is_send else None, exc))
 
@@ -496,6 +515,13 @@ def _uploaded_media(payload: dict[str, Any]) -> int | None:
     obj = payload.get(str(payload.get("type")))
     value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
     return int(value) if isinstance(value, int) else None
+
+
+def _kind(job: outbox.Claimed) -> str:
+    """A job's message type, or ``read`` / ``typing`` for a read receipt (with the typing indicator)."""
+    if job.kind == outbox.JobKind.SEND.value:
+        return job.message_type
+    return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"
 
 
 def _recipient(payload: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from wahub import errors
 from wahub.api.deps import Ctx
-from wahub.store import db, monitor
+from wahub.store import counters, db, monitor
 from wahub.store.models import Account
 
 router = APIRouter(tags=["health"])
@@ -25,11 +25,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(ctx: Ctx) -> PlainTextResponse:
-    """Prometheus metrics, read from the database: media by state (count and bytes), outbox jobs, outbound
-    messages by status, webhook events waiting, accounts paused."""
+    """Prometheus metrics of every wahub process, read from the database. Gauges: media by state (count and
+    bytes), outbox jobs, outbound messages by status, webhook events waiting and the oldest one's wait, accounts
+    paused. Counters: webhook requests, events and items by result, sends by type, result and Meta's error
+    code, media downloads and bytes, storage errors. Histograms: ingest lag, send latency."""
+    # This process's own counts first, so what it just did shows; other processes add theirs every few seconds.
+    await counters.Flusher(ctx.sessions, ctx.tally).flush()
     async with ctx.readers() as session, session.begin(), db.sessionmaker(ctx.events, readonly=True)() as events:
         found = await monitor.samples(session, events)
-    return PlainTextResponse(monitor.exposition(found), media_type="text/plain; version=0.0.4")
+        counted = await counters.stored(session)
+    return PlainTextResponse(monitor.exposition(found, counted), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/readyz")
