@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             WAHUB_APP_SECRET="bench-secret",
             WAHUB_SECRET_KEY=secrets.token_urlsafe(32),
             WAHUB_LOG_LEVEL="WARNING",
+            WAHUB_API_RATE_LIMIT="0",  # the intake's capacity is measured, not the per-key limit
         )
         wahub = str(VENV_BIN / "wahub")
         done = subprocess.run([wahub, "db", "upgrade"], env=env, cwd=ROOT, capture_output=True, text=True)

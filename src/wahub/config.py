@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # each number counts its sends in a window of one second plus this, so jittered arrivals stay within the
     # limit too. 0 sends at exactly the limit, and a jittered second may then hold a few sends over it.
     send_jitter_ms: int = Field(default=20, ge=0, le=500)
+    # Requests per second one API key may make to this process (a burst of twice that passes); 0: no limit.
+    api_rate_limit: int = Field(default=200, ge=0, le=1_000_000)
     # Media fetched from a URL a user gave may come from loopback or private addresses (off: SSRF protection).
     allow_private_urls: bool = False
 

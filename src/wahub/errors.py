@@ -3,6 +3,7 @@
     WahubError
     ├── NotFound                      a thing asked for does not exist
     ├── Unauthorized                  no or bad credentials
+    ├── TooManyRequests               an API key over its request rate: retry after ``retry_after`` seconds
     ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
     │   ├── WindowClosed              free-form message outside the 24-hour window: a template is needed
     │   └── RangeNotSatisfiable       a byte range outside the file
@@ -42,6 +43,14 @@ class NotFound(WahubError):
 
 class Unauthorized(WahubError):
     """A valid API key or token is required."""
+
+
+class TooManyRequests(WahubError):
+    """Too many requests with this API key: slow down."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3))
+        self.retry_after = retry_after
 
 
 class InvalidInput(WahubError):

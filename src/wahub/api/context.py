@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub import storage
 from wahub.api.intake import SendIntake
+from wahub.api.limits import KeyLimiter
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import counters, db
@@ -31,6 +32,8 @@ class AppContext:
     intake: SendIntake
     # What this process counted for ``/metrics`` and has not written yet (``store/counters.py``).
     tally: counters.Tally
+    # Requests per API key (``WAHUB_API_RATE_LIMIT``).
+    limiter: KeyLimiter
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -47,4 +50,5 @@ class AppContext:
             storage=storage.from_url(settings.storage_url),
             intake=SendIntake(sessions),
             tally=counters.Tally(),
+            limiter=KeyLimiter(settings.api_rate_limit),
         )

@@ -44,8 +44,17 @@ async def require_api_key(request: Request, ctx: Ctx) -> int:
         row = await apikeys.authenticate(session, _bearer(request))
     if row is None:
         raise errors.Unauthorized("the API key is not valid or was revoked")
+    _within_rate(ctx, row.key_hash)
     ctx.intake.seen_live(row.key_hash)
     return row.id
+
+
+def _within_rate(ctx: AppContext, key_hash: str) -> None:
+    if (wait := ctx.limiter.wait(key_hash)) > 0:
+        raise errors.TooManyRequests(
+            f"this API key is over its rate limit ({ctx.limiter.rate} requests per second); retry in {wait:.2f} s",
+            retry_after=wait,
+        )
 
 
 ApiKeyId = Annotated[int, Depends(require_api_key)]
@@ -56,7 +65,9 @@ async def require_sending_key(request: Request, ctx: Ctx) -> str:
     send's own transaction checks it again (``api/intake.py``), so a revoked key is refused all the same; any
     other key is checked now (401 before the body is looked at)."""
     key_hash = apikeys.hash_key(_bearer(request))
-    if not ctx.intake.known_live(key_hash):
+    if ctx.intake.known_live(key_hash):
+        _within_rate(ctx, key_hash)
+    else:
         await require_api_key(request, ctx)
     return key_hash
 

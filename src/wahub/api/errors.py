@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,9 @@ def install(app: FastAPI) -> None:
 async def _wahub_error(request: Request, exc: errors.WahubError) -> JSONResponse:
     if isinstance(exc, errors.StorageError):
         return _storage_unavailable(request, exc)
+    if isinstance(exc, errors.TooManyRequests):
+        retry_after = str(max(1, math.ceil(exc.retry_after)))  # whole seconds (RFC 9110), never 0
+        return error_response(429, "rate_limited", exc.message, exc.details, {"Retry-After": retry_after})
     status, code = next((value for cls, value in _STATUS.items() if isinstance(exc, cls)), (422, "invalid_input"))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, code, exc.message, exc.details, headers)
