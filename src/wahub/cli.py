@@ -4,6 +4,7 @@ the HTTP app and the worker together."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import sys
 import time
@@ -37,6 +38,12 @@ media_app = typer.Typer(help="Media files of messages.", no_args_is_help=True)
 app.add_typer(media_app, name="media")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class MonitorFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data folder [env WAHUB_DATA_DIR]")]
 DatabaseUrl = Annotated[
@@ -396,18 +403,25 @@ def media_retry(
     err.print(f"{count} media will be fetched again")
 
 
-@app.command(epilog="Examples: wahub monitor\n\nwahub monitor --watch 5")
+@app.command(epilog="Examples: wahub monitor\n\nwahub monitor --watch 5 --days 7\n\nwahub monitor --format json")
 def monitor(
     watch: Annotated[float | None, typer.Option(min=1, help="Refresh every this many seconds until Ctrl-C")] = None,
+    days: Annotated[float, typer.Option(min=0, max=366, help="Statistics of this many days up to now (0: none)")] = 1,
+    output: Annotated[MonitorFormat, typer.Option("--format", help="text for people, json for programs")] = (
+        MonitorFormat.TEXT
+    ),
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Sending state of each account (paused by Meta, and why), outbox, last hour's sends, failures by
-    Meta's code, webhook events waiting."""
+    Meta's code, webhook events waiting, and the statistics of the last day (messages by direction and type,
+    conversations, delivery and read rates, errors)."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
     while True:
-        print(store_monitor.render(asyncio.run(runtime.monitor_snapshot(settings))), flush=True)
+        snap = asyncio.run(runtime.monitor_snapshot(settings, days))
+        shown = store_monitor.as_json(snap) if output is MonitorFormat.JSON else store_monitor.render(snap)
+        print(shown, flush=True)
         if watch is None:
             return
         try:

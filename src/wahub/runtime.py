@@ -433,14 +433,14 @@ async def remove_account(settings: config.Settings, phone_number_id: str) -> int
     return await _in_one_transaction(settings, work)
 
 
-async def monitor_snapshot(settings: config.Settings) -> monitor.Snapshot:
+async def monitor_snapshot(settings: config.Settings, days: float = 0) -> monitor.Snapshot:
     engine = db.create_engine(settings.database_url)
     events_engine = db.create_events_engine(settings.database_url, engine)
     try:
         readers = db.sessionmaker(engine, readonly=True)
         event_readers = db.sessionmaker(events_engine, readonly=True)
         async with readers() as session, event_readers() as event_session:
-            return await monitor.snapshot(session, event_session)
+            return await monitor.snapshot(session, event_session, days)
     finally:
         await events_engine.dispose()
         await engine.dispose()

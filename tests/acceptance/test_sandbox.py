@@ -260,6 +260,13 @@ def test_account_list_add_test_remove_and_monitor(workdir: Path, wahub: Wahub) -
     shown = cli(workdir, "monitor")
     assert shown.returncode == 0, shown.stderr
     assert "accounts" in shown.stdout and "outbox:" in shown.stdout and "failures in the last 24 h" in shown.stdout
+    assert "statistics, last 1 day:" in shown.stdout
+    as_json = cli(workdir, "monitor", "--format", "json", "--days", "7")
+    assert as_json.returncode == 0, as_json.stderr
+    snapshot = json.loads(as_json.stdout)
+    assert snapshot["accounts"][0]["sandbox"] is True and "outbox" in snapshot
+    assert "by_direction" in snapshot["stats"] and "delivery_rate" in snapshot["stats"]["outbound"]
+    assert cli(workdir, "monitor", "--format", "yaml").returncode == 2
 
     # A token Meta does not know: the test says so.
     assert cli(workdir, "account", "update", "--access-token", "revoked").returncode == 0

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field
 
-from wahub.store import conversations
+from wahub.store import conversations, stats
 from wahub.store.models import AccountEvent, Contact, Conversation, Media, Message, StatusRecord
 
 
@@ -265,4 +265,61 @@ class MediaOut(BaseModel):
             download_expires_in=ttl,
             created_at=item.created_at,
             updated_at=item.updated_at,
+        )
+
+
+class ErrorCountOut(BaseModel):
+    code: int | None = Field(description="Meta's error code (None: wahub refused it before sending)")
+    title: str | None
+    count: int
+
+
+class OutboundStatsOut(BaseModel):
+    accepted: int = Field(description="messages Meta accepted (they have a wamid)")
+    delivered: int = Field(description="messages that reached the phone (delivered, read or played)")
+    read: int = Field(description="messages read (or played)")
+    failed: int
+    possible_duplicates: int = Field(description="messages that may have reached Meta twice (see MessageOut)")
+    delivery_rate: float | None = Field(description="delivered / accepted; null when nothing was accepted")
+    read_rate: float | None = Field(description="read / delivered; null when nothing was delivered")
+    by_status: dict[str, int]
+
+
+class StatsOut(BaseModel):
+    """Messages that happened in ``[since, until)``: Meta's timestamp for what Meta reported, else when queued."""
+
+    since: datetime
+    until: datetime
+    days: int
+    total: int
+    by_direction: dict[str, int]
+    by_type: dict[str, dict[str, int]] = Field(description="direction -> message type -> count")
+    conversations: int = Field(description="distinct conversations with a message in the period")
+    contacts: int = Field(description="distinct contacts (and groups) with a message in the period")
+    outbound: OutboundStatsOut
+    errors: list[ErrorCountOut] = Field(description="failed outbound messages by error code, most frequent first")
+
+    @classmethod
+    def of(cls, found: stats.Stats, days: int) -> StatsOut:
+        out = found.outbound
+        return cls(
+            since=found.since,
+            until=found.until,
+            days=days,
+            total=found.total,
+            by_direction=found.by_direction,
+            by_type=found.by_type,
+            conversations=found.conversations,
+            contacts=found.contacts,
+            outbound=OutboundStatsOut(
+                accepted=out.accepted,
+                delivered=out.delivered,
+                read=out.read,
+                failed=out.failed,
+                possible_duplicates=out.possible_duplicates,
+                delivery_rate=out.delivery_rate,
+                read_rate=out.read_rate,
+                by_status=out.by_status,
+            ),
+            errors=[ErrorCountOut(code=e.code, title=e.title, count=e.count) for e in found.errors],
         )

@@ -3,6 +3,8 @@ webhook events waiting to be processed. Read-only queries, cheap enough to run e
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -10,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store import counters, events
+from wahub.store import counters, events, stats
 from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, utcnow
 
 RECENT = timedelta(hours=1)
@@ -37,11 +39,15 @@ class Snapshot:
     failures: dict[str, int] = field(default_factory=dict)  # "code: title" -> count, last 24 h
     possible_duplicates_last_hour: int = 0
     events_waiting: int = 0
+    stats: stats.Stats | None = None  # the statistics of the last days, when asked for
 
 
-async def snapshot(session: AsyncSession, event_session: AsyncSession) -> Snapshot:
+async def snapshot(session: AsyncSession, event_session: AsyncSession, days: float = 0) -> Snapshot:
+    """The monitor's view now; with ``days``, the statistics of that many days up to now too."""
     now = utcnow()
     snap = Snapshot(at=now)
+    if days > 0:
+        snap.stats = await stats.summary(session, now - timedelta(days=days), now)
     leases = {
         r.account_id: r.holder
         for r in await session.execute(sa.select(SendLease.account_id, SendLease.holder, SendLease.expires_at))
@@ -101,7 +107,24 @@ def render(snap: Snapshot) -> str:
     lines.append(f"webhook events waiting to be processed: {snap.events_waiting:,}")
     lines.append("failures in the last 24 h:" + ("" if snap.failures else " none"))
     lines += [f"  {n:,}  {reason}" for reason, n in snap.failures.items()]
+    if snap.stats is not None:
+        lines += ["", *stats.render(snap.stats)]
     return "\n".join(lines)
+
+
+def as_json(snap: Snapshot) -> str:
+    """The snapshot as JSON (``wahub monitor --format json``), the rates of the statistics included."""
+    data = dataclasses.asdict(snap)
+    if snap.stats is not None:
+        data["stats"]["outbound"]["delivery_rate"] = snap.stats.outbound.delivery_rate
+        data["stats"]["outbound"]["read_rate"] = snap.stats.outbound.read_rate
+    return json.dumps(data, default=_jsonable, indent=2)
+
+
+def _jsonable(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @dataclass(frozen=True, slots=True)
