@@ -3,7 +3,6 @@ health checks are not affected."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,19 +18,44 @@ from tests.support import payload, running
 from wahub import config
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
+from wahub.api.limits import KeyLimiter
 from wahub.store import apikeys, db
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, Message
 
-RATE = 1  # request per second; a burst of 2 (slow enough that the test's own pace adds no token)
+RATE = 5  # requests per second; a burst of 10
+
+
+class Clock:
+    """The limiter's clock, moved by the test: no token comes back while the test's own requests take time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
 async def limited(
-    database_url: str, engine: AsyncEngine, events_engine: AsyncEngine, vault: Vault, tmp_path: Path, account: Account
+    database_url: str,
+    engine: AsyncEngine,
+    events_engine: AsyncEngine,
+    vault: Vault,
+    tmp_path: Path,
+    account: Account,
+    clock: Clock,
 ) -> AsyncIterator[str]:
     settings = config.load(data_dir=tmp_path / "data", database_url=database_url, api_rate_limit=RATE)
-    async with running(create_app(AppContext.build(settings, engine, events_engine, vault))) as url:
+    ctx = AppContext.build(settings, engine, events_engine, vault)
+    assert ctx.limiter.rate == RATE  # WAHUB_API_RATE_LIMIT reaches the limiter
+    ctx.limiter = KeyLimiter(RATE, clock=clock)
+    async with running(create_app(ctx)) as url:
         yield url
 
 
@@ -42,7 +66,7 @@ async def new_key(sessions: async_sessionmaker[AsyncSession], name: str) -> dict
 
 
 async def test_a_key_over_its_rate_gets_429_with_retry_after_and_others_go_on(
-    limited: str, sessions: async_sessionmaker[AsyncSession], open_window: OpenWindow
+    limited: str, sessions: async_sessionmaker[AsyncSession], open_window: OpenWindow, clock: Clock
 ) -> None:
     first, second = await new_key(sessions, "erp"), await new_key(sessions, "crm")
     await open_window("14155550101")
@@ -65,7 +89,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after_and_others_go_on(
         assert (await http.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
         assert (await http.get("/api/v1/conversations", headers={"Authorization": "Bearer nope"})).status_code == 401
 
-        await asyncio.sleep(1.5 / RATE)  # a token or more came back
+        clock.now += 1.5 / RATE  # a token came back
         sent = await http.post("/api/v1/messages", json=text, headers=first)
         assert sent.status_code == 202, sent.text
     async with db.transaction(sessions) as session:
