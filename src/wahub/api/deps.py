@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.api.context import AppContext
+from wahub.api.schemas import ENTITY_ID, ENTITY_TYPE
 from wahub.store import apikeys
 
 
@@ -73,3 +74,21 @@ async def require_sending_key(request: Request, ctx: Ctx) -> str:
 
 
 SendingKey = Annotated[str, Depends(require_sending_key)]
+
+
+EntityType = Annotated[
+    str | None, Query(pattern=ENTITY_TYPE, description="only those linked to this entity (with entity_id)")
+]
+EntityId = Annotated[str | None, Query(pattern=ENTITY_ID, description="the entity's id (with entity_type)")]
+RequiredEntityType = Annotated[str, Query(pattern=ENTITY_TYPE, description="the entity's type")]
+RequiredEntityId = Annotated[str, Query(pattern=ENTITY_ID, description="the entity's id")]
+
+
+def entity_filter(entity_type: str | None, entity_id: str | None) -> tuple[str, str] | None:
+    """The entity a list is filtered by: both parameters, or neither."""
+    if entity_type is None and entity_id is None:
+        return None
+    if entity_type is None or entity_id is None:
+        missing = "entity_type" if entity_type is None else "entity_id"
+        raise errors.InvalidInput(f"{missing}: give entity_type and entity_id together", field=missing)
+    return (entity_type, entity_id)

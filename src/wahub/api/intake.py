@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
 from wahub.api import schemas, sending
-from wahub.store import apikeys, db, idempotency, messages, outbound
+from wahub.store import apikeys, db, entities, idempotency, messages, outbound
 from wahub.store.models import Account, Contact
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class SendIntake:
             except errors.WahubError as exc:
                 outcomes[i] = exc
         queued = await outbound.queue_many(session, [item for _, item in wanted])
-        for (i, _), result in zip(wanted, queued, strict=True):
+        for (i, item), result in zip(wanted, queued, strict=True):
             if isinstance(result, errors.WindowClosed):
                 outcomes[i] = result
                 continue
@@ -137,7 +137,7 @@ class SendIntake:
             send = batch[i]
             if send.key is not None:
                 idempotency.remember(session, live[send.api_key], send.key, send.digest, message.id)
-            outcomes[i] = Queued(schemas.MessageOut.of(message, contact), replayed=False)
+            outcomes[i] = Queued(schemas.MessageOut.of(message, contact, list(item.entities)), replayed=False)
         for i, first in repeats:  # the same key twice in one batch: the second is a retry of the first
             earlier = outcomes[first]
             if batch[i].digest != batch[first].digest:
@@ -156,4 +156,5 @@ async def _message_out(session: AsyncSession, message_id: int) -> schemas.Messag
     message = await messages.get(session, message_id)
     contact = await session.get(Contact, message.contact_id)
     assert contact is not None  # a foreign key guarantees it
-    return schemas.MessageOut.of(message, contact)
+    linked = await entities.of_messages(session, [message.id])
+    return schemas.MessageOut.of(message, contact, linked.get(message.id))

@@ -61,6 +61,29 @@ class ContactPage(BaseModel):
     next_cursor: str | None
 
 
+ENTITY_TYPE = r"^[A-Za-z0-9_.:-]{1,64}$"
+ENTITY_ID = r"^[^\x00-\x1f\x7f]{1,128}$"  # anything printable: an ERP's own ids
+
+
+class EntityRef(BaseModel):
+    """A thing of another system (an ERP's invoice, a CRM's deal) that a message or conversation concerns."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"entity_type": "invoice", "entity_id": "INV-123"}]}
+    )
+
+    entity_type: str = Field(pattern=ENTITY_TYPE, description="letters, digits, '_', '.', ':' or '-' (1-64)")
+    entity_id: str = Field(pattern=ENTITY_ID, description="1-128 printable characters")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.entity_type, self.entity_id)
+
+    @classmethod
+    def all_of(cls, found: list[tuple[str, str]]) -> list[EntityRef]:
+        return [cls(entity_type=t, entity_id=i) for t, i in found]
+
+
 class ConversationOut(BaseModel):
     id: int
     account_id: int
@@ -70,9 +93,12 @@ class ConversationOut(BaseModel):
     last_inbound_at: datetime | None
     window_closes_at: datetime | None = Field(description="when the 24-hour customer-service window closes")
     window_open: bool = Field(description="free-form messages can be sent now; otherwise a template is needed")
+    entities: list[EntityRef] = Field(description="the other systems' entities it is linked to")
 
     @classmethod
-    def of(cls, conversation: Conversation, contact: Contact, now: datetime) -> ConversationOut:
+    def of(
+        cls, conversation: Conversation, contact: Contact, now: datetime, linked: list[tuple[str, str]] | None = None
+    ) -> ConversationOut:
         closes = conversations.window_closes_at(conversation)
         return cls(
             id=conversation.id,
@@ -85,6 +111,7 @@ class ConversationOut(BaseModel):
             last_inbound_at=conversation.last_inbound_at,
             window_closes_at=closes,
             window_open=conversations.window_open(conversation, now),
+            entities=EntityRef.all_of(linked or []),
         )
 
 
@@ -184,9 +211,10 @@ class MessageOut(BaseModel):
     read_at: datetime | None
     played_at: datetime | None
     failed_at: datetime | None
+    entities: list[EntityRef] = Field(description="the other systems' entities it is linked to")
 
     @classmethod
-    def of(cls, message: Message, contact: Contact) -> MessageOut:
+    def of(cls, message: Message, contact: Contact, linked: list[tuple[str, str]] | None = None) -> MessageOut:
         # Typed content sits at the top level as in Meta's payloads; a key that would shadow one of our fields
         # (an unknown future type named like one) goes under "content" instead.
         content = {k: v for k, v in message.content.items() if k not in cls.model_fields}
@@ -225,6 +253,7 @@ class MessageOut(BaseModel):
             read_at=message.read_at,
             played_at=message.played_at,
             failed_at=message.failed_at,
+            entities=EntityRef.all_of(linked or []),
             **content,
         )
 

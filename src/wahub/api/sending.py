@@ -30,7 +30,7 @@ from pydantic import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.api.schemas import e164_digits
+from wahub.api.schemas import EntityRef, e164_digits
 from wahub.domain import ContactRef
 from wahub.store import accounts, media, outbound
 from wahub.store.models import Account, Contact, Message
@@ -54,6 +54,7 @@ SECTION_TITLE_MAX = 24
 CTA_TEXT_MAX = 20
 FLOW_CTA_MAX = 30  # SDKs say 20, but Meta's own OpenAPI examples send 23 characters
 CALLBACK_DATA_MAX = 512
+ENTITIES_MAX = 10  # entities one message may be linked to as it is sent
 CONTACTS_MAX = 5  # maxItems of ContactsMessage in Meta's OpenAPI description
 
 MessageKind = Literal[
@@ -374,6 +375,11 @@ class SendMessage(BaseModel):
     sender: str | None = Field(
         default=None, alias="from", description="phone_number_id to send from, when several are configured"
     )
+    entities: list[EntityRef] | None = Field(
+        default=None,
+        max_length=ENTITIES_MAX,
+        description="wahub's own: link the message to these entities of your systems (not sent to Meta)",
+    )
 
     @field_validator("to")
     @classmethod
@@ -453,6 +459,7 @@ async def outgoing(
         reply_to=body.context.message_id if body.context else None,
         free_form=body.free_form and not group,  # Meta's Groups API has no 24-hour window
         group_id=body.to if group else None,
+        entities=tuple(dict.fromkeys(e.key for e in body.entities or ())),
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import paging, statuses, upsert
+from wahub.store import entities, paging, statuses, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Message, MessageWamid, utcnow
 
@@ -150,6 +150,7 @@ class Filters:
     conversation_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    entity: tuple[str, str] | None = None  # (entity_type, entity_id) the messages are linked to
 
 
 async def list_page(
@@ -171,4 +172,6 @@ async def list_page(
         stmt = stmt.where(Message.created_at >= f.since)
     if f.until is not None:
         stmt = stmt.where(Message.created_at < f.until)
+    if f.entity is not None:
+        stmt = stmt.where(Message.id.in_(entities.linked_messages(f.entity)))
     return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)

@@ -345,3 +345,24 @@ class MetricCount(Base):
     name: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
     labels: Mapped[str] = mapped_column(sa.String(1000), primary_key=True)  # as written between the braces
     value: Mapped[float] = mapped_column(sa.Float)
+
+
+class EntityLink(Base):
+    """A message or a conversation linked to a thing of another system (an ERP's invoice, a CRM's deal), so it
+    is found again by ``entity_type`` and ``entity_id``. Exactly one of ``message_id`` and ``conversation_id``."""
+
+    __tablename__ = "entity_links"
+    __table_args__ = (
+        sa.UniqueConstraint("entity_type", "entity_id", "message_id"),
+        sa.UniqueConstraint("entity_type", "entity_id", "conversation_id"),
+        sa.CheckConstraint("(message_id IS NULL) <> (conversation_id IS NULL)", name="ck_entity_links_one_target"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_type: Mapped[str] = mapped_column(sa.String(64))
+    entity_id: Mapped[str] = mapped_column(sa.String(128))
+    message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

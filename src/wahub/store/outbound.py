@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.store import contacts, conversations, db, outbox
+from wahub.store import contacts, conversations, db, entities, outbox
 from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
 
 BROADCAST_CHUNK = 1_000  # recipients per round of statements (SQLite caps the bound values of one statement)
@@ -34,6 +34,7 @@ class Outgoing:
     reply_to: str | None = None
     free_form: bool = True
     group_id: str | None = None
+    entities: tuple[tuple[str, str], ...] = ()  # linked to the message as it is queued (``store/entities.py``)
 
     @property
     def chat(self) -> domain.ContactRef:
@@ -96,6 +97,10 @@ async def queue_many(
             row["id"] = message.id = message_id
         await session.execute(sa.insert(table), rows)
         await session.execute(sa.insert(OutboxJob), [_job(m.id, m.account_id, now) for m, _ in new])
+        queued = [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
+        links = [(message.id, entity) for item, (message, _) in queued for entity in item.entities]
+        if links:
+            await entities.link_messages(session, links)
     return results
 
 

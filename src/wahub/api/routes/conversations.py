@@ -5,12 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.api import schemas
-from wahub.api.deps import ApiKeyId, ReadSession
-from wahub.store import paging
+from wahub.api.deps import (
+    ApiKeyId,
+    Ctx,
+    EntityId,
+    EntityType,
+    ReadSession,
+    RequiredEntityId,
+    RequiredEntityType,
+    entity_filter,
+)
+from wahub.store import db, entities, paging
 from wahub.store.models import Contact, Conversation, utcnow
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
@@ -24,6 +34,8 @@ async def list_conversations(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     unread: Annotated[bool | None, Query(description="only conversations with unread messages")] = None,
     contact_id: Annotated[int | None, Query(ge=1)] = None,
+    entity_type: EntityType = None,
+    entity_id: EntityId = None,
 ) -> schemas.ConversationPage:
     """Conversations, newest first."""
     stmt = sa.select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
@@ -31,19 +43,57 @@ async def list_conversations(
         stmt = stmt.where(Conversation.unread_count > 0)
     if contact_id is not None:
         stmt = stmt.where(Conversation.contact_id == contact_id)
+    if (entity := entity_filter(entity_type, entity_id)) is not None:
+        stmt = stmt.where(Conversation.id.in_(entities.linked_conversations(entity)))
     page = await paging.page(session, stmt, Conversation.id, kind="v", limit=limit, cursor=cursor)
     now = utcnow()
+    linked = await entities.of_conversations(session, [conv.id for conv, _ in page.items])
     return schemas.ConversationPage(
-        items=[schemas.ConversationOut.of(conv, contact, now) for conv, contact in page.items],
+        items=[schemas.ConversationOut.of(conv, contact, now, linked.get(conv.id)) for conv, contact in page.items],
         next_cursor=page.next_cursor,
     )
 
 
 @router.get("/{conversation_id}", response_model=schemas.ConversationOut)
 async def get_conversation(conversation_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.ConversationOut:
+    return await _conversation_out(session, conversation_id)
+
+
+@router.post(
+    "/{conversation_id}/entities",
+    status_code=201,
+    response_model=schemas.ConversationOut,
+    responses={200: {"description": "the conversation was linked to this entity already"}},
+)
+async def link_conversation(
+    conversation_id: int, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+) -> schemas.ConversationOut:
+    """Link the conversation to an entity of another system (a customer account, a project), to find it again
+    with ``GET /api/v1/conversations?entity_type=…&entity_id=…``."""
+    async with db.transaction(ctx.sessions) as session:
+        await _conversation_out(session, conversation_id)  # 404 first
+        if not await entities.link(session, body.key, conversation_id=conversation_id):
+            response.status_code = 200
+        return await _conversation_out(session, conversation_id)
+
+
+@router.delete("/{conversation_id}/entities", status_code=204, response_class=Response)
+async def unlink_conversation(
+    conversation_id: int, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+) -> Response:
+    """Remove the conversation's link to one entity."""
+    async with db.transaction(ctx.sessions) as session:
+        await _conversation_out(session, conversation_id)
+        if not await entities.unlink(session, (entity_type, entity_id), conversation_id=conversation_id):
+            raise errors.NotFound(f"conversation {conversation_id} is not linked to {entity_type} {entity_id}")
+    return Response(status_code=204)
+
+
+async def _conversation_out(session: AsyncSession, conversation_id: int) -> schemas.ConversationOut:
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         raise errors.NotFound(f"conversation {conversation_id} does not exist")
     contact = await session.get(Contact, conversation.contact_id)
     assert contact is not None
-    return schemas.ConversationOut.of(conversation, contact, utcnow())
+    linked = await entities.of_conversations(session, [conversation.id])
+    return schemas.ConversationOut.of(conversation, contact, utcnow(), linked.get(conversation.id))

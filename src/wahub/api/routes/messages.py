@@ -7,11 +7,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.api import schemas, sending
-from wahub.api.deps import ApiKeyId, Ctx, ReadSession, SendingKey
-from wahub.store import conversations, db, idempotency, messages, outbox, statuses
+from wahub.api.deps import (
+    ApiKeyId,
+    Ctx,
+    EntityId,
+    EntityType,
+    ReadSession,
+    RequiredEntityId,
+    RequiredEntityType,
+    SendingKey,
+    entity_filter,
+)
+from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
 from wahub.store.models import Contact
 from wahub.store.notify import Channel
 
@@ -64,6 +75,8 @@ async def list_messages(
     conversation_id: Annotated[int | None, Query(ge=1)] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    entity_type: EntityType = None,
+    entity_id: EntityId = None,
 ) -> schemas.MessagePage:
     """Messages, newest first, filtered. Pass ``next_cursor`` back as ``cursor`` for the next page."""
     filters = messages.Filters(
@@ -74,17 +87,56 @@ async def list_messages(
         conversation_id=conversation_id,
         since=_aware(since, "since"),
         until=_aware(until, "until"),
+        entity=entity_filter(entity_type, entity_id),
     )
     page = await messages.list_page(session, limit=limit, cursor=cursor, filters=filters)
-    return schemas.MessagePage(items=[schemas.MessageOut.of(m, c) for m, c in page.items], next_cursor=page.next_cursor)
+    linked = await entities.of_messages(session, [m.id for m, _ in page.items])
+    return schemas.MessagePage(
+        items=[schemas.MessageOut.of(m, c, linked.get(m.id)) for m, c in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/{message_id}", response_model=schemas.MessageOut)
 async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
+    return await _message_out(session, message_id)
+
+
+@router.post(
+    "/{message_id}/entities",
+    status_code=201,
+    response_model=schemas.MessageOut,
+    responses={200: {"description": "the message was linked to this entity already"}},
+)
+async def link_message(
+    message_id: int, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+) -> schemas.MessageOut:
+    """Link the message to an entity of another system (an invoice, a deal, a ticket), to find it again with
+    ``GET /api/v1/messages?entity_type=…&entity_id=…``."""
+    async with db.transaction(ctx.sessions) as session:
+        await messages.get(session, message_id)
+        if not await entities.link(session, body.key, message_id=message_id):
+            response.status_code = 200
+        return await _message_out(session, message_id)
+
+
+@router.delete("/{message_id}/entities", status_code=204, response_class=Response)
+async def unlink_message(
+    message_id: int, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+) -> Response:
+    """Remove the message's link to one entity."""
+    async with db.transaction(ctx.sessions) as session:
+        await messages.get(session, message_id)
+        if not await entities.unlink(session, (entity_type, entity_id), message_id=message_id):
+            raise errors.NotFound(f"message {message_id} is not linked to {entity_type} {entity_id}")
+    return Response(status_code=204)
+
+
+async def _message_out(session: AsyncSession, message_id: int) -> schemas.MessageOut:
     message = await messages.get(session, message_id)
     contact = await session.get(Contact, message.contact_id)
     assert contact is not None  # a foreign key guarantees it
-    return schemas.MessageOut.of(message, contact)
+    linked = await entities.of_messages(session, [message.id])
+    return schemas.MessageOut.of(message, contact, linked.get(message.id))
 
 
 class MarkRead(BaseModel):
