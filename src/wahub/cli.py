@@ -463,12 +463,14 @@ def apikey_revoke(
 
 @apikey_app.command("list", epilog="Example: wahub apikey list")
 def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """List API keys (prefixes and names; keys themselves are never stored)."""
+    """List API keys (prefixes and names; keys themselves are never stored), and when each was last used (to
+    the minute or so: a running wahub writes it every minute)."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
     for row in asyncio.run(runtime.list_api_keys(settings)):
         state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-        print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}")
+        used = f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC" if row.last_used_at else "never used"
+        print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}\t{used}")
 
 
 @app.command(epilog="Example: wahub fakegraph --port 9000 --callback http://127.0.0.1:8000/webhooks/meta")

@@ -42,11 +42,13 @@ def create_app(ctx: AppContext) -> App:
         await keys.refresh(ctx)
         refresher = asyncio.create_task(keys.keep_fresh(ctx))
         await journal.start()
+        ctx.key_usage.start(ctx.sessions)
         try:
             yield
         finally:
             # Servers stop taking requests before the lifespan ends, so every acked body is written here.
             await journal.stop()
+            await ctx.key_usage.stop(ctx.sessions)
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from wahub import storage
 from wahub.api.intake import SendIntake
 from wahub.api.limits import KeyLimiter
+from wahub.api.usage import KeyUsage
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import counters, db
@@ -34,6 +35,8 @@ class AppContext:
     tally: counters.Tally
     # Requests per API key (``WAHUB_API_RATE_LIMIT``).
     limiter: KeyLimiter
+    # When each API key was last used, written now and then (``wahub apikey list``).
+    key_usage: KeyUsage
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -51,4 +54,5 @@ class AppContext:
             intake=SendIntake(sessions),
             tally=counters.Tally(),
             limiter=KeyLimiter(settings.api_rate_limit),
+            key_usage=KeyUsage(),
         )

@@ -51,6 +51,7 @@ async def require_api_key(request: Request, ctx: Ctx) -> int:
 
 
 def _within_rate(ctx: AppContext, key_hash: str) -> None:
+    ctx.key_usage.seen(key_hash)
     if (wait := ctx.limiter.wait(key_hash)) > 0:
         raise errors.TooManyRequests(
             f"this API key is over its rate limit ({ctx.limiter.rate} requests per second); retry in {wait:.2f} s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,19 @@ async def live_ids(session: AsyncSession, key_hashes: set[str]) -> dict[str, int
         return {}
     stmt = sa.select(ApiKey.key_hash, ApiKey.id).where(ApiKey.key_hash.in_(key_hashes), ApiKey.revoked_at.is_(None))
     return {row.key_hash: row.id for row in await session.execute(stmt)}
+
+
+async def mark_used(session: AsyncSession, used: dict[str, datetime]) -> int:
+    """Record when keys (by hash) were last used; an earlier time never replaces a later one."""
+    count = 0
+    for key_hash, at in used.items():
+        stmt = (
+            sa.update(ApiKey)
+            .where(ApiKey.key_hash == key_hash, sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < at))
+            .values(last_used_at=at)
+        )
+        count += int(getattr(await session.execute(stmt), "rowcount", 0) or 0)
+    return count
 
 
 async def revoke(session: AsyncSession, prefix: str) -> ApiKey:
