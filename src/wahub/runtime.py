@@ -40,6 +40,7 @@ from wahub.store import accounts, apikeys, counters, db, media, monitor, notify,
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
 from wahub.store.notify import Channel, Notifier
+from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
@@ -152,7 +153,7 @@ async def serve(
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
-    sender = media_fetcher = None
+    sender = media_fetcher = deliverer = None
     if role in (Role.ALL, Role.WORKER):
         graph = GraphClient(http, graph_url, settings.graph_version)
         sender = Sender(
@@ -165,6 +166,7 @@ async def serve(
             tally=ctx.tally,
         )
         media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage, tally=ctx.tally)
+        deliverer = Deliverer(sessions, http, vault, tally=ctx.tally)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -174,7 +176,7 @@ async def serve(
     flusher.start()
     worker_task: asyncio.Task[None] | None = None
     if processor is not None or sender is not None:
-        worker = Worker(notifier, processor=processor, sender=sender, media=media_fetcher)
+        worker = Worker(notifier, processor=processor, sender=sender, media=media_fetcher, deliverer=deliverer)
         worker_task = asyncio.create_task(worker.run(stop))
     try:
         await _wait_started(servers, tasks, stop)

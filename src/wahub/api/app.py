@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 import wahub
 from wahub.api import errors, webhooks
 from wahub.api.context import AppContext
-from wahub.api.routes import contacts, conversations, events, health, media, messages, stats
+from wahub.api.routes import contacts, conversations, events, health, media, messages, stats, subscriptions
 from wahub.store.journal import EventJournal
 
 
@@ -69,6 +69,7 @@ def create_app(ctx: AppContext) -> App:
     app.include_router(events.router)
     app.include_router(media.router)
     app.include_router(stats.router)
+    app.include_router(subscriptions.router)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import entities, paging, statuses, upsert
+from wahub.store import entities, outgoing, paging, statuses, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Message, MessageWamid, utcnow
 
@@ -78,9 +78,12 @@ def apply_revoke(target: Message, at: datetime) -> None:
     target.revoked_at = at
 
 
-async def record_accepted(session: AsyncSession, accepted: Sequence[tuple[int, str]]) -> None:
+async def record_accepted(
+    session: AsyncSession, accepted: Sequence[tuple[int, str]], out: outgoing.Collector | None = None
+) -> None:
     """The provider accepted these sends, (message id, wamid): each message gets its wamid and moves to
-    ``accepted`` (if nothing moved it further); statuses that came before the wamid was known apply now."""
+    ``accepted`` (if nothing moved it further); statuses that came before the wamid was known apply now.
+    ``out`` collects a ``message.status`` event ``accepted`` for each (not for a second copy)."""
     if not accepted:
         return
     table: sa.Table = Message.__table__  # type: ignore[assignment]
@@ -111,7 +114,12 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[tuple[int, s
         if mid in kept and kept[mid].wamid != wamid
     ]
     await upsert.insert_ignore_rows(session, MessageWamid.__table__, copies)  # type: ignore[arg-type]
-    await statuses.attach_to(session, ids)
+    if out is not None:
+        now = utcnow()
+        for mid, wamid in accepted:
+            if mid in kept and kept[mid].wamid == wamid:
+                out.add(outgoing.MESSAGE_STATUS, outgoing.message_status(mid, wamid, MessageStatus.ACCEPTED.value, now))
+    await statuses.attach_to(session, ids, out)
 
 
 async def flag_possible_duplicates(session: AsyncSession, message_ids: Sequence[int]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import upsert
+from wahub.store import outgoing, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
 
@@ -95,8 +95,11 @@ def _row(account_id: int, update: domain.StatusUpdate) -> dict[str, Any]:
     }
 
 
-async def record_many(session: AsyncSession, updates: Sequence[tuple[int, domain.StatusUpdate]]) -> None:
-    """Record statuses once each (the unique constraint drops repeats) and move their messages.
+async def record_many(
+    session: AsyncSession, updates: Sequence[tuple[int, domain.StatusUpdate]], out: outgoing.Collector | None = None
+) -> None:
+    """Record statuses once each (the unique constraint drops repeats) and move their messages; ``out``
+    collects a ``message.status`` event for each move.
 
     Moving a message is idempotent (a time is recorded once, the status only moves forward), so a repeated
     status is applied again harmlessly instead of asking the database which rows were new: RETURNING on
@@ -127,10 +130,13 @@ async def record_many(session: AsyncSession, updates: Sequence[tuple[int, domain
         state = states.get((row["account_id"], row["wamid"]))
         if state is None:
             continue  # not known yet: the record waits, unattached, for attach_to() or attach_waiting()
-        delta = changes(state, _reached(row))
+        reached = _reached(row)
+        delta = changes(state, reached)
         if delta:
             state.update(delta)
             changed[state["id"]] = state
+            if out is not None and "status" in delta:
+                out.add(outgoing.MESSAGE_STATUS, _moved(state["id"], state["wamid"], reached))
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -203,29 +209,41 @@ def _unattached(*where: Any, limit: int | None = None) -> tuple[Any, Any]:
     return by_wamid, by_copy
 
 
-async def _apply_unattached(session: AsyncSession, *where: Any, limit: int | None = None) -> int:
+async def _apply_unattached(
+    session: AsyncSession, *where: Any, limit: int | None = None, out: outgoing.Collector | None = None
+) -> int:
     count = 0
     for query in _unattached(*where, limit=limit):
         rows = (await session.execute(query)).tuples().all()
-        for record, message in rows:
-            advance(message, _reached(record))
+        for record, message in sorted(rows, key=lambda r: (r[0].timestamp, r[0].id)):
+            before = message.status
+            reached = _reached(record)
+            advance(message, reached)
             record.message_id = message.id
+            if out is not None and message.status != before:
+                out.add(outgoing.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
     return count
 
 
-async def attach_to(session: AsyncSession, message_ids: Sequence[int]) -> None:
+def _moved(message_id: int, wamid: str | None, reached: Reached) -> dict[str, Any]:
+    failed = reached.status is MessageStatus.FAILED
+    error = (reached.error_code, reached.error_title, reached.error_details) if failed else None
+    return outgoing.message_status(message_id, wamid, reached.status.value, reached.at, error)
+
+
+async def attach_to(session: AsyncSession, message_ids: Sequence[int], out: outgoing.Collector | None = None) -> None:
     """These messages' wamids are now known: apply the statuses that arrived before them (two indexed queries;
     almost always they find none)."""
-    await _apply_unattached(session, Message.id.in_(message_ids))
+    await _apply_unattached(session, Message.id.in_(message_ids), out=out)
 
 
-async def attach_waiting(session: AsyncSession, limit: int = 500) -> int:
+async def attach_waiting(session: AsyncSession, limit: int = 500, out: outgoing.Collector | None = None) -> int:
     """Apply unattached statuses whose message has its wamid by now.
 
     ``attach`` does it at once in the common case; this sweep closes the race where a status is recorded
     while the send's result is committed in another transaction (under READ COMMITTED each misses the other)."""
-    return await _apply_unattached(session, limit=limit)
+    return await _apply_unattached(session, limit=limit, out=out)
 
 
 async def for_message(session: AsyncSession, message_id: int) -> list[StatusRecord]:

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
-from wahub.store import account_events, contacts, conversations, media, messages, statuses
-from wahub.store.models import Account, Message, utcnow
+from wahub.store import account_events, contacts, conversations, media, messages, outgoing, statuses
+from wahub.store.models import Account, Contact, Message, utcnow
 
 Counts = dict[int, Counter[str]]
 
@@ -42,9 +42,13 @@ class Accounts:
 
 
 async def apply_batch(
-    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]]
+    session: AsyncSession,
+    known: Accounts,
+    batch: Sequence[tuple[int, domain.ParsedWebhook]],
+    out: outgoing.Collector | None = None,
 ) -> Counts:
-    """Store everything ``batch`` says; returns what happened per event index (for the event's result)."""
+    """Store everything ``batch`` says; returns what happened per event index (for the event's result). ``out``
+    collects the outgoing webhooks' events: new inbound messages and statuses that moved a message."""
     counts: Counts = defaultdict(Counter)
     msgs: list[_Msg] = []
     for index, parsed in batch:
@@ -68,8 +72,8 @@ async def apply_batch(
     msgs = [m for m in msgs if (m.account.id, m.value.provider_id) not in stored]
     msgs = _placeholders_last(msgs, counts)
     resolved = await _contacts(session, msgs, prefs)
-    await _messages(session, msgs, resolved, counts)
-    await _statuses(session, known, batch, counts)
+    await _messages(session, msgs, resolved, counts, out)
+    await _statuses(session, known, batch, counts, out)
     for index, account, pref in prefs:
         contacts.record_preference(resolved[account.id].get(pref.contact), pref.value, pref.timestamp)
         counts[index]["preference"] += 1
@@ -139,7 +143,11 @@ async def _contacts(
 
 
 async def _messages(
-    session: AsyncSession, msgs: list[_Msg], resolved: dict[int, contacts.Resolved], counts: Counts
+    session: AsyncSession,
+    msgs: list[_Msg],
+    resolved: dict[int, contacts.Resolved],
+    counts: Counts,
+    out: outgoing.Collector | None,
 ) -> None:
     if not msgs:
         return
@@ -167,6 +175,11 @@ async def _messages(
         thread = threads[m.account.id][resolved[m.account.id].get(_chat(m.value)).id]
         if m.value.direction is Direction.INBOUND:
             conversations.record_inbound(thread, m.value.timestamp)
+            if out is not None:
+                out.add(
+                    outgoing.MESSAGE_RECEIVED,
+                    _received(m, new[(m.account.id, m.value.provider_id)], thread.id, contact),
+                )
         else:
             conversations.record_activity(thread, m.value.timestamp)
         counts[m.index]["unknown message" if m.value.type is MessageType.UNKNOWN else "message"] += 1
@@ -175,6 +188,28 @@ async def _messages(
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
             counts[m.index]["number change"] += 1
+
+
+def _received(m: _Msg, message_id: int, conversation_id: int, contact: Contact) -> dict[str, Any]:
+    """``message.received``'s data: the message as the API shows it, in short."""
+    value = m.value
+    return {
+        **value.content,  # the typed content in Meta's shape ("text": {"body": …}), as the API shows it
+        "message_id": message_id,
+        "wamid": value.provider_id,
+        "phone_number_id": m.account.phone_number_id,
+        "conversation_id": conversation_id,
+        "contact": {
+            "id": contact.id,
+            "wa_id": contact.wa_id,
+            "user_id": contact.user_id,
+            "name": contact.profile_name,
+        },
+        "type": value.type.value,
+        "timestamp": value.timestamp.isoformat(),
+        "group_id": value.group_id,
+        "reply_to": value.reply_to,
+    }
 
 
 def _chat(value: domain.InboundMessage) -> domain.ContactRef:
@@ -230,7 +265,11 @@ def _effect(value: domain.InboundMessage, target: Message | None, who: str, coun
 
 
 async def _statuses(
-    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]], counts: Counts
+    session: AsyncSession,
+    known: Accounts,
+    batch: Sequence[tuple[int, domain.ParsedWebhook]],
+    counts: Counts,
+    out: outgoing.Collector | None,
 ) -> None:
     items = []
     for index, parsed in batch:
@@ -242,7 +281,7 @@ async def _statuses(
             items.append((account.id, update))
             counts[index]["status" if update.status is not MessageStatus.UNKNOWN else "unknown status"] += 1
     if items:
-        await statuses.record_many(session, items)
+        await statuses.record_many(session, items, out)
 
 
 async def _account_events(

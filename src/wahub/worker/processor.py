@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
-from wahub.store import accounts, counters, db, events, statuses
+from wahub.store import accounts, counters, db, events, outgoing, statuses
 from wahub.store.models import utcnow
 from wahub.webhook import meta
 from wahub.worker import apply
@@ -123,10 +123,14 @@ class Processor:
             return 0
         self._swept = time.monotonic()
         async with db.transaction(self._sessions) as session:
-            return await statuses.attach_waiting(session)
+            out = await outgoing.collector(session)
+            applied = await statuses.attach_waiting(session, out=out)
+            await outgoing.emit(session, out)
+            return applied
 
     async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> tuple[apply.Counts, set[int]]:
-        """Apply ``batch``; returns what each event held and which events failed."""
+        """Apply ``batch``; returns what each event held and which events failed. The outgoing webhooks' events
+        of what was applied are written in the same transaction (those of a rolled-back savepoint are not)."""
         parsed: list[tuple[int, domain.ParsedWebhook]] = []
         for index, event in enumerate(batch):
             try:
@@ -135,16 +139,20 @@ class Processor:
                 log.warning("webhook event rejected", extra={"event_id": event.id, "reason": str(exc)[:200]})
                 event.processed(f"rejected: {exc}")
         known = apply.Accounts(await accounts.all_accounts(session))
+        out = await outgoing.collector(session)
         failed: set[int] = set()
         try:
             async with session.begin_nested():
-                counts = await apply.apply_batch(session, known, parsed)
+                counts = await apply.apply_batch(session, known, parsed, out)
         except Exception:
             log.exception("batch of %d events failed; applying them one by one", len(parsed))
-            counts, failed = await self._one_by_one(session, known, batch, parsed)
+            if out is not None:
+                out.rollback_to(0)
+            counts, failed = await self._one_by_one(session, known, batch, parsed, out)
         for index, _ in parsed:
             if index not in failed:
                 batch[index].processed(_summary(counts.get(index, Counter())))
+        await outgoing.emit(session, out)
         return counts, failed
 
     def _count(self, batch: Sequence[events.Claimed], counts: apply.Counts, failed: set[int]) -> None:
@@ -172,14 +180,18 @@ class Processor:
         known: apply.Accounts,
         batch: Sequence[events.Claimed],
         parsed: list[tuple[int, domain.ParsedWebhook]],
+        out: outgoing.Collector | None,
     ) -> tuple[apply.Counts, set[int]]:
         counts: apply.Counts = {}
         failed: set[int] = set()
         for index, value in parsed:
+            mark = out.mark() if out is not None else 0
             try:
                 async with session.begin_nested():
-                    counts.update(await apply.apply_batch(session, known, [(index, value)]))
+                    counts.update(await apply.apply_batch(session, known, [(index, value)], out))
             except Exception as exc:
+                if out is not None:
+                    out.rollback_to(mark)
                 log.exception("webhook event failed", extra={"event_id": batch[index].id})
                 batch[index].failed_attempt(f"{type(exc).__name__}: {exc}")
                 failed.add(index)

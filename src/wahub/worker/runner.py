@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from wahub.store.notify import Channel, Notifier
+from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.sender import Sender
@@ -26,10 +27,12 @@ class Worker:
         processor: Processor | None = None,
         sender: Sender | None = None,
         media: MediaFetcher | None = None,
+        deliverer: Deliverer | None = None,
     ) -> None:
         self._processor = processor
         self._sender = sender
         self._media = media
+        self._deliverer = deliverer
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -41,6 +44,10 @@ class Worker:
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
             loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))
+        if self._deliverer is not None:
+            # Deliveries come with processed events and send results: woken by either, else polled.
+            step = self._deliverer.run_once
+            loops.append(asyncio.create_task(self._loop("webhook deliveries", step, Channel.EVENTS, stop)))
         try:
             await stop.wait()
         finally:

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import errors
 from wahub.provider.graph import GraphClient
 from wahub.storage.base import BlobStore
-from wahub.store import accounts, counters, db, leases, media, messages, outbox
+from wahub.store import accounts, counters, db, leases, media, messages, outbox, outgoing
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
 from wahub.worker import ratelimit, retry
@@ -464,7 +464,8 @@ class _Recorder:
         again = [r for r in batch if isinstance(r, _Again)]
         failed = [r for r in batch if isinstance(r, _Failed)]
         async with db.transaction(self._sessions) as session:
-            await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None])
+            out = await outgoing.collector(session)
+            await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None], out)
             await outbox.complete_many(session, self._holder, [r.job_id for r in done])
             await outbox.pending_again(session, self._holder, [(r.job_id, r.when, r.error, r.counted) for r in again])
             await messages.flag_possible_duplicates(session, [r.message_id for r in again if r.maybe_sent])
@@ -472,11 +473,16 @@ class _Recorder:
                 if r.message_id is not None:
                     message = await messages.get(session, r.message_id)
                     messages.record_failure(message, r.error.code, r.error.title, r.error.details_text)
+                    if out is not None:
+                        error = (r.error.code, r.error.title, r.error.details_text)
+                        data = outgoing.message_status(message.id, message.wamid, "failed", message.failed_at, error)
+                        out.add(outgoing.MESSAGE_STATUS, data)
             await outbox.fail_many(
                 session, self._holder, [(r.job_id, f"{r.error.code or '-'}: {r.error.message}") for r in failed]
             )
             for paused in (r for r in batch if isinstance(r, _Paused)):
                 (await accounts.get(session, paused.account_id)).sending_paused = paused.reason
+            await outgoing.emit(session, out)
 
 
 class _Reading:

@@ -1,0 +1,81 @@
+"""``/api/v1/webhooks``: programs subscribe to wahub's events (outgoing webhooks), see what was delivered to
+them, and have deliveries sent again."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from wahub.api import schemas
+from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.store import db, outgoing, paging
+from wahub.store.models import WebhookDelivery
+from wahub.store.notify import Channel
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("", status_code=201, response_model=schemas.SubscriptionOut)
+async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> schemas.SubscriptionOut:
+    """Have wahub POST its events to ``url``: ``message.received`` (a new inbound message) and
+    ``message.status`` (a message accepted by Meta, sent, delivered, read, played or failed). The answer holds
+    the subscription's ``secret``, once: check each request's ``X-Wahub-Signature-256`` with it. A request that
+    does not get a 2xx answer within 10 s is tried again with backoff, for about 12 hours."""
+    secret = outgoing.new_secret()
+    async with db.transaction(ctx.sessions) as session:
+        row = await outgoing.subscribe(
+            session, body.url, list(dict.fromkeys(body.events)), body.description, outgoing.seal(ctx.vault, secret)
+        )
+        return schemas.SubscriptionOut.of(row, secret)
+
+
+@router.get("", response_model=list[schemas.SubscriptionOut])
+async def list_subscriptions(session: ReadSession, _key: ApiKeyId) -> list[schemas.SubscriptionOut]:
+    return [schemas.SubscriptionOut.of(row) for row in await outgoing.subscriptions(session)]
+
+
+@router.get("/{subscription_id}", response_model=schemas.SubscriptionOut)
+async def get_subscription(subscription_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.SubscriptionOut:
+    return schemas.SubscriptionOut.of(await outgoing.subscription(session, subscription_id))
+
+
+@router.delete("/{subscription_id}", status_code=204, response_class=Response)
+async def unsubscribe(subscription_id: int, ctx: Ctx, _key: ApiKeyId) -> Response:
+    """Stop sending events to this subscriber; its deliveries, sent or not, are deleted."""
+    async with db.transaction(ctx.sessions) as session:
+        await outgoing.unsubscribe(session, subscription_id)
+    return Response(status_code=204)
+
+
+@router.get("/{subscription_id}/deliveries", response_model=schemas.DeliveryPage)
+async def list_deliveries(
+    subscription_id: int,
+    session: ReadSession,
+    _key: ApiKeyId,
+    state: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.DeliveryPage:
+    """The subscription's deliveries, newest first, with each one's state, tries and last answer."""
+    await outgoing.subscription(session, subscription_id)
+    stmt = outgoing.deliveries_of(subscription_id, state)
+    page = await paging.page(session, stmt, WebhookDelivery.id, kind="d", limit=limit, cursor=cursor)
+    return schemas.DeliveryPage(
+        items=[schemas.DeliveryOut.of(row) for (row,) in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post("/{subscription_id}/replay", response_model=schemas.ReplayOut)
+async def replay(
+    subscription_id: int, ctx: Ctx, _key: ApiKeyId, body: schemas.ReplayIn | None = None
+) -> schemas.ReplayOut:
+    """Send deliveries again, at once and with fresh attempts: by default every failed one; or those in
+    ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time, or ``ids``."""
+    wanted = body or schemas.ReplayIn()
+    async with db.transaction(ctx.sessions) as session:
+        count = await outgoing.replay(
+            session, subscription_id, states=wanted.states, since=wanted.since, ids=wanted.ids
+        )
+    ctx.notifier.notify(Channel.EVENTS)
+    return schemas.ReplayOut(replayed=count)

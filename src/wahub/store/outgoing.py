@@ -1,0 +1,262 @@
+"""Outgoing webhooks: programs subscribe to wahub's events, and each event becomes one delivery per subscriber,
+written in the same transaction as the change it reports (so an event is never lost, nor reported for a change
+that rolled back), then POSTed by the deliverer (``worker/deliverer.py``) until the subscriber answers 2xx.
+
+Events:
+- ``message.received``: a new inbound message was stored (``data``: the message, its contact, its content in
+  Meta's shape);
+- ``message.status``: a message moved forward: ``accepted`` (Meta took it: its wamid is known), ``sent``,
+  ``delivered``, ``read``, ``played`` or ``failed`` (with the error).
+
+Work that reports events collects them in a ``Collector`` (None when nobody subscribed: then nothing is built)
+and ``emit`` writes the deliveries before the transaction commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import errors
+from wahub.store.crypto import Vault
+from wahub.store.models import WebhookDelivery, WebhookSubscription, utcnow
+
+MESSAGE_RECEIVED = "message.received"
+MESSAGE_STATUS = "message.status"
+EVENT_TYPES = (MESSAGE_RECEIVED, MESSAGE_STATUS)
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
+
+
+@dataclass(slots=True)
+class Collector:
+    """The events of one unit of work, for the subscriptions that want them (id -> event types; empty: all)."""
+
+    subscriptions: dict[int, frozenset[str]]
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def wants(self, event: str) -> bool:
+        return any(not types or event in types for types in self.subscriptions.values())
+
+    def add(self, event: str, data: dict[str, Any]) -> None:
+        if self.wants(event):
+            self.events.append((event, data))
+
+    def mark(self) -> int:
+        """Where the events stand now: ``rollback_to`` drops what a failed savepoint collected after it."""
+        return len(self.events)
+
+    def rollback_to(self, mark: int) -> None:
+        del self.events[mark:]
+
+
+async def collector(session: AsyncSession) -> Collector | None:
+    """A collector for the current subscriptions, or None when there is none (the common case: one query)."""
+    rows = (await session.execute(sa.select(WebhookSubscription.id, WebhookSubscription.events))).all()
+    if not rows:
+        return None
+    return Collector({int(sub_id): frozenset(types or ()) for sub_id, types in rows})
+
+
+async def emit(session: AsyncSession, collected: Collector | None) -> int:
+    """Write a delivery per (event, subscription that wants it), in the caller's transaction."""
+    if collected is None or not collected.events:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "subscription_id": sub_id,
+            "event": event,
+            "payload": {"event": event, "created_at": now.isoformat(), "data": data},
+            "state": PENDING,
+            "attempts": 0,
+            "run_at": now,
+            "created_at": now,
+        }
+        for event, data in collected.events
+        for sub_id, types in collected.subscriptions.items()
+        if not types or event in types
+    ]
+    if rows:
+        await session.execute(sa.insert(WebhookDelivery), rows)
+    collected.events.clear()
+    return len(rows)
+
+
+def message_status(
+    message_id: int,
+    wamid: str | None,
+    status: str,
+    at: datetime | None,
+    error: tuple[int | None, str | None, str | None] | None = None,
+) -> dict[str, Any]:
+    """``message.status``'s data."""
+    code, title, details = error or (None, None, None)
+    return {
+        "message_id": message_id,
+        "wamid": wamid,
+        "status": status,
+        "timestamp": at.isoformat() if at is not None else None,
+        "error": {"code": code, "title": title, "details": details} if error else None,
+    }
+
+
+# --- subscriptions ----------------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    return f"{SECRET_PREFIX}{secrets.token_urlsafe(32)}"
+
+
+def seal(vault: Vault, secret: str) -> str:
+    """A subscription's secret as stored (encrypted under ``WAHUB_SECRET_KEY``)."""
+    return vault.encrypt({"secret": secret}).decode()
+
+
+def unseal(vault: Vault, sealed: str) -> str:
+    return str(vault.decrypt(sealed.encode())["secret"])
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``X-Wahub-Signature-256`` of ``body`` sent at ``timestamp`` (Unix seconds): HMAC-SHA256 of
+    ``<timestamp>.<body>`` under the subscription's secret, in hex, after ``sha256=``."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+async def subscribe(
+    session: AsyncSession, url: str, events: Sequence[str], description: str | None, sealed_secret: str
+) -> WebhookSubscription:
+    row = WebhookSubscription(url=url, events=list(events), description=description, secret=sealed_secret)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
+    return list((await session.scalars(sa.select(WebhookSubscription).order_by(WebhookSubscription.id))).all())
+
+
+async def subscription(session: AsyncSession, subscription_id: int) -> WebhookSubscription:
+    row = await session.get(WebhookSubscription, subscription_id)
+    if row is None:
+        raise errors.NotFound(f"webhook subscription {subscription_id} does not exist")
+    return row
+
+
+async def unsubscribe(session: AsyncSession, subscription_id: int) -> None:
+    """Remove a subscription and its deliveries."""
+    row = await subscription(session, subscription_id)
+    await session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.subscription_id == row.id))
+    await session.delete(row)
+
+
+# --- the delivery queue -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    subscription_id: int
+    event: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[Claimed]:
+    """Due pending deliveries, oldest first, leased for ``lease`` (a crashed deliverer's come back after it)."""
+    now = utcnow()
+    due = (
+        sa.select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.state == PENDING,
+            WebhookDelivery.run_at <= now,
+            sa.or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        )
+        .order_by(WebhookDelivery.run_at, WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.scalars(due)).all())
+    if not ids:
+        return []
+    await session.execute(
+        sa.update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(claimed_until=now + lease)
+    )
+    rows = await session.execute(
+        sa.select(
+            WebhookDelivery.id,
+            WebhookDelivery.subscription_id,
+            WebhookDelivery.event,
+            WebhookDelivery.payload,
+            WebhookDelivery.attempts,
+        )
+        .where(WebhookDelivery.id.in_(ids))
+        .order_by(WebhookDelivery.id)
+    )
+    return [Claimed(*row) for row in rows]
+
+
+async def record(
+    session: AsyncSession,
+    delivery_id: int,
+    *,
+    state: str,
+    attempts: int,
+    run_at: datetime | None,
+    status: int | None,
+    error: str | None,
+) -> None:
+    """What one try of a delivery came to: ``delivered``, ``failed``, or ``pending`` again at ``run_at``."""
+    values: dict[str, Any] = {
+        "state": state,
+        "attempts": attempts,
+        "claimed_until": None,
+        "last_status": status,
+        "last_error": error[:1000] if error else None,
+    }
+    if run_at is not None:
+        values["run_at"] = run_at
+    if state == DELIVERED:
+        values["delivered_at"] = utcnow()
+    await session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(values))
+
+
+async def replay(
+    session: AsyncSession, subscription_id: int, *, states: Sequence[str], since: datetime | None, ids: Sequence[int]
+) -> int:
+    """Queue deliveries of a subscription again, at once, with their attempts reset; returns how many."""
+    await subscription(session, subscription_id)
+    stmt = sa.update(WebhookDelivery).where(
+        WebhookDelivery.subscription_id == subscription_id, WebhookDelivery.state.in_(list(states))
+    )
+    if since is not None:
+        stmt = stmt.where(WebhookDelivery.created_at >= since)
+    if ids:
+        stmt = stmt.where(WebhookDelivery.id.in_(list(ids)))
+    result = await session.execute(
+        stmt.values(state=PENDING, attempts=0, run_at=utcnow(), claimed_until=None, delivered_at=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune(session: AsyncSession, before: datetime) -> int:
+    """Forget the deliveries done (delivered or failed) that were written before ``before``."""
+    result = await session.execute(
+        sa.delete(WebhookDelivery).where(
+            WebhookDelivery.state.in_([DELIVERED, FAILED]), WebhookDelivery.created_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def deliveries_of(subscription_id: int, state: str | None) -> sa.Select[tuple[WebhookDelivery]]:
+    stmt = sa.select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
+    return stmt.where(WebhookDelivery.state == state) if state is not None else stmt
