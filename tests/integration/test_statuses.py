@@ -129,6 +129,24 @@ async def test_unattached_status_is_applied_by_the_sweep_when_the_race_hid_it(
         assert await statuses.attach_waiting(session) == 0
 
 
+async def test_a_status_hidden_by_the_race_is_applied_when_a_later_status_arrives_before_the_sweep(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # As above, and then "read" arrives before the sweep ran: it must apply "delivered" too, not just mark it
+    # attached (which would hide it from the sweep for good, and lose its time).
+    await apply(sessions, account, status("wamid.G", "delivered", 2))
+    message_id = await queued(sessions, account, None)
+    async with db.transaction(sessions) as session:
+        (await messages.get(session, message_id)).wamid = "wamid.G"
+    await apply(sessions, account, status("wamid.G", "read", 3))
+    message = await load(sessions, message_id)
+    assert message.status == "read"
+    assert (message.delivered_at, message.read_at) == (T0.replace(second=2), T0.replace(second=3))
+    async with db.transaction(sessions) as session:
+        assert await statuses.attach_waiting(session) == 0
+        assert [r.message_id for r in await statuses.for_message(session, message_id)] == [message_id] * 2
+
+
 ORDERS = list(itertools.permutations(["sent", "delivered", "read", "played"]))
 
 

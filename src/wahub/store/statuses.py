@@ -125,12 +125,11 @@ async def record_many(
             shared = by_id.setdefault(copy.id, {k: v for k, v in copy._mapping.items() if k != "copy"})
             states[(copy.account_id, copy.copy)] = shared
             copies.add((copy.account_id, copy.copy))
+    found = {key for key in keys if key in states}
     changed: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        state = states.get((row["account_id"], row["wamid"]))
-        if state is None:
-            continue  # not known yet: the record waits, unattached, for attach_to() or attach_waiting()
-        reached = _reached(row)
+    for record in await _to_apply(session, found):
+        state = states[(record["account_id"], record["wamid"])]
+        reached = _reached(record)
         delta = changes(state, reached)
         if delta:
             state.update(delta)
@@ -147,11 +146,31 @@ async def record_many(
         await session.execute(
             update, [{"target_id": mid, **{f"new_{c}": st[c] for c in _COLUMNS}} for mid, st in changed.items()]
         )
-    found = {key for key in keys if key in states}
     if found - copies:
         await _attach_records(session, found - copies)
     if copies:
         await _attach_records(session, copies, copy=True)
+
+
+async def _to_apply(session: AsyncSession, found: set[tuple[int, str]]) -> list[dict[str, Any]]:
+    """Every unattached record of these (account, wamid) pairs, whose message is known, oldest first: this
+    batch's, and any recorded before the message's wamid was known whose ``attach_to`` ran in a transaction that
+    could not see it yet. All are applied before they are attached: attached unapplied, a status would be
+    lost (the sweep looks for unattached records only)."""
+    if not found:
+        return []
+    stmt = sa.select(
+        StatusRecord.account_id,
+        StatusRecord.wamid,
+        StatusRecord.status,
+        StatusRecord.timestamp,
+        StatusRecord.error_code,
+        StatusRecord.error_title,
+        StatusRecord.error_details,
+    ).where(StatusRecord.message_id.is_(None), keys_in(StatusRecord.account_id, StatusRecord.wamid, found))
+    records = [dict(row._mapping) for row in await session.execute(stmt)]
+    # Meta's times are whole seconds: within one, the further status comes last, so each step is a move.
+    return sorted(records, key=lambda r: (r["timestamp"], MessageStatus(r["status"]).rank))
 
 
 async def _attach_records(session: AsyncSession, keys: set[tuple[int, str]], *, copy: bool = False) -> None:
@@ -215,7 +234,7 @@ async def _apply_unattached(
     count = 0
     for query in _unattached(*where, limit=limit):
         rows = (await session.execute(query)).tuples().all()
-        for record, message in sorted(rows, key=lambda r: (r[0].timestamp, r[0].id)):
+        for record, message in sorted(rows, key=lambda r: (r[0].timestamp, MessageStatus(r[0].status).rank)):
             before = message.status
             reached = _reached(record)
             advance(message, reached)
