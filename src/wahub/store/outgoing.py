@@ -170,16 +170,25 @@ class Claimed:
     attempts: int
 
 
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        WebhookDelivery.state == PENDING,
+        WebhookDelivery.run_at <= now,
+        sa.or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+    )
+
+
+async def any_due(session: AsyncSession) -> bool:
+    """Whether a delivery is due: a read, so that an idle deliverer takes no write lock to find nothing."""
+    return (await session.scalar(sa.select(WebhookDelivery.id).where(_due(utcnow())).limit(1))) is not None
+
+
 async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[Claimed]:
     """Due pending deliveries, oldest first, leased for ``lease`` (a crashed deliverer's come back after it)."""
     now = utcnow()
     due = (
         sa.select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.state == PENDING,
-            WebhookDelivery.run_at <= now,
-            sa.or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
-        )
+        .where(_due(now))
         .order_by(WebhookDelivery.run_at, WebhookDelivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

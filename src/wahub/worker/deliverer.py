@@ -55,6 +55,7 @@ class Deliverer:
         tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
+        self._readers = db.sessionmaker(sessions.kw["bind"], readonly=True)
         self._http = http
         self._vault = vault
         self._max_attempts = max_attempts
@@ -71,6 +72,9 @@ class Deliverer:
             async with db.transaction(self._sessions) as session:
                 if pruned := await outgoing.prune(session, utcnow() - KEEP):
                     log.info("forgot old outgoing webhook deliveries", extra={"deliveries": pruned})
+        async with self._readers() as session, session.begin():
+            if not await outgoing.any_due(session):
+                return 0
         async with db.transaction(self._sessions) as session:
             claimed = await outgoing.claim(session, BATCH, LEASE)
             if not claimed:
