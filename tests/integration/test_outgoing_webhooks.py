@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from tests.integration.conftest import OpenWindow
 from tests.integration.test_read_api import deliver, text_from
-from tests.support import eventually, free_port, payload, running
+from tests.support import eventually, free_port, payload, prometheus_samples, running
 from wahub.api.context import AppContext
 from wahub.store import db
 from wahub.store.models import WebhookDelivery, utcnow
@@ -65,7 +65,7 @@ async def subscriber() -> AsyncIterator[Subscriber]:
 @pytest.fixture
 async def deliverer(ctx: AppContext) -> AsyncIterator[Deliverer]:
     async with aiohttp.ClientSession() as http:
-        yield Deliverer(ctx.sessions, http, ctx.vault, max_attempts=3, base_delay=0.0, timeout=5)
+        yield Deliverer(ctx.sessions, http, ctx.vault, max_attempts=3, base_delay=0.0, timeout=5, tally=ctx.tally)
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -176,6 +176,10 @@ async def test_a_failing_subscriber_is_retried_then_failed_then_replayed(
     assert len(subscriber.received) == 3
     failed = (await client.get(f"/api/v1/webhooks/{created['id']}/deliveries", params={"state": "failed"})).json()
     assert [d["attempts"] for d in failed["items"]] == [3]
+    metrics = prometheus_samples((await client.get("/metrics")).text)
+    assert metrics["wahub_webhook_deliveries", 'state="failed"'] == 1
+    tries = {k[1]: v for k, v in metrics.items() if k[0] == "wahub_webhook_deliveries_total"}
+    assert tries == {'event="message.received",result="pending"': 2, 'event="message.received",result="failed"': 1}
 
     replayed = await client.post(f"/api/v1/webhooks/{created['id']}/replay")
     assert replayed.json() == {"replayed": 1}

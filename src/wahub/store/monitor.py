@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
 from wahub.store import counters, events, stats
-from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, utcnow
+from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, WebhookDelivery, utcnow
 
 RECENT = timedelta(hours=1)
 FAILURES = timedelta(hours=24)
@@ -39,6 +39,7 @@ class Snapshot:
     failures: dict[str, int] = field(default_factory=dict)  # "code: title" -> count, last 24 h
     possible_duplicates_last_hour: int = 0
     events_waiting: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)  # outgoing webhook deliveries by state
     stats: stats.Stats | None = None  # the statistics of the last days, when asked for
 
 
@@ -87,7 +88,13 @@ async def snapshot(session: AsyncSession, event_session: AsyncSession, days: flo
     )
     snap.failures = {f"{code if code is not None else '-'}: {title or 'unknown'}": int(n) for code, title, n in rows}
     snap.events_waiting = await events.backlog(event_session)
+    snap.deliveries = await _deliveries(session)
     return snap
+
+
+async def _deliveries(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(sa.select(WebhookDelivery.state, sa.func.count()).group_by(WebhookDelivery.state))
+    return {str(state): int(n) for state, n in rows}
 
 
 def render(snap: Snapshot) -> str:
@@ -105,6 +112,9 @@ def render(snap: Snapshot) -> str:
     sent = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.sent_last_hour.items())) or "none"
     lines.append(f"sent in the last hour: {sent}; possible duplicates {snap.possible_duplicates_last_hour:,}")
     lines.append(f"webhook events waiting to be processed: {snap.events_waiting:,}")
+    if snap.deliveries:
+        shown = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.deliveries.items()))
+        lines.append(f"outgoing webhooks (last 30 days): {shown}")
     lines.append("failures in the last 24 h:" + ("" if snap.failures else " none"))
     lines += [f"  {n:,}  {reason}" for reason, n in snap.failures.items()]
     if snap.stats is not None:
@@ -190,6 +200,12 @@ async def samples(session: AsyncSession, event_session: AsyncSession) -> list[Sa
             "how long the oldest webhook event not processed yet has waited since its ack (0: none waits)",
             "gauge",
             [({}, round(waited, 3))],
+        ),
+        Sample(
+            "wahub_webhook_deliveries",
+            "outgoing webhook deliveries kept (30 days) by state: pending is the queue to subscribers",
+            "gauge",
+            [({"state": state}, float(n)) for state, n in (await _deliveries(session)).items()],
         ),
         Sample(
             "wahub_accounts_sending_paused", "accounts whose sending Meta paused (190)", "gauge", [({}, float(paused))]
