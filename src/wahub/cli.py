@@ -158,14 +158,20 @@ def send(
     ] = None,
     caption: Annotated[str | None, typer.Option(help="With --file: a caption (image, video, document)")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="phone_number_id to send from")] = None,
+    entity: Annotated[
+        list[str] | None,
+        typer.Option(help="Link the message to an entity of your systems, TYPE:ID (e.g. invoice:INV-42); repeatable"),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Queue a message; a running 'wahub serve' sends it. Prints the message id on the last line."""
     if file is not None:
+        if entity:
+            _fail("--entity goes with --text, --template or --json (link a file's message with the API)", code=2)
         _send_file(file, to, caption, sender, data_dir, database_url, others=(text, template, json_file))
         return
-    body = _send_body(to, text, template, language, param or [], json_file, sender)
+    body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [])
     settings = _settings(data_dir=data_dir, database_url=database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret_key = _secret_key(settings)
@@ -221,6 +227,7 @@ def _send_body(
     params: list[str],
     json_file: str | None,
     sender: str | None,
+    entities: list[str],
 ) -> sending.SendMessage:
     if sum(x is not None for x in (text, template, json_file)) != 1:
         _fail("give one of --text, --template, --json or --file", code=2)
@@ -245,6 +252,11 @@ def _send_body(
         raw["to"] = to
     if sender is not None:
         raw["from"] = sender
+    if entities:
+        pairs = [e.partition(":") for e in entities]
+        if any(not sep or not kind or not key for kind, sep, key in pairs):
+            _fail("--entity: give TYPE:ID, e.g. invoice:INV-42", code=2)
+        raw["entities"] = [*raw.get("entities", []), *({"entity_type": k, "entity_id": i} for k, _, i in pairs)]
     try:
         return sending.SendMessage.model_validate(raw)
     except ValidationError as exc:

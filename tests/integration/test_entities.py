@@ -3,14 +3,18 @@ found again by them."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typer.testing import CliRunner
 
 from tests.integration.conftest import OpenWindow
 from tests.integration.test_read_api import deliver, text_from
+from wahub import cli
 from wahub.api.context import AppContext
 from wahub.store import db
 from wahub.store.models import EntityLink
@@ -108,3 +112,18 @@ async def test_links_to_what_does_not_exist_or_is_not_an_entity_are_refused(
     assert (await client.delete("/api/v1/messages/1/entities", params={"entity_type": "invoice"})).status_code == 422
     assert (await anon.post("/api/v1/messages/1/entities", json=DEAL)).status_code == 401
     assert (await client.get("/api/v1/messages")).json()["items"] == []  # nothing was queued
+
+
+def test_wahub_send_links_the_message_to_each_entity_given(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "data")]
+    hello = ["send", "--to", f"+{TO}", "--template", "hello_world", *data]
+    sent = runner.invoke(cli.app, [*hello, "--entity", "invoice:INV-2026/0042", "--entity", "crm.deal:D 17"])
+    assert sent.exit_code == 0, sent.output
+    message_id = int(sent.stdout.strip().splitlines()[-1])
+    with sqlite3.connect(tmp_path / "data" / "wahub.db") as conn:
+        rows = conn.execute("SELECT message_id, entity_type, entity_id FROM entity_links ORDER BY id").fetchall()
+    assert rows == [(message_id, "invoice", "INV-2026/0042"), (message_id, "crm.deal", "D 17")]
+    for bad in ("invoice", "invoice:", ":42", "has space:1"):
+        refused = runner.invoke(cli.app, [*hello, "--entity", bad])
+        assert refused.exit_code == 2, (bad, refused.output)
