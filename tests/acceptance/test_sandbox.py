@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import queue
@@ -95,7 +98,8 @@ def wait_for_read(url: str, key: str, message_id: int, timeout: float = 30.0) ->
     while time.monotonic() < deadline:
         page = httpx.get(f"{url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}).json()
         body = next((m for m in page["items"] if m["id"] == message_id), {})
-        if body.get("status") == "read":
+        # A status webhook that had to be retried comes after the later ones: wait for every status's time.
+        if body.get("status") == "read" and body.get("sent_at") and body.get("delivered_at"):
             return body
         time.sleep(0.25)
     raise AssertionError(f"message {message_id} did not reach read in {timeout}s: {body}")
@@ -303,3 +307,46 @@ def test_wahub_send_file_sends_a_document_that_meta_receives_by_media_id(workdir
     weird.write_bytes(b"MZ")
     refused = cli(workdir, "send", "--to", "+14155550103", "--file", str(weird))
     assert refused.returncode == 2 and "does not take" in refused.stderr
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A subscriber of wahub's outgoing webhooks: keeps what it is sent."""
+
+    received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.received.put((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_subscriber_gets_the_statuses_of_a_sent_message_signed(wahub: Wahub) -> None:
+    key = started(wahub)
+    auth = {"Authorization": f"Bearer {key}"}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        created = httpx.post(f"{wahub.url}/api/v1/webhooks", headers=auth, json={"url": url})
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        sent = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json={"to": "+14155550101", **HELLO}).json()
+        statuses: list[str] = []
+        deadline = time.monotonic() + 30
+        while "read" not in statuses and time.monotonic() < deadline:
+            try:
+                headers, body = Receiver.received.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            signed = hmac.new(secret.encode(), f"{headers['X-Wahub-Timestamp']}.".encode() + body, hashlib.sha256)
+            assert headers["X-Wahub-Signature-256"] == f"sha256={signed.hexdigest()}"
+            event = json.loads(body)
+            if event["event"] == "message.status" and event["data"]["message_id"] == sent["id"]:
+                statuses.append(event["data"]["status"])
+        assert statuses[0] == "accepted" and statuses[-1] == "read", statuses
+    finally:
+        server.shutdown()
