@@ -4,11 +4,13 @@ examples of Meta's OpenAPI description), Meta's limits checked before queueing, 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import json
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -18,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, OpenWindow
 from tests.support import DATA, eventually, payload
 from wahub.api.context import AppContext
+from wahub.provider.graph import GraphClient
 from wahub.storage.base import content_key
 from wahub.store import apikeys, db, messages
 from wahub.store.models import Contact, Message, OutboxJob
 from wahub.webhook.signature import meta_signature
+from wahub.worker.runner import Worker
+from wahub.worker.sender import Sender
 
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((DATA / "meta-openapi-send-examples.json").read_text())
 SCHEMAS = json.loads((DATA / "meta-openapi-send-schemas.json").read_text())
@@ -496,6 +501,42 @@ async def test_an_uploaded_document_reaches_meta_by_media_id_with_its_filename(
     assert [u["body"]["file"]["filename"] for u in uploads if u["method"] == "POST"] == ["report.pdf"]
     assert stored["sha256"] == hashlib.sha256(data).hexdigest()
     assert all(b["document"] == {"id": meta_id, "filename": "Q3 report.pdf", "caption": "Q3"} for b in bodies)
+
+
+async def test_sends_of_one_file_claimed_together_upload_it_to_meta_once(
+    client: httpx.AsyncClient, graph_url: str, ctx: AppContext, pair_pacer: Any
+) -> None:
+    data = b"%PDF-1.4\n" + bytes(range(256)) * 40
+    uploaded = (await client.post("/api/v1/media", files={"file": ("price list.pdf", data, "application/pdf")})).json()
+    document = {"wahub_media_id": uploaded["id"], "filename": "price list.pdf"}
+    for _ in range(3):  # queued before the sender runs: it claims them in one batch and sends them at once
+        sent = await client.post("/api/v1/messages", json={"to": f"+{TO}", "type": "document", "document": document})
+        assert sent.status_code == 202, sent.text
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+        # Meta is slow to take the file: the three sends are all waiting for an upload at once.
+        assert (await fake.post("/_fake/faults", json={"latency_ms": 300})).status_code == 200
+        stop = asyncio.Event()
+        async with aiohttp.ClientSession() as http:
+            sender = Sender(
+                ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80, pairs=pair_pacer,
+                storage=ctx.storage,
+            )  # fmt: skip
+            task = asyncio.create_task(Worker(ctx.notifier, sender=sender).run(stop))
+
+            async def all_sent() -> list[dict[str, Any]] | None:
+                rows = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+                return rows if len(rows) >= 3 else None
+
+            try:
+                sends = await eventually(all_sent, timeout=20)
+            finally:
+                stop.set()
+                await task
+        uploads = [
+            u for u in (await fake.get("/_fake/requests?path_contains=/media")).json()["data"] if u["method"] == "POST"
+        ]
+    assert len(uploads) == 1
+    assert len({r["body"]["document"]["id"] for r in sends}) == 1
 
 
 async def test_uploads_and_sends_of_uploads_are_checked_against_metas_types_and_limits(

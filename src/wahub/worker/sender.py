@@ -148,6 +148,7 @@ class Sender:
         self._reclaimed = time.monotonic()
         self._stopping = False
         self._idle = True
+        self._uploads: dict[int, asyncio.Future[str]] = {}  # files being uploaded to Meta, by wahub media id
 
     async def run_once(self) -> int:
         """Claim what the held numbers have room for and start sending it; returns how many jobs it took."""
@@ -323,26 +324,45 @@ class Sender:
             upload_id, key = (item.upload_id if fresh else None), item.storage_key
             mime, filename = item.mime_type or "application/octet-stream", item.filename or f"media-{item.id}"
         if upload_id is None:
-            if self._storage is None:
-                raise errors.StorageError("this sender has no media storage to upload from")
-            if await self._storage.size(key) is None:
-                raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from the storage")
-            reading = _Reading(self._storage.read(key))
-            try:
-                upload_id = await self._graph.upload_media(
-                    number.phone_number_id, number.token, reading.chunks(), mime, filename
-                )
-            except errors.ProviderError as exc:
-                # The storage failing mid-stream reaches us as a broken upload: say what really broke.
-                if reading.failure is not None:
-                    raise reading.failure from exc
-                raise
-            async with db.transaction(self._sessions) as session:
-                item = await media.get(session, media_id)
-                if item is not None:
-                    media.uploaded(item, upload_id)
+            # Sends of one file claimed together share one upload: the first uploads, the others wait for it.
+            uploading = self._uploads.get(media_id)
+            if uploading is not None:
+                upload_id = await asyncio.shield(uploading)
+            else:
+                uploading = self._uploads[media_id] = asyncio.get_running_loop().create_future()
+                uploading.add_done_callback(_retrieved)
+                try:
+                    upload_id = await self._upload(number, media_id, key, mime, filename)
+                    uploading.set_result(upload_id)
+                except BaseException as exc:
+                    uploading.set_exception(exc if isinstance(exc, Exception) else errors.StorageError("stopped"))
+                    raise
+                finally:
+                    del self._uploads[media_id]
         obj["id"] = upload_id
         return {**payload, kind: obj}
+
+    async def _upload(self, number: _Number, media_id: int, key: str, mime: str, filename: str) -> str:
+        """Upload a stored file to Meta and remember Meta's id for it; returns the id."""
+        if self._storage is None:
+            raise errors.StorageError("this sender has no media storage to upload from")
+        if await self._storage.size(key) is None:
+            raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from the storage")
+        reading = _Reading(self._storage.read(key))
+        try:
+            upload_id = await self._graph.upload_media(
+                number.phone_number_id, number.token, reading.chunks(), mime, filename
+            )
+        except errors.ProviderError as exc:
+            # The storage failing mid-stream reaches us as a broken upload: say what really broke.
+            if reading.failure is not None:
+                raise reading.failure from exc
+            raise
+        async with db.transaction(self._sessions) as session:
+            item = await media.get(session, media_id)
+            if item is not None:
+                media.uploaded(item, upload_id)
+        return upload_id
 
     def _answered(self, job: outbox.Claimed, started: float) -> None:
         self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": _kind(job)})
@@ -521,6 +541,12 @@ def _uploaded_media(payload: dict[str, Any]) -> int | None:
     obj = payload.get(str(payload.get("type")))
     value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
     return int(value) if isinstance(value, int) else None
+
+
+def _retrieved(future: asyncio.Future[str]) -> None:
+    """An upload's failure reaches each send that waited for it; with none waiting, asyncio must not warn."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _kind(job: outbox.Claimed) -> str:
