@@ -268,3 +268,17 @@ async def test_deliveries_done_are_forgotten_after_30_days_and_waiting_ones_neve
         ("delivered", True),
         ("pending", False),
     ]
+
+
+async def test_an_account_event_reaches_its_subscriber_once_and_others_not(
+    anon: httpx.AsyncClient, client: httpx.AsyncClient, ctx: AppContext, subscriber: Subscriber, deliverer: Deliverer
+) -> None:
+    await client.post("/api/v1/webhooks", json={"url": subscriber.url, "events": ["account.event"]})
+    approved = payload("template_status_update", "approved")
+    # Redelivered by Meta: stored once, so reported once; an inbound message is not this subscriber's.
+    await deliver(anon, ctx, approved, approved, text_from("wamid.hook7", wa_id=TO, user_id=None, name="Ada"))
+    await drain(deliverer)
+    events = subscriber.events()
+    assert [(e["event"], e["data"]["field"]) for e in events] == [("account.event", "message_template_status_update")]
+    assert events[0]["data"]["value"] == approved["entry"][0]["changes"][0]["value"]
+    assert events[0]["data"]["waba_id"] == approved["entry"][0]["id"]

@@ -378,7 +378,7 @@ class SubscriptionIn(BaseModel):
         max_length=2048,
         description="http(s) URL that receives the events (private addresses are allowed: your own systems)",
     )
-    events: list[Literal["message.received", "message.status"]] = Field(
+    events: list[Literal["message.received", "message.status", "account.event"]] = Field(
         default_factory=list, max_length=10, description="the events to send; empty: all of them"
     )
     description: str | None = Field(default=None, max_length=200)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import upsert
+from wahub.store import outgoing, upsert
 from wahub.store.models import Account, AccountEvent, Template, utcnow
 
 
@@ -33,9 +33,11 @@ def dedupe_key(field: str, waba_id: str | None, raw: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def record_many(session: AsyncSession, new: Sequence[NewEvent]) -> tuple[int, int]:
-    """Store events once (a redelivered webhook hits the unique ``dedupe_key``) and apply the new ones.
-    Returns (new, duplicates)."""
+async def record_many(
+    session: AsyncSession, new: Sequence[NewEvent], out: outgoing.Collector | None = None
+) -> tuple[int, int]:
+    """Store events once (a redelivered webhook hits the unique ``dedupe_key``) and apply the new ones; ``out``
+    collects an ``account.event`` for each new one. Returns (new, duplicates)."""
     now = utcnow()
     rows = {
         dedupe_key(e.field, e.waba_id, e.raw): {
@@ -54,6 +56,9 @@ async def record_many(session: AsyncSession, new: Sequence[NewEvent]) -> tuple[i
     inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), ("id", "field", "waba_id", "raw"))
     for row in inserted:
         await _apply(session, row.field, row.waba_id, row.raw)
+        if out is not None:
+            data = {"account_event_id": row.id, "field": row.field, "waba_id": row.waba_id, "value": row.raw}
+            out.add(outgoing.ACCOUNT_EVENT, data)
     return len(inserted), len(new) - len(inserted)
 
 

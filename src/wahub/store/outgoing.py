@@ -6,7 +6,10 @@ Events:
 - ``message.received``: a new inbound message was stored (``data``: the message, its contact, its content in
   Meta's shape);
 - ``message.status``: a message moved forward: ``accepted`` (Meta took it: its wamid is known), ``sent``,
-  ``delivered``, ``read``, ``played`` or ``failed`` (with the error).
+  ``delivered``, ``read``, ``played`` or ``failed`` (with the error);
+- ``account.event``: anything else Meta reported, stored once: a template's status, quality or category, the
+  number's quality, account updates, a user's marketing preference, errors (``data``: Meta's ``field`` and
+  its ``value`` whole).
 
 Work that reports events collects them in a ``Collector`` (None when nobody subscribed: then nothing is built)
 and ``emit`` writes the deliveries before the transaction commits.
@@ -31,7 +34,8 @@ from wahub.store.models import WebhookDelivery, WebhookSubscription, utcnow
 
 MESSAGE_RECEIVED = "message.received"
 MESSAGE_STATUS = "message.status"
-EVENT_TYPES = (MESSAGE_RECEIVED, MESSAGE_STATUS)
+ACCOUNT_EVENT = "account.event"
+EVENT_TYPES = (MESSAGE_RECEIVED, MESSAGE_STATUS, ACCOUNT_EVENT)
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
 

@@ -77,7 +77,7 @@ async def apply_batch(
     for index, account, pref in prefs:
         contacts.record_preference(resolved[account.id].get(pref.contact), pref.value, pref.timestamp)
         counts[index]["preference"] += 1
-    await _account_events(session, known, batch, counts)
+    await _account_events(session, known, batch, counts, out)
     return counts
 
 
@@ -285,7 +285,11 @@ async def _statuses(
 
 
 async def _account_events(
-    session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]], counts: Counts
+    session: AsyncSession,
+    known: Accounts,
+    batch: Sequence[tuple[int, domain.ParsedWebhook]],
+    counts: Counts,
+    out: outgoing.Collector | None,
 ) -> None:
     new: list[account_events.NewEvent] = []
     for index, parsed in batch:
@@ -328,4 +332,4 @@ async def _account_events(
             )
             counts[index]["error report"] += 1
     if new:
-        await account_events.record_many(session, new)
+        await account_events.record_many(session, new, out)

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 @router.post("", status_code=201, response_model=schemas.SubscriptionOut)
 async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> schemas.SubscriptionOut:
     """Have wahub POST its events to ``url``: ``message.received`` (a new inbound message) and
-    ``message.status`` (a message accepted by Meta, sent, delivered, read, played or failed). The answer holds
+    ``message.status`` (a message accepted by Meta, sent, delivered, read, played or failed) and
+    ``account.event`` (template status, quality, account updates and the like, as Meta sent them). The answer holds
     the subscription's ``secret``, once: check each request's ``X-Wahub-Signature-256`` with it. A request that
     does not get a 2xx answer within 10 s is tried again with backoff, for about 12 hours."""
     secret = outgoing.new_secret()
