@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 ERROR_PAUSE_SECONDS = 2.0
+STOP_GRACE_SECONDS = 15.0
 
 
 class Worker:
@@ -51,9 +52,14 @@ class Worker:
         try:
             await stop.wait()
         finally:
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            # Each loop ends after its current step: a task cancelled inside a transaction can leave its SQLite
+            # connection holding the write lock, and every writer of the process then waits for it in vain.
+            # Only a step still running after STOP_GRACE (a long download) is cancelled.
+            if loops:
+                _, late = await asyncio.wait(loops, timeout=STOP_GRACE_SECONDS)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*loops, return_exceptions=True)
             if self._sender is not None:
                 await self._sender.close()
 
@@ -66,5 +72,5 @@ class Worker:
                 log.exception("%s step failed", name)
                 await asyncio.sleep(ERROR_PAUSE_SECONDS)
                 continue
-            if done == 0:
+            if done == 0 and not stop.is_set():
                 await self._notifier.wait(channel, POLL_SECONDS)
