@@ -16,7 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from wahub import config, errors, logs, runtime, sandbox, storage
+from wahub import commands, config, errors, logs, runtime, sandbox, storage
 from wahub.api import sending
 from wahub.store import accounts, apikeys, db, migrate
 from wahub.store import monitor as store_monitor
@@ -177,7 +177,7 @@ def send(
     secret_key = _secret_key(settings)
     _prepare_database(settings)
     try:
-        message = asyncio.run(runtime.queue_send(settings, secret_key, body))
+        message = asyncio.run(commands.queue_send(settings, secret_key, body))
     except errors.WahubError as exc:
         _fail(exc.message)
     err.print(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")
@@ -206,7 +206,7 @@ def _send_file(
     _prepare_database(settings)
     try:
         message = asyncio.run(
-            runtime.queue_file_send(settings, secret_key, file, to=to, caption=caption, sender=sender)
+            commands.queue_file_send(settings, secret_key, file, to=to, caption=caption, sender=sender)
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
@@ -290,7 +290,7 @@ def account_update(
     _prepare_database(settings)
     try:
         account = asyncio.run(
-            runtime.update_account(
+            commands.update_account(
                 settings, secret_key, phone_number_id, access_token=access_token, send_rate=send_rate
             )
         )
@@ -305,7 +305,7 @@ def account_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> 
     """List the accounts: phone_number_id, name, send rate, and whether Meta paused their sending."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
-    snap = asyncio.run(runtime.monitor_snapshot(settings))
+    snap = asyncio.run(commands.monitor_snapshot(settings))
     if not snap.accounts:
         err.print("no accounts: set WAHUB_PHONE_NUMBER_ID and friends, or add one with wahub account add")
     for a in snap.accounts:
@@ -339,7 +339,7 @@ def account_add(
     creds = accounts.Credentials(access_token, app_secret, verify_token)
     try:
         asyncio.run(
-            runtime.add_account(
+            commands.add_account(
                 settings,
                 secret_key,
                 name=name,
@@ -368,7 +368,7 @@ def account_test(
     secret_key = _secret_key(settings)
     _prepare_database(settings)
     try:
-        info = asyncio.run(runtime.test_account(settings, secret_key, phone_number_id))
+        info = asyncio.run(commands.test_account(settings, secret_key, phone_number_id))
     except errors.AccessTokenInvalid as exc:
         _fail(f"Meta refused the access token ({exc.code}: {exc.message}); replace it with wahub account update")
     except errors.ProviderError as exc:
@@ -391,7 +391,7 @@ def account_remove(
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
     try:
-        deleted = asyncio.run(runtime.remove_account(settings, phone_number_id))
+        deleted = asyncio.run(commands.remove_account(settings, phone_number_id))
     except errors.WahubError as exc:
         _fail(exc.message)
     err.print(f"removed account {phone_number_id} and its {deleted:,} messages")
@@ -409,7 +409,7 @@ def media_retry(
     Media Meta no longer has fail again with that reason."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
-    count = asyncio.run(runtime.retry_media(settings, media_id))
+    count = asyncio.run(commands.retry_media(settings, media_id))
     if media_id is not None and count == 0:
         _fail(f"media {media_id} does not exist or has not failed")
     err.print(f"{count} media will be fetched again")
@@ -431,7 +431,7 @@ def monitor(
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
     while True:
-        snap = asyncio.run(runtime.monitor_snapshot(settings, days))
+        snap = asyncio.run(commands.monitor_snapshot(settings, days))
         shown = store_monitor.as_json(snap) if output is MonitorFormat.JSON else store_monitor.render(snap)
         print(shown, flush=True)
         if watch is None:
@@ -452,7 +452,7 @@ def apikey_create(
     """Create an API key and print it (the key alone on the last line). It is shown only once."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
-    row, key = asyncio.run(runtime.create_api_key(settings, name))
+    row, key = asyncio.run(commands.create_api_key(settings, name))
     err.print(f"created API key {row.prefix} ({name}); store it now, it is not shown again")
     print(key)
 
@@ -467,7 +467,7 @@ def apikey_revoke(
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
     try:
-        asyncio.run(runtime.revoke_api_key(settings, prefix))
+        asyncio.run(commands.revoke_api_key(settings, prefix))
     except errors.NotFound as exc:
         _fail(exc.message)
     err.print(f"revoked API key {prefix}")
@@ -479,7 +479,7 @@ def apikey_list(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> N
     the minute or so: a running wahub writes it every minute)."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _prepare_database(settings)
-    for row in asyncio.run(runtime.list_api_keys(settings)):
+    for row in asyncio.run(commands.list_api_keys(settings)):
         state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
         used = f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC" if row.last_used_at else "never used"
         print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}\t{used}")
