@@ -64,6 +64,17 @@ async def test_loopback_and_private_urls_are_refused_by_default(client: httpx.As
     assert (await from_url(client, "ftp://example.com/x.pdf")).status_code == 422
 
 
+async def test_ipv6_forms_of_inside_addresses_are_refused(client: httpx.AsyncClient, files: str) -> None:
+    # Python's is_global lets these through: IPv6 addresses that carry an IPv4 one (IPv4-compatible, 6to4,
+    # NAT64) and multicast. The test's file server listens on 127.0.0.1, which each of the first three names.
+    port = URL(files).port
+    for host in ("[::127.0.0.1]", "[2002:7f00:1::]", "[64:ff9b::7f00:1]", "[ff02::1]", "224.0.0.1"):
+        refused = await from_url(client, f"http://{host}:{port}/report.pdf")
+        assert refused.status_code == 422, (host, refused.text)
+        assert refused.json()["error"]["details"]["field"] == "url", host
+        assert "private, loopback or reserved" in refused.json()["error"]["message"], host
+
+
 @pytest.mark.parametrize(
     ("url", "public"),
     [("http://8.8.8.8/a.pdf", True), ("http://192.168.1.1/a.pdf", False), ("http://169.254.169.254/", False)],

@@ -43,9 +43,36 @@ class _PublicOnly(AbstractResolver):
         await self._inner.close()
 
 
+# IPv6 ranges that ``is_global`` (Python 3.11) passes but that reach IPv4 addresses or are not unicast on the
+# Internet. The ones carrying an IPv4 address are refused whole rather than judged by the address inside: a
+# gateway may turn them into anything (127.0.0.1 included), and no real file host is reached only that way.
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "::/96",  # IPv4-compatible (deprecated), with :: and ::1
+        "::ffff:0:0/96",  # IPv4-mapped
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "64:ff9b::/96",  # NAT64, well-known prefix
+        "64:ff9b:1::/48",  # NAT64, local use
+        "2001::/32",  # Teredo
+        "2002::/16",  # 6to4
+        "fec0::/10",  # site-local (deprecated, still routed inside some networks)
+        "ff00::/8",  # multicast
+    )
+)
+
+
+def is_public(address: str) -> bool:
+    """Whether a URL may reach ``address``: a global unicast address that carries no other address inside."""
+    ip = ipaddress.ip_address(address)
+    if not ip.is_global or ip.is_multicast:
+        return False
+    return not (isinstance(ip, ipaddress.IPv6Address) and any(ip in net for net in _NOT_PUBLIC_V6))
+
+
 def _must_be_public(host: str, address: str) -> None:
     ip = ipaddress.ip_address(address)
-    if not ip.is_global:
+    if not is_public(address):
         raise errors.InvalidInput(
             f"url: {host} is a private, loopback or reserved address ({ip}); wahub fetches only public URLs "
             "unless WAHUB_ALLOW_PRIVATE_URLS is set",
