@@ -39,7 +39,7 @@ async def test_append_waits_for_a_lock_held_elsewhere_without_blocking_the_loop(
                 await asyncio.sleep(0.005)
 
         ticking = asyncio.create_task(ticker())
-        append = asyncio.create_task(log.append("meta", b'{"x": 1}'))
+        append = asyncio.create_task(log.append("meta", b'{"x": 1}', None))
         await asyncio.sleep(0.3)
         assert not append.done()
         assert ticks >= 20  # the loop went on while the journal waited
@@ -68,10 +68,10 @@ async def test_append_fails_when_the_lock_is_never_released(
         other.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
         with pytest.raises(sqlite3.OperationalError, match="locked"):
-            await log.append("meta", b"{}")
+            await log.append("meta", b"{}", None)
         assert time.monotonic() - started < 2
         other.execute("ROLLBACK")
-        await log.append("meta", b"{}")  # and works again once it is free
+        await log.append("meta", b"{}", None)  # and works again once it is free
     finally:
         other.close()
         await log.stop()

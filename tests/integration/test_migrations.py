@@ -67,3 +67,25 @@ def test_upgrade_moves_events_an_earlier_wahub_journaled_in_the_main_file(tmp_pa
     migrate.upgrade(url)  # once moved, a second upgrade changes nothing
     with sqlite3.connect(tmp_path / "wahub-events.db") as conn:
         assert conn.execute("SELECT count(*) FROM webhook_events").fetchone() == (3,)
+
+
+def test_upgrade_adds_new_journal_columns_to_an_existing_events_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wahub.db'}"
+    migrate.upgrade(url)
+    events_file = tmp_path / "wahub-events.db"
+    events_file.unlink()
+    with sqlite3.connect(events_file) as conn:  # the journal as wahub created it before it recorded signers
+        conn.execute(
+            "CREATE TABLE webhook_events (id INTEGER PRIMARY KEY, provider VARCHAR(16) NOT NULL, body BLOB NOT NULL, "
+            "received_at DATETIME NOT NULL, processed_at DATETIME, attempts INTEGER NOT NULL, result TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO webhook_events (provider, body, received_at, attempts) "
+            "VALUES ('meta', x'7b7d', '2026-11-01 10:00:00', 0)"
+        )
+    migrate.upgrade(url)
+    with sqlite3.connect(events_file) as conn:
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(webhook_events)")]
+        kept = conn.execute("SELECT body, signed_by FROM webhook_events").fetchall()
+    assert "signed_by" in columns
+    assert kept == [(b"{}", None)]  # kept, and taken whole by the processor (it predates signers)

@@ -38,6 +38,8 @@ class WebhookKeys:
 
     def __init__(self) -> None:
         self.app_secrets: tuple[str, ...] = ()
+        # ``signature.key_id`` of each app secret, in the same order: recorded with the events it verifies.
+        self.key_ids: tuple[str, ...] = ()
         self.verify_tokens: tuple[str, ...] = ()
 
     async def refresh(self, ctx: AppContext) -> None:
@@ -57,6 +59,7 @@ class WebhookKeys:
                 if creds.verify_token:
                     tokens.append(creds.verify_token)
         self.app_secrets = tuple(dict.fromkeys(s for s in secrets if s))
+        self.key_ids = tuple(signature.key_id(s) for s in self.app_secrets)
         self.verify_tokens = tuple(dict.fromkeys(t for t in tokens if t))
 
     async def keep_fresh(self, ctx: AppContext) -> None:
@@ -117,12 +120,15 @@ class MetaWebhookReceiver:
                 return
             more = message.get("more_body", False)
         raw = bytes(body)
-        if not signature.verify_meta(self._keys.app_secrets, raw, _header(scope, b"x-hub-signature-256")):
+        keys = self._keys
+        secrets, key_ids = keys.app_secrets, keys.key_ids  # one refresh's pair, whatever happens while checking
+        signer = signature.meta_signer(secrets, raw, _header(scope, b"x-hub-signature-256"))
+        if signer is None:
             self._counted("bad_signature")
             await _respond(send, 401, "unauthorized", "X-Hub-Signature-256 is missing or does not match")
             return
         try:
-            await self._journal.append("meta", raw)
+            await self._journal.append("meta", raw, key_ids[signer])
         except Exception:
             # Not stored, so not acknowledged: Meta retries on anything but 200.
             self._counted("unavailable")

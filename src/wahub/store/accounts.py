@@ -11,6 +11,7 @@ from wahub import errors
 from wahub.store import outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, Message
+from wahub.webhook import signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ async def _store_credentials(session: AsyncSession, vault: Vault, account: Accou
     account.credentials = vault.encrypt(
         {"access_token": creds.access_token, "app_secret": creds.app_secret, "verify_token": creds.verify_token}
     )
+    account.webhook_key_id = signature.key_id(creds.app_secret) if creds.app_secret else None
     await session.flush()
     if account.sending_paused:  # new credentials: try sending again, now
         account.sending_paused = None
@@ -77,6 +79,20 @@ def credentials(account: Account, vault: Vault) -> Credentials:
         app_secret=str(doc.get("app_secret", "")),
         verify_token=doc.get("verify_token"),
     )
+
+
+async def fill_key_ids(session: AsyncSession, vault: Vault) -> int:
+    """Give accounts stored before wahub kept ``webhook_key_id`` theirs (at start, where the vault is known).
+    Returns how many it filled."""
+    stmt = sa.select(Account).where(Account.provider == "meta", Account.webhook_key_id.is_(None))
+    filled = 0
+    for account in (await session.scalars(stmt)).all():
+        secret = credentials(account, vault).app_secret
+        if secret:
+            account.webhook_key_id = signature.key_id(secret)
+            filled += 1
+    await session.flush()
+    return filled
 
 
 async def by_phone_number_id(session: AsyncSession, phone_number_id: str) -> Account | None:

@@ -22,6 +22,8 @@ class Claimed:
     body: bytes
     attempts: int
     received_at: datetime
+    # ``signature.key_id`` of the app secret that verified it (None: journaled before wahub recorded it).
+    signed_by: str | None
     result: str | None = None
     done: bool = False
 
@@ -40,13 +42,16 @@ class Claimed:
 async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Unprocessed events, oldest first, locked for this transaction (other workers skip them)."""
     stmt = (
-        sa.select(WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts, WebhookEvent.received_at)
+        sa.select(
+            WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts, WebhookEvent.received_at, WebhookEvent.signed_by
+        )
         .where(WebhookEvent.processed_at.is_(None))
         .order_by(WebhookEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [Claimed(row.id, row.body, row.attempts, row.received_at) for row in await session.execute(stmt)]
+    rows = await session.execute(stmt)
+    return [Claimed(row.id, row.body, row.attempts, row.received_at, row.signed_by) for row in rows]
 
 
 async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:

@@ -33,7 +33,7 @@ class EventJournal:
     def __init__(self, engine: AsyncEngine, max_group: int = MAX_GROUP) -> None:
         self._engine = engine
         self._max_group = max_group
-        self._queue: list[tuple[str, bytes, asyncio.Future[None]]] = []
+        self._queue: list[tuple[str, bytes, str | None, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -63,12 +63,13 @@ class EventJournal:
             self._sqlite.close()
             self._sqlite = None
 
-    async def append(self, provider: str, body: bytes) -> None:
-        """Return once ``body`` is committed; raise if it could not be (the caller must not ack then)."""
+    async def append(self, provider: str, body: bytes, signed_by: str | None) -> None:
+        """Return once ``body`` is committed; raise if it could not be (the caller must not ack then).
+        ``signed_by``: the ``signature.key_id`` of the app secret that verified it."""
         if self._task is None or self._closing:
             raise JournalClosed("the event journal is not running")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((provider, body, future))
+        self._queue.append((provider, body, signed_by, future))
         self._wakeup.set()
         await future
 
@@ -82,12 +83,12 @@ class EventJournal:
             if self._closing:
                 return
 
-    async def _write(self, group: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
+    async def _write(self, group: list[tuple[str, bytes, str | None, asyncio.Future[None]]]) -> None:
         dialect = self._engine.dialect
         # The driver's own executemany: this is the hottest write in wahub, and every row has the same shape and
         # the same time, so SQLAlchemy's per-row type processing would be pure overhead.
         stamp = _stamp(dialect)
-        rows = [(provider, body, stamp, 0) for provider, body, _ in group]
+        rows = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by, _ in group]
         try:
             async with db.gate(self._engine).turn():
                 if self._sqlite is not None:
@@ -97,11 +98,11 @@ class EventJournal:
                         await conn.exec_driver_sql(_insert_sql(dialect), rows)
         except Exception as exc:
             log.exception("could not store %d webhook events", len(group))
-            for _, _, future in group:
+            for *_, future in group:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for _, _, future in group:
+        for *_, future in group:
             if not future.done():
                 future.set_result(None)
 
@@ -111,8 +112,10 @@ class EventJournal:
 
 
 _INSERT = {
-    "qmark": "INSERT INTO webhook_events (provider, body, received_at, attempts) VALUES (?, ?, ?, ?)",
-    "format": "INSERT INTO webhook_events (provider, body, received_at, attempts) VALUES (%s, %s, %s, %s)",
+    "qmark": "INSERT INTO webhook_events (provider, body, signed_by, received_at, attempts) VALUES (?, ?, ?, ?, ?)",
+    "format": (
+        "INSERT INTO webhook_events (provider, body, signed_by, received_at, attempts) VALUES (%s, %s, %s, %s, %s)"
+    ),
 }
 
 
@@ -128,7 +131,7 @@ def _stamp(dialect: sa.Dialect) -> object:
     return process(now) if process is not None else now
 
 
-async def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytes, object, int]]) -> None:
+async def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytes, str | None, object, int]]) -> None:
     await _begin_immediate(conn)
     try:
         conn.executemany(_INSERT["qmark"], rows)

@@ -42,6 +42,12 @@ def _upgrade_events(database_url: str) -> None:
         with engine.begin() as conn:
             table: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
             table.create(conn, checkfirst=True)
+            # Columns added to the journal after its file was created (SQLite adds a nullable column in place).
+            present = {column["name"] for column in sa.inspect(conn).get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
     finally:
         engine.dispose()
     main_path, events_path = db.sqlite_path(database_url), db.sqlite_path(url)

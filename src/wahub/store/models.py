@@ -60,6 +60,9 @@ class Account(Base):
     waba_id: Mapped[str | None] = mapped_column(sa.String(64))
     display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
     credentials: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # ``signature.key_id`` of its app secret (kept with the credentials): webhook events verified by that secret
+    # may change this account, and no other secret's may.
+    webhook_key_id: Mapped[str | None] = mapped_column(sa.String(16))
     send_rate: Mapped[int | None]
     # Kept up to date from phone_number_quality_update / account_update webhooks.
     quality_rating: Mapped[str | None] = mapped_column(sa.String(32))
@@ -265,6 +268,8 @@ class WebhookEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     provider: Mapped[str] = mapped_column(sa.String(16))
     body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # ``signature.key_id`` of the app secret that verified the body (None: journaled before wahub recorded it).
+    signed_by: Mapped[str | None] = mapped_column(sa.String(16))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)

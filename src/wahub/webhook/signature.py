@@ -2,15 +2,20 @@
 
 Meta signs each POST with ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body, keyed by the app secret>``
 (https://developers.facebook.com/docs/graph-api/webhooks/getting-started#validate-payloads).
+
+One webhook URL serves every configured account, so a body may verify under any of their app secrets; which one
+did is recorded with the event (``key_id``), and the processor applies it only to the accounts of that secret:
+whoever holds one app's secret cannot speak for another app's numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 _PREFIX = "sha256="
+_KEY_ID_LABEL = b"wahub webhook key id"
 
 
 def meta_signature(app_secret: str, body: bytes) -> str:
@@ -19,16 +24,29 @@ def meta_signature(app_secret: str, body: bytes) -> str:
     return _PREFIX + digest
 
 
-def verify_meta(app_secrets: Iterable[str], body: bytes, header: str | None) -> bool:
-    """True when ``header`` is a valid signature of ``body`` under any of the configured app secrets."""
+def key_id(app_secret: str) -> str:
+    """A short name of an app secret that does not reveal it: kept with each event it verified and with each
+    account that holds it, so the two can be matched without decrypting anything."""
+    return hmac.new(app_secret.encode(), _KEY_ID_LABEL, hashlib.sha256).hexdigest()[:16]
+
+
+def meta_signer(app_secrets: Sequence[str], body: bytes, header: str | None) -> int | None:
+    """The index in ``app_secrets`` of the secret that signed ``body`` (``header`` is X-Hub-Signature-256), or
+    None when none did."""
     if not header or not header.startswith(_PREFIX):
-        return False
+        return None
     given = header[len(_PREFIX) :].strip().lower()
     if len(given) != 64:
-        return False
-    matched = False
-    for secret in app_secrets:
+        return None
+    signer = None
+    for index, secret in enumerate(app_secrets):
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         # Compare against every secret so the time taken does not tell which one matched.
-        matched |= hmac.compare_digest(expected, given)
-    return matched
+        if hmac.compare_digest(expected, given) and signer is None:
+            signer = index
+    return signer
+
+
+def verify_meta(app_secrets: Sequence[str], body: bytes, header: str | None) -> bool:
+    """True when ``header`` is a valid signature of ``body`` under any of the configured app secrets."""
+    return meta_signer(app_secrets, body, header) is not None

@@ -36,9 +36,54 @@ class Accounts:
     def __init__(self, rows: Sequence[Account]) -> None:
         self.by_number = {a.phone_number_id: a for a in rows if a.phone_number_id}
         self.by_waba: dict[str, Account] = {}
+        self._waba_keys: dict[str, set[str | None]] = defaultdict(set)
         for account in rows:
             if account.waba_id:
                 self.by_waba.setdefault(account.waba_id, account)
+                self._waba_keys[account.waba_id].add(account.webhook_key_id)
+
+    def foreign(self, signed_by: str, phone_number_id: str | None, waba_id: str | None = None) -> bool:
+        """True when a change names an account whose app secret is not the one that signed its event. A change
+        naming no account of ours changes nothing of ours, and is not foreign."""
+        account = self.by_number.get(phone_number_id) if phone_number_id else None
+        if account is not None:
+            return account.webhook_key_id != signed_by
+        if waba_id and waba_id in self._waba_keys:
+            return signed_by not in self._waba_keys[waba_id]
+        return False
+
+
+def signed_part(
+    parsed: domain.ParsedWebhook, known: Accounts, signed_by: str | None
+) -> tuple[domain.ParsedWebhook, int]:
+    """The part of ``parsed`` that the app secret which signed it may change, and how many changes were left out.
+    One webhook URL serves every account, so a body verified by one app's secret must not change another app's
+    numbers (``signature.key_id``). ``signed_by`` None: journaled before wahub recorded signers; taken whole."""
+    if signed_by is None:
+        return parsed, 0
+    kept = domain.ParsedWebhook(
+        messages=[m for m in parsed.messages if not known.foreign(signed_by, m.phone_number_id)],
+        statuses=[s for s in parsed.statuses if not known.foreign(signed_by, s.phone_number_id)],
+        preferences=[p for p in parsed.preferences if not known.foreign(signed_by, p.phone_number_id)],
+        account_events=[e for e in parsed.account_events if not known.foreign(signed_by, e.phone_number_id, e.waba_id)],
+        errors=[e for e in parsed.errors if not known.foreign(signed_by, e.phone_number_id)],
+    )
+    refused = _size(parsed) - _size(kept)
+    return (kept if refused else parsed), refused
+
+
+def is_empty(parsed: domain.ParsedWebhook) -> bool:
+    return _size(parsed) == 0
+
+
+def _size(parsed: domain.ParsedWebhook) -> int:
+    return (
+        len(parsed.messages)
+        + len(parsed.statuses)
+        + len(parsed.preferences)
+        + len(parsed.account_events)
+        + len(parsed.errors)
+    )
 
 
 async def apply_batch(

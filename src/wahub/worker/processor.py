@@ -131,14 +131,26 @@ class Processor:
     async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> tuple[apply.Counts, set[int]]:
         """Apply ``batch``; returns what each event held and which events failed. The outgoing webhooks' events
         of what was applied are written in the same transaction (those of a rolled-back savepoint are not)."""
+        known = apply.Accounts(await accounts.all_accounts(session))
         parsed: list[tuple[int, domain.ParsedWebhook]] = []
+        refused: dict[int, int] = {}
         for index, event in enumerate(batch):
             try:
-                parsed.append((index, meta.parse(event.body)))
+                value = meta.parse(event.body)
             except meta.MalformedPayload as exc:
                 log.warning("webhook event rejected", extra={"event_id": event.id, "reason": str(exc)[:200]})
                 event.processed(f"rejected: {exc}")
-        known = apply.Accounts(await accounts.all_accounts(session))
+                continue
+            value, refused[index] = apply.signed_part(value, known, event.signed_by)
+            if refused[index]:
+                log.warning(
+                    "webhook changes refused: signed with the app secret of another account",
+                    extra={"event_id": event.id, "refused": refused[index]},
+                )
+                if apply.is_empty(value):
+                    event.processed(_FOREIGN_EVENT.format(refused[index]))
+                    continue
+            parsed.append((index, value))
         out = await outgoing.collector(session)
         failed: set[int] = set()
         try:
@@ -149,6 +161,9 @@ class Processor:
             if out is not None:
                 out.rollback_to(0)
             counts, failed = await self._one_by_one(session, known, batch, parsed, out)
+        for index, n in refused.items():
+            if n:
+                counts.setdefault(index, Counter())[_FOREIGN_CHANGE] += n
         for index, _ in parsed:
             if index not in failed:
                 batch[index].processed(_summary(counts.get(index, Counter())))
@@ -198,6 +213,8 @@ class Processor:
         return counts, failed
 
 
+_FOREIGN_CHANGE = "change signed by another account's app secret"
+_FOREIGN_EVENT = "rejected: signed with the app secret of another account ({} changes refused)"
 _EVENTS = {
     result: ("wahub_webhook_events_total", counters.labels_text({"result": result}))
     for result in ("processed", "rejected", "retried", "gave_up")
@@ -215,6 +232,7 @@ _ITEMS = {
     "status for an unknown number": ("status", "unknown_number"),
     "preference": ("user_preference", "stored"),
     "error report": ("error", "stored"),
+    _FOREIGN_CHANGE: ("change", "wrong_signer"),
 }
 
 
