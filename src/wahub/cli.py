@@ -63,17 +63,36 @@ def _settings(**flags: object) -> config.Settings:
         _fail(str(exc), code=2)
 
 
-def _prepare_database(settings: config.Settings) -> None:
-    """SQLite is upgraded in place; PostgreSQL must already be at the latest revision (``wahub db upgrade``)."""
+def _prepare_database(settings: config.Settings, *, create: bool = False) -> None:
+    """SQLite is upgraded in place; PostgreSQL must already be at the latest revision (``wahub db upgrade``).
+    Unless ``create`` (``serve``), a SQLite database that does not exist is refused: a command run from the
+    wrong folder must not start an empty data folder there."""
+    if not create:
+        _require_database(settings)
+    problem = None
     try:
         if db.is_sqlite(settings.database_url):
             migrate.upgrade(settings.database_url)
         elif not migrate.is_current(settings.database_url):
-            _fail("the PostgreSQL schema is not up to date: run 'wahub db upgrade' first")
+            problem = "the PostgreSQL schema is not up to date: run 'wahub db upgrade' first"
     except errors.WahubError as exc:
-        _fail(exc.message)
+        problem = exc.message
     except Exception as exc:  # the driver's own errors: unreachable server, bad credentials...
-        _fail(f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        problem = f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    if problem is not None:
+        _fail(problem)
+
+
+def _require_database(settings: config.Settings) -> None:
+    path = db.sqlite_path(settings.database_url)
+    if not path or path == ":memory:" or Path(path).is_file():
+        return
+    file, folder = Path(path).absolute(), settings.data_dir.absolute()
+    missing = f"no data folder {folder}" if file.parent == folder and not folder.is_dir() else f"no database {file}"
+    _fail(
+        f"{missing}: 'wahub serve' or 'wahub db upgrade' creates it; "
+        "or point --data-dir (WAHUB_DATA_DIR) at your data folder"
+    )
 
 
 @app.command(epilog="Example: wahub serve --port 8000   (no account configured: runs the sandbox)")
@@ -94,13 +113,13 @@ def serve(
     """Run wahub: the API, the webhook receivers and the worker. With nothing configured, the sandbox."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
     logs.configure(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         storage.from_url(settings.storage_url)
     except errors.InvalidInput as exc:
         _fail(f"WAHUB_STORAGE_URL: {exc.message}", code=2)
     secret_key = _secret_key(settings)
-    _prepare_database(settings)
+    _prepare_database(settings, create=True)
     try:
         with asyncio.Runner(loop_factory=_fast_loop()) as runner:
             runner.run(runtime.serve(settings, secret_key, host=host, port=port, role=role, wake_fd=wake_fd))
@@ -127,11 +146,20 @@ def _secret_key(settings: config.Settings) -> str:
     _fail("WAHUB_SECRET_KEY: required when an account is configured", code=2)
 
 
-@db_app.command("upgrade", epilog="Example: WAHUB_DATABASE_URL=postgresql://localhost/wahub wahub db upgrade")
+@db_app.command(
+    "upgrade",
+    epilog="Examples: wahub db upgrade   (creates ./wahub-data/wahub.db)\n\n"
+    "WAHUB_DATABASE_URL=postgresql://localhost/wahub wahub db upgrade",
+)
 def db_upgrade(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Create or upgrade the database schema to the latest revision."""
+    """Create or upgrade the database schema to the latest revision. A SQLite database (and its data folder) is
+    created if missing, as a PostgreSQL schema is: so API keys and accounts can be set up before the first
+    'wahub serve'. The other commands (but serve) refuse a database that does not exist."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
+    path = db.sqlite_path(settings.database_url)
     try:
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         migrate.upgrade(settings.database_url)
     except Exception as exc:
         _fail(f"upgrade failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
@@ -173,9 +201,8 @@ def send(
         return
     body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [])
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secret_key = _secret_key(settings)
     _prepare_database(settings)
+    secret_key = _secret_key(settings)
     try:
         message = asyncio.run(commands.queue_send(settings, secret_key, body))
     except errors.WahubError as exc:
@@ -201,9 +228,8 @@ def _send_file(
     if not file.is_file():
         _fail(f"--file: {file} is not a readable file", code=2)
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    secret_key = _secret_key(settings)
     _prepare_database(settings)
+    secret_key = _secret_key(settings)
     try:
         message = asyncio.run(
             commands.queue_file_send(settings, secret_key, file, to=to, caption=caption, sender=sender)
@@ -286,8 +312,8 @@ def account_update(
     if access_token is None and send_rate is None:
         _fail("give --access-token and/or --send-rate", code=2)
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    secret_key = _secret_key(settings)
     _prepare_database(settings)
+    secret_key = _secret_key(settings)
     try:
         account = asyncio.run(
             commands.update_account(
@@ -334,8 +360,8 @@ def account_add(
     if not phone_number_id.isdigit():
         _fail("--phone-number-id is Meta's numeric id of the number (not the phone number itself)", code=2)
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    secret_key = _secret_key(settings)
     _prepare_database(settings)
+    secret_key = _secret_key(settings)
     creds = accounts.Credentials(access_token, app_secret, verify_token)
     try:
         asyncio.run(
@@ -365,8 +391,8 @@ def account_test(
 ) -> None:
     """Ask Meta for the number with the stored token: proves the token works; prints the number's details."""
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    secret_key = _secret_key(settings)
     _prepare_database(settings)
+    secret_key = _secret_key(settings)
     try:
         info = asyncio.run(commands.test_account(settings, secret_key, phone_number_id))
     except errors.AccessTokenInvalid as exc:

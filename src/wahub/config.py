@@ -162,4 +162,6 @@ def _one_line(exc: ValidationError) -> str:
     value = err.get("input")
     secret = any(word in name for word in ("TOKEN", "SECRET", "KEY"))
     shown = f" (got {value!r})" if isinstance(value, str | int | float) and loc and not secret else ""
+    if repr(value) in message:  # the validator's message shows the value already
+        shown = ""
     return f"{name}: {message}{shown}"

@@ -189,6 +189,7 @@ def test_wahub_send_queues_what_the_running_server_sends(workdir: Path, wahub: W
 
 
 def test_wahub_send_explains_refusals_with_exit_codes(workdir: Path) -> None:
+    assert cli(workdir, "db", "upgrade").returncode == 0
     closed = cli(workdir, "send", "--to", "+14155550104", "--text", "hello")
     assert closed.returncode == 1
     assert "24-hour" in closed.stderr and "template" in closed.stderr

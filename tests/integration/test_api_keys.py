@@ -37,6 +37,7 @@ async def use(data_dir: Path, key: str, times: int) -> None:
 def test_apikey_list_shows_each_keys_last_use_and_revocation(tmp_path: Path) -> None:
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "data")]
+    assert runner.invoke(cli.app, ["db", "upgrade", *data]).exit_code == 0
     keys = {}
     for name in ("erp", "crm"):
         created = runner.invoke(cli.app, ["apikey", "create", "--name", name, *data])

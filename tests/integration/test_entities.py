@@ -117,6 +117,7 @@ async def test_links_to_what_does_not_exist_or_is_not_an_entity_are_refused(
 def test_wahub_send_links_the_message_to_each_entity_given(tmp_path: Path) -> None:
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "data")]
+    assert runner.invoke(cli.app, ["db", "upgrade", *data]).exit_code == 0
     hello = ["send", "--to", f"+{TO}", "--template", "hello_world", *data]
     sent = runner.invoke(cli.app, [*hello, "--entity", "invoice:INV-2026/0042", "--entity", "crm.deal:D 17"])
     assert sent.exit_code == 0, sent.output

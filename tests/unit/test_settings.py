@@ -94,3 +94,16 @@ def test_vault_round_trips_and_refuses_another_key() -> None:
     assert Vault("a" * 32).decrypt(token) == {"access_token": "EAAG-secret"}
     with pytest.raises(errors.InvalidInput):
         Vault("b" * 32).decrypt(token)
+
+
+def test_a_bad_value_is_shown_once(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WAHUB_LOG_LEVEL", "LOUD")
+    with pytest.raises(config.SettingsError) as info:
+        config.load()
+    assert str(info.value) == "WAHUB_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"
+    monkeypatch.setenv("WAHUB_LOG_LEVEL", "INFO")
+    monkeypatch.setenv("WAHUB_SEND_RATE", "fast")
+    with pytest.raises(config.SettingsError) as info:
+        config.load()
+    assert str(info.value).count("'fast'") == 1, info.value
