@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -529,7 +530,15 @@ def fakegraph(
     server.run(cfg, host, port)
 
 
+PRIVATE_UMASK = 0o077
+
+
 def main() -> None:
+    # What wahub creates (SQLite files and their -wal/-shm, the events file, media files and folders of a
+    # file:// storage, logs) holds message bodies, numbers and secrets: readable by its own user alone,
+    # whatever the shell's umask. One process-wide mask covers what SQLite and OpenDAL create themselves; the
+    # processor child inherits it.
+    os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
     try:
         app()
     except KeyboardInterrupt:

@@ -39,6 +39,7 @@ class Wahub:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            umask=0o022,  # a usual login shell's: what wahub creates must not depend on it
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
