@@ -395,13 +395,15 @@ def account_test(
     _prepare_database(settings)
     secret_key = _secret_key(settings)
     try:
-        info = asyncio.run(commands.test_account(settings, secret_key, phone_number_id))
+        info, is_sandbox = asyncio.run(commands.test_account(settings, secret_key, phone_number_id))
     except errors.AccessTokenInvalid as exc:
         _fail(f"Meta refused the access token ({exc.code}: {exc.message}); replace it with wahub account update")
     except errors.ProviderError as exc:
         _fail(f"Meta answered {exc.code or '-'}: {exc.message}")
     except errors.WahubError as exc:
         _fail(exc.message)
+    if is_sandbox:
+        err.print("the sandbox's number: checked against fakegraph, the built-in fake Meta, with the stored token")
     print(json.dumps(info, indent=2))
 
 

@@ -4,6 +4,7 @@ closes it. Part of the composition root, with ``cli.py`` and ``runtime.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -117,17 +118,33 @@ async def add_account(
     return await _in_one_transaction(settings, work)
 
 
-async def test_account(settings: config.Settings, secret_key: str, phone_number_id: str | None) -> dict[str, Any]:
-    """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token."""
+async def test_account(
+    settings: config.Settings, secret_key: str, phone_number_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token; the
+    sandbox's number is asked of a fakegraph started for the check. Returns the answer and whether it was the
+    sandbox's."""
+    vault = Vault(secret_key)
 
-    async def stored(session: AsyncSession) -> tuple[str, str]:
-        account = await accounts.default_sender(session, phone_number_id)
-        return account.phone_number_id or "", accounts.credentials(account, Vault(secret_key)).access_token
+    async def stored(session: AsyncSession) -> tuple[str, str, bool]:
+        try:
+            account = await accounts.default_sender(session, phone_number_id)
+        except errors.NoAccount:
+            if not settings.sandbox or phone_number_id not in (None, sandbox.PHONE_NUMBER_ID):
+                raise
+            # Stored as 'serve' stores it; only when missing, so a token set by 'account update' stays.
+            account = await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
+        token = accounts.credentials(account, vault).access_token
+        return account.phone_number_id or "", token, account.sandbox
 
-    number, token = await _in_one_transaction(settings, stored)
-    async with aiohttp.ClientSession() as http:
-        graph = GraphClient(http, settings.graph_url, settings.graph_version, timeout=15)
-        return {"phone_number_id": number, **await graph.phone_number(number, token)}
+    number, token, is_sandbox = await _in_one_transaction(settings, stored)
+    async with contextlib.AsyncExitStack() as stack:
+        graph_url = settings.graph_url
+        if is_sandbox:
+            graph_url = await stack.enter_async_context(sandbox.fakegraph_running(sandbox.credentials(secret_key)))
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        graph = GraphClient(http, graph_url, settings.graph_version, timeout=15)
+        return {"phone_number_id": number, **await graph.phone_number(number, token)}, is_sandbox
 
 
 async def remove_account(settings: config.Settings, phone_number_id: str) -> int:

@@ -3,11 +3,16 @@ configured. Its secrets live in the data dir so a restart keeps the data usable.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
+import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import fakegraph
@@ -54,7 +59,9 @@ def credentials(key: str) -> accounts.Credentials:
     )
 
 
-def fakegraph_config(creds: accounts.Credentials, callback_url: str, public_url: str) -> fakegraph.FakeGraphConfig:
+def fakegraph_config(
+    creds: accounts.Credentials, callback_url: str | None, public_url: str
+) -> fakegraph.FakeGraphConfig:
     return fakegraph.FakeGraphConfig(
         callback_url=callback_url,
         app_secret=creds.app_secret,
@@ -65,6 +72,30 @@ def fakegraph_config(creds: accounts.Credentials, callback_url: str, public_url:
         contacts=list(CONTACTS),
         public_url=public_url,
     )
+
+
+@contextlib.asynccontextmanager
+async def fakegraph_running(creds: accounts.Credentials) -> AsyncIterator[str]:
+    """The sandbox's fakegraph for the length of one command (``wahub account test``), on a private loopback
+    port, without webhooks; yields its URL. The sandbox's number lives only there, never at Meta."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = fakegraph.create_app(fakegraph_config(creds, None, url))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("fakegraph stopped while starting")
+            await asyncio.sleep(0.01)
+        yield url
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+        sock.close()
 
 
 async def ensure_account(session: AsyncSession, vault: Vault, creds: accounts.Credentials) -> Account:

@@ -202,6 +202,20 @@ def test_wahub_send_explains_refusals_with_exit_codes(workdir: Path) -> None:
     assert "--text, --template, --json or --file" in usage.stderr
 
 
+def test_account_test_checks_the_sandbox_account_against_its_own_fakegraph(workdir: Path) -> None:
+    # No server runs and no network is needed: the sandbox's account is tested against a fakegraph started for
+    # the check, with the token stored for it (not against graph.facebook.com, which it does not exist at).
+    assert cli(workdir, "db", "upgrade").returncode == 0
+    tested = cli(workdir, "account", "test", env_extra={"WAHUB_GRAPH_URL": "http://192.0.2.1:9"})
+    assert tested.returncode == 0, tested.stderr
+    info = json.loads(tested.stdout)
+    assert info["phone_number_id"] == "100000000000001" and info["display_phone_number"] == "+1 555-000-0001"
+    assert "sandbox" in tested.stderr
+    assert cli(workdir, "account", "update", "--access-token", "revoked").returncode == 0
+    refused = cli(workdir, "account", "test")
+    assert refused.returncode == 1 and "refused the access token" in refused.stderr
+
+
 def test_wahub_account_update_changes_the_send_rate_and_the_token(workdir: Path, wahub: Wahub) -> None:
     key = started(wahub)
     assert cli(workdir, "account", "update").returncode == 2
