@@ -28,7 +28,7 @@ from tests.integration.test_read_api import deliver, text_from
 from tests.support import eventually, free_port, payload, prometheus_samples, running
 from wahub.api.context import AppContext
 from wahub.store import db
-from wahub.store.models import WebhookDelivery, utcnow
+from wahub.store.models import Base, WebhookDelivery, utcnow
 from wahub.worker.deliverer import Deliverer
 
 TO = "14155550101"
@@ -36,11 +36,15 @@ TO = "14155550101"
 
 @dataclass
 class Subscriber:
-    """A program receiving wahub's events: it answers ``failing`` 500s first, then 200s."""
+    """A program receiving wahub's events: it answers ``failing`` 500s (with ``error_body``) first, then 200s;
+    or, with ``redirect``, that status pointing at ``/elsewhere``, where any request is recorded."""
 
     url: str = ""
     failing: int = 0
+    error_body: str = "busy, try later"
+    redirect: int | None = None
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.received]
@@ -52,12 +56,19 @@ async def subscriber() -> AsyncIterator[Subscriber]:
 
     async def receive(request: Request) -> Response:
         state.received.append((dict(request.headers), await request.body()))
+        if state.redirect is not None:
+            return Response(status_code=state.redirect, headers={"Location": "/elsewhere"})
         if state.failing > 0:
             state.failing -= 1
-            return Response("busy, try later", status_code=500)
+            return Response(state.error_body, status_code=500)
         return Response(status_code=204)
 
-    async with running(Starlette(routes=[Route("/events", receive, methods=["POST"])])) as url:
+    async def elsewhere(request: Request) -> Response:
+        state.elsewhere.append(request.method)
+        return Response("the inside of the network", status_code=200)
+
+    routes = [Route("/events", receive, methods=["POST"]), Route("/elsewhere", elsewhere, methods=["GET", "POST"])]
+    async with running(Starlette(routes=routes)) as url:
         state.url = f"{url}/events"
         yield state
 
@@ -170,7 +181,7 @@ async def test_a_failing_subscriber_is_retried_then_failed_then_replayed(
     await deliverer.run_once()
     (first,) = await deliveries(sessions)
     assert (first.state, first.attempts, first.last_status) == ("pending", 1, 500)
-    assert first.last_error == "HTTP 500: busy, try later"
+    assert first.last_error == "HTTP 500"
     await drain(deliverer)  # retried with backoff (0 s here) until the attempts run out
     assert [r.state for r in await deliveries(sessions)] == ["failed"]
     assert len(subscriber.received) == 3
@@ -210,7 +221,67 @@ async def test_an_unreachable_subscriber_is_recorded_with_the_error(
     await deliver(anon, ctx, text_from("wamid.hook4", wa_id=TO, user_id=None, name="Ada"))
     await deliverer.run_once()
     (row,) = await deliveries(sessions)
-    assert row.state == "pending" and row.last_status is None and "ClientConnectorError" in (row.last_error or "")
+    assert (row.state, row.last_status, row.last_error) == ("pending", None, "connection refused")
+
+
+async def test_a_subscribers_answer_is_neither_stored_nor_shown(
+    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    sessions: async_sessionmaker[AsyncSession],
+    subscriber: Subscriber,
+    deliverer: Deliverer,
+) -> None:
+    """A subscription may point inside the network (the business's own systems): what answers there must not
+    be readable back through wahub, or a subscription becomes a way to read internal pages."""
+    leak = "internal: DB_PASSWORD=hunter2-7f3a9c at 10.20.30.40"
+    subscriber.failing, subscriber.error_body = 1, leak
+    created = (await client.post("/api/v1/webhooks", json={"url": subscriber.url})).json()
+    await deliver(anon, ctx, text_from("wamid.hook8", wa_id=TO, user_id=None, name="Ada"))
+    await deliverer.run_once()
+
+    listed = await client.get(f"/api/v1/webhooks/{created['id']}/deliveries")
+    assert [(d["last_status"], d["last_error"]) for d in listed.json()["items"]] == [(500, "HTTP 500")]
+    for secret in ("hunter2", "10.20.30.40", "DB_PASSWORD"):
+        assert secret not in listed.text
+        async with sessions() as session:
+            for table in Base.metadata.sorted_tables:
+                rows = (await session.execute(sa.select(table))).all()
+                assert not any(secret in str(value) for row in rows for value in row), (secret, table.name)
+
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_a_subscriber_redirecting_is_a_failed_try_and_the_redirect_is_not_followed(
+    status: int,
+    anon: httpx.AsyncClient,
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    subscriber: Subscriber,
+    deliverer: Deliverer,
+) -> None:
+    subscriber.redirect = status
+    await client.post("/api/v1/webhooks", json={"url": subscriber.url})
+    await deliver(anon, ctx, text_from("wamid.hook9", wa_id=TO, user_id=None, name="Ada"))
+    await drain(deliverer)  # every try, until the attempts run out
+    assert len(subscriber.received) == 3
+    assert subscriber.elsewhere == []  # neither a GET (302) nor the POST again (307) went to the Location
+    (row,) = await deliveries(sessions)
+    assert (row.state, row.last_status, row.last_error) == ("failed", status, f"redirect ({status}) not followed")
+
+
+async def test_subscriptions_are_capped_with_a_clear_error(client: httpx.AsyncClient) -> None:
+    made = [await client.post("/api/v1/webhooks", json={"url": f"https://erp.example.com/{n}"}) for n in range(20)]
+    assert [r.status_code for r in made] == [201] * 20
+    refused = await client.post("/api/v1/webhooks", json={"url": "https://erp.example.com/21"})
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "conflict" and error["details"] == {"limit": 20}
+    assert "at most 20 webhook subscriptions" in error["message"]
+    assert len((await client.get("/api/v1/webhooks")).json()) == 20
+    # Deleting one makes room again.
+    assert (await client.delete(f"/api/v1/webhooks/{made[0].json()['id']}")).status_code == 204
+    assert (await client.post("/api/v1/webhooks", json={"url": "https://erp.example.com/21"})).status_code == 201
 
 
 async def test_nothing_is_queued_without_subscribers_and_bad_subscriptions_are_refused(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +37,10 @@ MESSAGE_STATUS = "message.status"
 ACCOUNT_EVENT = "account.event"
 EVENT_TYPES = (MESSAGE_RECEIVED, MESSAGE_STATUS, ACCOUNT_EVENT)
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+# Every event is written once per subscriber, in the transaction of the change it reports: subscriptions
+# multiply the processor's writes and the deliverer's work. 20 is several times what a business connects (a CRM,
+# an ERP, analytics, a staging copy of each) and keeps an event's rows to a few dozen; a fuzzer made 371.
+MAX_SUBSCRIPTIONS = 20
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a secret
 
 
@@ -138,6 +142,18 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 async def subscribe(
     session: AsyncSession, url: str, events: Sequence[str], description: str | None, sealed_secret: str
 ) -> WebhookSubscription:
+    """A new subscription; ``errors.Conflict`` when there are ``MAX_SUBSCRIPTIONS`` already."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two subscribes at once must not both count 19 (SQLite's write transactions already take turns).
+        # This mode lets readers and the deliverer through; it only queues writers of this table.
+        await session.execute(sa.text("LOCK TABLE webhook_subscriptions IN SHARE ROW EXCLUSIVE MODE"))
+    count = await session.scalar(sa.select(sa.func.count()).select_from(WebhookSubscription))
+    if (count or 0) >= MAX_SUBSCRIPTIONS:
+        raise errors.Conflict(
+            f"wahub keeps at most {MAX_SUBSCRIPTIONS} webhook subscriptions; delete one you no longer use "
+            "(DELETE /api/v1/webhooks/{id}), or have one subscriber pass events on to others",
+            limit=MAX_SUBSCRIPTIONS,
+        )
     row = WebhookSubscription(url=url, events=list(events), description=description, secret=sealed_secret)
     session.add(row)
     await session.flush()
@@ -146,6 +162,14 @@ async def subscribe(
 
 async def subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
     return list((await session.scalars(sa.select(WebhookSubscription).order_by(WebhookSubscription.id))).all())
+
+
+async def targets(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Where each of these subscriptions is delivered: id -> (url, sealed secret); gone ones are left out."""
+    stmt = sa.select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.secret).where(
+        WebhookSubscription.id.in_(list(ids))
+    )
+    return {int(sub_id): (url, sealed) for sub_id, url, sealed in await session.execute(stmt)}
 
 
 async def subscription(session: AsyncSession, subscription_id: int) -> WebhookSubscription:
@@ -217,29 +241,51 @@ async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[Cla
     return [Claimed(*row) for row in rows]
 
 
-async def record(
-    session: AsyncSession,
-    delivery_id: int,
-    *,
-    state: str,
-    attempts: int,
-    run_at: datetime | None,
-    status: int | None,
-    error: str | None,
-) -> None:
-    """What one try of a delivery came to: ``delivered``, ``failed``, or ``pending`` again at ``run_at``."""
-    values: dict[str, Any] = {
-        "state": state,
-        "attempts": attempts,
-        "claimed_until": None,
-        "last_status": status,
-        "last_error": error[:1000] if error else None,
-    }
-    if run_at is not None:
-        values["run_at"] = run_at
-    if state == DELIVERED:
-        values["delivered_at"] = utcnow()
-    await session.execute(sa.update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(values))
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one try of a delivery came to: ``delivered``, ``failed``, or ``pending`` again at ``run_at``.
+    ``error`` is wahub's own short reason ("HTTP 500", "timeout after 10 s"), never the subscriber's answer."""
+
+    delivery_id: int
+    state: str
+    attempts: int
+    run_at: datetime | None
+    status: int | None
+    error: str | None
+
+
+async def record(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
+    """Write what tries came to, in one statement."""
+    if not outcomes:
+        return
+    table: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
+    now = utcnow()
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("delivery_id"))
+        .values(
+            state=sa.bindparam("new_state"),
+            attempts=sa.bindparam("new_attempts"),
+            claimed_until=None,
+            last_status=sa.bindparam("status"),
+            last_error=sa.bindparam("error"),
+            run_at=sa.func.coalesce(sa.bindparam("next_run_at", type_=table.c.run_at.type), table.c.run_at),
+            delivered_at=sa.bindparam("done_at", type_=table.c.delivered_at.type),
+        )
+    )
+    rows = [
+        {
+            "delivery_id": o.delivery_id,
+            "new_state": o.state,
+            "new_attempts": o.attempts,
+            "status": o.status,
+            "error": o.error[:200] if o.error else None,
+            "next_run_at": o.run_at,
+            "done_at": now if o.state == DELIVERED else None,
+        }
+        for o in outcomes
+    ]
+    await session.execute(stmt, rows)
 
 
 async def replay(

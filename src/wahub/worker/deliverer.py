@@ -9,6 +9,11 @@ secret: a subscriber checks the signature and refuses old timestamps, so a captu
 Delivery is at least once: a deliverer that dies between a subscriber's 2xx and its record sends that delivery
 again once its lease runs out. A subscription's deliveries go one after another in the order they were
 written, so a healthy subscriber sees them in order; one that failed comes again later, out of order.
+
+Subscribers may be on private addresses (they are the business's own systems), so nothing they answer is kept
+or shown: a try records the status code and a reason of wahub's own ("HTTP 500", "timeout after 10 s",
+"connection refused"), never the answer's body; and redirects are not followed (a 3xx is a failed try), so a
+subscription cannot be pointed through one at another inside address, nor turn its POST into a GET.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ TIMEOUT = 10.0
 MAX_ATTEMPTS = 15  # about 12 hours of tries
 BASE_DELAY = 10.0
 MAX_DELAY = 3600.0
-MAX_ERROR = 300  # characters of a subscriber's answer kept with the delivery
+RECORD_EVERY = 1.0  # seconds: results are written together, at most this long after the try
 KEEP = timedelta(days=30)  # deliveries done are kept this long, to be listed and replayed
 PRUNE_EVERY = 3600.0
 
@@ -61,8 +66,10 @@ class Deliverer:
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout_reason = f"timeout after {timeout:g} s"
         self._tally = tally if tally is not None else counters.Tally()
         self._pruned = -PRUNE_EVERY
+        self._secrets: dict[str, str] = {}  # sealed -> secret, for the subscriptions of the last batch
 
     async def run_once(self) -> int:
         """Claim the due deliveries and try each once; returns how many it tried. Once an hour, forget the
@@ -79,21 +86,34 @@ class Deliverer:
             claimed = await outgoing.claim(session, BATCH, LEASE)
             if not claimed:
                 return 0
-            targets = {
-                s.id: (s.url, outgoing.unseal(self._vault, s.secret)) for s in await outgoing.subscriptions(session)
-            }
+            found = await outgoing.targets(session, {d.subscription_id for d in claimed})
+        # Decrypting a secret costs more than a try: only the batch's subscriptions, each once while it lasts.
+        self._secrets = {
+            sealed: self._secrets.get(sealed) or outgoing.unseal(self._vault, sealed) for _, sealed in found.values()
+        }
+        targets = {sub_id: (url, self._secrets[sealed]) for sub_id, (url, sealed) in found.items()}
         lanes: dict[int, list[outgoing.Claimed]] = defaultdict(list)
         for delivery in claimed:
             lanes[delivery.subscription_id].append(delivery)
-        await asyncio.gather(*(self._lane(targets.get(sub_id), items) for sub_id, items in lanes.items()))
+        results: list[outgoing.Outcome] = []
+        running = {asyncio.ensure_future(self._lane(targets.get(sub), items, results)) for sub, items in lanes.items()}
+        # One transaction for whatever was tried meanwhile, rather than one per try: a commit costs more than
+        # a POST to a subscriber on the same network.
+        while running:
+            _, running = await asyncio.wait(running, timeout=RECORD_EVERY)
+            finished = results.copy()
+            results.clear()
+            await self._record(finished)
         return len(claimed)
 
-    async def _lane(self, target: tuple[str, str] | None, items: list[outgoing.Claimed]) -> None:
+    async def _lane(
+        self, target: tuple[str, str] | None, items: list[outgoing.Claimed], results: list[outgoing.Outcome]
+    ) -> None:
         for delivery in items:
             if target is None:
                 continue  # unsubscribed meanwhile: its deliveries went with it
             status, error = await self._post(target, delivery)
-            await self._record(delivery, status, error)
+            results.append(self._outcome(delivery, status, error))
 
     async def _post(self, target: tuple[str, str], delivery: outgoing.Claimed) -> tuple[int | None, str | None]:
         url, secret = target
@@ -108,15 +128,20 @@ class Deliverer:
             "X-Wahub-Signature-256": outgoing.sign(secret, timestamp, body),
         }
         try:
-            async with self._http.post(url, data=body, headers=headers, timeout=self._timeout) as answer:
+            # The answer's body is never read: only its status counts.
+            post = self._http.post(url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False)
+            async with post as answer:
                 if 200 <= answer.status < 300:
                     return answer.status, None
-                text = (await answer.text(errors="replace"))[:MAX_ERROR]
-                return answer.status, f"HTTP {answer.status}: {text}".strip()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+                if 300 <= answer.status < 400:
+                    return answer.status, f"redirect ({answer.status}) not followed"
+                return answer.status, f"HTTP {answer.status}"
+        except TimeoutError:
+            return None, self._timeout_reason
+        except aiohttp.ClientError as exc:
+            return None, _reason(exc)
 
-    async def _record(self, delivery: outgoing.Claimed, status: int | None, error: str | None) -> None:
+    def _outcome(self, delivery: outgoing.Claimed, status: int | None, error: str | None) -> outgoing.Outcome:
         attempts = delivery.attempts + 1
         run_at: datetime | None = None
         if error is None:
@@ -131,15 +156,37 @@ class Deliverer:
             state = outgoing.PENDING
             run_at = utcnow() + timedelta(seconds=self._delay(attempts))
         self._tally.count("wahub_webhook_deliveries_total", {"event": delivery.event, "result": state})
+        return outgoing.Outcome(delivery.id, state, attempts, run_at, status, error)
+
+    async def _record(self, outcomes: list[outgoing.Outcome]) -> None:
+        if not outcomes:
+            return
         try:
             async with db.transaction(self._sessions) as session:
-                await outgoing.record(
-                    session, delivery.id, state=state, attempts=attempts, run_at=run_at, status=status, error=error
-                )
+                await outgoing.record(session, outcomes)
         except Exception:
-            # Not recorded: the lease runs out and the delivery is tried again (at least once, never lost).
-            log.exception("could not record an outgoing webhook's result", extra={"delivery_id": delivery.id})
+            # Not recorded: the leases run out and the deliveries are tried again (at least once, never lost).
+            log.exception("could not record outgoing webhooks' results", extra={"deliveries": len(outcomes)})
 
     def _delay(self, attempts: int) -> float:
         ceiling = min(MAX_DELAY, self._base_delay * 2.0 ** (attempts - 1))
         return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not cryptography
+
+
+def _reason(exc: aiohttp.ClientError) -> str:
+    """Why a request got no answer, in wahub's words: an exception's own text may quote the subscriber."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "host name not found"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "TLS certificate not trusted"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else "could not connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientConnectionResetError):
+        return "connection closed before an answer"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL"
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+        return "not a valid HTTP answer"
+    return f"request failed ({type(exc).__name__})"

@@ -4,7 +4,9 @@ or until its poll interval passes (other processes' work is only seen by polling
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from wahub.store.notify import Channel, Notifier
@@ -16,6 +18,10 @@ from wahub.worker.sender import Sender
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+# The deliverer checks for due deliveries at most this often when idle: webhooks arriving wake it, but their
+# deliveries appear only once the processor (often another process) has applied them, and a check costs a few
+# milliseconds of CPU, which at hundreds of webhooks a second took a quarter of a core for nothing.
+DELIVERER_IDLE_SECONDS = 0.25
 ERROR_PAUSE_SECONDS = 2.0
 STOP_GRACE_SECONDS = 15.0
 
@@ -48,7 +54,8 @@ class Worker:
         if self._deliverer is not None:
             # Deliveries come with processed events and send results: woken by either, else polled.
             step = self._deliverer.run_once
-            loops.append(asyncio.create_task(self._loop("webhook deliveries", step, Channel.EVENTS, stop)))
+            deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
+            loops.append(asyncio.create_task(deliveries))
         try:
             await stop.wait()
         finally:
@@ -63,8 +70,19 @@ class Worker:
             if self._sender is not None:
                 await self._sender.close()
 
-    async def _loop(self, name: str, step: Callable[[], Awaitable[int]], channel: Channel, stop: asyncio.Event) -> None:
+    async def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[int]],
+        channel: Channel,
+        stop: asyncio.Event,
+        *,
+        idle: float = 0.0,
+    ) -> None:
+        """Run ``step`` while it finds work; then wait for a wake-up or the poll interval, but at least ``idle``
+        seconds after the step that found nothing."""
         while not stop.is_set():
+            checked = time.monotonic()
             try:
                 done = await step()
             except Exception:
@@ -74,3 +92,7 @@ class Worker:
                 continue
             if done == 0 and not stop.is_set():
                 await self._notifier.wait(channel, POLL_SECONDS)
+                rest = idle - (time.monotonic() - checked)
+                if rest > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), rest)
