@@ -9,6 +9,7 @@ Which calls each fault touches:
 - message sends (not mark-as-read): `error_rate` + `error_code`, `fail_next`, `max_mps`, `pair_limit`
 - accepted messages' webhooks: `failed_status_rate` + `failed_status_code`
 - every webhook fakegraph posts: `duplicate_webhook_rate`, `reorder_webhooks`
+- media uploads: `forget_uploads` (the id answered is one fakegraph does not keep, as if Meta lost or expired it)
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Faults:
     # Meta's pair rate limit: at most `pair_limit` messages to one recipient per `pair_window_s` (131056).
     pair_limit: int | None = None
     pair_window_s: float = 6.0
+    # Share of uploads whose id fakegraph forgets at once: sends naming it get Meta's "not a valid ... media
+    # attachment ID" (code 100), as when Meta deleted or expired the file.
+    forget_uploads: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The switches as JSON."""
@@ -54,6 +58,7 @@ _RATES = (
     "failed_status_rate",
     "duplicate_webhook_rate",
     "reorder_webhooks",
+    "forget_uploads",
 )
 _OPTIONAL_INTS = ("max_mps", "pair_limit")
 

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fakegraph import errors, ids
+from fakegraph import errors, faults, ids
 from fakegraph.graph import GraphGate
 from fakegraph.state import FakeState, MediaItem
 
@@ -133,6 +133,8 @@ class MediaEndpoints:
                     131053, details=f"{kind} file size must be at most {limit} bytes, got {len(data)}."
                 )
             item = store(self.state, data, mime, upload.filename)
+            if faults.roll(self.state.rng, self.state.faults.forget_uploads):
+                del self.state.media[item.id]
         return JSONResponse({"id": item.id})
 
     def _owned(self, request: Request, method: str) -> MediaItem:

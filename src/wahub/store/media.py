@@ -194,3 +194,10 @@ def uploaded(item: Media, upload_id: str) -> None:
     item.upload_id = upload_id
     item.uploaded_at = utcnow()
     item.updated_at = item.uploaded_at
+
+
+def upload_lost(item: Media) -> None:
+    """Meta no longer has the file it took (deleted, expired): the next send uploads it again."""
+    item.upload_id = None
+    item.uploaded_at = None
+    item.updated_at = utcnow()

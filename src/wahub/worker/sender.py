@@ -269,9 +269,10 @@ class Sender:
                 self._recorder.put(_Failed(job.job_id, job.message_id, unknown))
                 self._count(job, "failed")
                 return
-            if not read and _uploaded_media(payload) is not None:
+            file_id, fresh_upload = None if read else _uploaded_media(payload), False
+            if file_id is not None:
                 try:
-                    payload = await self._with_meta_media(number, payload)
+                    payload, fresh_upload = await self._with_meta_media(number, payload)
                 except (errors.StorageError, errors.ProviderError) as exc:
                     # Only the file went (or failed to go) to Meta: the message was not sent, whatever happened.
                     self._failed(number, job, payload, exc, message_sent=False)
@@ -298,7 +299,10 @@ class Sender:
                         wamid = (await self._graph.send_message(number.phone_number_id, number.token, payload)).wamid
                 except errors.ProviderError as exc:
                     self._answered(job, started)
-                    self._failed(number, job, payload, exc)
+                    if file_id is not None and not fresh_upload and _meta_lost_the_file(exc, payload):
+                        await self._upload_again(job, file_id, payload, exc)
+                    else:
+                        self._failed(number, job, payload, exc)
                     return
                 self._answered(job, started)
             self._recorder.put(_Done(job.job_id, job.message_id, wamid))
@@ -310,9 +314,9 @@ class Sender:
             if not passed:
                 self._passed(number)
 
-    async def _with_meta_media(self, number: _Number, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _with_meta_media(self, number: _Number, payload: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """The payload with a file uploaded to wahub replaced by Meta's id for it, uploading it to Meta first
-        unless Meta has it from an upload less than 29 days ago."""
+        unless Meta has it from an upload less than 29 days ago; and whether it was uploaded just now."""
         kind = str(payload["type"])
         obj = dict(payload[kind])
         media_id = int(obj.pop("wahub_media_id"))
@@ -320,10 +324,11 @@ class Sender:
             item = await media.get(session, media_id)
             if item is None or item.storage_key is None:
                 raise errors.PermanentProviderError(f"the uploaded file {media_id} is gone from wahub")
-            fresh = item.uploaded_at is not None and item.uploaded_at > utcnow() - META_KEEPS_UPLOADS
-            upload_id, key = (item.upload_id if fresh else None), item.storage_key
+            recent = item.uploaded_at is not None and item.uploaded_at > utcnow() - META_KEEPS_UPLOADS
+            upload_id, key = (item.upload_id if recent else None), item.storage_key
             mime, filename = item.mime_type or "application/octet-stream", item.filename or f"media-{item.id}"
-        if upload_id is None:
+        fresh = upload_id is None
+        if fresh:
             # Sends of one file claimed together share one upload: the first uploads, the others wait for it.
             uploading = self._uploads.get(media_id)
             if uploading is not None:
@@ -340,7 +345,21 @@ class Sender:
                 finally:
                     del self._uploads[media_id]
         obj["id"] = upload_id
-        return {**payload, kind: obj}
+        return {**payload, kind: obj}, fresh
+
+    async def _upload_again(self, job: outbox.Claimed, media_id: int, payload: dict[str, Any], exc: Exception) -> None:
+        """Meta no longer has the file it took earlier (deleted, expired, or a sandbox that restarted): forget
+        Meta's id for it and send again at once, which uploads the file anew. Only an id from an earlier upload
+        gets this second chance; a refusal right after an upload is a failure like any other."""
+        stale = str(payload[str(payload["type"])]["id"])
+        log.info("Meta no longer has an uploaded file; uploading it again", extra={"media_id": media_id})
+        async with db.transaction(self._sessions) as session:
+            item = await media.get(session, media_id)
+            if item is not None and item.upload_id == stale:  # another send may have uploaded it again already
+                media.upload_lost(item)
+        summary = f"Meta no longer has the uploaded file ({exc}); uploading it again"
+        self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), summary, True))
+        self._count(job, "retried", 100)
 
     async def _upload(self, number: _Number, media_id: int, key: str, mime: str, filename: str) -> str:
         """Upload a stored file to Meta and remember Meta's id for it; returns the id."""
@@ -541,6 +560,13 @@ def _uploaded_media(payload: dict[str, Any]) -> int | None:
     obj = payload.get(str(payload.get("type")))
     value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
     return int(value) if isinstance(value, int) else None
+
+
+def _meta_lost_the_file(exc: errors.ProviderError, payload: dict[str, Any]) -> bool:
+    """Meta's answer to a media id it does not have: code 100, "Param document['id'] is not a valid whatsapp
+    business account media attachment ID"."""
+    kind = str(payload.get("type"))
+    return exc.code == 100 and f"{kind}['id']" in f"{exc.message} {exc.details_text or ''}"
 
 
 def _retrieved(future: asyncio.Future[str]) -> None:
