@@ -12,6 +12,7 @@ import contextlib
 import enum
 import errno
 import gc
+import json
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiohttp
@@ -28,6 +29,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
+import fakegraph
 from wahub import config, sandbox
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
@@ -53,6 +55,7 @@ class Role(enum.StrEnum):
 
 
 PROCESSOR_NICE = 10
+HELLO_WORLD = {"name": "hello_world", "language": {"code": "en_US"}}
 BUSY_WINDOW = 0.2  # webhooks arrived this recently: intake is busy
 CHILD_STOP_SECONDS = 15.0
 
@@ -69,10 +72,11 @@ class _Server(uvicorn.Server):
         yield
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Sandbox:
     api_key: str
     fakegraph_url: str
+    silent: list[fakegraph.SimulatedContact] = field(default_factory=list)  # contacts who have not written
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -127,8 +131,6 @@ async def serve(
         fg_url = f"http://127.0.0.1:{fg_sock.getsockname()[1]}"
         creds = sandbox.credentials(secret_key)
         fg_config = sandbox.fakegraph_config(creds, f"http://{_local(host)}:{port}/webhooks/meta", fg_url)
-        import fakegraph
-
         servers.append((_server(fakegraph.create_app(fg_config)), fg_sock))
         graph_url = fg_url
         async with db.transaction(sessions) as session:
@@ -183,6 +185,8 @@ async def serve(
         # collector's reach, a full collection under load walks only the objects of requests in flight.
         gc.collect()
         gc.freeze()
+        if info is not None and web is not None and not stop.is_set():
+            info.silent = await _greet(ctx, http, info.fakegraph_url, wait=role is Role.ALL)
         if not stop.is_set() and role is not Role.PROCESSOR:
             _banner(settings, host, port, role, info)
         await stop.wait()
@@ -204,6 +208,16 @@ async def serve(
             await events_engine.dispose()
         if role is not Role.PROCESSOR:
             print("wahub stopped.", flush=True)
+
+
+async def _greet(
+    ctx: AppContext, http: aiohttp.ClientSession, fakegraph_url: str, *, wait: bool
+) -> list[fakegraph.SimulatedContact]:
+    try:
+        return await sandbox.greet(ctx.readers, http, fakegraph_url, wait=wait)
+    except (aiohttp.ClientError, sa.exc.SQLAlchemyError) as exc:
+        log.warning("the simulated contacts could not write first (%s); text them once they have", exc)
+        return list(sandbox.CONTACTS)
 
 
 async def _supervise_processor(settings: config.Settings, notifier: Notifier, stop: asyncio.Event) -> None:
@@ -295,19 +309,24 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
         f"  data: {settings.data_dir}",
     ]
     if info is not None:
-        contact = sandbox.CONTACTS[0]
-        body = (
-            f'{{"to": "+{contact.wa_id}", "type": "template", '
-            '"template": {"name": "hello_world", "language": {"code": "en_US"}}}'
-        )
+        first = next((c for c in sandbox.CONTACTS if c not in info.silent), sandbox.CONTACTS[0])
+        text = {"to": f"+{first.wa_id}", "type": "text", "text": {"body": f"Hello {first.name.split()[0]}!"}}
+        template = {"to": f"+{first.wa_id}", "type": "template", "template": HELLO_WORLD}
+        wrote = "each wrote to you, so free text works for 24 hours" if not info.silent else "free text works once "
+        if info.silent:
+            wrote += f"they write (not yet: {', '.join('+' + c.wa_id for c in info.silent)})"
+        post = f"curl -X POST {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}' "
         lines += [
             "  SANDBOX: no WhatsApp account is configured, so fakegraph (a fake Meta Cloud API at "
             f"{info.fakegraph_url}) plays Meta and {len(sandbox.CONTACTS)} simulated contacts.",
+            f"  simulated contacts ({wrote}; they read, and sometimes answer):",
+            "    " + "   ".join(f"+{c.wa_id} {c.name}" for c in sandbox.CONTACTS),
             f"  sandbox API key: {info.api_key}",
-            "  send a message (a template: free text needs the contact to have written in the last 24 hours):",
-            f"    curl -X POST {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}' "
-            f"-H 'Content-Type: application/json' -d '{body}'",
-            "  then watch it reach 'read':",
+            "  send a text:",
+            f"    {post}-H 'Content-Type: application/json' -d '{json.dumps(text, ensure_ascii=False)}'",
+            "  or a template (needs no open window; the sandbox's templates are listed in the README):",
+            f"    {post}-H 'Content-Type: application/json' -d '{json.dumps(template)}'",
+            "  then watch them reach 'read':",
             f"    curl {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}'",
         ]
     lines.append("Press Ctrl-C to stop.")

@@ -9,23 +9,30 @@ import hashlib
 import hmac
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
+import sqlalchemy as sa
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import fakegraph
 import fakegraph.config
-from wahub.store import accounts, apikeys
+from wahub.store import accounts, apikeys, conversations
 from wahub.store.crypto import Vault, new_secret_key
-from wahub.store.models import Account
+from wahub.store.models import Account, Contact, Conversation, utcnow
 
 PHONE_NUMBER_ID = "100000000000001"
 WABA_ID = "200000000000001"
 DISPLAY_NUMBER = "15550000001"
 # fakegraph's own simulated people (valid E.164 numbers, so the API accepts them).
 CONTACTS = tuple(fakegraph.config.default_contacts())
+# A contact whose window closes within this long writes again at start, so a started sandbox takes text a while.
+GREET_MARGIN = timedelta(hours=1)
+GREETED_WITHIN = 20.0  # seconds to wait for the greetings to be stored before the banner says text works
 SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 API_KEY_FILE = "sandbox-api-key"
 
@@ -121,3 +128,41 @@ async def ensure_api_key(session: AsyncSession, data_dir: Path) -> str:
     _row, key = await apikeys.create(session, "sandbox")
     _write_private(path, key)
     return key
+
+
+def greeting(contact: fakegraph.SimulatedContact) -> str:
+    first = contact.name.split()[0]
+    return f"Hi, {first} here (a simulated contact of the wahub sandbox). Write to me: I read and sometimes answer."
+
+
+async def silent_contacts(session: AsyncSession) -> list[fakegraph.SimulatedContact]:
+    """The simulated contacts whose 24-hour window is closed (they never wrote, or a day ago) or closes soon."""
+    since = utcnow() - conversations.WINDOW + GREET_MARGIN
+    stmt = (
+        sa.select(Contact.wa_id)
+        .join(Conversation, Conversation.contact_id == Contact.id)
+        .join(Account, Account.id == Conversation.account_id)
+        .where(Account.phone_number_id == PHONE_NUMBER_ID, Conversation.last_inbound_at > since)
+    )
+    talking = set(await session.scalars(stmt))
+    return [c for c in CONTACTS if c.wa_id not in talking]
+
+
+async def greet(
+    readers: async_sessionmaker[AsyncSession], http: aiohttp.ClientSession, fakegraph_url: str, *, wait: bool
+) -> list[fakegraph.SimulatedContact]:
+    """Each simulated contact whose window is closed writes a greeting, through fakegraph's signed webhook as a
+    real inbound message, so free text to every contact works at once. With ``wait`` (a processor runs), wait
+    until the greetings are stored. Returns the contacts whose window is still closed (none, normally)."""
+    async with readers() as session:
+        silent = await silent_contacts(session)
+    for contact in silent:
+        body = {"from": contact.wa_id, "text": greeting(contact)}
+        async with http.post(f"{fakegraph_url}/_fake/inbound", json=body) as response:
+            response.raise_for_status()
+    deadline = time.monotonic() + GREETED_WITHIN
+    while silent and wait and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        async with readers() as session:
+            silent = await silent_contacts(session)
+    return silent

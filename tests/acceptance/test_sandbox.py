@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -113,8 +114,9 @@ def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed
     t0 = time.monotonic()
     key = started(wahub)
     auth = {"Authorization": f"Bearer {key}"}
-    # The contact has never written: the 24-hour window is closed, so free text is refused before sending.
-    text = {"to": "+14155550101", "type": "text", "text": {"body": "Hello from the acceptance test"}}
+    # Not one of the simulated contacts: it has never written, so its 24-hour window is closed and free text is
+    # refused before sending.
+    text = {"to": "+14155550188", "type": "text", "text": {"body": "Hello from the acceptance test"}}
     refused = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json=text)
     assert refused.status_code == 422
     assert refused.json()["error"]["code"] == "window_closed"
@@ -126,6 +128,37 @@ def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed
     assert time.monotonic() - t0 < 30
     assert read["wamid"] and read["sent_at"] and read["delivered_at"] and read["read_at"]
     assert httpx.get(f"{wahub.url}/api/v1/messages").status_code == 401
+
+
+def inbound(url: str, key: str) -> list[dict[str, Any]]:
+    page = httpx.get(
+        f"{url}/api/v1/messages", params={"direction": "inbound"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items
+
+
+def test_each_contact_of_a_fresh_sandbox_writes_first_so_free_text_works_at_once(workdir: Path, wahub: Wahub) -> None:
+    key = started(wahub)
+    banner = "".join(wahub.output)
+    numbers = re.findall(r"\+1415555010\d", banner.split("sandbox API key")[0])
+    assert numbers == ["+14155550101", "+14155550102", "+14155550103", "+14155550104"], banner
+    assert '"type": "text"' in banner
+    for number in numbers:
+        text = {"to": number, "type": "text", "text": {"body": "Hello!"}}
+        sent = httpx.post(f"{wahub.url}/api/v1/messages", headers={"Authorization": f"Bearer {key}"}, json=text)
+        assert sent.status_code == 202, sent.text
+    greetings = inbound(wahub.url, key)
+    assert sorted(m["contact"]["wa_id"] for m in greetings) == [n[1:] for n in numbers]
+    assert wahub.stop() == 0
+
+    # A restart within the day: the windows are still open, nobody writes again.
+    again = Wahub(workdir, free_port())
+    try:
+        started(again)  # the banner comes once greetings sent at start are stored: none were
+        assert len(inbound(again.url, key)) == len(greetings)
+    finally:
+        again.stop()
 
 
 def test_ctrl_c_stops_cleanly_and_a_restart_keeps_the_data(workdir: Path, wahub: Wahub) -> None:
