@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 import wahub
 from wahub.api import errors, webhooks
 from wahub.api.context import AppContext
-from wahub.api.routes import contacts, conversations, events, health, media, messages, stats, subscriptions
+from wahub.api.routes import contacts, conversations, docs, events, health, media, messages, stats, subscriptions
 from wahub.store.journal import EventJournal
 
 
@@ -58,6 +58,8 @@ def create_app(ctx: AppContext) -> App:
         version=wahub.__version__,
         description="Self-hosted WhatsApp Business messaging hub. Authenticate with `Authorization: Bearer <api key>`.",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs and /redoc (routes/docs.py): assets from the package, not a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.webhook_keys = keys
@@ -71,6 +73,8 @@ def create_app(ctx: AppContext) -> App:
     app.include_router(stats.router)
     app.include_router(subscriptions.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.router.routes.append(docs.assets())
 
     @app.get("/", include_in_schema=False)
     async def root() -> dict[str, str]:
