@@ -143,6 +143,11 @@ def _secret_key(settings: config.Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     if settings.sandbox:
+        if not settings.data_dir.is_dir():  # the database is elsewhere (PostgreSQL), but the sandbox's key is here
+            _fail(
+                f"no data folder {settings.data_dir.absolute()} (the sandbox keeps its secret key there): "
+                "'wahub serve' creates it; or point --data-dir (WAHUB_DATA_DIR) at your data folder"
+            )
         return sandbox.secret_key(settings.data_dir)
     _fail("WAHUB_SECRET_KEY: required when an account is configured", code=2)
 
@@ -196,9 +201,8 @@ def send(
 ) -> None:
     """Queue a message; a running 'wahub serve' sends it. Prints the message id on the last line."""
     if file is not None:
-        if entity:
-            _fail("--entity goes with --text, --template or --json (link a file's message with the API)", code=2)
-        _send_file(file, to, caption, sender, data_dir, database_url, others=(text, template, json_file))
+        links = _entities(entity or [])
+        _send_file(file, to, caption, sender, links, data_dir, database_url, others=(text, template, json_file))
         return
     body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [])
     settings = _settings(data_dir=data_dir, database_url=database_url)
@@ -217,6 +221,7 @@ def _send_file(
     to: str | None,
     caption: str | None,
     sender: str | None,
+    entities: list[dict[str, str]],
     data_dir: Path | None,
     database_url: str | None,
     *,
@@ -233,7 +238,9 @@ def _send_file(
     secret_key = _secret_key(settings)
     try:
         message = asyncio.run(
-            commands.queue_file_send(settings, secret_key, file, to=to, caption=caption, sender=sender)
+            commands.queue_file_send(
+                settings, secret_key, file, to=to, caption=caption, sender=sender, entities=entities
+            )
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False))
@@ -280,10 +287,7 @@ def _send_body(
     if sender is not None:
         raw["from"] = sender
     if entities:
-        pairs = [e.partition(":") for e in entities]
-        if any(not sep or not kind or not key for kind, sep, key in pairs):
-            _fail("--entity: give TYPE:ID, e.g. invoice:INV-42", code=2)
-        raw["entities"] = [*raw.get("entities", []), *({"entity_type": k, "entity_id": i} for k, _, i in pairs)]
+        raw["entities"] = [*raw.get("entities", []), *_entities(entities)]
     try:
         return sending.SendMessage.model_validate(raw)
     except ValidationError as exc:
@@ -291,6 +295,14 @@ def _send_body(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)
         )
         _fail(f"the message is not valid: {problems}", code=2)
+
+
+def _entities(given: list[str]) -> list[dict[str, str]]:
+    """``--entity TYPE:ID`` options as the send body's ``entities``."""
+    pairs = [e.partition(":") for e in given]
+    if any(not sep or not kind or not key for kind, sep, key in pairs):
+        _fail("--entity: give TYPE:ID, e.g. invoice:INV-42", code=2)
+    return [{"entity_type": kind, "entity_id": key} for kind, _, key in pairs]
 
 
 @account_app.command(

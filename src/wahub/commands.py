@@ -185,6 +185,7 @@ async def queue_file_send(
     to: str,
     caption: str | None,
     sender: str | None,
+    entities: list[dict[str, str]] | None = None,
 ) -> Message:
     """``wahub send --file``: keep the file in wahub's storage as the API's upload does, then queue it as an
     image, video, audio, sticker or document (by its type); the running sender uploads it to Meta."""
@@ -211,7 +212,9 @@ async def queue_file_send(
                 obj["filename"] = item.filename or path.name
             if caption and kind in ("image", "video", "document"):
                 obj["caption"] = caption
-            raw = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
+            raw: dict[str, Any] = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
+            if entities:
+                raw["entities"] = entities
             message, _contact = await sending.queue(session, SendMessage.model_validate(raw))
             return message
     finally:

@@ -106,3 +106,13 @@ def test_postgres_before_db_upgrade_prints_only_the_hint(cwd: Path, empty_postgr
     assert run("db", "upgrade", "--database-url", empty_postgres).exit_code == 0
     assert run("apikey", "list", "--database-url", empty_postgres).exit_code == 0
     assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_the_sandbox_on_postgres_wants_the_data_folder_of_its_secret_key(cwd: Path, empty_postgres: str) -> None:
+    assert run("db", "upgrade", "--database-url", empty_postgres).exit_code == 0
+    result = run("send", "--to", "+14155550101", "--template", "hello_world", "--database-url", empty_postgres)
+    assert result.exit_code == MISSING_DB_EXIT, result.output
+    line = one_line(result)
+    assert str(cwd / "wahub-data") in line and "wahub serve" in line, line
+    assert list(cwd.iterdir()) == []

@@ -3,6 +3,7 @@ found again by them."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from tests.integration.conftest import OpenWindow
 from tests.integration.test_read_api import deliver, text_from
 from wahub import cli
 from wahub.api.context import AppContext
-from wahub.store import db
-from wahub.store.models import EntityLink
+from wahub.domain import ContactRef
+from wahub.store import accounts, contacts, conversations, db
+from wahub.store.crypto import Vault
+from wahub.store.models import EntityLink, utcnow
 
 TO = "14155550101"
 INVOICE = {"entity_type": "invoice", "entity_id": "INV-2026/0042"}  # ids of other systems hold '/' and spaces too
@@ -128,3 +131,41 @@ def test_wahub_send_links_the_message_to_each_entity_given(tmp_path: Path) -> No
     for bad in ("invoice", "invoice:", ":42", "has space:1"):
         refused = runner.invoke(cli.app, [*hello, "--entity", bad])
         assert refused.exit_code == 2, (bad, refused.output)
+
+
+def test_wahub_send_file_links_the_message_to_each_entity_given(tmp_path: Path, database_url: str) -> None:
+    async def open_window() -> None:
+        engine = db.create_engine(database_url)
+        try:
+            async with db.transaction(db.sessionmaker(engine)) as session:
+                creds = accounts.Credentials("token", "secret", None)
+                account = await accounts.upsert_meta(
+                    session, Vault("k" * 32), name="t", phone_number_id="1122334455667", waba_id=None, credentials=creds
+                )
+                contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=TO))
+                conversation = await conversations.get_or_create(session, account.id, contact.id)
+                conversations.record_inbound(conversation, utcnow())
+        finally:
+            await engine.dispose()
+
+    async def links() -> list[tuple[int | None, str, str]]:
+        engine = db.create_engine(database_url)
+        try:
+            async with db.sessionmaker(engine)() as session:
+                columns = (EntityLink.message_id, EntityLink.entity_type, EntityLink.entity_id)
+                rows = await session.execute(sa.select(*columns).order_by(EntityLink.id))
+                return [tuple(row) for row in rows]  # type: ignore[misc]
+        finally:
+            await engine.dispose()
+
+    asyncio.run(open_window())
+    (tmp_path / "data").mkdir()
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 4)
+    where = ["--data-dir", str(tmp_path / "data"), "--database-url", database_url]
+    sent = CliRunner().invoke(
+        cli.app, ["send", "--to", f"+{TO}", "--file", str(report), "--entity", "invoice:INV-7", *where]
+    )
+    assert sent.exit_code == 0, sent.output
+    message_id = int(sent.stdout.strip().splitlines()[-1])
+    assert asyncio.run(links()) == [(message_id, "invoice", "INV-7")]
