@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./wahub-data")
     database_url: str = ""
     storage_url: str = ""
+    # Processed webhook bodies (the event journal) are deleted this many days after processing, in the
+    # background; 0 keeps them forever. Messages keep their own raw JSON whatever this says.
+    raw_event_days: int = Field(default=30, ge=0, le=36500)
     secret_key: SecretStr | None = None
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v25.0"
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
     api_rate_limit: int = Field(default=200, ge=0, le=1_000_000)
     # Media fetched from a URL a user gave may come from loopback or private addresses (off: SSRF protection).
     allow_private_urls: bool = False
+    # Request bodies held in memory at once while they are read, all connections together (api/bodies.py):
+    # beyond it a body waits a second for room, then is refused with 503. At least one 3 MB webhook.
+    body_memory_mb: int = Field(default=32, ge=4, le=65536)
 
     phone_number_id: str | None = None
     waba_id: str | None = None

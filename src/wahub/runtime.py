@@ -40,6 +40,7 @@ from wahub.store.notify import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
+from wahub.worker.pruning import Pruner
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
 
@@ -154,7 +155,7 @@ async def serve(
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
-    sender = media_fetcher = deliverer = None
+    sender = media_fetcher = deliverer = pruner = None
     if role in (Role.ALL, Role.WORKER):
         graph = GraphClient(http, graph_url, settings.graph_version)
         sender = Sender(
@@ -168,6 +169,8 @@ async def serve(
         )
         media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage, tally=ctx.tally)
         deliverer = Deliverer(sessions, http, vault, tally=ctx.tally)
+        # In the deliverer's loop: old deliveries, and processed webhook bodies past WAHUB_RAW_EVENT_DAYS.
+        pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -177,7 +180,9 @@ async def serve(
     flusher.start()
     worker_task: asyncio.Task[None] | None = None
     if processor is not None or sender is not None:
-        worker = Worker(notifier, processor=processor, sender=sender, media=media_fetcher, deliverer=deliverer)
+        worker = Worker(
+            notifier, processor=processor, sender=sender, media=media_fetcher, deliverer=deliverer, pruner=pruner
+        )
         worker_task = asyncio.create_task(worker.run(stop))
     try:
         await _wait_started(servers, tasks, stop)

@@ -30,6 +30,7 @@ from wahub.api.context import AppContext
 from wahub.store import db
 from wahub.store.models import Base, WebhookDelivery, utcnow
 from wahub.worker.deliverer import Deliverer
+from wahub.worker.pruning import Pruner
 
 TO = "14155550101"
 
@@ -322,7 +323,9 @@ async def test_events_of_a_batch_that_failed_are_reported_once_after_the_retry(
 
 
 async def test_deliveries_done_are_forgotten_after_30_days_and_waiting_ones_never(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], deliverer: Deliverer
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     created = (await client.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/x"})).json()
     old, recent = utcnow() - timedelta(days=31), utcnow() - timedelta(days=29)
@@ -334,7 +337,8 @@ async def test_deliveries_done_are_forgotten_after_30_days_and_waiting_ones_neve
                     attempts=1, run_at=utcnow() + timedelta(hours=1), created_at=at,
                 )
             )  # fmt: skip
-    await deliverer.run_once()  # its first run prunes
+    pruned = await Pruner(sessions, event_sessions, raw_event_days=30).prune(utcnow())
+    assert pruned.deliveries == 2
     assert sorted((r.state, r.created_at > old) for r in await deliveries(sessions)) == [
         ("delivered", True),
         ("pending", False),

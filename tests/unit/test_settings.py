@@ -16,6 +16,7 @@ def test_defaults_are_the_sandbox_in_the_data_dir(monkeypatch: pytest.MonkeyPatc
     assert settings.send_rate == 80
     assert settings.send_jitter_ms == 20
     assert settings.graph_version == "v25.0"
+    assert settings.raw_event_days == 30
 
 
 def test_flags_beat_environment_which_beats_toml(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -35,6 +36,8 @@ def test_flags_beat_environment_which_beats_toml(monkeypatch: pytest.MonkeyPatch
         ("WAHUB_SEND_RATE", "5000", "WAHUB_SEND_RATE"),
         ("WAHUB_SEND_JITTER_MS", "-1", "WAHUB_SEND_JITTER_MS"),
         ("WAHUB_SEND_JITTER_MS", "2000", "WAHUB_SEND_JITTER_MS"),
+        ("WAHUB_RAW_EVENT_DAYS", "-1", "WAHUB_RAW_EVENT_DAYS"),
+        ("WAHUB_RAW_EVENT_DAYS", "a month", "WAHUB_RAW_EVENT_DAYS"),
         ("WAHUB_GRAPH_VERSION", "25", "WAHUB_GRAPH_VERSION"),
         ("WAHUB_DATABASE_URL", "mysql://x", "WAHUB_DATABASE_URL"),
         ("WAHUB_STORAGE_URL", "ftp://x", "WAHUB_STORAGE_URL"),

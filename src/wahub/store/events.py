@@ -1,5 +1,6 @@
 """Webhook events: raw bodies appended before the ack (``journal.py``), claimed by the processor in batches,
-never deleted, and never dropped on failure (a failing event is retried, then kept with its reason)."""
+never dropped on failure (a failing event is retried, then kept with its reason), and deleted only once
+processed and older than ``WAHUB_RAW_EVENT_DAYS`` (``prune``; messages keep their own raw JSON)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub.store.models import WebhookEvent, utcnow
 
 MAX_ATTEMPTS = 5
+# One prune step deletes at most this many events and, past the first, bodies of this many bytes: a short
+# write transaction (on SQLite the webhook path waits for the events file's one writer).
+PRUNE_ROWS = 1_000
+PRUNE_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -96,3 +101,28 @@ async def oldest_waiting(session: AsyncSession) -> datetime | None:
     )
     found: datetime | None = await session.scalar(stmt)
     return found
+
+
+async def prune(
+    session: AsyncSession, before: datetime, *, limit: int = PRUNE_ROWS, max_bytes: int = PRUNE_BYTES
+) -> int:
+    """Delete one chunk of the events processed before ``before``, oldest first: at most ``limit`` of them,
+    whose bodies add up to at most ``max_bytes`` (one at least). Returns how many; 0 when none is left.
+    Unprocessed events are never deleted."""
+    stmt = (
+        sa.select(WebhookEvent.id, sa.func.length(WebhookEvent.body))
+        .where(WebhookEvent.processed_at < before)  # the index on (processed_at, id): no body is read
+        .order_by(WebhookEvent.processed_at, WebhookEvent.id)
+        .limit(limit)
+    )
+    ids: list[int] = []
+    total = 0
+    for event_id, size in await session.execute(stmt):
+        total += int(size or 0)
+        if ids and total > max_bytes:
+            break
+        ids.append(event_id)
+    if not ids:
+        return 0
+    await session.execute(sa.delete(WebhookEvent).where(WebhookEvent.id.in_(ids), WebhookEvent.processed_at < before))
+    return len(ids)

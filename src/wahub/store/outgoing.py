@@ -306,14 +306,21 @@ async def replay(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def prune(session: AsyncSession, before: datetime) -> int:
-    """Forget the deliveries done (delivered or failed) that were written before ``before``."""
-    result = await session.execute(
-        sa.delete(WebhookDelivery).where(
-            WebhookDelivery.state.in_([DELIVERED, FAILED]), WebhookDelivery.created_at < before
-        )
+async def prune(session: AsyncSession, before: datetime, *, limit: int = 1_000) -> int:
+    """Forget one chunk (at most ``limit``) of the deliveries done (delivered or failed) that were written
+    before ``before``; returns how many, 0 when none is left."""
+    done_before = sa.and_(WebhookDelivery.state.in_([DELIVERED, FAILED]), WebhookDelivery.created_at < before)
+    # In id order, which is the order they were written in: the scan stops at the first ``limit`` found.
+    ids = list(
+        (
+            await session.scalars(
+                sa.select(WebhookDelivery.id).where(done_before).order_by(WebhookDelivery.id).limit(limit)
+            )
+        ).all()
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    if ids:
+        await session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
 
 
 def deliveries_of(subscription_id: int, state: str | None) -> sa.Select[tuple[WebhookDelivery]]:

@@ -43,8 +43,6 @@ MAX_ATTEMPTS = 15  # about 12 hours of tries
 BASE_DELAY = 10.0
 MAX_DELAY = 3600.0
 RECORD_EVERY = 1.0  # seconds: results are written together, at most this long after the try
-KEEP = timedelta(days=30)  # deliveries done are kept this long, to be listed and replayed
-PRUNE_EVERY = 3600.0
 
 
 class Deliverer:
@@ -68,17 +66,11 @@ class Deliverer:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_reason = f"timeout after {timeout:g} s"
         self._tally = tally if tally is not None else counters.Tally()
-        self._pruned = -PRUNE_EVERY
         self._secrets: dict[str, str] = {}  # sealed -> secret, for the subscriptions of the last batch
 
     async def run_once(self) -> int:
-        """Claim the due deliveries and try each once; returns how many it tried. Once an hour, forget the
-        deliveries done more than ``KEEP`` ago."""
-        if time.monotonic() - self._pruned >= PRUNE_EVERY:
-            self._pruned = time.monotonic()
-            async with db.transaction(self._sessions) as session:
-                if pruned := await outgoing.prune(session, utcnow() - KEEP):
-                    log.info("forgot old outgoing webhook deliveries", extra={"deliveries": pruned})
+        """Claim the due deliveries and try each once; returns how many it tried. (Deliveries done are
+        forgotten after 30 days by ``pruning.Pruner``, which runs in this loop.)"""
         async with self._readers() as session, session.begin():
             if not await outgoing.any_due(session):
                 return 0
@@ -99,11 +91,15 @@ class Deliverer:
         running = {asyncio.ensure_future(self._lane(targets.get(sub), items, results)) for sub, items in lanes.items()}
         # One transaction for whatever was tried meanwhile, rather than one per try: a commit costs more than
         # a POST to a subscriber on the same network.
-        while running:
-            _, running = await asyncio.wait(running, timeout=RECORD_EVERY)
-            finished = results.copy()
-            results.clear()
-            await self._record(finished)
+        try:
+            while running:
+                _, running = await asyncio.wait(running, timeout=RECORD_EVERY)
+                finished = results.copy()
+                results.clear()
+                await self._record(finished)
+        finally:
+            for lane in running:  # cancelled (a stop that could not wait): tried again once the lease runs out
+                lane.cancel()
         return len(claimed)
 
     async def _lane(

@@ -13,6 +13,7 @@ from wahub.store.notify import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
+from wahub.worker.pruning import Pruner
 from wahub.worker.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,14 @@ class Worker:
         sender: Sender | None = None,
         media: MediaFetcher | None = None,
         deliverer: Deliverer | None = None,
+        pruner: Pruner | None = None,
     ) -> None:
+        """``pruner`` runs in the deliverer's loop, which must be there too."""
         self._processor = processor
         self._sender = sender
         self._media = media
         self._deliverer = deliverer
+        self._pruner = pruner
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -53,7 +57,9 @@ class Worker:
             loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))
         if self._deliverer is not None:
             # Deliveries come with processed events and send results: woken by either, else polled.
-            step = self._deliverer.run_once
+            step: Callable[[], Awaitable[int]] = self._deliverer.run_once
+            if self._pruner is not None:
+                step = _after(self._pruner.run_due, step)
             deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
             loops.append(asyncio.create_task(deliveries))
         try:
@@ -96,3 +102,13 @@ class Worker:
                 if rest > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), rest)
+
+
+def _after(first: Callable[[], Awaitable[None]], step: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:
+    """``step``, with ``first`` run before each call (``first`` decides itself whether it has anything to do)."""
+
+    async def both() -> int:
+        await first()
+        return await step()
+
+    return both
