@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import config, errors, runtime, sandbox, storage
+from wahub import config, domain, errors, runtime, sandbox, storage
 from wahub.api import sending
 from wahub.api.sending import SendMessage
 from wahub.provider.graph import GraphClient
@@ -189,7 +189,8 @@ async def queue_file_send(
 ) -> Message:
     """``wahub send --file``: keep the file in wahub's storage as the API's upload does, then queue it as an
     image, video, audio, sticker or document (by its type); the running sender uploads it to Meta."""
-    mime = mimetypes.guess_type(path.name)[0]
+    # Meta's types by extension first (the system's table may lack .xlsx or call .3gp audio), then the system's.
+    mime = domain.media_type(None, path.name) or mimetypes.guess_type(path.name)[0]
     store = storage.from_url(settings.storage_url)
     with path.open("rb") as fh:
 

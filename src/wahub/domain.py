@@ -245,6 +245,42 @@ MEDIA_TYPES: dict[str, tuple[frozenset[str], int]] = {
 }
 
 
+# The types of Meta's list by file name extension: what a file declared as nothing, or as the generic
+# application/octet-stream that browsers, curl and S3 give files they do not know, is taken to be.
+MEDIA_EXTENSIONS = {
+    ".aac": "audio/aac",
+    ".amr": "audio/amr",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".txt": "text/plain",
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".xls": "application/vnd.ms-excel",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".mp4": "video/mp4",
+    ".3gp": "video/3gpp",
+}
+GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
+
+
+def media_type(declared: str | None, filename: str | None) -> str:
+    """A file's MIME type, lower case without parameters: the one declared, unless it says nothing (missing, or
+    octet-stream), in which case the one its name's extension gives among Meta's types."""
+    mime = (declared or "").split(";")[0].strip().lower()
+    if mime in GENERIC_TYPES and filename and "." in filename:
+        return MEDIA_EXTENSIONS.get(filename[filename.rindex(".") :].lower(), mime)
+    return mime
+
+
 def is_media_placeholder(message_type: str, content: Mapping[str, Any] | None) -> bool:
     """A history sync's stand-in for a media message whose content comes later, under the same wamid."""
     return message_type == MessageType.UNKNOWN.value and (content or {}).get("original_type") == "media_placeholder"

@@ -112,7 +112,8 @@ async def fetch(url: str, *, allow_private: bool) -> Fetched:
             response = await _follow(http, target, allow_private)
             if response.status >= 400:
                 raise errors.InvalidInput(f"url: the server answered {response.status}", field="url")
-            mime = (response.content_type or "").lower()
+            name = response.url.path.rsplit("/", 1)[-1] or None
+            mime = domain.media_type(response.content_type, name)
             if mime not in domain.MEDIA_TYPES:
                 raise errors.InvalidInput(
                     f"url: Meta does not take {mime or 'files without a type'!r} "
@@ -128,7 +129,6 @@ async def fetch(url: str, *, allow_private: bool) -> Fetched:
                 if size > limit:
                     raise errors.InvalidInput(f"url: a {mime} file may be at most {limit:,} bytes", field="url")
                 spool.write(chunk)
-            name = response.url.path.rsplit("/", 1)[-1] or None
             response.release()
     except errors.WahubError:
         spool.close()

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from wahub import errors
+from wahub import domain, errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.storage import remote
@@ -47,7 +47,9 @@ async def upload_media(
     """Upload a file to send: it is checked against Meta's types and size limits and kept in wahub's storage;
     send it with ``{"type": "document", "document": {"wahub_media_id": <id>, "filename": "…"}}`` (or image,
     audio, video, sticker). The sender uploads it to Meta when it first sends it."""
-    kept = await uploads.keep(ctx.storage, file.read, lambda: file.seek(0), mime_type or file.content_type)
+    # A file declared as nothing or as octet-stream (curl's and browsers' unknown type) takes its name's type.
+    declared = domain.media_type(mime_type or file.content_type, file.filename)
+    kept = await uploads.keep(ctx.storage, file.read, lambda: file.seek(0), declared)
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, sender)
         item = await uploads.register(session, account, kept, file.filename)
