@@ -22,7 +22,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,7 +83,7 @@ async def emit(session: AsyncSession, collected: Collector | None) -> int:
         {
             "subscription_id": sub_id,
             "event": event,
-            "payload": {"event": event, "created_at": now.isoformat(), "data": data},
+            "payload": {"event": event, "created_at": timestamp(now), "data": data},
             "state": PENDING,
             "attempts": 0,
             "run_at": now,
@@ -99,6 +99,13 @@ async def emit(session: AsyncSession, collected: Collector | None) -> int:
     return len(rows)
 
 
+def timestamp(at: datetime) -> str:
+    """A time as the API writes it (pydantic's form): UTC, ISO 8601, ``Z`` (``2026-11-30T09:15:02Z``). A naive
+    time, as SQLite gives back, is UTC."""
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
 def message_status(
     message_id: int,
     wamid: str | None,
@@ -112,7 +119,7 @@ def message_status(
         "message_id": message_id,
         "wamid": wamid,
         "status": status,
-        "timestamp": at.isoformat() if at is not None else None,
+        "timestamp": timestamp(at) if at is not None else None,
         "error": {"code": code, "title": title, "details": details} if error else None,
     }
 

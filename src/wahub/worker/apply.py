@@ -251,7 +251,7 @@ def _received(m: _Msg, message_id: int, conversation_id: int, contact: Contact) 
             "name": contact.profile_name,
         },
         "type": value.type.value,
-        "timestamp": value.timestamp.isoformat(),
+        "timestamp": outgoing.timestamp(value.timestamp),
         "group_id": value.group_id,
         "reply_to": value.reply_to,
     }

@@ -3,7 +3,7 @@ them, and have deliveries sent again."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Query, Response
 
@@ -72,11 +72,13 @@ async def replay(
     subscription_id: int, ctx: Ctx, _key: ApiKeyId, body: schemas.ReplayIn | None = None
 ) -> schemas.ReplayOut:
     """Send deliveries again, at once and with fresh attempts: by default every failed one; or those in
-    ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time, or ``ids``."""
+    ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time; or the ``ids``
+    named, whatever their state (with ``states`` too: those of them in these states)."""
     wanted = body or schemas.ReplayIn()
+    states = wanted.states
+    if wanted.ids and "states" not in wanted.model_fields_set:
+        states = list(get_args(schemas.DeliveryState))
     async with db.transaction(ctx.sessions) as session:
-        count = await outgoing.replay(
-            session, subscription_id, states=wanted.states, since=wanted.since, ids=wanted.ids
-        )
+        count = await outgoing.replay(session, subscription_id, states=states, since=wanted.since, ids=wanted.ids)
     ctx.notifier.notify(Channel.EVENTS)
     return schemas.ReplayOut(replayed=count)
