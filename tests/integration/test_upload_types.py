@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.integration.conftest import OpenWindow
 from tests.support import running
 from wahub.api.context import AppContext
 
@@ -60,3 +61,18 @@ async def test_a_file_fetched_as_octet_stream_takes_the_type_of_its_name(
     fetched = await client.post("/api/v1/media/from-url", json={"url": f"{bucket}/exports/report.xlsx"})
     assert fetched.status_code == 201, fetched.text
     assert fetched.json()["mime_type"] == XLSX
+
+
+async def test_a_message_sending_an_uploaded_file_names_it_as_its_media(
+    client: httpx.AsyncClient, open_window: OpenWindow
+) -> None:
+    await open_window("14155550101")
+    uploaded = (await client.post("/api/v1/media", files={"file": ("q3.pdf", b"%PDF-1.4 x", "application/pdf")})).json()
+    document = {"wahub_media_id": uploaded["id"], "filename": "q3.pdf"}
+    sent = await client.post("/api/v1/messages", json={"to": "+14155550101", "type": "document", "document": document})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["media_id"] == uploaded["id"]
+    assert (await client.get(f"/api/v1/messages/{sent.json()['id']}")).json()["media_id"] == uploaded["id"]
+    by_link = {"link": "https://example.com/q3.pdf", "filename": "q3.pdf"}
+    linked = await client.post("/api/v1/messages", json={"to": "+14155550101", "type": "document", "document": by_link})
+    assert linked.json()["media_id"] is None  # a file wahub never had

@@ -74,6 +74,7 @@ async def queue_many(
             "type": item.message_type.value,
             "status": domain.MessageStatus.QUEUED.value,
             "content": item.content,
+            "media_id": _uploaded_file(item),
             "reply_to_wamid": item.reply_to,
             "group_id": item.group_id,
             "possible_duplicate": False,
@@ -102,6 +103,14 @@ async def queue_many(
         if links:
             await entities.link_messages(session, links)
     return results
+
+
+def _uploaded_file(item: Outgoing) -> int | None:
+    """The media row of a file uploaded to wahub that the message sends (``wahub_media_id``): the message names
+    it as its media, as an inbound media message names the file it brought."""
+    obj = item.content.get(item.message_type.value)
+    value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
+    return value if isinstance(value, int) else None
 
 
 def _job(message_id: int, account_id: int, now: datetime) -> dict[str, Any]:
