@@ -210,6 +210,10 @@ def send(
     secret_key = _secret_key(settings)
     try:
         message = asyncio.run(commands.queue_send(settings, secret_key, body))
+    except errors.WindowClosed as exc:
+        _fail(exc.message)
+    except errors.InvalidInput as exc:  # found with the data: a number no contact has, a file not uploaded
+        _fail(exc.message, code=2)
     except errors.WahubError as exc:
         _fail(exc.message)
     err.print(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")

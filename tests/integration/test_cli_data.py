@@ -116,3 +116,12 @@ def test_the_sandbox_on_postgres_wants_the_data_folder_of_its_secret_key(cwd: Pa
     line = one_line(result)
     assert str(cwd / "wahub-data") in line and "wahub serve" in line, line
     assert list(cwd.iterdir()) == []
+
+
+def test_wahub_send_to_a_number_that_is_not_one_is_a_usage_error(cwd: Path) -> None:
+    assert run("db", "upgrade").exit_code == 0
+    result = run("send", "--to", "+19995550101", "--text", "hi")
+    assert result.exit_code == 2, result.output
+    assert one_line(result).startswith("wahub: error: to: not a valid phone number")
+    closed = run("send", "--to", "+14155550101", "--text", "hi")  # a number, but it never wrote: not usage
+    assert closed.exit_code == 1 and "24-hour" in closed.stderr

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import domain, errors
 from wahub.api.schemas import EntityRef, e164_digits
 from wahub.domain import ContactRef
-from wahub.store import accounts, media, outbound
+from wahub.store import accounts, contacts, media, outbound
 from wahub.store.models import Account, Contact, Message
 
 TEXT_MAX = 4096
@@ -74,6 +74,8 @@ MESSAGE_TYPES: tuple[str, ...] = get_args(MessageKind)
 # What Meta's Groups API sends to a group: text, media and templates.
 GROUP_TYPES = ("text", "image", "video", "audio", "document", "template")
 GROUP_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
+# A wa_id as Meta writes it: digits only. One phonenumbers does not know may still be a contact Meta gave us.
+WA_ID = re.compile(r"[0-9]{7,15}")
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
@@ -385,7 +387,7 @@ class SendMessage(BaseModel):
     @classmethod
     def _recipient_id(cls, value: str, info: ValidationInfo) -> str:
         if info.data.get("recipient_type", "individual") == "individual":
-            return e164_digits(value)
+            return _number_or_wa_id(value)
         if not GROUP_ID.fullmatch(value):
             raise ValueError("not a group id (letters, digits, '.', '-', '_' or '@'), as a group message needs")
         return value
@@ -421,6 +423,25 @@ class SendMessage(BaseModel):
         return self.type != "template" and self.recipient_type == "individual"
 
 
+def _number_or_wa_id(value: str) -> str:
+    """E.164 digits of a valid number; digits that phonenumbers doubts but that may be a wa_id Meta gave (its
+    metadata lags Meta's) are kept as they are, for ``outgoing`` to check against the contacts."""
+    try:
+        return e164_digits(value)
+    except ValueError:
+        digits = value.strip().removeprefix("+")
+        if WA_ID.fullmatch(digits):
+            return digits
+        raise
+
+
+def _valid_number(digits: str) -> bool:
+    try:
+        return e164_digits(digits) == digits
+    except ValueError:
+        return False
+
+
 async def _check_upload(session: AsyncSession, account: Account, kind: str, media_id: int) -> None:
     item = await media.get(session, media_id)
     where = f"{kind}.wahub_media_id"
@@ -444,13 +465,23 @@ async def outgoing(
     account = senders.get(body.sender)
     if account is None:
         account = senders[body.sender] = await accounts.default_sender(session, body.sender)
+    group = body.recipient_type == "group"
+    if (
+        not group
+        and not _valid_number(body.to)
+        and await contacts.find(session, account.id, ContactRef(wa_id=body.to)) is None
+    ):
+        raise errors.InvalidInput(
+            f"to: not a valid phone number: '+{body.to}' (use E.164, e.g. +14155550101; a wa_id Meta gave for a "
+            "contact is taken as it is)",
+            field="to",
+        )
     content: dict[str, Any] = {body.type: body.content()}
     uploaded = content[body.type].get("wahub_media_id") if isinstance(content[body.type], dict) else None
     if uploaded is not None:
         await _check_upload(session, account, body.type, uploaded)
     if body.biz_opaque_callback_data is not None:
         content["biz_opaque_callback_data"] = body.biz_opaque_callback_data
-    group = body.recipient_type == "group"
     return outbound.Outgoing(
         account,
         domain.group_contact(body.to) if group else ContactRef(wa_id=body.to),
