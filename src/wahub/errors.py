@@ -4,9 +4,12 @@
     ├── NotFound                      a thing asked for does not exist
     ├── Unauthorized                  no or bad credentials
     ├── TooManyRequests               an API key over its request rate: retry after ``retry_after`` seconds
+    ├── Busy                          request bodies in flight fill their memory budget: retry after ``retry_after``
     ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
     │   ├── WindowClosed              free-form message outside the 24-hour window: a template is needed
-    │   └── RangeNotSatisfiable       a byte range outside the file
+    │   ├── RangeNotSatisfiable       a byte range outside the file
+    │   ├── BodyTooLarge              a request body over its route's size limit
+    │   └── BodyTooSlow               a request body arriving slower than the minimum rate
     ├── Conflict                      an idempotency or uniqueness conflict
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
@@ -53,8 +56,24 @@ class TooManyRequests(WahubError):
         self.retry_after = retry_after
 
 
+class Busy(WahubError):
+    """The server is reading too many request bodies at once: retry shortly."""
+
+    def __init__(self, message: str | None = None, *, retry_after: float) -> None:
+        super().__init__(message, retry_after=round(retry_after, 3))
+        self.retry_after = retry_after
+
+
 class InvalidInput(WahubError):
     """The input is not valid."""
+
+
+class BodyTooLarge(InvalidInput):
+    """The request body is larger than this route accepts."""
+
+
+class BodyTooSlow(InvalidInput):
+    """The request body arrived too slowly."""
 
 
 class RangeNotSatisfiable(InvalidInput):

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import wahub
-from wahub.api import errors, webhooks
+from wahub.api import bodies, errors, headers, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import contacts, conversations, docs, events, health, media, messages, stats, subscriptions
 from wahub.store.journal import EventJournal
@@ -19,23 +19,36 @@ from wahub.store.journal import EventJournal
 
 class App:
     """The ASGI entry point: ``POST /webhooks/meta`` goes straight to the lean receiver, the rest to FastAPI
-    (which also runs the lifespan: webhook keys, the event journal)."""
+    behind the body limits (FastAPI also runs the lifespan: webhook keys, the event journal); every answer gets
+    the security headers (``api/headers.py``)."""
 
-    def __init__(self, api: FastAPI, meta_webhook: webhooks.MetaWebhookReceiver, journal: EventJournal) -> None:
+    def __init__(
+        self,
+        api: FastAPI,
+        meta_webhook: webhooks.MetaWebhookReceiver,
+        journal: EventJournal,
+        body_limits: bodies.BodyLimits,
+    ) -> None:
         self.api = api
         self.journal = journal
         self._meta_webhook = meta_webhook
+        self._limited_api = body_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
-            await self._meta_webhook(scope, receive, send)
+        if scope["type"] != "http":
+            await self._limited_api(scope, receive, send)
             return
-        await self.api(scope, receive, send)
+        if scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
+            await self._meta_webhook(scope, receive, send)  # its answers carry the headers themselves
+            return
+        await self._limited_api(scope, receive, headers.added(scope, send))
 
 
-def create_app(ctx: AppContext) -> App:
+def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App:
+    """The app of ``ctx``; ``body_reader`` replaces the one built from settings (tests give it short limits)."""
     keys = webhooks.WebhookKeys()
     journal = EventJournal(ctx.events)
+    body_reader = body_reader or bodies.Bodies(bodies.Limits(budget=ctx.settings.body_memory_mb * bodies.MB))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +62,7 @@ def create_app(ctx: AppContext) -> App:
             # Servers stop taking requests before the lifespan ends, so every acked body is written here.
             await journal.stop()
             await ctx.key_usage.stop(ctx.sessions)
+            await body_reader.stop()
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
@@ -60,6 +74,8 @@ def create_app(ctx: AppContext) -> App:
         lifespan=lifespan,
         docs_url=None,  # our own /docs and /redoc (routes/docs.py): assets from the package, not a CDN
         redoc_url=None,
+        # What a multipart body may keep in memory: one file's spool (1 MB, then a temporary file) and small fields.
+        form_limits={"max_files": 1, "max_fields": 16, "max_part_size": 64 * 1024},
     )
     app.state.ctx = ctx
     app.state.webhook_keys = keys
@@ -80,4 +96,5 @@ def create_app(ctx: AppContext) -> App:
     async def root() -> dict[str, str]:
         return {"name": "wahub", "version": wahub.__version__, "api_docs": "/docs"}
 
-    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal), journal)
+    limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
+    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal, body_reader), journal, limited)

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub import storage
 from wahub.api.intake import SendIntake
-from wahub.api.limits import KeyLimiter
+from wahub.api.limits import FailedKeys, KeyLimiter
 from wahub.api.usage import KeyUsage
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
@@ -37,6 +37,8 @@ class AppContext:
     limiter: KeyLimiter
     # When each API key was last used, written now and then (``wahub apikey list``).
     key_usage: KeyUsage
+    # Client addresses that sent wrong API keys, shut out for a while after too many (``api/limits.py``).
+    failed_keys: FailedKeys
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -55,4 +57,5 @@ class AppContext:
             tally=counters.Tally(),
             limiter=KeyLimiter(settings.api_rate_limit),
             key_usage=KeyUsage(),
+            failed_keys=FailedKeys(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -40,14 +41,33 @@ def _bearer(request: Request) -> str:
 
 
 async def require_api_key(request: Request, ctx: Ctx) -> int:
-    """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one."""
+    """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one, 429 for an address
+    shut out after too many wrong keys."""
+    _not_shut_out(request, ctx)
+    return await _authenticated(request, ctx)
+
+
+async def _authenticated(request: Request, ctx: AppContext) -> int:
+    key = _bearer(request)
     async with ctx.readers() as session, session.begin():
-        row = await apikeys.authenticate(session, _bearer(request))
+        row = await apikeys.authenticate(session, key)
     if row is None:
+        ctx.failed_keys.failed(_address(request))
         raise errors.Unauthorized("the API key is not valid or was revoked")
     _within_rate(ctx, row.key_hash)
     ctx.intake.seen_live(row.key_hash)
     return row.id
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client is not None else None
+
+
+def _not_shut_out(request: Request, ctx: AppContext) -> None:
+    if (wait := ctx.failed_keys.retry_after(_address(request))) > 0:
+        raise errors.TooManyRequests(
+            f"too many wrong API keys from this address; retry in {math.ceil(wait)} s", retry_after=wait
+        )
 
 
 def _within_rate(ctx: AppContext, key_hash: str) -> None:
@@ -66,11 +86,12 @@ async def require_sending_key(request: Request, ctx: Ctx) -> str:
     """The hash of the API key of a send: a key this process saw live passes here without a query, and the
     send's own transaction checks it again (``api/intake.py``), so a revoked key is refused all the same; any
     other key is checked now (401 before the body is looked at)."""
+    _not_shut_out(request, ctx)
     key_hash = apikeys.hash_key(_bearer(request))
     if ctx.intake.known_live(key_hash):
         _within_rate(ctx, key_hash)
     else:
-        await require_api_key(request, ctx)
+        await _authenticated(request, ctx)
     return key_hash
 
 

@@ -23,6 +23,8 @@ _STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
     errors.Unauthorized: (401, "unauthorized"),
     errors.WindowClosed: (422, "window_closed"),
     errors.RangeNotSatisfiable: (416, "range_not_satisfiable"),
+    errors.BodyTooLarge: (413, "too_large"),
+    errors.BodyTooSlow: (408, "too_slow"),
     errors.InvalidInput: (422, "invalid_input"),
     errors.Conflict: (409, "conflict"),
     errors.NoAccount: (422, "no_account"),
@@ -62,9 +64,15 @@ def install(app: FastAPI) -> None:
 async def _wahub_error(request: Request, exc: errors.WahubError) -> JSONResponse:
     if isinstance(exc, errors.StorageError):
         return _storage_unavailable(request, exc)
-    if isinstance(exc, errors.TooManyRequests):
+    return response(exc)
+
+
+def response(exc: errors.WahubError) -> JSONResponse:
+    """The answer to ``exc``; also for the bare ASGI parts (webhook intake, body limits), which have no Request."""
+    if isinstance(exc, errors.TooManyRequests | errors.Busy):
         retry_after = str(max(1, math.ceil(exc.retry_after)))  # whole seconds (RFC 9110), never 0
-        return error_response(429, "rate_limited", exc.message, exc.details, {"Retry-After": retry_after})
+        status, code = (429, "rate_limited") if isinstance(exc, errors.TooManyRequests) else (503, "busy")
+        return error_response(status, code, exc.message, exc.details, {"Retry-After": retry_after})
     status, code = next((value for cls, value in _STATUS.items() if isinstance(exc, cls)), (422, "invalid_input"))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, code, exc.message, exc.details, headers)

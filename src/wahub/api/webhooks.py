@@ -15,8 +15,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from wahub import errors
+from wahub.api import bodies
 from wahub.api.context import AppContext
 from wahub.api.errors import error_response
+from wahub.api.headers import STRICT_HEADERS
 from wahub.store import accounts, counters
 from wahub.store.journal import EventJournal
 from wahub.store.notify import Channel
@@ -28,8 +31,12 @@ MAX_BODY = 3 * 1024 * 1024  # Meta batches stay far below this; larger bodies ar
 REFRESH_SECONDS = 10.0
 _REQUESTS = {
     result: ("wahub_webhook_requests_total", counters.labels_text({"provider": "meta", "result": result}))
-    for result in ("accepted", "bad_signature", "too_large", "unavailable")
+    for result in ("accepted", "bad_signature", "too_large", "too_slow", "busy", "unavailable")
 }
+_REFUSED = {errors.BodyTooLarge: "too_large", errors.BodyTooSlow: "too_slow", errors.Busy: "busy"}
+# This path's answers carry the security headers themselves (api/headers.py): the busiest path, spared a
+# wrapper around ``send``.
+SECURED = STRICT_HEADERS
 
 
 class WebhookKeys:
@@ -92,34 +99,26 @@ async def verify_meta(request: Request) -> Response:
 
 
 class MetaWebhookReceiver:
-    """``POST /webhooks/meta`` as a bare ASGI app: read the body (3 MB cap), check the signature on the raw
-    bytes, append to the journal (group commit), answer 200. FastAPI's routing and middleware would cost a
-    third of the throughput here (SPEC §10), and this route needs none of them."""
+    """``POST /webhooks/meta`` as a bare ASGI app: read the body (3 MB cap, within the process's body budget
+    and pace: ``api/bodies.py``), check the signature on the raw bytes, append to the journal (group commit),
+    answer 200. FastAPI's routing and middleware would cost a third of the throughput here (SPEC §10), and this
+    route needs none of them."""
 
-    def __init__(self, ctx: AppContext, keys: WebhookKeys, journal: EventJournal) -> None:
+    def __init__(self, ctx: AppContext, keys: WebhookKeys, journal: EventJournal, body_reader: bodies.Bodies) -> None:
         self._ctx = ctx
         self._keys = keys
         self._journal = journal
+        self._bodies = body_reader
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = _content_length(scope)
-        if declared is not None and declared > MAX_BODY:
-            self._counted("too_large")
-            await _respond(send, 413, "too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
+        try:
+            raw = await self._bodies.read(receive, bodies.content_length(scope), MAX_BODY)
+        except bodies.REFUSALS as exc:
+            self._counted(_REFUSED[type(exc)])
+            await bodies.refuse(send, exc, receive)
             return
-        body = bytearray()
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                self._counted("too_large")
-                await _respond(send, 413, "too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
-                return
-            more = message.get("more_body", False)
-        raw = bytes(body)
+        if raw is None:  # the sender left
+            return
         keys = self._keys
         secrets, key_ids = keys.app_secrets, keys.key_ids  # one refresh's pair, whatever happens while checking
         signer = signature.meta_signer(secrets, raw, _header(scope, b"x-hub-signature-256"))
@@ -136,7 +135,7 @@ class MetaWebhookReceiver:
             return
         self._ctx.notifier.notify(Channel.EVENTS)
         self._counted("accepted")
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0"), *SECURED]})
         await send({"type": "http.response.body", "body": b""})
 
     def _counted(self, result: str) -> None:
@@ -150,13 +149,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _content_length(scope: Scope) -> int | None:
-    value = _header(scope, b"content-length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
 async def _respond(send: Send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *SECURED]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

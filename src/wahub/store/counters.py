@@ -42,7 +42,8 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "wahub_webhook_requests_total": Family(
-        "counter", "webhook POSTs by provider and result (accepted, bad_signature, too_large, unavailable)"
+        "counter",
+        "webhook POSTs by provider and result (accepted, bad_signature, too_large, too_slow, busy, unavailable)",
     ),
     "wahub_webhook_events_total": Family(
         "counter", "acknowledged webhook events processed, by result (processed, rejected, retried, gave_up)"
