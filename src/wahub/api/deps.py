@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
@@ -32,6 +33,11 @@ async def reader(ctx: Ctx) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(reader)]
 
 
+# Declares the API key in the OpenAPI document (Swagger UI's "Authorize"); ``_bearer`` reads the header itself.
+_API_KEY = HTTPBearer(auto_error=False, scheme_name="apiKey", description="an API key: `wahub apikey create`")
+DeclaredKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_API_KEY)]
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -40,7 +46,7 @@ def _bearer(request: Request) -> str:
     return key.strip()
 
 
-async def require_api_key(request: Request, ctx: Ctx) -> int:
+async def require_api_key(request: Request, ctx: Ctx, _declared: DeclaredKey = None) -> int:
     """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one, 429 for an address
     shut out after too many wrong keys."""
     _not_shut_out(request, ctx)
@@ -82,7 +88,7 @@ def _within_rate(ctx: AppContext, key_hash: str) -> None:
 ApiKeyId = Annotated[int, Depends(require_api_key)]
 
 
-async def require_sending_key(request: Request, ctx: Ctx) -> str:
+async def require_sending_key(request: Request, ctx: Ctx, _declared: DeclaredKey = None) -> str:
     """The hash of the API key of a send: a key this process saw live passes here without a query, and the
     send's own transaction checks it again (``api/intake.py``), so a revoked key is refused all the same; any
     other key is checked now (401 before the body is looked at)."""

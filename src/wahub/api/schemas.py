@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wahub.store import conversations, stats
+from wahub.store import conversations, paging, stats
 from wahub.store.models import (
     AccountEvent,
     Contact,
@@ -20,6 +20,22 @@ from wahub.store.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
+
+Id = Annotated[int, Field(ge=1, le=paging.ID_MAX)]
+"""A row's id, wherever a client gives one: in a path (out of range: 404, see ``api/errors.py``), a filter or a
+body (out of range: 422). Beyond ``paging.ID_MAX`` no row can have it, and the database would refuse the query."""
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="what went wrong, for programs: not_found, invalid_input, rate_limited…")
+    message: str = Field(description="what went wrong, for people")
+    details: dict[str, Any] = Field(description="more about it: for invalid input, 'errors' names each field")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API (4xx and 5xx)."""
+
+    error: ErrorDetail
 
 
 def e164_digits(value: str) -> str:
@@ -460,7 +476,7 @@ class ReplayIn(BaseModel):
 
     states: list[DeliveryState] = Field(default_factory=lambda: [FAILED_STATE], min_length=1)
     since: datetime | None = Field(default=None, description="only deliveries written at or after (ISO 8601)")
-    ids: list[int] = Field(default_factory=list, max_length=1000, description="only these deliveries")
+    ids: list[Id] = Field(default_factory=list, max_length=1000, description="only these deliveries")
 
 
 class ReplayOut(BaseModel):

@@ -30,7 +30,7 @@ from pydantic import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.api.schemas import EntityRef, e164_digits
+from wahub.api.schemas import EntityRef, Id, e164_digits
 from wahub.domain import ContactRef
 from wahub.store import accounts, contacts, media, outbound
 from wahub.store.models import Account, Contact, Message
@@ -106,7 +106,7 @@ class _Media(_Closed):
     id: str | None = Field(default=None, min_length=1, max_length=128)
     link: HttpUrl | None = None
     # wahub's own: a file uploaded with POST /api/v1/media; the sender uploads it to Meta and sends Meta's id.
-    wahub_media_id: int | None = Field(default=None, ge=1)
+    wahub_media_id: Id | None = None
 
     @model_validator(mode="after")
     def _id_or_link(self) -> _Media:

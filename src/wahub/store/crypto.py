@@ -36,7 +36,8 @@ class Vault:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def verify(self, message: str, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(message), signature)
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a forged signature may have.
+        return hmac.compare_digest(self.sign(message).encode(), signature.encode())
 
     def encrypt(self, document: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(document, separators=(",", ":")).encode())

@@ -15,6 +15,10 @@ from wahub import errors
 
 T = TypeVar("T")
 
+# Every id column is an INTEGER: 32 bits on PostgreSQL (the narrower of the two databases), so no row has a
+# larger id. An id asked for beyond it names nothing; sent to the database, it would fail the query.
+ID_MAX = 2**31 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -27,14 +31,17 @@ def encode(kind: str, last_id: int) -> str:
 
 
 def decode(kind: str, cursor: str) -> int:
+    """The last id of the page ``cursor`` follows; InvalidInput unless it is one ``encode`` could have made."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        found, _, value = text.partition(":")
-        if found != kind:
-            raise ValueError(found)
-        return int(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.InvalidInput("cursor is not valid", field="cursor") from exc
+    found, _, value = text.partition(":")
+    # Plain ASCII digits only (int() takes signs, '_', spaces and other scripts' digits too), and few of them.
+    last = int(value) if value.isascii() and value.isdigit() and len(value) <= len(str(ID_MAX)) else 0
+    if found != kind or not 1 <= last <= ID_MAX:
+        raise errors.InvalidInput("cursor is not valid", field="cursor")
+    return last
 
 
 async def page(

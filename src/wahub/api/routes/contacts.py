@@ -23,7 +23,7 @@ async def list_contacts(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=100, description="part of a name, number or user id")] = None,
-    account_id: Annotated[int | None, Query(ge=1)] = None,
+    account_id: schemas.Id | None = None,
 ) -> schemas.ContactPage:
     """Contacts, newest first."""
     stmt = sa.select(Contact)
@@ -41,7 +41,7 @@ async def list_contacts(
 
 
 @router.get("/{contact_id}", response_model=schemas.ContactOut)
-async def get_contact(contact_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.ContactOut:
+async def get_contact(contact_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.ContactOut:
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise errors.NotFound(f"contact {contact_id} does not exist")

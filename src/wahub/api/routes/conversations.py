@@ -33,7 +33,7 @@ async def list_conversations(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     unread: Annotated[bool | None, Query(description="only conversations with unread messages")] = None,
-    contact_id: Annotated[int | None, Query(ge=1)] = None,
+    contact_id: schemas.Id | None = None,
     entity_type: EntityType = None,
     entity_id: EntityId = None,
 ) -> schemas.ConversationPage:
@@ -55,7 +55,9 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}", response_model=schemas.ConversationOut)
-async def get_conversation(conversation_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.ConversationOut:
+async def get_conversation(
+    conversation_id: schemas.Id, session: ReadSession, _key: ApiKeyId
+) -> schemas.ConversationOut:
     return await _conversation_out(session, conversation_id)
 
 
@@ -66,7 +68,7 @@ async def get_conversation(conversation_id: int, session: ReadSession, _key: Api
     responses={200: {"description": "the conversation was linked to this entity already"}},
 )
 async def link_conversation(
-    conversation_id: int, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+    conversation_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
 ) -> schemas.ConversationOut:
     """Link the conversation to an entity of another system (a customer account, a project), to find it again
     with ``GET /api/v1/conversations?entity_type=…&entity_id=…``."""
@@ -79,7 +81,7 @@ async def link_conversation(
 
 @router.delete("/{conversation_id}/entities", status_code=204, response_class=Response)
 async def unlink_conversation(
-    conversation_id: int, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+    conversation_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
 ) -> Response:
     """Remove the conversation's link to one entity."""
     async with db.transaction(ctx.sessions) as session:

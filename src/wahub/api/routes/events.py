@@ -22,7 +22,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     field: Annotated[str | None, Query(max_length=64, description="webhook field, e.g. account_update")] = None,
-    account_id: Annotated[int | None, Query(ge=1)] = None,
+    account_id: schemas.Id | None = None,
 ) -> schemas.EventPage:
     """Account events, newest first."""
     stmt = sa.select(AccountEvent)
@@ -35,5 +35,5 @@ async def list_events(
 
 
 @router.get("/{event_id}", response_model=schemas.EventOut)
-async def get_event(event_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.EventOut:
+async def get_event(event_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.EventOut:
     return schemas.EventOut.of(await account_events.get(session, event_id))

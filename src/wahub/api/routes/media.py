@@ -5,6 +5,7 @@ inbox can use it; it names one file and expires after ``LINK_TTL``."""
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -24,7 +25,8 @@ from wahub.store.models import Media
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
 
 LINK_TTL = 300  # seconds
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+_POSITION_DIGITS = 18  # more digits than this: past the end of any file (and too long for int() to be cheap)
 _INLINE = ("image/", "audio/", "video/")
 
 
@@ -86,7 +88,7 @@ async def media_from_url(body: FromUrl, ctx: Ctx, _key: ApiKeyId) -> schemas.Med
 
 
 @router.get("/{media_id}", response_model=schemas.MediaOut)
-async def get_media(media_id: int, session: ReadSession, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+async def get_media(media_id: schemas.Id, session: ReadSession, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
     """A media file's state (``pending``, ``stored``, ``failed`` with the reason) and, once stored, a link
     that streams it for the next five minutes."""
     item = await media.get(session, media_id)
@@ -96,9 +98,21 @@ async def get_media(media_id: int, session: ReadSession, ctx: Ctx, _key: ApiKeyI
     return schemas.MediaOut.of(item, link, LINK_TTL if link else None)
 
 
-@router.get("/{media_id}/content", response_class=StreamingResponse)
+_FILE = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+
+
+@router.get(
+    "/{media_id}/content",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "the file, as its own type", "content": _FILE},
+        206: {"description": "the byte range asked for with 'Range: bytes=a-b'", "content": _FILE},
+        401: {"description": "the link is not valid or has expired: GET /api/v1/media/{id} gives a new one"},
+        416: {"description": "the byte range is outside the file, or not one 'bytes=a-b' range"},
+    },
+)
 async def media_content(
-    media_id: int,
+    media_id: schemas.Id,
     request: Request,
     session: ReadSession,
     ctx: Ctx,
@@ -144,13 +158,18 @@ def _byte_range(header: str, size: int) -> tuple[int, int]:
         raise errors.RangeNotSatisfiable(f"only one 'bytes=start-end' range is served, got {header!r}")
     first, last = match.groups()
     if first == "":  # the last N bytes
-        start, end = max(0, size - int(last)), size
+        start, end = max(0, size - _position(last)), size
     else:
-        start = int(first)
-        end = size if last == "" else min(size, int(last) + 1)
+        start = _position(first)
+        end = size if last == "" else min(size, _position(last) + 1)
     if start >= size or start >= end:
         raise errors.RangeNotSatisfiable(f"range {header!r} is outside the file's {size} bytes")
     return start, end
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _POSITION_DIGITS else sys.maxsize
 
 
 def _disposition(item: Media) -> str:

@@ -71,8 +71,8 @@ async def list_messages(
     direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
     type: Annotated[str | None, Query(max_length=24, description="Meta's message type, e.g. text, image")] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
-    contact_id: Annotated[int | None, Query(ge=1)] = None,
-    conversation_id: Annotated[int | None, Query(ge=1)] = None,
+    contact_id: schemas.Id | None = None,
+    conversation_id: schemas.Id | None = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
     entity_type: EntityType = None,
@@ -97,7 +97,7 @@ async def list_messages(
 
 
 @router.get("/{message_id}", response_model=schemas.MessageOut)
-async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
+async def get_message(message_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
     return await _message_out(session, message_id)
 
 
@@ -108,7 +108,7 @@ async def get_message(message_id: int, session: ReadSession, _key: ApiKeyId) -> 
     responses={200: {"description": "the message was linked to this entity already"}},
 )
 async def link_message(
-    message_id: int, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+    message_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
 ) -> schemas.MessageOut:
     """Link the message to an entity of another system (an invoice, a deal, a ticket), to find it again with
     ``GET /api/v1/messages?entity_type=…&entity_id=…``."""
@@ -121,7 +121,7 @@ async def link_message(
 
 @router.delete("/{message_id}/entities", status_code=204, response_class=Response)
 async def unlink_message(
-    message_id: int, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+    message_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
 ) -> Response:
     """Remove the message's link to one entity."""
     async with db.transaction(ctx.sessions) as session:
@@ -154,7 +154,7 @@ class ReadQueued(BaseModel):
 
 
 @router.post("/{message_id}/read", status_code=202, response_model=ReadQueued)
-async def mark_read(message_id: int, ctx: Ctx, _key: ApiKeyId, body: MarkRead | None = None) -> ReadQueued:
+async def mark_read(message_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, body: MarkRead | None = None) -> ReadQueued:
     """Mark an inbound message read: the customer sees blue ticks, and the conversation's unread count is
     cleared. Sent through the outbox like a message; asking again for the same message changes nothing."""
     typing = body.typing_indicator if body is not None else False
@@ -173,7 +173,7 @@ async def mark_read(message_id: int, ctx: Ctx, _key: ApiKeyId, body: MarkRead | 
 
 
 @router.get("/{message_id}/statuses", response_model=list[schemas.StatusOut])
-async def message_statuses(message_id: int, session: ReadSession, _key: ApiKeyId) -> list[schemas.StatusOut]:
+async def message_statuses(message_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> list[schemas.StatusOut]:
     """Every status Meta reported for the message, oldest first, with pricing and errors."""
     await messages.get(session, message_id)
     return [schemas.StatusOut.of(r) for r in await statuses.for_message(session, message_id)]

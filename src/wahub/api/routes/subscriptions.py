@@ -16,13 +16,19 @@ from wahub.store.notify import Channel
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
-@router.post("", status_code=201, response_model=schemas.SubscriptionOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.SubscriptionOut,
+    responses={409: {"description": f"there are {outgoing.MAX_SUBSCRIPTIONS} subscriptions already"}},
+)
 async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> schemas.SubscriptionOut:
     """Have wahub POST its events to ``url``: ``message.received`` (a new inbound message) and
     ``message.status`` (a message accepted by Meta, sent, delivered, read, played or failed) and
     ``account.event`` (template status, quality, account updates and the like, as Meta sent them). The answer holds
     the subscription's ``secret``, once: check each request's ``X-Wahub-Signature-256`` with it. A request that
-    does not get a 2xx answer within 10 s is tried again with backoff, for about 12 hours."""
+    does not get a 2xx answer within 10 s is tried again with backoff, for about 12 hours; redirects are not
+    followed, and of a failed try only the status is kept, never the answer. At most 20 subscriptions (409)."""
     secret = outgoing.new_secret()
     async with db.transaction(ctx.sessions) as session:
         row = await outgoing.subscribe(
@@ -37,12 +43,14 @@ async def list_subscriptions(session: ReadSession, _key: ApiKeyId) -> list[schem
 
 
 @router.get("/{subscription_id}", response_model=schemas.SubscriptionOut)
-async def get_subscription(subscription_id: int, session: ReadSession, _key: ApiKeyId) -> schemas.SubscriptionOut:
+async def get_subscription(
+    subscription_id: schemas.Id, session: ReadSession, _key: ApiKeyId
+) -> schemas.SubscriptionOut:
     return schemas.SubscriptionOut.of(await outgoing.subscription(session, subscription_id))
 
 
 @router.delete("/{subscription_id}", status_code=204, response_class=Response)
-async def unsubscribe(subscription_id: int, ctx: Ctx, _key: ApiKeyId) -> Response:
+async def unsubscribe(subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId) -> Response:
     """Stop sending events to this subscriber; its deliveries, sent or not, are deleted."""
     async with db.transaction(ctx.sessions) as session:
         await outgoing.unsubscribe(session, subscription_id)
@@ -51,7 +59,7 @@ async def unsubscribe(subscription_id: int, ctx: Ctx, _key: ApiKeyId) -> Respons
 
 @router.get("/{subscription_id}/deliveries", response_model=schemas.DeliveryPage)
 async def list_deliveries(
-    subscription_id: int,
+    subscription_id: schemas.Id,
     session: ReadSession,
     _key: ApiKeyId,
     state: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
@@ -69,7 +77,7 @@ async def list_deliveries(
 
 @router.post("/{subscription_id}/replay", response_model=schemas.ReplayOut)
 async def replay(
-    subscription_id: int, ctx: Ctx, _key: ApiKeyId, body: schemas.ReplayIn | None = None
+    subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, body: schemas.ReplayIn | None = None
 ) -> schemas.ReplayOut:
     """Send deliveries again, at once and with fresh attempts: by default every failed one; or those in
     ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time; or the ``ids``
