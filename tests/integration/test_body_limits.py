@@ -134,6 +134,27 @@ async def test_api_body_declared_over_its_limit_is_413_before_a_byte_is_read(
             await conn.close()
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer wahub_00000000_wrong"])
+async def test_an_upload_without_a_valid_key_is_401_before_its_file_is_read(
+    ctx: AppContext, account: Account, authorization: str | None
+) -> None:
+    # 50 MB declared (under the upload limit), 1 KB sent: the answer must not wait for the rest. Read before
+    # the key, the form would wait for the file until the pace rule answered 408.
+    async with serve(ctx) as (url, _reader):
+        conn = await Raw.open(url)
+        try:
+            headers = {"Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(50 * 1024 * 1024)}
+            if authorization is not None:
+                headers["Authorization"] = authorization
+            await conn.head("POST", "/api/v1/media", headers)
+            part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n'
+            await conn.body(part + b"%PDF" + b"\0" * 1024)
+            status, _headers, payload = await conn.answer()
+            assert (status, payload["error"]["code"]) == (401, "unauthorized")  # type: ignore[index]
+        finally:
+            await conn.close()
+
+
 async def test_chunked_json_body_is_413_once_its_bytes_pass_the_limit(
     ctx: AppContext, account: Account, api_key: str
 ) -> None:

@@ -11,9 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.formparsers import MultiPartException
 
 from wahub import domain, errors
 from wahub.api import schemas
@@ -36,26 +39,56 @@ def signed_path(ctx: Ctx, item: Media, now: float | None = None) -> str:
     return f"/api/v1/media/{item.id}/content?expires={expires}&sig={signature}"
 
 
-@router.post("", response_model=schemas.MediaOut, status_code=201)
-async def upload_media(
-    file: UploadFile,
-    ctx: Ctx,
-    _key: ApiKeyId,
-    mime_type: Annotated[
-        str | None, Form(alias="type", description="the file's MIME type, when its Content-Type is not it")
-    ] = None,
-    sender: Annotated[str | None, Form(alias="from", description="phone_number_id that will send it")] = None,
-) -> schemas.MediaOut:
+# The upload's form, declared here because the route reads it itself, after the API key: FastAPI reads a form
+# body before it runs any dependency, so a declared ``UploadFile`` would let anyone without a key stream a
+# whole file (up to ``bodies.UPLOAD``) to a temporary file before the 401.
+_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the file"},
+        "type": {"type": "string", "description": "the file's MIME type, when its Content-Type is not it"},
+        "from": {"type": "string", "description": "phone_number_id that will send it"},
+    },
+}
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}}}}
+_MAX_FIELDS = 10
+
+
+@router.post("", response_model=schemas.MediaOut, status_code=201, openapi_extra=_UPLOAD_BODY)
+async def upload_media(request: Request, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
     """Upload a file to send: it is checked against Meta's types and size limits and kept in wahub's storage;
     send it with ``{"type": "document", "document": {"wahub_media_id": <id>, "filename": "…"}}`` (or image,
     audio, video, sticker). The sender uploads it to Meta when it first sends it."""
-    # A file declared as nothing or as octet-stream (curl's and browsers' unknown type) takes its name's type.
-    declared = domain.media_type(mime_type or file.content_type, file.filename)
-    kept = await uploads.keep(ctx.storage, file.read, lambda: file.seek(0), declared)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise errors.InvalidInput("Content-Type: send the file as multipart/form-data", field="Content-Type")
+    try:
+        form = await request.form(max_files=1, max_fields=_MAX_FIELDS)
+    except MultiPartException as exc:
+        raise errors.InvalidInput(f"body: the multipart form could not be read: {exc.message}", field="body") from exc
+    try:
+        file = form.get("file")
+        if not isinstance(file, StarletteUpload):
+            raise errors.InvalidInput("file: a file part named 'file' is required", field="file")
+        mime_type, sender = _text_field(form, "type"), _text_field(form, "from")
+        # A file declared as nothing or as octet-stream (curl's and browsers' unknown type) takes its name's type.
+        declared = domain.media_type(mime_type or file.content_type, file.filename)
+        kept = await uploads.keep(ctx.storage, file.read, lambda: file.seek(0), declared)
+    finally:
+        await form.close()
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, sender)
         item = await uploads.register(session, account, kept, file.filename)
         return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
+
+
+def _text_field(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidInput(f"{name}: a text field, not a file", field=name)
+    return value
 
 
 class FromUrl(BaseModel):
