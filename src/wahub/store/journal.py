@@ -2,8 +2,9 @@
 arrived while the previous group was being written.
 
 The webhook route awaits ``append`` and answers 200 only once its body is committed, so an acked event is
-durable; grouping is what makes that cheap. There is no timer: a group is whatever queued up during the
-last commit, so a lone webhook is written at once and a burst is written in a few large transactions.
+durable; grouping is what makes that cheap. The grouping is wahub's one group-commit batcher (``batcher.py``):
+no timer, a group is whatever queued up during the last commit, so a lone webhook is written at once and a
+burst is written in a few large transactions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from wahub import batcher
 from wahub.store import db
 from wahub.store.models import WebhookEvent, utcnow
 
@@ -29,14 +31,16 @@ class JournalClosed(RuntimeError):
     """The journal is not running; the event was not stored."""
 
 
+Row = tuple[str, bytes, str | None]  # (provider, body, signed_by)
+
+
 class EventJournal:
     def __init__(self, engine: AsyncEngine, max_group: int = MAX_GROUP) -> None:
         self._engine = engine
-        self._max_group = max_group
-        self._queue: list[tuple[str, bytes, str | None, asyncio.Future[None]]] = []
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._batcher: batcher.Batcher[Row, None] = batcher.Batcher(
+            self._write, max_batch=max_group, name="event-journal"
+        )
+        self._running = False
         # On SQLite the journal writes through its own stdlib connection on the event loop's thread: a group
         # commit takes about a millisecond, less than the hops to a driver thread would cost (a thread of its own
         # for the whole group measured worse too: docs/decisions.md). The write gate guarantees that no other
@@ -45,20 +49,17 @@ class EventJournal:
         self._sqlite: sqlite3.Connection | None = None
 
     async def start(self) -> None:
-        self._closing = False
         path = db.sqlite_path(self._engine.url.render_as_string(hide_password=False))
         if path and path != ":memory:":
             self._sqlite = db.connect_sqlite(path)
             self._sqlite.execute("PRAGMA busy_timeout=0")  # see _begin_immediate
-        self._task = asyncio.create_task(self._run(), name="event-journal")
+        self._batcher.reopen()
+        self._running = True
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
-        self._closing = True
-        self._wakeup.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        self._running = False
+        await self._batcher.close()
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
@@ -66,29 +67,16 @@ class EventJournal:
     async def append(self, provider: str, body: bytes, signed_by: str | None) -> None:
         """Return once ``body`` is committed; raise if it could not be (the caller must not ack then).
         ``signed_by``: the ``signature.key_id`` of the app secret that verified it."""
-        if self._task is None or self._closing:
+        if not self._running:
             raise JournalClosed("the event journal is not running")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((provider, body, signed_by, future))
-        self._wakeup.set()
-        await future
+        await self._batcher.put((provider, body, signed_by))
 
-    async def _run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
-                await self._write(group)
-            if self._closing:
-                return
-
-    async def _write(self, group: list[tuple[str, bytes, str | None, asyncio.Future[None]]]) -> None:
+    async def _write(self, group: list[Row]) -> None:
         dialect = self._engine.dialect
         # The driver's own executemany: this is the hottest write in wahub, and every row has the same shape and
         # the same time, so SQLAlchemy's per-row type processing would be pure overhead.
         stamp = _stamp(dialect)
-        rows = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by, _ in group]
+        rows = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by in group]
         try:
             async with db.gate(self._engine).turn():
                 if self._sqlite is not None:
@@ -96,19 +84,13 @@ class EventJournal:
                 else:
                     async with self._engine.begin() as conn:
                         await conn.exec_driver_sql(_insert_sql(dialect), rows)
-        except Exception as exc:
+        except Exception:
             log.exception("could not store %d webhook events", len(group))
-            for *_, future in group:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for *_, future in group:
-            if not future.done():
-                future.set_result(None)
+            raise  # to each webhook of the group: none is acked
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return self._batcher.queued
 
 
 _INSERT = {
