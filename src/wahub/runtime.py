@@ -30,13 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 import fakegraph
-from wahub import config, sandbox
+from wahub import config, sandbox, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.provider.graph import GraphClient
-from wahub.store import accounts, counters, db, notify
+from wahub.store import accounts, counters, db
 from wahub.store.crypto import Vault
-from wahub.store.notify import Channel, Notifier
+from wahub.wakeups import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
@@ -173,7 +173,7 @@ async def serve(
         pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
-        notify.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
+        wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
     if role is Role.ALL:
         tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
     flusher = counters.Flusher(sessions, ctx.tally)
@@ -229,13 +229,13 @@ async def _supervise_processor(settings: config.Settings, notifier: Notifier, st
     """Run the webhook processor as a child process (``serve --role processor``) until ``stop``, restarting it
     if it exits. In a process of its own it has its own interpreter lock: intake and processing then run on two
     cores instead of sharing one (docs/decisions.md has the measurements). Its nice value leaves intake first
-    in line for the CPU; the backlog is durable. New events wake it through a pipe (``notify.PipeWaker``); when
+    in line for the CPU; the backlog is durable. New events wake it through a pipe (``wakeups.PipeWaker``); when
     this process dies, even by ``kill -9``, the pipe closes and the child stops too."""
     env = dict(os.environ, WAHUB_DATA_DIR=str(settings.data_dir), WAHUB_DATABASE_URL=settings.database_url)
     pause = 1.0
     while not stop.is_set():
         read_fd, write_fd = os.pipe()
-        waker = notify.PipeWaker(write_fd)
+        waker = wakeups.PipeWaker(write_fd)
         notifier.forward(Channel.EVENTS, waker)
         cmd = [sys.executable, "-m", "wahub", "serve", "--role", Role.PROCESSOR.value, "--wake-fd", str(read_fd)]
         try:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-from wahub.store import notify
-from wahub.store.notify import Channel, Notifier
+from wahub import wakeups
+from wahub.wakeups import Channel, Notifier
 
 
 async def test_notifications_in_one_loop_pass_become_one_byte() -> None:
     read_fd, write_fd = os.pipe()
     try:
         notifier = Notifier()
-        waker = notify.PipeWaker(write_fd)
+        waker = wakeups.PipeWaker(write_fd)
         notifier.forward(Channel.EVENTS, waker)
         for _ in range(500):
             notifier.notify(Channel.EVENTS)
@@ -36,7 +36,7 @@ async def test_a_byte_wakes_the_channel_and_a_closed_pipe_stops_the_reader() -> 
     notifier = Notifier()
     closed = asyncio.Event()
     try:
-        notify.watch_pipe(read_fd, notifier, Channel.EVENTS, on_close=closed.set)
+        wakeups.watch_pipe(read_fd, notifier, Channel.EVENTS, on_close=closed.set)
         waiting = asyncio.create_task(notifier.wait(Channel.EVENTS, timeout=5))
         await asyncio.sleep(0.01)
         assert not waiting.done()
@@ -53,7 +53,7 @@ async def test_a_byte_wakes_the_channel_and_a_closed_pipe_stops_the_reader() -> 
 async def test_a_full_pipe_does_not_block_the_writer() -> None:
     read_fd, write_fd = os.pipe()
     try:
-        waker = notify.PipeWaker(write_fd)
+        waker = wakeups.PipeWaker(write_fd)
         for _ in range(200_000):  # far more than a pipe holds (64 KiB)
             waker._write()
         assert len(_pending(read_fd)) > 0

@@ -14,7 +14,7 @@ from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import counters, db
 from wahub.store.crypto import Vault
-from wahub.store.notify import Notifier
+from wahub.wakeups import Notifier
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from wahub.api.errors import error_response
 from wahub.api.headers import STRICT_HEADERS
 from wahub.store import accounts, counters
 from wahub.store.journal import EventJournal
-from wahub.store.notify import Channel
+from wahub.wakeups import Channel
 from wahub.webhook import signature
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from wahub.api.deps import (
 )
 from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
 from wahub.store.models import Contact
-from wahub.store.notify import Channel
+from wahub.wakeups import Channel
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 

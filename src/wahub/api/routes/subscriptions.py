@@ -11,7 +11,7 @@ from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
 from wahub.store import db, outgoing, paging
 from wahub.store.models import WebhookDelivery
-from wahub.store.notify import Channel
+from wahub.wakeups import Channel
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 

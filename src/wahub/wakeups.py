@@ -1,4 +1,5 @@
 """Wake-ups between the parts of wahub: the webhook route wakes the processor, the API wakes the sender.
+Not part of store/: nothing here is persisted; it imports nothing of wahub, so api/ and worker/ both may use it.
 
 Within one process a wake-up is an ``asyncio.Event``. ``wahub serve`` runs the processor in a child process
 (see ``runtime.py``); the parent forwards ``Channel.EVENTS`` to it through a pipe (``PipeWaker``), one byte per
