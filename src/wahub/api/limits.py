@@ -1,5 +1,5 @@
-"""The rate limit per API key (SPEC §6): a token bucket per key, in the process that serves the request; and
-the shut-out of addresses that keep sending wrong keys (``FailedKeys``).
+"""The rate limit per API key (SPEC §6): a token bucket (``buckets.TokenBucket``) per key, in the process that
+serves the request; and the shut-out of addresses that keep sending wrong keys (``FailedKeys``).
 
 A key may make ``rate`` requests per second on average and ``rate × BURST_SECONDS`` at once after a quiet
 spell; over that, the request is refused with 429 and ``Retry-After`` before it does any work. Buckets are
@@ -14,13 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from wahub.buckets import TokenBucket
+
 BURST_SECONDS = 2.0
-
-
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    at: float
 
 
 class KeyLimiter:
@@ -28,22 +24,16 @@ class KeyLimiter:
         self.rate = rate
         self._capacity = max(1.0, rate * BURST_SECONDS)
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     def wait(self, key: str) -> float:
         """Take one request from ``key``'s bucket: 0.0 when it may go now, else the seconds until it may."""
         if self.rate <= 0:
             return 0.0
-        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self._capacity, now)
-        bucket.tokens = min(self._capacity, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+            bucket = self._buckets[key] = TokenBucket(self.rate, self._capacity, self._clock)
+        return bucket.try_take()
 
 
 class FailedKeys:

@@ -1,5 +1,5 @@
 """Rate limits of sending: ``SendWindow``, Meta's messages per second for one phone number, and ``PairPacer``,
-Meta's pair limit (one business number to one customer), built on ``TokenBucket``."""
+Meta's pair limit (one business number to one customer), built on wahub's one ``buckets.TokenBucket``."""
 
 from __future__ import annotations
 
@@ -8,41 +8,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from wahub.buckets import TokenBucket
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic):
-        self.rate = rate
-        self.capacity = burst if burst is not None else 1.0
-        self._tokens = self.capacity
-        self._clock = clock
-        self._updated = clock()
-        self._lock = asyncio.Lock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    def full(self) -> bool:
-        self._refill()
-        return self._tokens >= self.capacity
-
-    def drain(self) -> None:
-        self._refill()
-        self._tokens = 0.0
-
-    def try_take(self) -> float:
-        """Take a token if one is there (returns 0), else return the seconds until one will be."""
-        self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return 0.0
-        return (1 - self._tokens) / self.rate
-
-    async def take(self) -> None:
-        async with self._lock:
-            while (wait := self.try_take()) > 0:
-                await asyncio.sleep(wait)
+__all__ = ["PairPacer", "SendWindow", "TokenBucket"]
 
 
 # Sends are counted in a window a little longer than Meta's second: requests leave here evenly but reach Meta
