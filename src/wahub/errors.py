@@ -13,14 +13,18 @@
     ├── Conflict                      an idempotency or uniqueness conflict
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
-    ├── StorageError                  the media storage backend failed or refused (unreachable, denied)
+    ├── StorageError                  the media storage backend failed or refused (unreachable, denied): retryable
     ├── MediaRejected                 a downloaded file is not what Meta said it is (SHA-256, size)
+    ├── DeliveryFailed                a subscriber did not take an outgoing webhook (no 2xx): retryable
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
         │   ├── OutcomeUnknown        timeout or dropped connection: the call may have been carried out
-        │   └── RateLimited           130429 / 131056 / 80007 / 4: too fast, back off
+        │   └── RateLimited           too fast, back off
+        │       ├── ThroughputLimited the sending number's own rate: send slower from it
+        │       └── PairLimited       too many messages to one recipient: pause for that recipient
         ├── PermanentProviderError    retrying will not help (131026, 131047, 132xxx...)
-        └── AccessTokenInvalid        190: the account's token expired or was revoked; stop sending
+        │   └── UploadLost            the provider no longer has a file uploaded earlier: upload it again
+        └── AccessTokenInvalid        the account's token expired or was revoked; stop sending
 
 Provider errors are built from Meta's error codes through ``provider_error(code, ...)``; the code table says
 which class and whether to retry. HTTP statuses only appear in ``api/``.
@@ -33,6 +37,8 @@ from typing import Any
 
 class WahubError(Exception):
     """Something went wrong in wahub."""
+
+    retryable = False  # whether trying the same job again later may succeed (``worker/retry.py``)
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         self.message = message or (type(self).__doc__ or "error").strip().splitlines()[0]
@@ -99,6 +105,14 @@ class NoAccount(WahubError):
 class StorageError(WahubError):
     """The media storage backend failed."""
 
+    retryable = True  # a file that could not be read or written is passing, like a provider's 5xx
+
+
+class DeliveryFailed(WahubError):
+    """The subscriber did not take the webhook delivery."""
+
+    retryable = True
+
 
 class MediaRejected(WahubError):
     """The downloaded file does not match what Meta said of it."""
@@ -142,8 +156,20 @@ class RateLimited(TransientProviderError):
     """The provider throttled us; back off before retrying."""
 
 
+class ThroughputLimited(RateLimited):
+    """The sending number is over its throughput: send slower from it."""
+
+
+class PairLimited(RateLimited):
+    """Too many messages to this recipient in a short time: wait before sending it more."""
+
+
 class PermanentProviderError(ProviderError):
     """The provider refused the message; retrying will not help."""
+
+
+class UploadLost(PermanentProviderError):
+    """The provider no longer has the file uploaded to it earlier: it must be uploaded again."""
 
 
 class AccessTokenInvalid(ProviderError):
@@ -157,8 +183,8 @@ _META_CODES: dict[int, type[ProviderError]] = {
     190: AccessTokenInvalid,
     4: RateLimited,
     80007: RateLimited,
-    130429: RateLimited,
-    131056: RateLimited,
+    130429: ThroughputLimited,
+    131056: PairLimited,
     131000: TransientProviderError,
     131016: TransientProviderError,
     1: TransientProviderError,

@@ -38,23 +38,23 @@ def test_permanent_errors_are_not_retried() -> None:
     for code in (131026, 131047, 131051, 132000, 100):
         error = errors.provider_error(code, "no")
         assert not error.retryable
-        assert retry.decide(error, 1, NOW) is None
+        assert retry.decide(error, 1, retry.SEND, NOW) is None
 
 
 def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
     error = errors.provider_error(131000, "try later")
-    delays = [retry.decide(error, n, NOW, rand=lambda: 1.0) for n in range(1, 6)]
+    delays = [retry.decide(error, n, retry.SEND, NOW, rand=lambda: 1.0) for n in range(1, 6)]
     assert all(d is not None for d in delays)
     seconds = [d.delay for d in delays if d]
     assert seconds == sorted(seconds) and seconds[0] < seconds[-1]
-    low = retry.decide(error, 3, NOW, rand=lambda: 0.0)
+    low = retry.decide(error, 3, retry.SEND, NOW, rand=lambda: 0.0)
     assert low is not None and low.delay == seconds[2] / 2  # half fixed, half random
 
 
 def test_the_pair_limit_backs_off_longer_and_5xx_and_is_transient_count_as_transient() -> None:
-    paired = retry.decide(errors.provider_error(131056, "pair rate limit"), 1, NOW, rand=lambda: 0.0)
-    throughput = retry.decide(errors.provider_error(130429, "slow down"), 1, NOW, rand=lambda: 0.0)
-    plain = retry.decide(errors.provider_error(131000, "oops"), 1, NOW, rand=lambda: 0.0)
+    paired = retry.decide(errors.provider_error(131056, "pair rate limit"), 1, retry.SEND, NOW, rand=lambda: 0.0)
+    throughput = retry.decide(errors.provider_error(130429, "slow down"), 1, retry.SEND, NOW, rand=lambda: 0.0)
+    plain = retry.decide(errors.provider_error(131000, "oops"), 1, retry.SEND, NOW, rand=lambda: 0.0)
     assert paired and throughput and plain and paired.delay > plain.delay
     assert throughput.delay == plain.delay  # the number's send window slows down instead
     assert errors.provider_error(None, "bad gateway", http_status=502).retryable
@@ -63,21 +63,21 @@ def test_the_pair_limit_backs_off_longer_and_5xx_and_is_transient_count_as_trans
 
 def test_retries_stop_after_max_attempts() -> None:
     error = errors.provider_error(131000, "try later")
-    assert retry.decide(error, retry.MAX_ATTEMPTS - 1, NOW) is not None
-    assert retry.decide(error, retry.MAX_ATTEMPTS, NOW) is None
+    assert retry.decide(error, retry.SEND.max_attempts - 1, retry.SEND, NOW) is not None
+    assert retry.decide(error, retry.SEND.max_attempts, retry.SEND, NOW) is None
 
 
 def test_a_storage_failure_is_retried_like_a_transient_error_and_as_often() -> None:
     error = errors.StorageError("could not read sha256/ab/cd/abcd: connection reset")
-    first = retry.decide(error, 1, NOW, rand=lambda: 0.0)
-    assert first is not None and first.delay == retry.BASE_DELAY / 2
-    assert retry.decide(error, retry.MAX_ATTEMPTS, NOW) is None
+    first = retry.decide(error, 1, retry.SEND, NOW, rand=lambda: 0.0)
+    assert first is not None and first.delay == retry.SEND.base / 2
+    assert retry.decide(error, retry.SEND.max_attempts, retry.SEND, NOW) is None
 
 
 def test_expired_token_is_not_retried() -> None:
     error = errors.provider_error(190, "token expired")
     assert isinstance(error, errors.AccessTokenInvalid)
-    assert retry.decide(error, 1, NOW) is None
+    assert retry.decide(error, 1, retry.SEND, NOW) is None
 
 
 def test_token_bucket_spaces_sends_at_the_rate() -> None:

@@ -19,9 +19,9 @@ subscription cannot be pointed through one at another inside address, nor turn i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-import random
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -30,18 +30,17 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import wahub
+from wahub import errors
 from wahub.store import counters, db, outgoing
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
+from wahub.worker import retry
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 LEASE = timedelta(minutes=30)  # longer than a batch can take: BATCH tries of TIMEOUT each, in one lane
 TIMEOUT = 10.0
-MAX_ATTEMPTS = 15  # about 12 hours of tries
-BASE_DELAY = 10.0
-MAX_DELAY = 3600.0
 RECORD_EVERY = 1.0  # seconds: results are written together, at most this long after the try
 
 
@@ -52,8 +51,8 @@ class Deliverer:
         http: aiohttp.ClientSession,
         vault: Vault,
         *,
-        max_attempts: int = MAX_ATTEMPTS,
-        base_delay: float = BASE_DELAY,
+        max_attempts: int = retry.WEBHOOK_DELIVERY.max_attempts,
+        base_delay: float = retry.WEBHOOK_DELIVERY.base,
         timeout: float = TIMEOUT,
         tally: counters.Tally | None = None,
     ) -> None:
@@ -61,8 +60,7 @@ class Deliverer:
         self._readers = db.sessionmaker(sessions.kw["bind"], readonly=True)
         self._http = http
         self._vault = vault
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
+        self._policy = dataclasses.replace(retry.WEBHOOK_DELIVERY, max_attempts=max_attempts, base=base_delay)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._timeout_reason = f"timeout after {timeout:g} s"
         self._tally = tally if tally is not None else counters.Tally()
@@ -140,9 +138,12 @@ class Deliverer:
     def _outcome(self, delivery: outgoing.Claimed, status: int | None, error: str | None) -> outgoing.Outcome:
         attempts = delivery.attempts + 1
         run_at: datetime | None = None
+        decision = None
+        if error is not None:
+            decision = retry.decide(errors.DeliveryFailed(error), attempts, self._policy, utcnow())
         if error is None:
             state = outgoing.DELIVERED
-        elif attempts >= self._max_attempts:
+        elif decision is None:
             state = outgoing.FAILED
             log.warning(
                 "an outgoing webhook failed for good",
@@ -150,7 +151,7 @@ class Deliverer:
             )
         else:
             state = outgoing.PENDING
-            run_at = utcnow() + timedelta(seconds=self._delay(attempts))
+            run_at = decision.when
         self._tally.count("wahub_webhook_deliveries_total", {"event": delivery.event, "result": state})
         return outgoing.Outcome(delivery.id, state, attempts, run_at, status, error)
 
@@ -163,10 +164,6 @@ class Deliverer:
         except Exception:
             # Not recorded: the leases run out and the deliveries are tried again (at least once, never lost).
             log.exception("could not record outgoing webhooks' results", extra={"deliveries": len(outcomes)})
-
-    def _delay(self, attempts: int) -> float:
-        ceiling = min(MAX_DELAY, self._base_delay * 2.0 ** (attempts - 1))
-        return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not cryptography
 
 
 def _reason(exc: aiohttp.ClientError) -> str:

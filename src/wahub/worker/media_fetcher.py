@@ -15,7 +15,6 @@ import base64
 import binascii
 import hashlib
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,14 +27,12 @@ from wahub.storage.base import BlobStore, content_key
 from wahub.store import accounts, counters, db, media
 from wahub.store.crypto import Vault
 from wahub.store.models import Media, utcnow
+from wahub.worker import retry
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)  # a 100 MB document on a slow link must finish within it
 BATCH = 8  # media fetched at once by one worker
-MAX_ATTEMPTS = 8
-BASE_DELAY = 2.0
-MAX_DELAY = 600.0
 MAX_BYTES = 100 * 1024 * 1024 + 1024 * 1024  # Meta's largest (documents, 100 MB), with a margin
 
 
@@ -92,17 +89,17 @@ class MediaFetcher:
             self._counted("failed")
         except errors.ProviderError as exc:
             if exc.retryable:
-                await self._later(job, f"Meta: {exc.code or '-'}: {exc.message}")
+                await self._later(job, exc, f"Meta: {exc.code or '-'}: {exc.message}")
             else:
                 reason = f"Meta no longer gives this media ({exc.code or '-'}: {exc.message})"
                 await self._record(job, lambda item: media.failed(item, reason))
                 self._counted("failed")
         except errors.StorageError as exc:
             self._tally.count("wahub_storage_errors_total", {"operation": "store", "error": type(exc).__name__})
-            await self._later(job, f"storage: {exc.message}")
-        except Exception:
+            await self._later(job, exc, f"storage: {exc.message}")
+        except Exception as exc:
             log.exception("fetching media failed unexpectedly", extra={"media_id": job.media_id})
-            await self._later(job, "unexpected error (see the log)")
+            await self._later(job, exc, "unexpected error (see the log)")
         else:
             await self._record(job, lambda item: media.stored(item, key, size, mime, digest))
             self._counted("stored")
@@ -147,16 +144,15 @@ class MediaFetcher:
         await self._store.write(key, checked(), content_type=mime)
         return key, written, expected, mime, True
 
-    async def _later(self, job: _Job, error: str) -> None:
-        if job.attempts >= MAX_ATTEMPTS:
+    async def _later(self, job: _Job, exc: Exception, error: str) -> None:
+        decision = retry.decide(exc, job.attempts, retry.MEDIA_FETCH, utcnow())
+        if decision is None:
             await self._record(job, lambda item: media.failed(item, f"gave up after {job.attempts} tries: {error}"))
             self._counted("failed")
             return
         self._counted("retried")
-        ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (job.attempts - 1))
-        delay = ceiling / 2 + random.random() * ceiling / 2  # noqa: S311 - jitter, not cryptography
-        log.info("media fetch will be retried", extra={"media_id": job.media_id, "delay": round(delay, 1)})
-        await self._record(job, lambda item: media.retry_at(item, utcnow() + timedelta(seconds=delay), error))
+        log.info("media fetch will be retried", extra={"media_id": job.media_id, "delay": round(decision.delay, 1)})
+        await self._record(job, lambda item: media.retry_at(item, decision.when, error))
 
     async def _record(self, job: _Job, change: Callable[[Media], None]) -> None:
         async with db.transaction(self._sessions) as session:

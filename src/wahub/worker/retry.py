@@ -1,4 +1,7 @@
-"""When to try a failed send again: a pure function of the error and the attempts made so far."""
+"""When to try a failed job again: one pure function of the error, the attempts made so far and the job kind's
+``Policy``. Every job kind (sends, media downloads, subscriber webhooks) declares its policy here; a new kind
+declares one more.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,28 @@ from datetime import datetime, timedelta
 
 from wahub import errors
 
-MAX_ATTEMPTS = 10
-BASE_DELAY = 1.0
-MAX_DELAY = 300.0
-# The pair limit (131056, about one message per 6 s to one recipient) wants a pause of its own length. The
-# throughput limit (130429) does not: the sender's window for the number slows down instead, and the message
-# retries like any transient failure.
-PAIR_LIMIT_CODE = 131056
-PAIR_BASE_DELAY = 6.0
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How a job kind retries: at most ``max_attempts`` tries (the failed one included), the n-th retry waiting
+    between half and all of ``min(ceiling, base * 2 ** (n - 1))`` seconds. ``slower`` gives some error classes a
+    base of their own."""
+
+    max_attempts: int
+    base: float
+    ceiling: float
+    slower: tuple[tuple[type[Exception], float], ...] = ()
+
+    def base_for(self, error: Exception) -> float:
+        return next((base for cls, base in self.slower if isinstance(error, cls)), self.base)
+
+
+# Sends. The pair limit (about one message per 6 s to one recipient) wants a pause of its own length. The
+# throughput limit does not: the sender's window for the number slows down instead, and the message retries
+# like any transient failure.
+SEND = Policy(max_attempts=10, base=1.0, ceiling=300.0, slower=((errors.PairLimited, 6.0),))
+MEDIA_FETCH = Policy(max_attempts=8, base=2.0, ceiling=600.0)
+WEBHOOK_DELIVERY = Policy(max_attempts=15, base=10.0, ceiling=3600.0)  # about 12 hours of tries
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,24 +43,23 @@ class RetryAt:
 
 
 def decide(
-    error: errors.WahubError,
+    error: Exception,
     attempts: int,
+    policy: Policy,
     now: datetime,
     rand: Callable[[], float] = random.random,
 ) -> RetryAt | None:
-    """``RetryAt`` for a transient error with attempts left; None when the job should fail now.
+    """``RetryAt`` for a passing error with attempts left; None when the job should fail now.
 
-    Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries of many jobs
-    that failed together spread out without ever retrying immediately.
+    Passing: a ``WahubError`` whose class (or provider's answer) says ``retryable``, such as a provider's 5xx, a
+    throttle or the media storage failing; and any exception wahub does not know (a library's), which is given
+    the benefit of the doubt until the attempts run out. Exponential backoff with "equal jitter": half the delay
+    is fixed, half random, so retries of many jobs that failed together spread out without ever retrying
+    immediately.
     """
-    # The media storage failing (a file to upload could not be read) is passing, like a provider's 5xx.
-    transient = isinstance(error, errors.StorageError) or (isinstance(error, errors.ProviderError) and error.retryable)
-    if not transient:
+    passing = error.retryable if isinstance(error, errors.WahubError) else True
+    if not passing or attempts >= policy.max_attempts:
         return None
-    if attempts >= MAX_ATTEMPTS:
-        return None
-    pair = isinstance(error, errors.ProviderError) and error.code == PAIR_LIMIT_CODE
-    base = PAIR_BASE_DELAY if pair else BASE_DELAY
-    ceiling = min(MAX_DELAY, base * 2 ** max(0, attempts - 1))
+    ceiling = min(policy.ceiling, policy.base_for(error) * 2 ** max(0, attempts - 1))
     delay = ceiling / 2 + rand() * ceiling / 2
     return RetryAt(when=now + timedelta(seconds=delay), delay=delay)

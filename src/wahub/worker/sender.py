@@ -51,7 +51,6 @@ CONCURRENCY = 256  # requests in flight per phone number
 STOP_GRACE = 10.0
 # Results are written at most this often: one transaction per ~50 sends at 1,000/s instead of one per few.
 RECORD_EVERY = 0.05  # on stop, how long sends already on the wire may take to finish
-THROUGHPUT_CODE = 130429
 META_KEEPS_UPLOADS = timedelta(days=29)  # Meta keeps an uploaded file 30 days; a day's margin
 
 
@@ -409,7 +408,7 @@ class Sender:
         if isinstance(exc, errors.StorageError):
             self._tally.count("wahub_storage_errors_total", {"operation": "read", "error": type(exc).__name__})
             summary = f"storage: {exc.message}"
-            decision = retry.decide(exc, job.attempts, utcnow())
+            decision = retry.decide(exc, job.attempts, retry.SEND, utcnow())
             if decision is not None:
                 self._recorder.put(_Again(job.job_id, job.message_id, decision.when, summary, True))
             else:
@@ -417,9 +416,9 @@ class Sender:
             self._count(job, "retried" if decision is not None else "failed")
             return
         summary = f"{exc.code or '-'}: {exc.message}"
-        if exc.code == retry.PAIR_LIMIT_CODE:
+        if isinstance(exc, errors.PairLimited):
             self._pairs.penalize(number.phone_number_id, _recipient(payload))
-        elif exc.code == THROUGHPUT_CODE:
+        elif isinstance(exc, errors.ThroughputLimited):
             number.window.throttled()
         if isinstance(exc, errors.AccessTokenInvalid):
             if not number.paused:
@@ -437,7 +436,7 @@ class Sender:
             self._recorder.put(_Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
             self._count(job, "paused", exc.code)
             return
-        decision = retry.decide(exc, job.attempts, utcnow())
+        decision = retry.decide(exc, job.attempts, retry.SEND, utcnow())
         if decision is not None:
             log.debug("send will be retried", extra={"job_id": job.job_id, "code": exc.code})
             maybe_sent = (
