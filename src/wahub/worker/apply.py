@@ -19,8 +19,9 @@ from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
 from wahub.store import account_events, contacts, conversations, media, messages, outgoing, statuses
 from wahub.store.models import Account, Contact, Message, utcnow
+from wahub.worker.outcome import Held, Outcome
 
-Counts = dict[int, Counter[str]]
+Counts = dict[int, Counter[Held]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,7 @@ async def apply_batch(
         for value in parsed.messages:
             account = known.by_number.get(value.phone_number_id)
             if account is None:
-                counts[index]["message for an unknown number"] += 1
+                counts[index][Held(Outcome.MESSAGE_FOR_UNKNOWN_NUMBER)] += 1
             else:
                 msgs.append(_Msg(index, account, value))
     prefs = [
@@ -121,7 +122,7 @@ async def apply_batch(
     await _statuses(session, known, batch, counts, out)
     for index, account, pref in prefs:
         contacts.record_preference(resolved[account.id].get(pref.contact), pref.value, pref.timestamp)
-        counts[index]["preference"] += 1
+        counts[index][Held(Outcome.PREFERENCE)] += 1
     await _account_events(session, known, batch, counts, out)
     return counts
 
@@ -137,9 +138,9 @@ def _placeholders_last(msgs: list[_Msg], counts: Counts) -> list[_Msg]:
             keep[key] = m
         elif _stands_in(first) and not _stands_in(m):
             keep[key] = m
-            counts[first.index]["placeholder filled"] += 1
+            counts[first.index][Held(Outcome.PLACEHOLDER_FILLED)] += 1
         else:
-            counts[m.index]["duplicate message"] += 1
+            counts[m.index][Held(Outcome.DUPLICATE_MESSAGE)] += 1
     return list(keep.values())
 
 
@@ -163,7 +164,7 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
         ):
             fills.append((m, row))
         else:
-            counts[m.index]["duplicate message"] += 1
+            counts[m.index][Held(Outcome.DUPLICATE_MESSAGE)] += 1
     media_ids = await media.register_many(
         session, [(m.account.id, m.value.media) for m, _ in fills if m.value.media is not None]
     )
@@ -171,7 +172,7 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
         row.type, row.content, row.raw = m.value.type.value, m.value.content, m.value.raw
         if m.value.media is not None:
             row.media_id = media_ids.get((m.account.id, m.value.media.media_id))
-        counts[m.index]["placeholder filled"] += 1
+        counts[m.index][Held(Outcome.PLACEHOLDER_FILLED)] += 1
 
 
 async def _contacts(
@@ -211,7 +212,7 @@ async def _messages(
     fresh = [m for m in msgs if (m.account.id, m.value.provider_id) in new]
     for m in msgs:
         if (m.account.id, m.value.provider_id) not in new:
-            counts[m.index]["duplicate message"] += 1
+            counts[m.index][Held(Outcome.DUPLICATE_MESSAGE)] += 1
     targets = await messages.by_wamids(
         session, {(m.account.id, m.value.target) for m in fresh if m.value.target is not None}
     )
@@ -227,12 +228,12 @@ async def _messages(
                 )
         else:
             conversations.record_activity(thread, m.value.timestamp)
-        counts[m.index]["unknown message" if m.value.type is MessageType.UNKNOWN else "message"] += 1
+        counts[m.index][Held(Outcome.UNKNOWN_MESSAGE if m.value.type is MessageType.UNKNOWN else Outcome.MESSAGE)] += 1
         target = targets.get((m.account.id, m.value.target or ""))
         _effect(m.value, target, contact.wa_id or contact.user_id or "", counts[m.index])
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
-            counts[m.index]["number change"] += 1
+            counts[m.index][Held(Outcome.NUMBER_CHANGE)] += 1
 
 
 def _received(m: _Msg, message_id: int, conversation_id: int, contact: Contact) -> dict[str, Any]:
@@ -288,12 +289,12 @@ def _row(
     }
 
 
-def _effect(value: domain.InboundMessage, target: Message | None, who: str, counts: Counter[str]) -> None:
+def _effect(value: domain.InboundMessage, target: Message | None, who: str, counts: Counter[Held]) -> None:
     """What a reaction, an edit or a revoke does to the message it names."""
     if value.type not in (MessageType.REACTION, MessageType.EDIT, MessageType.REVOKE):
         return
     if target is None:
-        counts[f"{value.type.value} of an unknown message"] += 1
+        counts[Held(Outcome.UNKNOWN_TARGET, value.type.value)] += 1
         return
     if value.type is MessageType.REACTION:
         reaction = value.content.get("reaction")
@@ -321,10 +322,12 @@ async def _statuses(
         for update in parsed.statuses:
             account = known.by_number.get(update.phone_number_id)
             if account is None:
-                counts[index]["status for an unknown number"] += 1
+                counts[index][Held(Outcome.STATUS_FOR_UNKNOWN_NUMBER)] += 1
                 continue
             items.append((account.id, update))
-            counts[index]["status" if update.status is not MessageStatus.UNKNOWN else "unknown status"] += 1
+            counts[index][
+                Held(Outcome.STATUS if update.status is not MessageStatus.UNKNOWN else Outcome.UNKNOWN_STATUS)
+            ] += 1
     if items:
         await statuses.record_many(session, items, out)
 
@@ -350,7 +353,7 @@ async def _account_events(
                     account.id if account else None,
                 )
             )
-            counts[index][f"event {event.field}"] += 1
+            counts[index][Held(Outcome.ACCOUNT_EVENT, event.field)] += 1
         for pref in parsed.preferences:
             account = known.by_number.get(pref.phone_number_id)
             new.append(
@@ -375,6 +378,6 @@ async def _account_events(
                     account.id if account else None,
                 )
             )
-            counts[index]["error report"] += 1
+            counts[index][Held(Outcome.ERROR_REPORT)] += 1
     if new:
         await account_events.record_many(session, new, out)

@@ -23,6 +23,7 @@ from wahub.store import accounts, counters, db, events, outgoing, statuses
 from wahub.store.models import utcnow
 from wahub.webhook import meta
 from wahub.worker import apply
+from wahub.worker.outcome import Held, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class Processor:
             counts, failed = await self._one_by_one(session, known, batch, parsed, out)
         for index, n in refused.items():
             if n:
-                counts.setdefault(index, Counter())[_FOREIGN_CHANGE] += n
+                counts.setdefault(index, Counter())[Held(Outcome.FOREIGN_CHANGE)] += n
         for index, _ in parsed:
             if index not in failed:
                 batch[index].processed(_summary(counts.get(index, Counter())))
@@ -185,9 +186,8 @@ class Processor:
             self._tally.bump(_EVENTS[result])
             if event.done:
                 self._tally.observe("wahub_webhook_ingest_lag_seconds", (now - event.received_at).total_seconds())
-            for what, n in counts.get(index, Counter()).items():
-                item, outcome = _item(what)
-                self._tally.count("wahub_webhook_items_total", {"item": item, "result": outcome}, n)
+            for held, n in counts.get(index, Counter()).items():
+                self._tally.count("wahub_webhook_items_total", _labels(held), n)
 
     async def _one_by_one(
         self,
@@ -213,40 +213,37 @@ class Processor:
         return counts, failed
 
 
-_FOREIGN_CHANGE = "change signed by another account's app secret"
 _FOREIGN_EVENT = "rejected: signed with the app secret of another account ({} changes refused)"
 _EVENTS = {
     result: ("wahub_webhook_events_total", counters.labels_text({"result": result}))
     for result in ("processed", "rejected", "retried", "gave_up")
 }
-# The processor's own words for what an event held (``apply.Counts``) as (item, result) for ``/metrics``.
-_ITEMS = {
-    "message": ("message", "stored"),
-    "unknown message": ("message", "stored_unknown_type"),
-    "duplicate message": ("message", "duplicate"),
-    "message for an unknown number": ("message", "unknown_number"),
-    "number change": ("message", "number_change"),
-    "placeholder filled": ("message", "filled_history_placeholder"),
-    "status": ("status", "stored"),
-    "unknown status": ("status", "stored_unknown_status"),
-    "status for an unknown number": ("status", "unknown_number"),
-    "preference": ("user_preference", "stored"),
-    "error report": ("error", "stored"),
-    _FOREIGN_CHANGE: ("change", "wrong_signer"),
+# What an event held as the (item, result) labels of ``wahub_webhook_items_total``; an item of None is the
+# outcome's subject (an account event's field; the type of a reaction, edit or revoke).
+ITEM_LABELS: dict[Outcome, tuple[str | None, str]] = {
+    Outcome.MESSAGE: ("message", "stored"),
+    Outcome.UNKNOWN_MESSAGE: ("message", "stored_unknown_type"),
+    Outcome.DUPLICATE_MESSAGE: ("message", "duplicate"),
+    Outcome.MESSAGE_FOR_UNKNOWN_NUMBER: ("message", "unknown_number"),
+    Outcome.NUMBER_CHANGE: ("message", "number_change"),
+    Outcome.PLACEHOLDER_FILLED: ("message", "filled_history_placeholder"),
+    Outcome.STATUS: ("status", "stored"),
+    Outcome.UNKNOWN_STATUS: ("status", "stored_unknown_status"),
+    Outcome.STATUS_FOR_UNKNOWN_NUMBER: ("status", "unknown_number"),
+    Outcome.PREFERENCE: ("user_preference", "stored"),
+    Outcome.ERROR_REPORT: ("error", "stored"),
+    Outcome.FOREIGN_CHANGE: ("change", "wrong_signer"),
+    Outcome.ACCOUNT_EVENT: (None, "stored"),
+    Outcome.UNKNOWN_TARGET: (None, "unknown_target"),
 }
 
 
-def _item(what: str) -> tuple[str, str]:
-    if what in _ITEMS:
-        return _ITEMS[what]
-    if what.startswith("event "):
-        return what.removeprefix("event "), "stored"  # an account event, by Meta's field
-    if what.endswith(" of an unknown message"):
-        return what.removesuffix(" of an unknown message"), "unknown_target"  # a reaction, edit or revoke
-    return what, "other"
+def _labels(held: Held) -> dict[str, str]:
+    item, result = ITEM_LABELS[held.outcome]
+    return {"item": item if item is not None else held.subject, "result": result}
 
 
-def _summary(counts: Counter[str]) -> str:
+def _summary(counts: Counter[Held]) -> str:
     if not counts:
         return "ok: nothing to store"
-    return "ok" + "".join(f"; {n} {what}" for what, n in sorted(counts.items()))
+    return "ok" + "".join(f"; {n} {words}" for words, n in sorted((held.words, n) for held, n in counts.items()))
