@@ -10,10 +10,7 @@ loses at most its last ``FLUSH_EVERY`` seconds of counts, never any work.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import contextlib
-import logging
 import math
 import re
 from dataclasses import dataclass
@@ -21,10 +18,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub.store import db, upsert
+from wahub.store import flushing, upsert
 from wahub.store.models import MetricCount
-
-log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 5.0
 MAX_LABEL = 100  # a label value longer than this is cut: labels come from Meta's answers too
@@ -186,42 +181,20 @@ def sort_key(key: Key) -> tuple[str, str, int, float]:
 
 
 class Flusher:
-    """Adds a process's ``Tally`` to the database every ``every`` seconds, and once more on ``stop``."""
+    """Adds a process's ``Tally`` to the database every ``every`` seconds, and once more on ``stop``
+    (``flushing.Periodic``)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], tally: Tally, every: float = FLUSH_EVERY) -> None:
         self._sessions = sessions
-        self._tally = tally
-        self._every = every
-        self._task: asyncio.Task[None] | None = None
+        self._periodic: flushing.Periodic[dict[Key, float], None] = flushing.Periodic(
+            take=tally.take, write=add, give_back=tally.give_back, every=every, name="metric-flusher", what="metrics"
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="metric-flusher")
+        self._periodic.start(self._sessions)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self.flush()
+        await self._periodic.stop(self._sessions)
 
     async def flush(self) -> None:
-        if not self._tally:
-            return
-        taken = self._tally.take()
-        try:
-            async with db.transaction(self._sessions) as session:
-                await add(session, taken)
-        except Exception:
-            # The database is away for now; the counts wait in memory for the next flush.
-            self._tally.give_back(taken)
-            raise
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._every)
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.warning("could not write metrics; keeping them for the next try (%s)", type(exc).__name__)
+        await self._periodic.flush(self._sessions)
