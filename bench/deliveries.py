@@ -82,7 +82,7 @@ async def run(args: argparse.Namespace, folder: Path, port: int) -> Result:
     from wahub.store import db, migrate, outgoing
     from wahub.store.crypto import Vault
     from wahub.store.models import WebhookSubscription
-    from wahub.store.notify import Channel, Notifier
+    from wahub.wakeups import Channel, Notifier
     from wahub.worker.deliverer import Deliverer
     from wahub.worker.runner import Worker
 
