@@ -111,7 +111,7 @@ async def test_metrics_count_webhooks_sends_and_their_latency_as_they_happen(
     # Every answer from Meta, refusals included, is timed; buckets are cumulative and end with +Inf.
     assert found["wahub_send_latency_seconds_count", 'type="text"'] == 3
     buckets = [
-        (float(labels.split('le="')[1].rstrip('"')), value)
+        (float(labels.split('le="')[1].split('"')[0]), value)
         for (name, labels), value in found.items()
         if name == "wahub_send_latency_seconds_bucket"
     ]

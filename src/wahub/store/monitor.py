@@ -1,5 +1,6 @@
 """What ``wahub monitor`` shows: each account's sending state, the outbox, recent sends and failures, and the
-webhook events waiting to be processed. Read-only queries, cheap enough to run every few seconds."""
+webhook events waiting to be processed; and the gauges of ``/metrics`` (``gauges``; ``api/prometheus.py``
+writes them out). Read-only queries, cheap enough to run every few seconds."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store import counters, events, stats
+from wahub.store import events, stats
 from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, WebhookDelivery, utcnow
 
 RECENT = timedelta(hours=1)
@@ -138,103 +139,40 @@ def _jsonable(value: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
-    name: str
-    help: str
-    kind: str  # "gauge" or "counter"
-    values: list[tuple[dict[str, str], float]]
+class Gauges:
+    """What ``/metrics`` shows as gauges, read now (``api/prometheus.py`` renders them)."""
+
+    media: dict[str, tuple[int, int]]  # media files by state -> (count, bytes)
+    outbox: dict[str, int]  # outbox jobs by state
+    outbound: dict[str, int]  # outbound messages by status
+    events_waiting: int
+    oldest_waiting_seconds: float  # 0: none waits
+    deliveries: dict[str, int]  # outgoing webhook deliveries kept, by state
+    accounts_paused: int
 
 
-async def samples(session: AsyncSession, event_session: AsyncSession) -> list[Sample]:
-    """What ``/metrics`` shows, read from the database, so every process's work counts whichever process is
+async def gauges(session: AsyncSession, event_session: AsyncSession) -> Gauges:
+    """The gauges of ``/metrics``, read from the database, so every process's work counts whichever process is
     asked (the processor runs in a child process, senders may run elsewhere)."""
-    media_rows = (
-        await session.execute(
-            sa.select(Media.state, sa.func.count(), sa.func.coalesce(sa.func.sum(Media.size), 0)).group_by(Media.state)
-        )
-    ).all()
-    outbox_rows = (await session.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))).all()
-    sent_rows = (
-        await session.execute(
-            sa.select(Message.status, sa.func.count())
-            .where(Message.direction == Direction.OUTBOUND.value)
-            .group_by(Message.status)
-        )
-    ).all()
-    paused = int(
-        await session.scalar(sa.select(sa.func.count()).select_from(Account).where(Account.sending_paused.is_not(None)))
-        or 0
+    media_rows = await session.execute(
+        sa.select(Media.state, sa.func.count(), sa.func.coalesce(sa.func.sum(Media.size), 0)).group_by(Media.state)
+    )
+    outbox_rows = await session.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))
+    sent_rows = await session.execute(
+        sa.select(Message.status, sa.func.count())
+        .where(Message.direction == Direction.OUTBOUND.value)
+        .group_by(Message.status)
+    )
+    paused = await session.scalar(
+        sa.select(sa.func.count()).select_from(Account).where(Account.sending_paused.is_not(None))
     )
     oldest = await events.oldest_waiting(event_session)
-    waited = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
-    return [
-        Sample(
-            "wahub_media", "media files by state", "gauge", [({"state": str(s)}, float(n)) for s, n, _ in media_rows]
-        ),
-        Sample(
-            "wahub_media_bytes",
-            "bytes of media files by state (the same bytes named by several messages count for each)",
-            "gauge",
-            [({"state": str(s)}, float(b)) for s, _, b in media_rows],
-        ),
-        Sample(
-            "wahub_outbox_jobs",
-            "outbox jobs by state",
-            "gauge",
-            [({"state": str(s)}, float(n)) for s, n in outbox_rows],
-        ),
-        Sample(
-            "wahub_outbound_messages",
-            "outbound messages by status",
-            "gauge",
-            [({"status": str(s)}, float(n)) for s, n in sent_rows],
-        ),
-        Sample(
-            "wahub_webhook_events_waiting",
-            "webhook events acknowledged and not processed yet",
-            "gauge",
-            [({}, float(await events.backlog(event_session)))],
-        ),
-        Sample(
-            "wahub_webhook_oldest_waiting_seconds",
-            "how long the oldest webhook event not processed yet has waited since its ack (0: none waits)",
-            "gauge",
-            [({}, round(waited, 3))],
-        ),
-        Sample(
-            "wahub_webhook_deliveries",
-            "outgoing webhook deliveries kept (30 days) by state: pending is the queue to subscribers",
-            "gauge",
-            [({"state": state}, float(n)) for state, n in (await _deliveries(session)).items()],
-        ),
-        Sample(
-            "wahub_accounts_sending_paused", "accounts whose sending Meta paused (190)", "gauge", [({}, float(paused))]
-        ),
-    ]
-
-
-def exposition(found: list[Sample], counted: dict[counters.Key, float]) -> str:
-    """Prometheus' text format: the gauges read now, then the counters and histograms every process added to
-    (``store/counters.py``)."""
-    lines = []
-    for sample in found:
-        lines += [f"# HELP {sample.name} {sample.help}", f"# TYPE {sample.name} {sample.kind}"]
-        for labels, value in sample.values:
-            shown = counters.labels_text(labels)
-            lines.append(f"{sample.name}{{{shown}}} {_number(value)}" if shown else f"{sample.name} {_number(value)}")
-    family = None
-    for name, spelled in sorted(counted, key=counters.sort_key):
-        if counters.family_of(name) != family:
-            family = counters.family_of(name)
-            known = counters.FAMILIES.get(family)
-            if known is not None:
-                lines.append(f"# HELP {family} {known.help}")
-            lines.append(f"# TYPE {family} {known.kind if known is not None else 'untyped'}")
-        number = _number(counted[name, spelled])
-        lines.append(f"{name}{{{spelled}}} {number}" if spelled else f"{name} {number}")
-    return "\n".join(lines) + "\n"
-
-
-def _number(value: float) -> str:
-    """Whole numbers in full (``%g`` would write 1234567 as 1.23457e+06), others as Python spells them."""
-    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return Gauges(
+        media={str(state): (int(n), int(size)) for state, n, size in media_rows},
+        outbox={str(state): int(n) for state, n in outbox_rows},
+        outbound={str(status): int(n) for status, n in sent_rows},
+        events_waiting=await events.backlog(event_session),
+        oldest_waiting_seconds=max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0,
+        deliveries=await _deliveries(session),
+        accounts_paused=int(paused or 0),
+    )

@@ -6,9 +6,10 @@ import asyncio
 
 import sqlalchemy as sa
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from wahub import errors
+from wahub.api import prometheus
 from wahub.api.deps import Ctx
 from wahub.store import counters, db, monitor
 from wahub.store.models import Account
@@ -24,7 +25,7 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(ctx: Ctx) -> PlainTextResponse:
+async def metrics(ctx: Ctx) -> Response:
     """Prometheus metrics of every wahub process, read from the database. Gauges: media by state (count and
     bytes), outbox jobs, outbound messages by status, webhook events waiting and the oldest one's wait, accounts
     paused. Counters: webhook requests, events and items by result, sends by type, result and Meta's error
@@ -32,9 +33,9 @@ async def metrics(ctx: Ctx) -> PlainTextResponse:
     # This process's own counts first, so what it just did shows; other processes add theirs every few seconds.
     await counters.Flusher(ctx.sessions, ctx.tally).flush()
     async with ctx.readers() as session, session.begin(), db.sessionmaker(ctx.events, readonly=True)() as events:
-        found = await monitor.samples(session, events)
+        gauges = await monitor.gauges(session, events)
         counted = await counters.stored(session)
-    return PlainTextResponse(monitor.exposition(found, counted), media_type="text/plain; version=0.0.4")
+    return Response(prometheus.exposition(gauges, counted), media_type=prometheus.CONTENT_TYPE)
 
 
 @router.get("/readyz")
