@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from wahub import commands, config, errors, logs, runtime, sandbox, storage
-from wahub.api import sending
+from wahub.api import schemas
 from wahub.store import accounts, apikeys, db, migrate
 from wahub.store import monitor as store_monitor
 
@@ -266,7 +266,7 @@ def _send_body(
     json_file: str | None,
     sender: str | None,
     entities: list[str],
-) -> sending.SendMessage:
+) -> schemas.SendMessage:
     if sum(x is not None for x in (text, template, json_file)) != 1:
         _fail("give one of --text, --template, --json or --file", code=2)
     raw: dict[str, Any]
@@ -293,7 +293,7 @@ def _send_body(
     if entities:
         raw["entities"] = [*raw.get("entities", []), *_entities(entities)]
     try:
-        return sending.SendMessage.model_validate(raw)
+        return schemas.SendMessage.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors(include_url=False)

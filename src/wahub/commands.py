@@ -14,9 +14,9 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import config, domain, errors, runtime, sandbox, storage
-from wahub.api import sending
-from wahub.api.sending import SendMessage
+from wahub.api.schemas import SendMessage
 from wahub.provider.graph import GraphClient
+from wahub.sending import service
 from wahub.store import accounts, apikeys, db, media, monitor, uploads
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, ApiKey, Message
@@ -54,7 +54,7 @@ async def queue_send(settings: config.Settings, secret_key: str, body: SendMessa
     try:
         await _store_configured_account(settings, secret_key, sessions, Vault(secret_key))
         async with db.transaction(sessions) as session:
-            message, _contact = await sending.queue(session, body)
+            message, _contact = await service.queue(session, body.to_request())
             return message
     finally:
         await engine.dispose()
@@ -216,7 +216,7 @@ async def queue_file_send(
             raw: dict[str, Any] = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
             if entities:
                 raw["entities"] = entities
-            message, _contact = await sending.queue(session, SendMessage.model_validate(raw))
+            message, _contact = await service.queue(session, SendMessage.model_validate(raw).to_request())
             return message
     finally:
         await engine.dispose()

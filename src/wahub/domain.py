@@ -110,6 +110,23 @@ class ContactRef:
         return self.wa_id or self.user_id or ""
 
 
+def e164_digits(value: str) -> str:
+    """The number's E.164 digits without '+' (Meta's ``wa_id`` form); ValueError if it is not a valid number."""
+    import phonenumbers  # here, not at the top: most of what imports the domain never parses a number
+
+    cleaned = value.strip()
+    if not cleaned.startswith("+"):
+        cleaned = "+" + cleaned
+    try:
+        number = phonenumbers.parse(cleaned, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {value!r}") from exc
+    # phonenumbers formats invalid input too, so check validity first.
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(f"not a valid phone number: {value!r} (use E.164, e.g. +14155550101)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
 def group_contact(group_id: str) -> ContactRef:
     """A WhatsApp group as a contact of its own (``group:<id>``): it has its own conversation, as WhatsApp shows
     a group as one chat; its members' messages are theirs (``contact``) but sit in the group's conversation."""

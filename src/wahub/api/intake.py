@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
-from wahub.api import schemas, sending
-from wahub.store import apikeys, db, entities, idempotency, messages, outbound
-from wahub.store.models import Account, Contact
+from wahub.api import schemas
+from wahub.sending import service
+from wahub.sending.request import SendRequest
+from wahub.store import apikeys, db, idempotency, outbound
+from wahub.store.models import Account
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class Queued:
 
 @dataclass(slots=True)
 class _Send:
-    body: sending.SendMessage
+    request: SendRequest
     api_key: str  # its hash (``apikeys.hash_key``)
     key: str | None
     digest: str
@@ -58,10 +60,10 @@ class SendIntake:
             self._live.clear()
         self._live.add(key_hash)
 
-    async def submit(self, body: sending.SendMessage, api_key: str, key: str | None, digest: str) -> Queued:
-        """Queue ``body``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key`` (with
+    async def submit(self, request: SendRequest, api_key: str, key: str | None, digest: str) -> Queued:
+        """Queue ``request``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key`` (with
         the sends that arrive meanwhile); returns once it is committed, or raises why it was refused."""
-        send = _Send(body, api_key, key, digest)
+        send = _Send(request, api_key, key, digest)
         self._waiting.append(send)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all(), name="send-intake")
@@ -108,7 +110,7 @@ class SendIntake:
         senders: dict[str | None, Account] = {}
         firsts: dict[tuple[int, str], int] = {}  # a key's first send in this batch
         repeats: list[tuple[int, int]] = []
-        wanted: list[tuple[int, outbound.Outgoing]] = []
+        wanted: list[tuple[int, outbound.QueuedSend]] = []
         for i, send in enumerate(batch):
             api_key_id = live.get(send.api_key)
             if api_key_id is None:  # revoked since this process last saw it live
@@ -122,10 +124,10 @@ class SendIntake:
                         continue
                     first = await idempotency.replayed(session, api_key_id, send.key, send.digest)
                     if first is not None:
-                        outcomes[i] = Queued(await _message_out(session, first), replayed=True)
+                        outcomes[i] = Queued(await schemas.MessageOut.load(session, first), replayed=True)
                         continue
                     firsts[(api_key_id, send.key)] = i
-                wanted.append((i, await sending.outgoing(session, send.body, senders)))
+                wanted.append((i, await service.prepare(session, send.request, senders)))
             except errors.WahubError as exc:
                 outcomes[i] = exc
         queued = await outbound.queue_many(session, [item for _, item in wanted])
@@ -150,11 +152,3 @@ class SendIntake:
                 outcomes[i] = earlier
         assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
-
-
-async def _message_out(session: AsyncSession, message_id: int) -> schemas.MessageOut:
-    message = await messages.get(session, message_id)
-    contact = await session.get(Contact, message.contact_id)
-    assert contact is not None  # a foreign key guarantees it
-    linked = await entities.of_messages(session, [message.id])
-    return schemas.MessageOut.of(message, contact, linked.get(message.id))

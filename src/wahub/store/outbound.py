@@ -23,7 +23,7 @@ BROADCAST_CHUNK = 1_000  # recipients per round of statements (SQLite caps the b
 
 
 @dataclass(frozen=True, slots=True)
-class Outgoing:
+class QueuedSend:
     """One message to queue. ``free_form`` (anything but a template) needs the conversation's 24-hour window
     open; a message to a group (``group_id``) has no window and goes to the group's conversation."""
 
@@ -42,7 +42,7 @@ class Outgoing:
 
 
 async def queue_many(
-    session: AsyncSession, items: Sequence[Outgoing], *, whole: bool = False
+    session: AsyncSession, items: Sequence[QueuedSend], *, whole: bool = False
 ) -> list[tuple[Message, Contact] | errors.WindowClosed]:
     """Queue each item (its ``queued`` message and outbox job) in the caller's transaction with a few
     statements for all of them: contacts and conversations found or created together, then one insert of the
@@ -105,7 +105,7 @@ async def queue_many(
     return results
 
 
-def _uploaded_file(item: Outgoing) -> int | None:
+def _uploaded_file(item: QueuedSend) -> int | None:
     """The media row of a file uploaded to wahub that the message sends (``wahub_media_id``): the message names
     it as its media, as an inbound media message names the file it brought."""
     obj = item.content.get(item.message_type.value)
@@ -147,7 +147,7 @@ async def queue_message(
     free_form: bool = True,
 ) -> tuple[Message, Contact]:
     """Queue one message (``queue_many``); raises ``WindowClosed`` if it needs a window that is closed."""
-    (result,) = await queue_many(session, [Outgoing(account, to, message_type, content, reply_to, free_form)])
+    (result,) = await queue_many(session, [QueuedSend(account, to, message_type, content, reply_to, free_form)])
     if isinstance(result, errors.WindowClosed):
         raise result
     return result
@@ -168,7 +168,7 @@ async def queue_broadcast(
     ids: list[int] = []
     for start in range(0, len(recipients), BROADCAST_CHUNK):
         chunk = [
-            Outgoing(account, to, message_type, content, free_form=free_form)
+            QueuedSend(account, to, message_type, content, free_form=free_form)
             for to in recipients[start : start + BROADCAST_CHUNK]
         ]
         for result in await queue_many(session, chunk, whole=True):

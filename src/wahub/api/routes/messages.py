@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.api import schemas, sending
+from wahub.api import schemas
 from wahub.api.deps import (
     ApiKeyId,
     Ctx,
@@ -23,7 +22,6 @@ from wahub.api.deps import (
     entity_filter,
 )
 from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
-from wahub.store.models import Contact
 from wahub.wakeups import Channel
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
@@ -36,7 +34,7 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
     responses={409: {"description": "the Idempotency-Key was used with another body"}},
 )
 async def send_message(
-    body: sending.SendMessage,
+    body: schemas.SendMessage,
     ctx: Ctx,
     api_key: SendingKey,
     response: Response,
@@ -54,7 +52,7 @@ async def send_message(
     ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
     window to be open (422 ``window_closed`` otherwise)."""
     digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
-    queued = await ctx.intake.submit(body, api_key, idempotency_key, digest)
+    queued = await ctx.intake.submit(body.to_request(), api_key, idempotency_key, digest)
     if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
@@ -98,7 +96,7 @@ async def list_messages(
 
 @router.get("/{message_id}", response_model=schemas.MessageOut)
 async def get_message(message_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
-    return await _message_out(session, message_id)
+    return await schemas.MessageOut.load(session, message_id)
 
 
 @router.post(
@@ -116,7 +114,7 @@ async def link_message(
         await messages.get(session, message_id)
         if not await entities.link(session, body.key, message_id=message_id):
             response.status_code = 200
-        return await _message_out(session, message_id)
+        return await schemas.MessageOut.load(session, message_id)
 
 
 @router.delete("/{message_id}/entities", status_code=204, response_class=Response)
@@ -129,14 +127,6 @@ async def unlink_message(
         if not await entities.unlink(session, (entity_type, entity_id), message_id=message_id):
             raise errors.NotFound(f"message {message_id} is not linked to {entity_type} {entity_id}")
     return Response(status_code=204)
-
-
-async def _message_out(session: AsyncSession, message_id: int) -> schemas.MessageOut:
-    message = await messages.get(session, message_id)
-    contact = await session.get(Contact, message.contact_id)
-    assert contact is not None  # a foreign key guarantees it
-    linked = await entities.of_messages(session, [message.id])
-    return schemas.MessageOut.of(message, contact, linked.get(message.id))
 
 
 class MarkRead(BaseModel):

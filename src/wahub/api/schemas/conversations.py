@@ -1,0 +1,66 @@
+"""Bodies of ``/api/v1/contacts`` and ``/api/v1/conversations``, read from their rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from wahub.api.schemas.common import ContactRefOut, EntityRef, Joined
+from wahub.store import conversations
+from wahub.store.models import Contact, Conversation
+
+
+class ContactOut(ContactRefOut):
+    previous_wa_ids: list[str]
+    marketing_preference: str | None
+    marketing_preference_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("previous_wa_ids", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: list[str] | None) -> list[str]:
+        return value or []
+
+    @classmethod
+    def of(cls, c: Contact) -> ContactOut:
+        return cls.model_validate(c)
+
+
+class ContactPage(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None
+
+
+class ConversationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    account_id: int
+    contact: ContactRefOut
+    unread_count: int
+    last_message_at: datetime | None
+    last_inbound_at: datetime | None
+    window_closes_at: datetime | None = Field(description="when the 24-hour customer-service window closes")
+    window_open: bool = Field(description="free-form messages can be sent now; otherwise a template is needed")
+    entities: list[EntityRef] = Field(description="the other systems' entities it is linked to")
+
+    @classmethod
+    def of(
+        cls, conversation: Conversation, contact: Contact, now: datetime, linked: list[tuple[str, str]] | None = None
+    ) -> ConversationOut:
+        return cls.model_validate(
+            Joined(
+                conversation,
+                contact=contact,
+                window_closes_at=conversations.window_closes_at(conversation),
+                window_open=conversations.window_open(conversation, now),
+                entities=EntityRef.all_of(linked or []),
+            )
+        )
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None

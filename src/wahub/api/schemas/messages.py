@@ -1,0 +1,115 @@
+"""Bodies of ``/api/v1/messages`` answers, read from their rows (the send body is ``send.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub.api.schemas.common import ContactRefOut, EntityRef, ErrorOut, Joined
+from wahub.store import entities, messages
+from wahub.store.models import Contact, Message, StatusRecord
+
+
+class StatusOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    status: str
+    timestamp: datetime
+    recipient: str
+    error: ErrorOut | None
+    pricing: dict[str, Any] | None
+    conversation: dict[str, Any] | None
+
+    @classmethod
+    def of(cls, r: StatusRecord) -> StatusOut:
+        return cls.model_validate(Joined(r, error=r if r.error_code else None))
+
+
+class MessageOut(BaseModel):
+    """A message; its typed content sits under its type's key, as in Meta's payloads (``text.body``)."""
+
+    model_config = ConfigDict(extra="allow", from_attributes=True)
+
+    id: int
+    wamid: str | None
+    direction: Literal["inbound", "outbound"]
+    type: str
+    status: str
+    contact: ContactRefOut
+    conversation_id: int
+    reply_to: str | None = Field(validation_alias="reply_to_wamid")
+    target: str | None = Field(
+        validation_alias="target_wamid", description="the message an edit, revoke or reaction acts on"
+    )
+    group_id: str | None
+    media_id: int | None
+    reactions: dict[str, str] = Field(description="emoji by who reacted (contact id key or 'business')")
+    edited_at: datetime | None
+    revoked_at: datetime | None
+    history: list[dict[str, Any]] = Field(description="earlier contents, oldest first, after edits or a revoke")
+    error: ErrorOut | None
+    possible_duplicate: bool = Field(
+        description="an outbound message that may have reached the recipient twice: its send was in flight when "
+        "its worker died, or timed out, and was sent again"
+    )
+    created_at: datetime
+    timestamp: datetime | None = Field(
+        validation_alias="provider_timestamp", description="when the provider says the message was sent (inbound)"
+    )
+    queued_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    played_at: datetime | None
+    failed_at: datetime | None
+    entities: list[EntityRef] = Field(description="the other systems' entities it is linked to")
+
+    @field_validator("reactions", mode="before")
+    @classmethod
+    def _no_reactions(cls, value: dict[str, str] | None) -> dict[str, str]:
+        return value or {}
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _no_history(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        return value or []
+
+    @classmethod
+    def of(cls, message: Message, contact: Contact, linked: list[tuple[str, str]] | None = None) -> MessageOut:
+        failed = message.error_code is not None or message.error_title
+        out = cls.model_validate(
+            Joined(
+                message,
+                contact=contact,
+                error=message if failed else None,
+                entities=EntityRef.all_of(linked or []),
+            )
+        )
+        return out.model_copy(update=cls._content_at_top(message.content))
+
+    @classmethod
+    def _content_at_top(cls, content: dict[str, Any]) -> dict[str, Any]:
+        """Typed content sits at the top level as in Meta's payloads; a key that would shadow one of our fields
+        (an unknown future type named like one) goes under "content" instead."""
+        top = {k: v for k, v in content.items() if k not in cls.model_fields}
+        shadowing = {k: v for k, v in content.items() if k in cls.model_fields}
+        if shadowing:
+            top["content"] = shadowing
+        return top
+
+    @classmethod
+    async def load(cls, session: AsyncSession, message_id: int) -> MessageOut:
+        """The message ``message_id`` as the API shows it (``NotFound`` if there is none)."""
+        message = await messages.get(session, message_id)
+        contact = await session.get(Contact, message.contact_id)
+        assert contact is not None  # a foreign key guarantees it
+        linked = await entities.of_messages(session, [message.id])
+        return cls.of(message, contact, linked.get(message.id))
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None

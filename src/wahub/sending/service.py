@@ -1,0 +1,83 @@
+"""Checking a ``SendRequest`` against the data and queueing it: the one way the API (``api/intake.py``, many at
+once) and ``wahub send`` (one) queue what a client asks to send.
+
+The checks that need the database are here: the sender account, a recipient that only a contact's ``wa_id``
+makes valid, a file uploaded to wahub and its kind. The window check and the writing (message, outbox job, entity
+links, in the caller's transaction) are ``store/outbound.py``'s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wahub import domain, errors
+from wahub.sending.request import SendRequest
+from wahub.store import accounts, contacts, media, outbound
+from wahub.store.models import Account, Contact, Message
+
+
+async def prepare(
+    session: AsyncSession, request: SendRequest, senders: dict[str | None, Account] | None = None
+) -> outbound.QueuedSend:
+    """What ``request`` asks to queue, from its sender (the default account when it names none; ``senders``
+    remembers them across the requests of one transaction), its recipient and any file uploaded to wahub
+    checked; raises ``InvalidInput`` (or the sender's ``NotFound``) if they do not hold."""
+    senders = {} if senders is None else senders
+    account = senders.get(request.sender)
+    if account is None:
+        account = senders[request.sender] = await accounts.default_sender(session, request.sender)
+    if (
+        not request.group
+        and not _valid_number(request.to)
+        and await contacts.find(session, account.id, domain.ContactRef(wa_id=request.to)) is None
+    ):
+        raise errors.InvalidInput(
+            f"to: not a valid phone number: '+{request.to}' (use E.164, e.g. +14155550101; a wa_id Meta gave for a "
+            "contact is taken as it is)",
+            field="to",
+        )
+    if request.uploaded_file is not None:
+        await _check_upload(session, account, request.type.value, request.uploaded_file)
+    content: dict[str, Any] = {request.type.value: request.content}
+    if request.callback_data is not None:
+        content["biz_opaque_callback_data"] = request.callback_data
+    return outbound.QueuedSend(
+        account,
+        domain.group_contact(request.to) if request.group else domain.ContactRef(wa_id=request.to),
+        request.type,
+        content,
+        reply_to=request.reply_to,
+        free_form=request.free_form,
+        group_id=request.to if request.group else None,
+        entities=tuple(dict.fromkeys(request.entities)),
+    )
+
+
+async def queue(session: AsyncSession, request: SendRequest) -> tuple[Message, Contact]:
+    """Queue ``request`` in the caller's transaction (``wahub send``); raises ``WindowClosed`` if it needs a
+    window that is closed."""
+    (result,) = await outbound.queue_many(session, [await prepare(session, request)])
+    if isinstance(result, errors.WindowClosed):
+        raise result
+    return result
+
+
+def _valid_number(digits: str) -> bool:
+    try:
+        return domain.e164_digits(digits) == digits
+    except ValueError:
+        return False
+
+
+async def _check_upload(session: AsyncSession, account: Account, kind: str, media_id: int) -> None:
+    item = await media.get(session, media_id)
+    where = f"{kind}.wahub_media_id"
+    if item is None or item.account_id != account.id or not media.is_upload(item):
+        raise errors.InvalidInput(f"{where}: no file {media_id} was uploaded for this account", field=where)
+    kinds = domain.MEDIA_TYPES.get(item.mime_type or "", (frozenset(), 0))[0]
+    if kind not in kinds:
+        raise errors.InvalidInput(
+            f"{where}: a {item.mime_type} file cannot be sent as {kind} (only as {', '.join(sorted(kinds))})",
+            field=where,
+        )
