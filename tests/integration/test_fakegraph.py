@@ -27,7 +27,7 @@ from starlette.routing import Route
 from fakegraph import FakeGraphConfig, SimulatedContact, create_app
 from fakegraph.server import build_parser, config_from_args
 from fakegraph.state import FakeState
-from tests.support import running
+from tests.support import eventually, running
 
 SECRET = "test-app-secret"
 TOKEN = "test-access-token"
@@ -63,7 +63,6 @@ class Hook:
     valid_signature: bool
     raw: bytes
     payload: dict[str, Any]
-    arrived: float
 
     @property
     def value(self) -> dict[str, Any]:
@@ -95,7 +94,7 @@ class Receiver:
         if self.always_fail or self.fail_next > 0:
             self.fail_next -= 1
             return Response("boom", status_code=500)
-        self.hooks.append(Hook(valid, raw, json.loads(raw), time.monotonic()))
+        self.hooks.append(Hook(valid, raw, json.loads(raw)))
         return Response("ok")
 
     def statuses(self, wamid: str) -> list[str]:
@@ -110,6 +109,19 @@ class Receiver:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out; webhooks so far: {[h.payload for h in self.hooks]}")
             await asyncio.sleep(0.01)
+
+
+async def life_played(wamid: str) -> None:
+    """Wait until fakegraph has played the whole life of the sent message `wamid`: its statuses and, when one
+    was due, its contact's reply. Whatever has not come by then never will."""
+    for task in asyncio.all_tasks():
+        if task.get_name() == f"timeline-{wamid}":
+            await asyncio.wait_for(task, 10)
+
+
+async def arrivals(client: httpx.AsyncClient) -> list[float]:
+    """When each `POST /messages` reached fakegraph, before any latency or fault."""
+    return (await client.get("/_fake/arrivals")).json()["data"]  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -422,7 +434,7 @@ async def test_status_webhooks_are_signed_and_reach_read(graph: Graph, receiver:
     assert sent["pricing"]["category"] == "service" and sent["pricing"]["billable"] is False
     messages = (await graph.client.get("/_fake/messages")).json()["data"]
     assert [s["status"] for s in messages[0]["statuses"]] == ["sent", "delivered", "read"]
-    await asyncio.sleep(0.1)
+    await life_played(wamid)
     assert receiver.replies_to(wamid) == []  # strangers never answer
 
 
@@ -481,7 +493,7 @@ async def test_simulated_contact_replies_with_context(graph: Graph, receiver: Re
     assert message["context"] == {"from": "15550000001", "id": wamid}
     assert reply.value["contacts"][0]["profile"]["name"] == "Ana Souza"
     read = next(h for h in receiver.hooks if h.status and h.status["id"] == wamid and h.status["status"] == "read")
-    assert read.arrived <= reply.arrived
+    assert receiver.hooks.index(read) < receiver.hooks.index(reply)
 
 
 async def test_contacts_do_not_reply_when_reply_is_off(
@@ -490,7 +502,7 @@ async def test_contacts_do_not_reply_when_reply_is_off(
     graph = await start_graph(reply=False)
     wamid = await send_text(graph.client, ANA, "anyone?")
     await receiver.wait_for(lambda: "read" in receiver.statuses(wamid))
-    await asyncio.sleep(3.0 / SPEED)
+    await life_played(wamid)  # a question: with replies on, Ana answers it before her part ends
     assert receiver.replies_to(wamid) == []
 
 
@@ -514,9 +526,11 @@ async def test_webhook_given_up_after_max_attempts_is_logged(
     async def result() -> dict[str, Any]:
         return (await graph.client.get("/_fake/webhooks", params={"wamid": wamid})).json()["data"][0]  # type: ignore[no-any-return]
 
-    deadline = time.monotonic() + 5
-    while (entry := await result())["result"] == "pending" and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    async def settled() -> dict[str, Any] | None:
+        entry = await result()
+        return entry if entry["result"] != "pending" else None
+
+    entry = await eventually(settled, timeout=5)
     assert entry["result"] == "failed"
     assert entry["attempts"] == 3
 
@@ -589,21 +603,27 @@ async def test_http_5xx_fault_answers_transient_meta_error(asgi_client: httpx.As
 
 
 async def test_latency_fault_delays_graph_calls_not_control_calls(asgi_client: httpx.AsyncClient) -> None:
-    await asgi_client.post("/_fake/faults", json={"latency_ms": 150})
-    started = time.monotonic()
-    await asgi_client.post(MESSAGES, json=text_body(ANA, "hi"))
-    assert time.monotonic() - started >= 0.15
-    started = time.monotonic()
-    await asgi_client.get("/_fake/faults")
-    assert time.monotonic() - started < 0.1
+    await asgi_client.post("/_fake/faults", json={"latency_ms": 600_000})
+    send = asyncio.create_task(asgi_client.post(MESSAGES, json=text_body(ANA, "hi")))
+    async with asyncio.timeout(10):  # control calls answer whatever the latency
+        await eventually(lambda: arrivals(asgi_client))  # the send is inside fakegraph
+        control = await asgi_client.get("/_fake/faults")  # and this one, made after it, is answered first
+    assert control.json()["latency_ms"] == 600_000
+    assert not send.done()
+    assert (await asgi_client.get("/_fake/messages")).json()["data"] == []
+    send.cancel()
 
 
 async def test_timeout_fault_hangs_until_client_gives_up(graph: Graph) -> None:
     await graph.client.post("/_fake/faults", json={"timeout_rate": 1.0})
-    started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         await graph.client.post(MESSAGES, json=text_body(ANA, "hi"), timeout=0.3)
-    assert time.monotonic() - started >= 0.3
+    assert len(await arrivals(graph.client)) == 1  # it reached fakegraph, which never answered it
+
+    async def hang_ended() -> list[dict[str, Any]]:  # fakegraph noticed the client leave (not after 120 s)
+        return [r for r in (await graph.client.get("/_fake/requests")).json()["data"] if r["status"] == 504]
+
+    await eventually(hang_ended)
     await graph.client.delete("/_fake/faults")
     assert (await graph.client.post(MESSAGES, json=text_body(ANA, "hi"))).status_code == 200
 
@@ -619,7 +639,7 @@ async def test_failed_status_webhook_carries_meta_error(graph: Graph, receiver: 
     await graph.client.post("/_fake/faults", json={"failed_status_rate": 1.0, "failed_status_code": 131047})
     wamid = await send_text(graph.client, ANA, "hello?")
     await receiver.wait_for(lambda: "failed" in receiver.statuses(wamid))
-    await asyncio.sleep(3.0 / SPEED)
+    await life_played(wamid)
     assert receiver.statuses(wamid) == ["failed"]
     failed = next(h for h in receiver.hooks if h.status and h.status["id"] == wamid)
     assert failed.valid_signature
