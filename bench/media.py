@@ -124,6 +124,7 @@ async def wahub_fetch(
 ) -> tuple[str, PeakRss, float]:
     """Set up a database, an account and a pending media row, then measure the fetch alone."""
     from wahub import domain
+    from wahub.provider import meta
     from wahub.provider.graph import GraphClient
     from wahub.storage import opendal_store
     from wahub.store import accounts, db, media, migrate
@@ -149,7 +150,7 @@ async def wahub_fetch(
             ref = domain.MediaRef(media_id=media_id, mime_type="application/pdf", sha256=sha256)
             ids = await media.register_many(session, [(account.id, ref)])
         async with aiohttp.ClientSession() as http:
-            fetcher = MediaFetcher(sessions, GraphClient(http, graph_url, "v25.0"), vault, store)
+            fetcher = MediaFetcher(sessions, meta.providers(GraphClient(http, graph_url, "v25.0")), vault, store)
             await store.check()  # the S3 client's own set-up is not the fetch's
             with PeakRss() as peak:
                 started = time.monotonic()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import config, domain, errors, runtime, sandbox, storage
 from wahub.api.schemas import SendMessage
+from wahub.provider import base, meta
 from wahub.provider.graph import GraphClient
 from wahub.sending import service
 from wahub.store import accounts, apikeys, db, media, monitor, uploads
@@ -126,7 +127,7 @@ async def test_account(
     sandbox's."""
     vault = Vault(secret_key)
 
-    async def stored(session: AsyncSession) -> tuple[str, str, bool]:
+    async def stored(session: AsyncSession) -> tuple[base.Account, bool]:
         try:
             account = await accounts.default_sender(session, phone_number_id)
         except errors.NoAccount:
@@ -135,16 +136,16 @@ async def test_account(
             # Stored as 'serve' stores it; only when missing, so a token set by 'account update' stays.
             account = await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
         token = accounts.credentials(account, vault).access_token
-        return account.phone_number_id or "", token, account.sandbox
+        return base.Account(account.provider, account.phone_number_id or "", token), account.sandbox
 
-    number, token, is_sandbox = await _in_one_transaction(settings, stored)
+    identity, is_sandbox = await _in_one_transaction(settings, stored)
     async with contextlib.AsyncExitStack() as stack:
         graph_url = settings.graph_url
         if is_sandbox:
             graph_url = await stack.enter_async_context(sandbox.fakegraph_running(sandbox.credentials(secret_key)))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        graph = GraphClient(http, graph_url, settings.graph_version, timeout=15)
-        return {"phone_number_id": number, **await graph.phone_number(number, token)}, is_sandbox
+        provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
+        return await provider.check_account(), is_sandbox
 
 
 async def remove_account(settings: config.Settings, phone_number_id: str) -> int:

@@ -26,8 +26,9 @@
         │   └── UploadLost            the provider no longer has a file uploaded earlier: upload it again
         └── AccessTokenInvalid        the account's token expired or was revoked; stop sending
 
-Provider errors are built from Meta's error codes through ``provider_error(code, ...)``; the code table says
-which class and whether to retry. HTTP statuses only appear in ``api/``.
+Provider errors are built at the provider's boundary: Meta's error codes are translated in ``provider/graph.py``
+(its code table says which class and whether to retry), so the worker branches on classes, never on codes.
+HTTP statuses only appear in ``api/``.
 """
 
 from __future__ import annotations
@@ -174,40 +175,3 @@ class UploadLost(PermanentProviderError):
 
 class AccessTokenInvalid(ProviderError):
     """The account's access token is invalid or expired; sending stops until it is replaced."""
-
-
-# Meta's error codes, grouped as Meta documents them
-# (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
-_META_CODES: dict[int, type[ProviderError]] = {
-    0: AccessTokenInvalid,  # AuthException
-    190: AccessTokenInvalid,
-    4: RateLimited,
-    80007: RateLimited,
-    130429: ThroughputLimited,
-    131056: PairLimited,
-    131000: TransientProviderError,
-    131016: TransientProviderError,
-    1: TransientProviderError,
-    2: TransientProviderError,
-    133004: TransientProviderError,
-}
-
-
-def provider_error(
-    code: int | None,
-    message: str,
-    *,
-    subcode: int | None = None,
-    details_text: str | None = None,
-    transient: bool | None = None,
-    http_status: int | None = None,
-) -> ProviderError:
-    """Translate a provider's error into our class, by code first, then by Meta's ``is_transient`` flag."""
-    cls: type[ProviderError]
-    if code is not None and code in _META_CODES:
-        cls = _META_CODES[code]
-    elif transient or (http_status is not None and http_status >= 500):
-        cls = TransientProviderError
-    else:
-        cls = PermanentProviderError
-    return cls(message, code=code, subcode=subcode, title=message, details_text=details_text)

@@ -33,6 +33,7 @@ import fakegraph
 from wahub import config, sandbox, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
+from wahub.provider import base, meta
 from wahub.provider.graph import GraphClient
 from wahub.store import accounts, counters, db
 from wahub.store.crypto import Vault
@@ -157,17 +158,17 @@ async def serve(
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
     sender = media_fetcher = deliverer = pruner = None
     if role in (Role.ALL, Role.WORKER):
-        graph = GraphClient(http, graph_url, settings.graph_version)
+        providers = base.by_provider({"meta": meta.providers(GraphClient(http, graph_url, settings.graph_version))})
         sender = Sender(
             sessions,
-            graph,
+            providers,
             vault,
             send_rate=settings.send_rate,
             send_jitter=settings.send_jitter_ms / 1000,
             storage=ctx.storage,
             tally=ctx.tally,
         )
-        media_fetcher = MediaFetcher(sessions, graph, vault, ctx.storage, tally=ctx.tally)
+        media_fetcher = MediaFetcher(sessions, providers, vault, ctx.storage, tally=ctx.tally)
         deliverer = Deliverer(sessions, http, vault, tally=ctx.tally)
         # In the deliverer's loop: old deliveries, and processed webhook bodies past WAHUB_RAW_EVENT_DAYS.
         pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)

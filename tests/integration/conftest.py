@@ -25,6 +25,7 @@ from wahub import config
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.domain import ContactRef
+from wahub.provider import meta
 from wahub.provider.graph import GraphClient
 from wahub.store import accounts, apikeys, contacts, conversations, db, migrate
 from wahub.store.crypto import Vault
@@ -226,9 +227,9 @@ def pair_pacer() -> ratelimit.PairPacer:
 async def worker(ctx: AppContext, graph_url: str, pair_pacer: ratelimit.PairPacer) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        graph = GraphClient(http, graph_url, "v25.0")
+        providers = meta.providers(GraphClient(http, graph_url, "v25.0"))
         sender = Sender(
-            ctx.sessions, graph, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
+            ctx.sessions, providers, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
         )
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, sender=sender).run(stop))

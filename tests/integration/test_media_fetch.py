@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.integration.conftest import BUCKET
 from tests.support import eventually, prometheus_samples
 from wahub.api.context import AppContext
+from wahub.provider import meta
+from wahub.provider.base import hex_sha256
 from wahub.provider.graph import GraphClient
 from wahub.storage import opendal_store
 from wahub.storage.base import BlobStore, content_key
 from wahub.store import db, media
 from wahub.store.models import Media, Message
-from wahub.worker.media_fetcher import MediaFetcher, hex_sha256
+from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 
@@ -39,7 +41,9 @@ def store(ctx: AppContext) -> BlobStore:
 async def media_worker(ctx: AppContext, graph_url: str, store: BlobStore) -> AsyncIterator[None]:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, store, ctx.tally)
+        fetcher = MediaFetcher(
+            ctx.sessions, meta.providers(GraphClient(http, graph_url, "v25.0")), ctx.vault, store, ctx.tally
+        )
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, media=fetcher).run(stop))
         yield
@@ -194,7 +198,7 @@ async def test_an_image_a_voice_note_and_a_100_mb_document_end_stored_in_s3_with
 ) -> None:
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        fetcher = MediaFetcher(ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, s3_store)
+        fetcher = MediaFetcher(ctx.sessions, meta.providers(GraphClient(http, graph_url, "v25.0")), ctx.vault, s3_store)
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events))
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, media=fetcher).run(stop))
         try:

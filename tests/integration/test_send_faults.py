@@ -21,6 +21,7 @@ from tests.integration.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, WABA_ID
 from tests.support import eventually, free_port
 from wahub import domain
 from wahub.api.context import AppContext
+from wahub.provider import meta
 from wahub.provider.graph import GraphClient
 from wahub.store import db, outbound, outbox
 from wahub.store.models import Account, Message
@@ -93,9 +94,9 @@ async def test_every_message_is_sent_exactly_once_through_faults_and_no_second_e
     ids = await queue_campaign(sessions, account)
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as http:
-        graph = GraphClient(http, faulty_graph, "v25.0", timeout=1.0)
+        providers = meta.providers(GraphClient(http, faulty_graph, "v25.0", timeout=1.0))
         pacer = ratelimit.PairPacer(interval=0.001, burst=1_000_000)  # every recipient is different anyway
-        sender = Sender(ctx.sessions, graph, ctx.vault, send_rate=RATE, pairs=pacer)
+        sender = Sender(ctx.sessions, providers, ctx.vault, send_rate=RATE, pairs=pacer)
         task = asyncio.create_task(Worker(ctx.notifier, sender=sender).run(stop))
 
         async def finished() -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, OpenWindow
 from tests.support import DATA, eventually, payload
 from wahub.api.context import AppContext
+from wahub.provider import meta
 from wahub.provider.graph import GraphClient
 from wahub.storage.base import content_key
 from wahub.store import apikeys, db, messages
@@ -518,7 +519,8 @@ async def test_sends_of_one_file_claimed_together_upload_it_to_meta_once(
         stop = asyncio.Event()
         async with aiohttp.ClientSession() as http:
             sender = Sender(
-                ctx.sessions, GraphClient(http, graph_url, "v25.0"), ctx.vault, send_rate=80, pairs=pair_pacer,
+                ctx.sessions, meta.providers(GraphClient(http, graph_url, "v25.0")), ctx.vault, send_rate=80,
+                pairs=pair_pacer,
                 storage=ctx.storage,
             )  # fmt: skip
             task = asyncio.create_task(Worker(ctx.notifier, sender=sender).run(stop))

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 from wahub import errors
 from wahub.domain import MessageStatus, moves_forward
+from wahub.provider import graph
 from wahub.worker import retry
 from wahub.worker.ratelimit import TokenBucket
 
@@ -36,13 +37,13 @@ def test_unknown_status_string_becomes_unknown() -> None:
 
 def test_permanent_errors_are_not_retried() -> None:
     for code in (131026, 131047, 131051, 132000, 100):
-        error = errors.provider_error(code, "no")
+        error = graph.error_for(code, "no")
         assert not error.retryable
         assert retry.decide(error, 1, retry.SEND, NOW) is None
 
 
 def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
-    error = errors.provider_error(131000, "try later")
+    error = graph.error_for(131000, "try later")
     delays = [retry.decide(error, n, retry.SEND, NOW, rand=lambda: 1.0) for n in range(1, 6)]
     assert all(d is not None for d in delays)
     seconds = [d.delay for d in delays if d]
@@ -52,17 +53,17 @@ def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
 
 
 def test_the_pair_limit_backs_off_longer_and_5xx_and_is_transient_count_as_transient() -> None:
-    paired = retry.decide(errors.provider_error(131056, "pair rate limit"), 1, retry.SEND, NOW, rand=lambda: 0.0)
-    throughput = retry.decide(errors.provider_error(130429, "slow down"), 1, retry.SEND, NOW, rand=lambda: 0.0)
-    plain = retry.decide(errors.provider_error(131000, "oops"), 1, retry.SEND, NOW, rand=lambda: 0.0)
+    paired = retry.decide(graph.error_for(131056, "pair rate limit"), 1, retry.SEND, NOW, rand=lambda: 0.0)
+    throughput = retry.decide(graph.error_for(130429, "slow down"), 1, retry.SEND, NOW, rand=lambda: 0.0)
+    plain = retry.decide(graph.error_for(131000, "oops"), 1, retry.SEND, NOW, rand=lambda: 0.0)
     assert paired and throughput and plain and paired.delay > plain.delay
     assert throughput.delay == plain.delay  # the number's send window slows down instead
-    assert errors.provider_error(None, "bad gateway", http_status=502).retryable
-    assert errors.provider_error(999999, "meta says transient", transient=True).retryable
+    assert graph.error_for(None, "bad gateway", http_status=502).retryable
+    assert graph.error_for(999999, "meta says transient", transient=True).retryable
 
 
 def test_retries_stop_after_max_attempts() -> None:
-    error = errors.provider_error(131000, "try later")
+    error = graph.error_for(131000, "try later")
     assert retry.decide(error, retry.SEND.max_attempts - 1, retry.SEND, NOW) is not None
     assert retry.decide(error, retry.SEND.max_attempts, retry.SEND, NOW) is None
 
@@ -75,7 +76,7 @@ def test_a_storage_failure_is_retried_like_a_transient_error_and_as_often() -> N
 
 
 def test_expired_token_is_not_retried() -> None:
-    error = errors.provider_error(190, "token expired")
+    error = graph.error_for(190, "token expired")
     assert isinstance(error, errors.AccessTokenInvalid)
     assert retry.decide(error, 1, retry.SEND, NOW) is None
 

@@ -1,4 +1,6 @@
-"""Meta Cloud API client: a thin layer over an injected aiohttp session and a base URL from settings.
+"""Meta Cloud API client: a thin layer over an injected aiohttp session and a base URL from settings, which
+translates Meta's error codes into the classes of ``errors.py`` (``error_for``). ``provider/meta.py`` makes it
+a ``Provider``.
 
 Send reference: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
 Error reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
@@ -14,16 +16,7 @@ from typing import Any
 import aiohttp
 
 from wahub import errors
-
-
-@dataclass(frozen=True, slots=True)
-class MediaInfo:
-    """What ``GET /{media_id}`` says of a media file; ``url`` works for 5 minutes, with the bearer token."""
-
-    url: str
-    mime_type: str | None
-    sha256: str | None  # hex
-    file_size: int | None
+from wahub.provider.base import MediaInfo, hex_sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +62,8 @@ class GraphClient:
         return await self._call("GET", f"/{phone_number_id}?fields={fields}", token)
 
     async def media_info(self, media_id: str, token: str) -> MediaInfo:
-        """GET /{media_id}: the file's short-lived download URL and what Meta knows of it.
-        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#retrieve-media-url"""
+        """GET /{media_id}: the file's download URL (it works for 5 minutes, with the bearer token) and what Meta
+        knows of it. https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#retrieve-media-url"""
         data = await self._call("GET", f"/{media_id}", token)
         url = data.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -79,7 +72,7 @@ class GraphClient:
         return MediaInfo(
             url=url,
             mime_type=data.get("mime_type") if isinstance(data.get("mime_type"), str) else None,
-            sha256=data.get("sha256") if isinstance(data.get("sha256"), str) else None,
+            sha256=hex_sha256(data.get("sha256")) if isinstance(data.get("sha256"), str) else None,
             file_size=int(size) if isinstance(size, int | str) and str(size).isdigit() else None,
         )
 
@@ -153,11 +146,11 @@ def _json(raw: bytes) -> dict[str, Any]:
 def _error(status: int, data: dict[str, Any]) -> errors.ProviderError:
     err = data.get("error")
     if not isinstance(err, dict):
-        return errors.provider_error(None, f"Graph API answered HTTP {status}", http_status=status)
+        return error_for(None, f"Graph API answered HTTP {status}", http_status=status)
     error_data = err.get("error_data") if isinstance(err.get("error_data"), dict) else {}
     code = err.get("code") if isinstance(err.get("code"), int) else None
     subcode = err.get("error_subcode") if isinstance(err.get("error_subcode"), int) else None
-    return errors.provider_error(
+    return error_for(
         code,
         str(err.get("message") or f"Graph API error {code}"),
         subcode=subcode,
@@ -165,3 +158,40 @@ def _error(status: int, data: dict[str, Any]) -> errors.ProviderError:
         transient=bool(err.get("is_transient")) if "is_transient" in err else None,
         http_status=status,
     )
+
+
+# Meta's error codes, grouped as Meta documents them
+# (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes).
+_META_CODES: dict[int, type[errors.ProviderError]] = {
+    0: errors.AccessTokenInvalid,  # AuthException
+    190: errors.AccessTokenInvalid,
+    4: errors.RateLimited,
+    80007: errors.RateLimited,
+    130429: errors.ThroughputLimited,
+    131056: errors.PairLimited,  # about one message per 6 s to one recipient
+    131000: errors.TransientProviderError,
+    131016: errors.TransientProviderError,
+    1: errors.TransientProviderError,
+    2: errors.TransientProviderError,
+    133004: errors.TransientProviderError,
+}
+
+
+def error_for(
+    code: int | None,
+    message: str,
+    *,
+    subcode: int | None = None,
+    details_text: str | None = None,
+    transient: bool | None = None,
+    http_status: int | None = None,
+) -> errors.ProviderError:
+    """Translate Meta's error into our class, by code first, then by Meta's ``is_transient`` flag."""
+    cls: type[errors.ProviderError]
+    if code is not None and code in _META_CODES:
+        cls = _META_CODES[code]
+    elif transient or (http_status is not None and http_status >= 500):
+        cls = errors.TransientProviderError
+    else:
+        cls = errors.PermanentProviderError
+    return cls(message, code=code, subcode=subcode, title=message, details_text=details_text)

@@ -11,8 +11,6 @@ on a mismatch the write is abandoned before the store commits it, so a tampered 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -22,12 +20,12 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
-from wahub.provider.graph import GraphClient
+from wahub.provider import base
 from wahub.storage.base import BlobStore, content_key
-from wahub.store import accounts, counters, db, media
+from wahub.store import counters, db, media
 from wahub.store.crypto import Vault
 from wahub.store.models import Media, utcnow
-from wahub.worker import retry
+from wahub.worker import numbers, retry
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ class _Job:
     provider_media_id: str
     sha256: str | None  # hex, from the webhook
     mime_type: str | None
-    token: str
+    provider: base.Provider
     attempts: int
 
 
@@ -50,14 +48,14 @@ class MediaFetcher:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        graph: GraphClient,
+        providers: base.Providers,
         vault: Vault,
         store: BlobStore,
         tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
         self._tally = tally if tally is not None else counters.Tally()
-        self._graph = graph
+        self._providers = providers
         self._vault = vault
         self._store = store
 
@@ -69,9 +67,9 @@ class MediaFetcher:
                 _Job(
                     item.id,
                     item.provider_media_id,
-                    hex_sha256(item.sha256),
+                    base.hex_sha256(item.sha256),
                     item.mime_type,
-                    accounts.credentials(account, self._vault).access_token,
+                    self._providers(numbers.provider_account(account, self._vault)),
                     item.attempts,
                 )
                 for item, account in claimed
@@ -111,8 +109,8 @@ class MediaFetcher:
 
     async def _download(self, job: _Job) -> tuple[str, int, str, str | None, bool]:
         """Store the medium's bytes unless stored already: (key, size, SHA-256, MIME type, downloaded)."""
-        info = await self._graph.media_info(job.provider_media_id, job.token)
-        expected = job.sha256 or hex_sha256(info.sha256)
+        info = await job.provider.media_info(job.provider_media_id)
+        expected = job.sha256 or info.sha256
         if info.file_size is not None and info.file_size > MAX_BYTES:
             raise errors.MediaRejected(f"Meta says the file is {info.file_size} bytes, over {MAX_BYTES}")
         if expected is None:
@@ -127,7 +125,7 @@ class MediaFetcher:
 
         async def checked() -> AsyncIterator[bytes]:
             nonlocal written
-            async for chunk in self._graph.download(info.url, job.token):
+            async for chunk in job.provider.download(info.url):
                 written += len(chunk)
                 if written > MAX_BYTES:
                     raise errors.MediaRejected(f"the download exceeded {MAX_BYTES} bytes")
@@ -159,17 +157,3 @@ class MediaFetcher:
             item = await media.get(session, job.media_id)
             if item is not None and item.state == media.FETCHING:
                 change(item)
-
-
-def hex_sha256(value: str | None) -> str | None:
-    """Meta writes a SHA-256 as hex (media API) or base64 (webhooks); None if it is neither."""
-    if not value:
-        return None
-    text = value.strip()
-    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
-        return text.lower()
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw.hex() if len(raw) == 32 else None

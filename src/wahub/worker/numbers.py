@@ -1,0 +1,49 @@
+"""The sender's state for each phone number whose send lease it holds, and the provider that sends for it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+
+from wahub.provider import base
+from wahub.store import accounts
+from wahub.store.crypto import Vault
+from wahub.store.models import Account
+from wahub.worker import ratelimit
+
+CLAIM_AHEAD = 0.5  # claim at most this many seconds' worth of a number's rate ahead of sending it
+
+
+@dataclass(slots=True)
+class Number:
+    """A phone number this sender holds the lease of."""
+
+    account_id: int
+    address: str  # the provider's id of the number: what the pair pacer and the logs name it by
+    provider: base.Provider
+    window: ratelimit.SendWindow
+    slots: asyncio.Semaphore
+    deadline: float = 0.0  # monotonic time until which our lease lets us send
+    paused: bool = False
+    waiting: int = 0  # claimed and not yet through the window
+    active: float = field(default_factory=time.monotonic)  # when it last had work
+
+    def may_send(self) -> bool:
+        return not self.paused and time.monotonic() < self.deadline
+
+    def room(self) -> int:
+        """How many more jobs to claim now: none unless a quarter of CLAIM_AHEAD is free, so claims come in
+        batches rather than one transaction per job."""
+        if not self.may_send():
+            return 0
+        ahead = max(1, math.ceil(self.window.current * CLAIM_AHEAD))
+        room = ahead - self.waiting
+        return room if room >= max(1, ahead // 4) else 0
+
+
+def provider_account(account: Account, vault: Vault) -> base.Account:
+    """A stored account as its provider sees it, with its credentials decrypted."""
+    token = accounts.credentials(account, vault).access_token
+    return base.Account(provider=account.provider, number=account.phone_number_id or "", token=token)
