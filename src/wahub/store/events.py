@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahub.store import queues
 from wahub.store.models import WebhookEvent, utcnow
 
 MAX_ATTEMPTS = 5
@@ -44,37 +45,26 @@ class Claimed:
             self.processed(f"failed after {self.attempts} attempts: {error}")
 
 
+_EVENTS: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+# No lease: an event is claimed for the processor's transaction, and settled in it or right after (the events
+# file on SQLite has one processor); attempts are counted when an event fails (``Claimed.failed_attempt``).
+QUEUE = queues.Queue(_EVENTS, due=lambda now: _EVENTS.c.processed_at.is_(None), order=("id",))
+
+
 async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Unprocessed events, oldest first, locked for this transaction (other workers skip them)."""
-    stmt = (
-        sa.select(
-            WebhookEvent.id, WebhookEvent.body, WebhookEvent.attempts, WebhookEvent.received_at, WebhookEvent.signed_by
-        )
-        .where(WebhookEvent.processed_at.is_(None))
-        .order_by(WebhookEvent.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = await session.execute(stmt)
+    rows = await QUEUE.claim(session, limit, columns=("body", "attempts", "received_at", "signed_by"))
     return [Claimed(row.id, row.body, row.attempts, row.received_at, row.signed_by) for row in rows]
 
 
 async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:
     """Write back what became of each claimed event, in one statement."""
-    if not claimed:
-        return
     now = utcnow()
-    table: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("event_id"))
-        .values(processed_at=sa.bindparam("done_at"), result=sa.bindparam("outcome"), attempts=sa.bindparam("tries"))
+    await QUEUE.settle(
+        session,
+        [{"b_id": c.id, "done_at": now if c.done else None, "outcome": c.result, "tries": c.attempts} for c in claimed],
+        {"processed_at": sa.bindparam("done_at"), "result": sa.bindparam("outcome"), "attempts": sa.bindparam("tries")},
     )
-    rows = [
-        {"event_id": c.id, "done_at": now if c.done else None, "outcome": c.result, "tries": c.attempts}
-        for c in claimed
-    ]
-    await session.execute(stmt, rows)
 
 
 async def last_id(session: AsyncSession) -> int:

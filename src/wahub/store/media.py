@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
-from wahub.store import upsert
+from wahub.store import queues, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Account, Media, utcnow
 
@@ -53,42 +53,34 @@ async def register_many(
     return {(row.account_id, row.provider_media_id): row.id for row in await session.execute(stmt)}
 
 
+_MEDIA: sa.Table = Media.__table__  # type: ignore[assignment]
+# Pending and due, or being fetched by a worker whose claim ran out (it crashed, or hung).
+QUEUE = queues.Queue(
+    _MEDIA,
+    due=lambda now: sa.or_(
+        sa.and_(_MEDIA.c.state == PENDING, _MEDIA.c.run_at <= now),
+        sa.and_(_MEDIA.c.state == FETCHING, _MEDIA.c.locked_until < now),
+    ),
+    lease="locked_until",
+    count_attempt=True,
+    claimed={"state": FETCHING},
+    touched="updated_at",
+)
+
+
 async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[tuple[Media, Account]]:
     """Media due for fetching (pending and due, or fetching by a worker whose claim ran out), with their
     accounts; they stay ours until ``lease`` passes. The caller commits the claim before downloading."""
-    now = utcnow()
-    due = sa.or_(
-        sa.and_(Media.state == PENDING, Media.run_at <= now),
-        sa.and_(Media.state == FETCHING, Media.locked_until < now),
-    )
-    ids = list(
-        (
-            await session.scalars(
-                sa.select(Media.id)
-                .where(due)
-                .order_by(Media.run_at, Media.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-    )
-    if not ids:
+    claimed = await QUEUE.claim(session, limit, lease=lease)
+    if not claimed:
         return []
-    rows = (
-        (
-            await session.execute(
-                sa.select(Media, Account).join(Account, Account.id == Media.account_id).where(Media.id.in_(ids))
-            )
-        )
-        .tuples()
-        .all()
+    rows = await session.execute(
+        sa.select(Media, Account)
+        .join(Account, Account.id == Media.account_id)
+        .where(Media.id.in_([row.id for row in claimed]))
+        .execution_options(populate_existing=True)
     )
-    for item, _account in rows:
-        item.state = FETCHING
-        item.attempts += 1
-        item.locked_until = now + lease
-        item.updated_at = now
-    return list(rows)
+    return list(rows.tuples().all())
 
 
 def stored(item: Media, key: str, size: int, mime_type: str | None, sha256: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.store import messages
+from wahub.store import messages, queues
 from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
 
 
@@ -27,6 +27,21 @@ class JobKind(enum.StrEnum):
     SEND = "send"
     READ = "read"  # mark an inbound message read (blue ticks)
     READ_TYPING = "read_typing"  # the same, and show the customer a typing indicator
+
+
+# Core, not ORM, statements: executemany of one compiled UPDATE per batch.
+_JOBS: sa.Table = OutboxJob.__table__  # type: ignore[assignment]
+# Claimed by the sender holding the account's send lease (``locked_by``), for ``locked_until``; a claim that
+# outlives its lease goes back through ``reclaim_stuck`` or ``requeue_abandoned``, flagged, never by itself.
+QUEUE = queues.Queue(
+    _JOBS,
+    due=lambda now: sa.and_(_JOBS.c.state == JobState.PENDING.value, _JOBS.c.run_at <= now),
+    lease="locked_until",
+    holder="locked_by",
+    count_attempt=True,
+    claimed={"state": JobState.RUNNING.value},
+    touched="updated_at",
+)
 
 
 def enqueue(session: AsyncSession, message_id: int, account_id: int, kind: JobKind = JobKind.SEND) -> OutboxJob:
@@ -62,29 +77,9 @@ async def claim(session: AsyncSession, account_id: int, holder: str, limit: int,
     """Take up to ``limit`` due jobs of the account for ``holder`` (who holds the account's send lease), in
     due order. ``lease`` bounds how long a claim may stay unrecorded before its holder itself gives it back
     (``reclaim_stuck``). The caller commits the claim before sending."""
-    now = utcnow()
-    ids_stmt = (
-        sa.select(OutboxJob.id)
-        .where(OutboxJob.account_id == account_id, OutboxJob.state == JobState.PENDING.value, OutboxJob.run_at <= now)
-        .order_by(OutboxJob.run_at, OutboxJob.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await session.scalars(ids_stmt)).all())
-    if not ids:
+    claimed = await QUEUE.claim(session, limit, lease=lease, holder=holder, where=[_JOBS.c.account_id == account_id])
+    if not claimed:
         return []
-    await session.execute(
-        sa.update(OutboxJob)
-        .where(OutboxJob.id.in_(ids))
-        .values(
-            state=JobState.RUNNING.value,
-            locked_by=holder,
-            locked_until=now + lease,
-            attempts=OutboxJob.attempts + 1,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
     rows = await session.execute(
         sa.select(
             OutboxJob.id,
@@ -101,7 +96,7 @@ async def claim(session: AsyncSession, account_id: int, holder: str, limit: int,
         )
         .join(Message, Message.id == OutboxJob.message_id)
         .join(Contact, Contact.id == Message.contact_id)
-        .where(OutboxJob.id.in_(ids))
+        .where(OutboxJob.id.in_([row.id for row in claimed]))
         .order_by(OutboxJob.run_at, OutboxJob.id)
     )
     return [Claimed(*row) for row in rows]
@@ -147,36 +142,16 @@ async def reclaim_stuck(session: AsyncSession, holder: str) -> int:
 
 
 async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool]) -> int:
-    rows = (await session.execute(sa.select(OutboxJob.id, OutboxJob.message_id, OutboxJob.kind).where(which))).all()
-    if not rows:
-        return 0
-    now = utcnow()
-    await session.execute(
-        sa.update(OutboxJob)
-        .where(OutboxJob.id.in_([r.id for r in rows]))
-        .values(state=JobState.PENDING.value, run_at=now, locked_by=None, locked_until=None, updated_at=now)
-        .execution_options(synchronize_session=False)
+    rows = await QUEUE.release(
+        session, which, {"state": JobState.PENDING.value, "run_at": utcnow()}, columns=("message_id", "kind")
     )
     await messages.flag_possible_duplicates(session, [r.message_id for r in rows if r.kind == JobKind.SEND.value])
     return len(rows)
 
 
-# Core, not ORM, statements: executemany of one compiled UPDATE per batch.
-_JOBS: sa.Table = OutboxJob.__table__  # type: ignore[assignment]
-
-
-def _mine(holder: str) -> Any:
-    return sa.and_(_JOBS.c.id == sa.bindparam("b_id"), _JOBS.c.locked_by == holder)
-
-
 async def complete_many(session: AsyncSession, holder: str, job_ids: Sequence[int]) -> None:
     """These claims of ``holder`` are done (a claim another holder has taken over since is left alone)."""
-    if job_ids:
-        now = utcnow()
-        await session.execute(
-            sa.update(_JOBS).where(_mine(holder)).values(state=JobState.DONE.value, locked_until=None, updated_at=now),
-            [{"b_id": i} for i in job_ids],
-        )
+    await QUEUE.settle(session, [{"b_id": i} for i in job_ids], {"state": JobState.DONE.value}, holder=holder)
 
 
 async def pending_again(
@@ -184,38 +159,31 @@ async def pending_again(
 ) -> None:
     """Put claims back in the queue: (job id, when, last error, counted). ``counted`` False gives the
     attempt back: nothing was sent (paced, paused, lease lost)."""
-    if rows:
-        now = utcnow()
-        await session.execute(
-            sa.update(_JOBS)
-            .where(_mine(holder))
-            .values(
-                state=JobState.PENDING.value,
-                run_at=sa.bindparam("b_when"),
-                locked_by=None,
-                locked_until=None,
-                last_error=sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), _JOBS.c.last_error),
-                attempts=_JOBS.c.attempts - sa.bindparam("b_uncount", type_=sa.Integer),
-                updated_at=now,
-            ),
-            [
-                {"b_id": i, "b_when": when, "b_error": err, "b_uncount": 0 if counted else 1}
-                for i, when, err, counted in rows
-            ],
-        )
+    await QUEUE.settle(
+        session,
+        [
+            {"b_id": i, "b_when": when, "b_error": err, "b_uncount": 0 if counted else 1}
+            for i, when, err, counted in rows
+        ],
+        {
+            "state": JobState.PENDING.value,
+            "run_at": sa.bindparam("b_when"),
+            "locked_by": None,
+            "last_error": sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), _JOBS.c.last_error),
+            "attempts": _JOBS.c.attempts - sa.bindparam("b_uncount", type_=sa.Integer),
+        },
+        holder=holder,
+    )
 
 
 async def fail_many(session: AsyncSession, holder: str, rows: Sequence[tuple[int, str]]) -> None:
     """These claims failed for good: (job id, error)."""
-    if rows:
-        await session.execute(
-            sa.update(_JOBS)
-            .where(_mine(holder))
-            .values(
-                state=JobState.FAILED.value, locked_until=None, last_error=sa.bindparam("b_error"), updated_at=utcnow()
-            ),
-            [{"b_id": i, "b_error": err} for i, err in rows],
-        )
+    await QUEUE.settle(
+        session,
+        [{"b_id": i, "b_error": err} for i, err in rows],
+        {"state": JobState.FAILED.value, "last_error": sa.bindparam("b_error")},
+        holder=holder,
+    )
 
 
 async def due_now(session: AsyncSession, account_id: int) -> None:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
+from wahub.store import queues
 from wahub.store.crypto import Vault
 from wahub.store.models import WebhookDelivery, WebhookSubscription, utcnow
 
@@ -218,34 +219,16 @@ async def any_due(session: AsyncSession) -> bool:
     return (await session.scalar(sa.select(WebhookDelivery.id).where(_due(utcnow())).limit(1))) is not None
 
 
+_DELIVERIES: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
+# Leased for a while (``claimed_until``), still pending: a crashed deliverer's deliveries are due again once
+# their lease runs out. Attempts are counted with each try's outcome (``record``).
+QUEUE = queues.Queue(_DELIVERIES, due=_due, lease="claimed_until")
+
+
 async def claim(session: AsyncSession, limit: int, lease: timedelta) -> list[Claimed]:
     """Due pending deliveries, oldest first, leased for ``lease`` (a crashed deliverer's come back after it)."""
-    now = utcnow()
-    due = (
-        sa.select(WebhookDelivery.id)
-        .where(_due(now))
-        .order_by(WebhookDelivery.run_at, WebhookDelivery.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await session.scalars(due)).all())
-    if not ids:
-        return []
-    await session.execute(
-        sa.update(WebhookDelivery).where(WebhookDelivery.id.in_(ids)).values(claimed_until=now + lease)
-    )
-    rows = await session.execute(
-        sa.select(
-            WebhookDelivery.id,
-            WebhookDelivery.subscription_id,
-            WebhookDelivery.event,
-            WebhookDelivery.payload,
-            WebhookDelivery.attempts,
-        )
-        .where(WebhookDelivery.id.in_(ids))
-        .order_by(WebhookDelivery.id)
-    )
-    return [Claimed(*row) for row in rows]
+    rows = await QUEUE.claim(session, limit, lease=lease, columns=("subscription_id", "event", "payload", "attempts"))
+    return [Claimed(*row) for row in sorted(rows, key=lambda row: row.id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,34 +248,31 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
     """Write what tries came to, in one statement."""
     if not outcomes:
         return
-    table: sa.Table = WebhookDelivery.__table__  # type: ignore[assignment]
     now = utcnow()
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("delivery_id"))
-        .values(
-            state=sa.bindparam("new_state"),
-            attempts=sa.bindparam("new_attempts"),
-            claimed_until=None,
-            last_status=sa.bindparam("status"),
-            last_error=sa.bindparam("error"),
-            run_at=sa.func.coalesce(sa.bindparam("next_run_at", type_=table.c.run_at.type), table.c.run_at),
-            delivered_at=sa.bindparam("done_at", type_=table.c.delivered_at.type),
-        )
-    )
-    rows = [
+    table = _DELIVERIES
+    await QUEUE.settle(
+        session,
+        [
+            {
+                "b_id": o.delivery_id,
+                "new_state": o.state,
+                "new_attempts": o.attempts,
+                "status": o.status,
+                "error": o.error[:200] if o.error else None,
+                "next_run_at": o.run_at,
+                "done_at": now if o.state == DELIVERED else None,
+            }
+            for o in outcomes
+        ],
         {
-            "delivery_id": o.delivery_id,
-            "new_state": o.state,
-            "new_attempts": o.attempts,
-            "status": o.status,
-            "error": o.error[:200] if o.error else None,
-            "next_run_at": o.run_at,
-            "done_at": now if o.state == DELIVERED else None,
-        }
-        for o in outcomes
-    ]
-    await session.execute(stmt, rows)
+            "state": sa.bindparam("new_state"),
+            "attempts": sa.bindparam("new_attempts"),
+            "last_status": sa.bindparam("status"),
+            "last_error": sa.bindparam("error"),
+            "run_at": sa.func.coalesce(sa.bindparam("next_run_at", type_=table.c.run_at.type), table.c.run_at),
+            "delivered_at": sa.bindparam("done_at", type_=table.c.delivered_at.type),
+        },
+    )
 
 
 async def replay(
