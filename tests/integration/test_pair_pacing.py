@@ -3,7 +3,6 @@ its own, putting off only that recipient's messages, and never trips the limit f
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -33,7 +32,6 @@ async def test_a_busy_recipient_waits_alone_and_meta_never_answers_131056(
     async with httpx.AsyncClient(base_url=graph_url) as fake:
         faults = {"pair_limit": 4, "pair_window_s": 1.0}
         assert (await fake.post("/_fake/faults", json=faults)).status_code == 200
-        started = time.monotonic()
         to_ada = [
             (await client.post("/api/v1/messages", json={"to": ADA, "text": {"body": f"m{i}"}})).json()["id"]
             for i in range(6)
@@ -45,12 +43,14 @@ async def test_a_busy_recipient_waits_alone_and_meta_never_answers_131056(
             return body if body["wamid"] else None
 
         bo = await eventually(lambda: accepted(to_bo), timeout=10)
-        bo_done = time.monotonic() - started
         for message_id in to_ada:
             await eventually(lambda m=message_id: accepted(m), timeout=20)
-        ada_done = time.monotonic() - started
         requests = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
     assert bo["error"] is None
-    assert bo_done < 2.0, "the other recipient was held back"
-    assert ada_done >= 3.0, "six messages to one recipient went out faster than its pair pace"
+    # Bo was queued last, yet went out before Ada's third message, which her pair pace put off for a second.
+    recipients = [r["body"]["to"].lstrip("+") for r in requests]
+    assert recipients.index(BO) < [i for i, to in enumerate(recipients) if to == ADA][2], (
+        "the other recipient was held back"
+    )
+    # fakegraph allows 4 per second to one recipient: all six at once would have met 131056.
     assert [r["status"] for r in requests] == [200] * 7, "fakegraph refused a send (131056)"
