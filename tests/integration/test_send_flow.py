@@ -3,7 +3,6 @@ fakegraph plays Meta; nothing of wahub is mocked."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -12,9 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import ACCESS_TOKEN, PHONE_NUMBER_ID, OpenWindow
 from tests.support import eventually
-from wahub.store import accounts, db
+from wahub.domain import ContactRef
+from wahub.store import accounts, contacts, conversations, db, outbox
 from wahub.store.crypto import Vault
+from wahub.store.models import utcnow
 
+OTHER_NUMBER_ID = "100000000000999"  # an account fakegraph does not know: its sends are refused, not paused
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
 
 
@@ -91,10 +93,34 @@ async def test_an_expired_token_pauses_the_account_until_its_credentials_are_rep
     ready = await eventually(paused, timeout=10)
     assert "190" in ready["sending_paused"][PHONE_NUMBER_ID]
     second = (await client.post("/api/v1/messages", json={**TEXT, "text": {"body": "again"}})).json()
-    await asyncio.sleep(1.0)  # two sender polls: neither message may go out while the account is paused
+    # A message of another account, queued after them: once the sender has claimed it, it has passed over the
+    # paused account's due jobs, which it would have claimed in that pass (or before) were the pause ignored.
+    async with db.transaction(sessions) as session:
+        other = await accounts.upsert_meta(
+            session,
+            vault,
+            name="other",
+            phone_number_id=OTHER_NUMBER_ID,
+            waba_id=None,
+            credentials=accounts.Credentials(ACCESS_TOKEN, "other-secret", "other-verify"),
+        )
+        contact = await contacts.upsert_contact(session, other.id, ContactRef(wa_id="14155550101"))
+        conversations.record_inbound(await conversations.get_or_create(session, other.id, contact.id), utcnow())
+    queued = await client.post("/api/v1/messages", json={**TEXT, "from": OTHER_NUMBER_ID})
+    assert queued.status_code == 202, queued.text
+
+    async def other_claimed() -> bool:
+        async with db.transaction(sessions) as session:
+            job = await outbox.for_message(session, queued.json()["id"])
+            return job is None or job.attempts > 0
+
+    await eventually(other_claimed, timeout=10)
     for message in (first, second):
         assert (await client.get(f"/api/v1/messages/{message['id']}")).json()["status"] == "queued"
         assert message["error"] is None
+    async with db.transaction(sessions) as session:
+        job = await outbox.for_message(session, second["id"])
+        assert job is not None and job.attempts == 0 and job.locked_by is None  # never claimed
 
     # The operator puts in a new token, as `wahub account update --access-token` does (here: the same one).
     async with db.transaction(sessions) as session:
