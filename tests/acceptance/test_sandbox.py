@@ -111,7 +111,6 @@ HELLO = {"type": "template", "template": {"name": "hello_world", "language": {"c
 
 
 def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed_window(wahub: Wahub) -> None:
-    t0 = time.monotonic()
     key = started(wahub)
     auth = {"Authorization": f"Bearer {key}"}
     # Not one of the simulated contacts: it has never written, so its 24-hour window is closed and free text is
@@ -125,7 +124,6 @@ def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed
     assert response.status_code == 202
     assert response.json()["status"] == "queued"
     read = wait_for_read(wahub.url, key, response.json()["id"])
-    assert time.monotonic() - t0 < 30
     assert read["wamid"] and read["sent_at"] and read["delivered_at"] and read["read_at"]
     assert httpx.get(f"{wahub.url}/api/v1/messages").status_code == 401
 
