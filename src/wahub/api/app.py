@@ -55,12 +55,14 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
         await keys.refresh(ctx)
         refresher = asyncio.create_task(keys.keep_fresh(ctx))
         await journal.start()
+        ctx.intake.open()
         ctx.key_usage.start(ctx.sessions)
         try:
             yield
         finally:
             # Servers stop taking requests before the lifespan ends, so every acked body is written here.
             await journal.stop()
+            await ctx.intake.close()
             await ctx.key_usage.stop(ctx.sessions)
             await body_reader.stop()
             refresher.cancel()

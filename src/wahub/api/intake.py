@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import errors
+from wahub import batcher, errors
 from wahub.api import schemas
 from wahub.sending import service
 from wahub.sending.request import SendRequest
@@ -40,15 +40,14 @@ class _Send:
     api_key: str  # its hash (``apikeys.hash_key``)
     key: str | None
     digest: str
-    done: asyncio.Future[Queued] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class SendIntake:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], max_batch: int = MAX_BATCH) -> None:
         self._sessions = sessions
-        self._max = max_batch
-        self._waiting: list[_Send] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._batcher: batcher.Batcher[_Send, Queued] = batcher.Batcher(
+            self._write, max_batch=max_batch, name="send-intake"
+        )
         self._live: set[str] = set()
 
     def known_live(self, key_hash: str) -> bool:
@@ -63,31 +62,27 @@ class SendIntake:
     async def submit(self, request: SendRequest, api_key: str, key: str | None, digest: str) -> Queued:
         """Queue ``request``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key`` (with
         the sends that arrive meanwhile); returns once it is committed, or raises why it was refused."""
-        send = _Send(request, api_key, key, digest)
-        self._waiting.append(send)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_all(), name="send-intake")
-        return await asyncio.shield(send.done)  # a client that hangs up does not cancel the others' batch
+        done = self._batcher.put(_Send(request, api_key, key, digest))
+        return await asyncio.shield(done)  # a client that hangs up does not cancel the others' batch
 
-    async def _write_all(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self._max], self._waiting[self._max :]
-            try:
-                async with db.transaction(self._sessions) as session:
-                    outcomes = await self._queue_batch(session, batch)
-            except Exception as exc:
-                if len(batch) > 1:
-                    log.warning(
-                        "a batch of %d sends failed together (%s); trying each alone", len(batch), type(exc).__name__
-                    )
-                outcomes = [await self._alone(send) for send in batch]
-            for send, outcome in zip(batch, outcomes, strict=True):
-                if send.done.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    send.done.set_exception(outcome)
-                else:
-                    send.done.set_result(outcome)
+    def open(self) -> None:
+        """Take sends (again, after ``close``: an app served twice)."""
+        self._batcher.reopen()
+
+    async def close(self) -> None:
+        """Write what is queued and stop the writer (the app's shutdown)."""
+        await self._batcher.close()
+
+    async def _write(self, batch: list[_Send]) -> list[Queued | BaseException]:
+        try:
+            async with db.transaction(self._sessions) as session:
+                return await self._queue_batch(session, batch)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning(
+                    "a batch of %d sends failed together (%s); trying each alone", len(batch), type(exc).__name__
+                )
+            return [await self._alone(send) for send in batch]
 
     async def _alone(self, send: _Send) -> Queued | BaseException:
         for attempt in (1, 2):
