@@ -305,11 +305,22 @@ async def test_a_stalled_sender_that_wakes_after_losing_its_lease_leaves_no_stat
                     return await session.scalar(sa.select(SendLease.holder)) not in (None, holder)
 
             await until(taken_over, 30, "the standby did not take the lease over", workers)
-            await asyncio.sleep(1.0)  # the standby re-sends what the frozen one had in flight
+
+            async def resent() -> bool:  # the standby re-sends what the frozen one had in flight
+                return max(collections.Counter(m.to for m in fake.messages.values()).values()) > 1
+
+            await until(resent, 30, "the standby sent nothing a second time", workers)
         finally:
             frozen.send_signal(signal.SIGCONT)
         await until(lambda: all_done(sessions), 120, "the campaign did not finish", workers)
-        await asyncio.sleep(1.0)  # the woken worker records the answers it read
+
+        async def answers_recorded() -> bool:  # the woken worker records the answers it read: each second copy
+            per_recipient = collections.Counter(m.to for m in fake.messages.values())
+            async with db.transaction(sessions) as session:
+                kept = set((await session.scalars(sa.select(MessageWamid.message_id))).all())
+            return kept == {ids[to] for to, count in per_recipient.items() if count > 1}
+
+        await until(answers_recorded, 30, "the woken worker did not record its answers", workers)
 
         # Meta reports every copy it accepted as delivered.
         async with db.transaction(sessions) as session:
