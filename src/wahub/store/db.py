@@ -127,10 +127,26 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 READONLY = "wahub_readonly"
 
 
+class Sessions(async_sessionmaker[AsyncSession]):
+    """An ``async_sessionmaker`` that names its engine (SQLAlchemy keeps the bind only in its private ``kw``):
+    transactions find the engine's write gate by it, and a worker makes read-only sessions on it."""
+
+    def __init__(self, engine: AsyncEngine, *, readonly: bool = False) -> None:
+        bind = engine.execution_options(**{READONLY: True}) if readonly else engine
+        super().__init__(bind, expire_on_commit=False)
+        self.engine = engine
+
+
 def sessionmaker(engine: AsyncEngine, *, readonly: bool = False) -> async_sessionmaker[AsyncSession]:
     """Sessions on ``engine``; ``readonly`` ones must not write (on SQLite they take no write lock)."""
-    bind = engine.execution_options(**{READONLY: True}) if readonly else engine
-    return async_sessionmaker(bind, expire_on_commit=False)
+    return Sessions(engine, readonly=readonly)
+
+
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine of sessions made by ``sessionmaker``."""
+    if not isinstance(sessions, Sessions):
+        raise TypeError("sessions must come from wahub.store.db.sessionmaker")
+    return sessions.engine
 
 
 class WriteGate:
@@ -166,16 +182,10 @@ def gate(engine: AsyncEngine) -> WriteGate:
     return found
 
 
-def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
-    bind = sessions.kw["bind"]
-    assert isinstance(bind, AsyncEngine)
-    return bind
-
-
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One unit of work: commits when the block ends, rolls back if it raises. Writers take turns (WriteGate)."""
-    async with gate(_engine_of(sessions)).turn(), sessions() as session, session.begin():
+    async with gate(engine_of(sessions)).turn(), sessions() as session, session.begin():
         yield session
 
 

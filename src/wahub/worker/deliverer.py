@@ -57,7 +57,7 @@ class Deliverer:
         tally: counters.Tally | None = None,
     ) -> None:
         self._sessions = sessions
-        self._readers = db.sessionmaker(sessions.kw["bind"], readonly=True)
+        self._readers = db.sessionmaker(db.engine_of(sessions), readonly=True)
         self._http = http
         self._vault = vault
         self._policy = dataclasses.replace(retry.WEBHOOK_DELIVERY, max_attempts=max_attempts, base=base_delay)

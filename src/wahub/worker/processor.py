@@ -58,10 +58,10 @@ class Processor:
         self._tally = tally if tally is not None else counters.Tally()
         self._events: async_sessionmaker[AsyncSession] | None = None
         self._event_readers: async_sessionmaker[AsyncSession] | None = None
-        if event_sessions is not None and event_sessions.kw["bind"] is not sessions.kw["bind"]:
+        if event_sessions is not None and db.engine_of(event_sessions) is not db.engine_of(sessions):
             self._events = event_sessions
             # Claiming only reads the journal, so it takes no write lock from the webhook path.
-            self._event_readers = db.sessionmaker(event_sessions.kw["bind"], readonly=True)
+            self._event_readers = db.sessionmaker(db.engine_of(event_sessions), readonly=True)
         self._batch_size = batch_size
         self._busy = busy
         self._mark: tuple[float, int] | None = None  # (when, newest event id) at the start of a rate window
