@@ -1,96 +1,158 @@
-"""The work of the CLI's one-off commands (``wahub send``, ``apikey``, ``account``, ``media retry``,
-``monitor``), called by ``cli.py``: each opens a short-lived engine, does its work in one transaction and
-closes it. Part of the composition root, with ``cli.py`` and ``runtime.py``."""
+"""The store of a CLI command, and the work of the one-off commands that is more than one store call
+(``wahub send``, ``account``, ``monitor``), called by ``wahub.cli``. Part of the composition root, with
+``cli`` and ``runtime``.
+
+``opened(settings)`` is the one place a command gets its database: it checks the database is there and at the
+latest schema, and disposes the engines when the command ends. Light commands (``wahub apikey list``) import
+this module, so its own imports stop at the store: the sandbox, the provider client, storage and the send
+service are imported by the functions that use them (docs/benchmarks.md, "CLI start")."""
 
 from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from wahub import config, domain, errors, runtime, sandbox, storage
-from wahub.api.schemas import SendMessage
-from wahub.provider import base, meta
-from wahub.provider.graph import GraphClient
-from wahub.sending import service
-from wahub.store import accounts, apikeys, db, media, monitor, uploads
+from wahub import config, errors
+from wahub.store import accounts, db, migrate
 from wahub.store.crypto import Vault
-from wahub.store.models import Account, ApiKey, Message
+from wahub.store.models import Account, Message
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from wahub.api.schemas import SendMessage
+    from wahub.store import monitor
 
 
-async def _in_one_transaction(settings: config.Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``work`` in one transaction on a short-lived engine: the CLI's one-off commands."""
+@dataclass(frozen=True, slots=True)
+class Store:
+    """The database of one command: the settings it was opened with, its engine (and the events file's, which
+    is the same engine on PostgreSQL) and its sessions."""
+
+    settings: config.Settings
+    engine: AsyncEngine
+    events_engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back if it raises (``db.transaction``)."""
+        return db.transaction(self.sessions)
+
+
+@contextlib.asynccontextmanager
+async def opened(settings: config.Settings) -> AsyncIterator[Store]:
+    """The database of ``settings`` for one command, at the latest schema (``prepare``); its engines are disposed
+    when the block ends."""
+    prepare(settings)
     engine = db.create_engine(settings.database_url)
+    events_engine = db.create_events_engine(settings.database_url, engine)
     try:
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            return await work(session)
+        yield Store(settings, engine, events_engine, db.sessionmaker(engine))
     finally:
+        if events_engine is not engine:
+            await events_engine.dispose()
         await engine.dispose()
 
 
-async def _store_configured_account(
-    settings: config.Settings, secret_key: str, sessions: async_sessionmaker[AsyncSession], vault: Vault
+def prepare(settings: config.Settings, *, create: bool = False) -> None:
+    """SQLite is upgraded in place; PostgreSQL must already be at the latest revision (``wahub db upgrade``).
+    Unless ``create`` (``serve``), a SQLite database that does not exist is refused: a command run from the
+    wrong folder must not start an empty data folder there. Raises ``WahubError`` saying what is wrong in one
+    line."""
+    if not create:
+        _require_database(settings)
+    try:
+        if db.is_sqlite(settings.database_url):
+            migrate.upgrade(settings.database_url)
+        elif not migrate.is_current(settings.database_url):
+            raise errors.WahubError("the PostgreSQL schema is not up to date: run 'wahub db upgrade' first")
+    except errors.WahubError as exc:
+        raise errors.WahubError(exc.message) from exc
+    except Exception as exc:  # the driver's own errors: unreachable server, bad credentials...
+        raise errors.WahubError(f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+
+
+def _require_database(settings: config.Settings) -> None:
+    path = db.sqlite_path(settings.database_url)
+    if not path or path == ":memory:" or Path(path).is_file():
+        return
+    file, folder = Path(path).absolute(), settings.data_dir.absolute()
+    missing = f"no data folder {folder}" if file.parent == folder and not folder.is_dir() else f"no database {file}"
+    raise errors.NotFound(
+        f"{missing}: 'wahub serve' or 'wahub db upgrade' creates it; "
+        "or point --data-dir (WAHUB_DATA_DIR) at your data folder"
+    )
+
+
+async def store_account_from_settings(
+    settings: config.Settings, sessions: async_sessionmaker[AsyncSession], vault: Vault
 ) -> None:
+    """Store the account configured by ``WAHUB_PHONE_NUMBER_ID`` and friends (``serve`` and the commands that
+    send do it first)."""
+    assert settings.phone_number_id and settings.access_token and settings.app_secret
+    creds = accounts.Credentials(
+        access_token=settings.access_token.get_secret_value(),
+        app_secret=settings.app_secret.get_secret_value(),
+        verify_token=settings.verify_token.get_secret_value() if settings.verify_token else None,
+    )
+    # Workers started together race to create the account: the loser finds it on its second try.
+    for attempt in (1, 2):
+        try:
+            async with db.transaction(sessions) as session:
+                await accounts.upsert_meta(
+                    session,
+                    vault,
+                    name="default",
+                    phone_number_id=settings.phone_number_id,
+                    waba_id=settings.waba_id,
+                    credentials=creds,
+                )
+            return
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def _store_configured_account(store: Store, secret_key: str, vault: Vault) -> None:
     """The configured account (or the sandbox's) is stored first, as ``serve`` does, so a command that sends
     works before any serve."""
-    if settings.sandbox:
-        async with db.transaction(sessions) as session:
+    if store.settings.sandbox:
+        from wahub import sandbox
+
+        async with store.transaction() as session:
             await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-    elif settings.phone_number_id:
-        await runtime._account_from_settings(settings, sessions, vault)
+    elif store.settings.phone_number_id:
+        await store_account_from_settings(store.settings, store.sessions, vault)
 
 
-async def queue_send(settings: config.Settings, secret_key: str, body: SendMessage) -> Message:
+async def queue_send(store: Store, secret_key: str, body: SendMessage) -> Message:
     """``wahub send``: queue ``body`` as the API would; a running wahub's sender sends it. The configured
     account (or the sandbox's) is stored first, as ``serve`` does, so the command works before any serve."""
-    engine = db.create_engine(settings.database_url)
-    sessions = db.sessionmaker(engine)
-    try:
-        await _store_configured_account(settings, secret_key, sessions, Vault(secret_key))
-        async with db.transaction(sessions) as session:
-            message, _contact = await service.queue(session, body.to_request())
-            return message
-    finally:
-        await engine.dispose()
+    from wahub.sending import service
+
+    await _store_configured_account(store, secret_key, Vault(secret_key))
+    async with store.transaction() as session:
+        message, _contact = await service.queue(session, body.to_request())
+        return message
 
 
 async def update_account(
-    settings: config.Settings,
-    secret_key: str,
-    phone_number_id: str | None,
-    *,
-    access_token: str | None,
-    send_rate: int | None,
+    store: Store, secret_key: str, phone_number_id: str | None, *, access_token: str | None, send_rate: int | None
 ) -> Account:
-    async def work(session: AsyncSession) -> Account:
+    """``wahub account update``: a new access token and/or send rate for a stored account."""
+    async with store.transaction() as session:
         account = await accounts.default_sender(session, phone_number_id)
         await accounts.update(session, Vault(secret_key), account, access_token=access_token, send_rate=send_rate)
         return account
 
-    return await _in_one_transaction(settings, work)
-
-
-async def create_api_key(settings: config.Settings, name: str) -> tuple[ApiKey, str]:
-    return await _in_one_transaction(settings, lambda session: apikeys.create(session, name))
-
-
-async def revoke_api_key(settings: config.Settings, prefix: str) -> None:
-    await _in_one_transaction(settings, lambda session: apikeys.revoke(session, prefix))
-
-
-async def list_api_keys(settings: config.Settings) -> list[ApiKey]:
-    return await _in_one_transaction(settings, apikeys.list_keys)
-
 
 async def add_account(
-    settings: config.Settings,
+    store: Store,
     secret_key: str,
     *,
     name: str,
@@ -100,8 +162,7 @@ async def add_account(
     send_rate: int | None,
 ) -> Account:
     """``wahub account add``: store a Meta account; a running wahub sends from it within seconds."""
-
-    async def work(session: AsyncSession) -> Account:
+    async with store.transaction() as session:
         if await accounts.by_phone_number_id(session, phone_number_id) is not None:
             raise errors.Conflict(
                 f"an account with phone_number_id {phone_number_id} exists; change it with wahub account update"
@@ -116,18 +177,19 @@ async def add_account(
             send_rate=send_rate,
         )
 
-    return await _in_one_transaction(settings, work)
 
-
-async def test_account(
-    settings: config.Settings, secret_key: str, phone_number_id: str | None
-) -> tuple[dict[str, Any], bool]:
+async def test_account(store: Store, secret_key: str, phone_number_id: str | None) -> tuple[dict[str, Any], bool]:
     """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token; the
     sandbox's number is asked of a fakegraph started for the check. Returns the answer and whether it was the
     sandbox's."""
-    vault = Vault(secret_key)
+    import aiohttp
 
-    async def stored(session: AsyncSession) -> tuple[base.Account, bool]:
+    from wahub import sandbox
+    from wahub.provider.graph import GraphClient
+
+    settings = store.settings
+    vault = Vault(secret_key)
+    async with store.transaction() as session:
         try:
             account = await accounts.default_sender(session, phone_number_id)
         except errors.NoAccount:
@@ -135,51 +197,43 @@ async def test_account(
                 raise
             # Stored as 'serve' stores it; only when missing, so a token set by 'account update' stays.
             account = await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-        token = accounts.credentials(account, vault).access_token
-        return base.Account(account.provider, account.phone_number_id or "", token), account.sandbox
+        number, token, is_sandbox = (
+            account.phone_number_id or "",
+            accounts.credentials(account, vault).access_token,
+            account.sandbox,
+        )
 
-    identity, is_sandbox = await _in_one_transaction(settings, stored)
     async with contextlib.AsyncExitStack() as stack:
         graph_url = settings.graph_url
         if is_sandbox:
             graph_url = await stack.enter_async_context(sandbox.fakegraph_running(sandbox.credentials(secret_key)))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
-        return await provider.check_account(), is_sandbox
+        graph = GraphClient(http, graph_url, settings.graph_version, timeout=15)
+        return {"phone_number_id": number, **await graph.phone_number(number, token)}, is_sandbox
 
 
-async def remove_account(settings: config.Settings, phone_number_id: str) -> int:
+async def remove_account(store: Store, phone_number_id: str) -> int:
     """``wahub account remove``: delete the account and, with it, its conversations and messages. Returns how
     many messages went."""
-
-    async def work(session: AsyncSession) -> int:
+    async with store.transaction() as session:
         account = await accounts.by_phone_number_id(session, phone_number_id)
         if account is None:
             raise errors.NotFound(f"no account has phone_number_id {phone_number_id}")
         return await accounts.remove(session, account)
 
-    return await _in_one_transaction(settings, work)
 
+async def monitor_snapshot(store: Store, days: float = 0) -> monitor.Snapshot:
+    """What ``wahub monitor`` (and ``account list``) shows, read without taking a write lock."""
+    from wahub.store import monitor
 
-async def monitor_snapshot(settings: config.Settings, days: float = 0) -> monitor.Snapshot:
-    engine = db.create_engine(settings.database_url)
-    events_engine = db.create_events_engine(settings.database_url, engine)
-    try:
-        readers = db.sessionmaker(engine, readonly=True)
-        event_readers = db.sessionmaker(events_engine, readonly=True)
-        async with readers() as session, event_readers() as event_session:
-            return await monitor.snapshot(session, event_session, days)
-    finally:
-        await events_engine.dispose()
-        await engine.dispose()
-
-
-async def retry_media(settings: config.Settings, media_id: int | None) -> int:
-    return await _in_one_transaction(settings, lambda session: media.retry_failed(session, media_id))
+    readers = db.sessionmaker(store.engine, readonly=True)
+    event_readers = db.sessionmaker(store.events_engine, readonly=True)
+    async with readers() as session, event_readers() as event_session:
+        return await monitor.snapshot(session, event_session, days)
 
 
 async def queue_file_send(
-    settings: config.Settings,
+    store: Store,
     secret_key: str,
     path: Path,
     *,
@@ -190,9 +244,14 @@ async def queue_file_send(
 ) -> Message:
     """``wahub send --file``: keep the file in wahub's storage as the API's upload does, then queue it as an
     image, video, audio, sticker or document (by its type); the running sender uploads it to Meta."""
+    from wahub import domain, storage
+    from wahub.api import schemas
+    from wahub.sending import service
+    from wahub.store import uploads
+
     # Meta's types by extension first (the system's table may lack .xlsx or call .3gp audio), then the system's.
     mime = domain.media_type(None, path.name) or mimetypes.guess_type(path.name)[0]
-    store = storage.from_url(settings.storage_url)
+    blobs = storage.from_url(store.settings.storage_url)
     with path.open("rb") as fh:
 
         async def read(n: int) -> bytes:
@@ -201,23 +260,19 @@ async def queue_file_send(
         async def rewind() -> int:
             return fh.seek(0)
 
-        kept = await uploads.keep(store, read, rewind, mime)
+        kept = await uploads.keep(blobs, read, rewind, mime)
     kind = uploads.kind_of(kept.mime_type)
-    engine = db.create_engine(settings.database_url)
-    try:
-        await _store_configured_account(settings, secret_key, db.sessionmaker(engine), Vault(secret_key))
-        async with db.transaction(db.sessionmaker(engine)) as session:
-            account = await accounts.default_sender(session, sender)
-            item = await uploads.register(session, account, kept, path.name)
-            obj: dict[str, Any] = {"wahub_media_id": item.id}
-            if kind == "document":
-                obj["filename"] = item.filename or path.name
-            if caption and kind in ("image", "video", "document"):
-                obj["caption"] = caption
-            raw: dict[str, Any] = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
-            if entities:
-                raw["entities"] = entities
-            message, _contact = await service.queue(session, SendMessage.model_validate(raw).to_request())
-            return message
-    finally:
-        await engine.dispose()
+    await _store_configured_account(store, secret_key, Vault(secret_key))
+    async with store.transaction() as session:
+        account = await accounts.default_sender(session, sender)
+        item = await uploads.register(session, account, kept, path.name)
+        obj: dict[str, Any] = {"wahub_media_id": item.id}
+        if kind == "document":
+            obj["filename"] = item.filename or path.name
+        if caption and kind in ("image", "video", "document"):
+            obj["caption"] = caption
+        raw: dict[str, Any] = {"to": to, "type": kind, kind: obj, **({"from": sender} if sender else {})}
+        if entities:
+            raw["entities"] = entities
+        message, _contact = await service.queue(session, schemas.SendMessage.model_validate(raw).to_request())
+        return message

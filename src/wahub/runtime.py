@@ -1,15 +1,14 @@
-"""Wiring of a running wahub, called by ``cli.py``: engine, sessions, provider client, HTTP servers, worker,
-the sandbox's fakegraph, and a clean stop on Ctrl-C / SIGTERM.
+"""Wiring of a running wahub, called by ``wahub serve``: engine, sessions, provider client, HTTP servers,
+worker, the sandbox's fakegraph, and a clean stop on Ctrl-C / SIGTERM.
 
-Kept apart from ``cli.py`` so that the command-line parsing stays short; together they are the composition
-root, the only modules that import every layer.
+It runs processes and nothing else: the one-off commands' work is in ``commands.py``. With ``cli`` and
+``commands`` it is the composition root, the only modules that import every layer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import errno
 import gc
 import json
@@ -26,15 +25,15 @@ from typing import TypeVar
 import aiohttp
 import sqlalchemy as sa
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 import fakegraph
-from wahub import config, sandbox, wakeups
+from wahub import commands, config, sandbox, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.provider import base, meta
 from wahub.provider.graph import GraphClient
+from wahub.roles import Role
 from wahub.store import accounts, counters, db
 from wahub.store.crypto import Vault
 from wahub.wakeups import Channel, Notifier
@@ -47,13 +46,6 @@ from wahub.worker.sender import Sender
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class Role(enum.StrEnum):
-    ALL = "all"  # web and sender here, the processor in a child process
-    WEB = "web"  # HTTP only: the API and the webhook receivers
-    WORKER = "worker"  # processor and sender, no HTTP
-    PROCESSOR = "processor"  # the webhook processor alone (what ``all`` starts as its child)
 
 
 PROCESSOR_NICE = 10
@@ -139,7 +131,7 @@ async def serve(
             await sandbox.ensure_account(session, vault, creds)
             info = _Sandbox(api_key=await sandbox.ensure_api_key(session, settings.data_dir), fakegraph_url=fg_url)
     elif role is not Role.PROCESSOR and settings.phone_number_id:
-        await _account_from_settings(settings, sessions, vault)
+        await commands.store_account_from_settings(settings, sessions, vault)
     if role is not Role.PROCESSOR:
         # Before any processor runs: it lets a webhook change only the accounts of the secret that signed it.
         async with db.transaction(sessions) as session:
@@ -279,33 +271,6 @@ async def _wait_started(
         if stop.is_set():
             return
         await asyncio.sleep(0.02)
-
-
-async def _account_from_settings(
-    settings: config.Settings, sessions: async_sessionmaker[AsyncSession], vault: Vault
-) -> None:
-    assert settings.phone_number_id and settings.access_token and settings.app_secret
-    creds = accounts.Credentials(
-        access_token=settings.access_token.get_secret_value(),
-        app_secret=settings.app_secret.get_secret_value(),
-        verify_token=settings.verify_token.get_secret_value() if settings.verify_token else None,
-    )
-    # Workers started together race to create the account: the loser finds it on its second try.
-    for attempt in (1, 2):
-        try:
-            async with db.transaction(sessions) as session:
-                await accounts.upsert_meta(
-                    session,
-                    vault,
-                    name="default",
-                    phone_number_id=settings.phone_number_id,
-                    waba_id=settings.waba_id,
-                    credentials=creds,
-                )
-            return
-        except sa.exc.IntegrityError:
-            if attempt == 2:
-                raise
 
 
 def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _Sandbox | None) -> None:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wahub import config, runtime
+from wahub import commands, config
 from wahub.store import db
 from wahub.store.crypto import Vault
 from wahub.store.models import Account
@@ -31,7 +31,9 @@ async def test_workers_starting_together_store_the_configured_account_once(
     # Each start has its own connection, as separate processes would.
     engines = [db.create_engine(database_url) for _ in range(6)]
     try:
-        await asyncio.gather(*(runtime._account_from_settings(settings, db.sessionmaker(e), vault) for e in engines))
+        await asyncio.gather(
+            *(commands.store_account_from_settings(settings, db.sessionmaker(e), vault) for e in engines)
+        )
     finally:
         for e in engines:
             await e.dispose()
