@@ -4,20 +4,20 @@ next, so at 1,000 sends/s there is one transaction per ~50 sends instead of one 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import errors
+from wahub import batcher, errors
 from wahub.store import accounts, db, messages, outbox, outgoing
 
 log = logging.getLogger(__name__)
 
 # Results are written at most this often: one transaction per ~50 sends at 1,000/s instead of one per few.
 RECORD_EVERY = 0.05
+MAX_BATCH = 10_000  # results per transaction: far more than finish in RECORD_EVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,50 +54,30 @@ Result = Done | Again | Failed | Paused
 
 
 class Recorder:
-    """Writes results in batches: whatever finished while the previous transaction ran goes in the next."""
+    """Writes results in batches (``batcher.Batcher``, lingering ``RECORD_EVERY`` after the first result): a
+    batch that fails to write is kept and written again a second later, ahead of newer results."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], holder: str) -> None:
         self._sessions = sessions
         self._holder = holder
-        self._items: list[Result] = []
-        self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._batcher: batcher.Batcher[Result, None] = batcher.Batcher(
+            self._write, max_batch=MAX_BATCH, linger=RECORD_EVERY, retry_after=1.0, name="sender-recorder"
+        )
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sender-recorder")
+        """Nothing to start: the writer starts with the first result."""
 
     def put(self, item: Result) -> None:
-        self._items.append(item)
-        self._idle.clear()
-        self._ready.set()
+        try:
+            self._batcher.put(item)
+        except batcher.BatcherClosed:
+            # A send cancelled at stop, reporting after the last write: its job stays claimed, and the next holder
+            # of the number sends it again, flagged as a possible duplicate (as for a send cut off mid-flight).
+            log.warning("a send result came after the sender stopped; its job is left to the next holder")
 
     async def close(self) -> None:
-        if self._task is not None:
-            await self._idle.wait()
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await self._ready.wait()
-            await asyncio.sleep(RECORD_EVERY)
-            self._ready.clear()
-            batch, self._items = self._items, []
-            try:
-                await self._write(batch)
-            except Exception:
-                # The database is unavailable for now: keep the results and write them with the next batch.
-                log.exception("recording send results failed; trying again")
-                self._items = batch + self._items
-                self._ready.set()
-                await asyncio.sleep(1.0)
-                continue
-            if not self._items:
-                self._idle.set()
+        """Write every result put so far."""
+        await self._batcher.close()
 
     async def _write(self, batch: list[Result]) -> None:
         done = [r for r in batch if isinstance(r, Done)]
