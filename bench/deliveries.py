@@ -1,9 +1,9 @@
-"""Outgoing webhooks benchmark: what the deliverer (``worker/deliverer.py``) costs per delivery and at rest.
+"""Subscriber webhooks benchmark: what the deliverer (``worker/deliverer.py``) costs per delivery and at rest.
 
 1. A fresh SQLite database in a temporary folder with ``--subscriptions`` subscriptions (default 371, what a
    fuzzer once made) to one subscriber, a bare aiohttp server in a process of its own that answers every POST
    with ``--status`` (default 500, a failing subscriber).
-2. ``--events`` events (default 20) are written as ``outgoing.emit`` writes them: one delivery per
+2. ``--events`` events (default 20) are written as ``subscriber_webhooks.emit`` writes them: one delivery per
    (event, subscription).
 3. **drain**: the deliverer tries every delivery once (its backoff then puts them an hour away): CPU seconds of
    this process, and CPU milliseconds per delivery.
@@ -79,7 +79,7 @@ async def wait_listening(port: int) -> None:
 
 
 async def run(args: argparse.Namespace, folder: Path, port: int) -> Result:
-    from wahub.store import db, migrate, outgoing
+    from wahub.store import db, migrate, subscriber_webhooks
     from wahub.store.crypto import Vault
     from wahub.store.models import WebhookSubscription
     from wahub.wakeups import Channel, Notifier
@@ -94,17 +94,17 @@ async def run(args: argparse.Namespace, folder: Path, port: int) -> Result:
     try:
         await wait_listening(port)
         async with db.transaction(sessions) as session:
-            # Written directly: the API refuses more than outgoing.MAX_SUBSCRIPTIONS.
+            # Written directly: the API refuses more than subscriber_webhooks.MAX_SUBSCRIPTIONS.
             for n in range(args.subscriptions):
-                sealed = outgoing.seal(vault, outgoing.new_secret())
+                sealed = subscriber_webhooks.seal(vault, subscriber_webhooks.new_secret())
                 url = f"http://127.0.0.1:{port}/events"
                 session.add(WebhookSubscription(url=url, events=[], description=f"s{n}", secret=sealed))
         async with db.transaction(sessions) as session:
-            collected = await outgoing.collector(session)
+            collected = await subscriber_webhooks.collector(session)
             for n in range(args.events):
                 assert collected is not None
-                collected.add(outgoing.MESSAGE_RECEIVED, {"message_id": n, "text": {"body": "x" * 200}})
-            deliveries = await outgoing.emit(session, collected)
+                collected.add(subscriber_webhooks.MESSAGE_RECEIVED, {"message_id": n, "text": {"body": "x" * 200}})
+            deliveries = await subscriber_webhooks.emit(session, collected)
         log(f"{args.subscriptions} subscriptions, {deliveries} deliveries to a subscriber answering {args.status}")
 
         async with aiohttp.ClientSession() as http:

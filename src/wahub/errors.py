@@ -15,7 +15,7 @@
     ├── NoAccount                     no account can send this message
     ├── StorageError                  the media storage backend failed or refused (unreachable, denied): retryable
     ├── MediaRejected                 a downloaded file is not what Meta said it is (SHA-256, size)
-    ├── DeliveryFailed                a subscriber did not take an outgoing webhook (no 2xx): retryable
+    ├── DeliveryFailed                a subscriber did not take its webhook (no 2xx): retryable
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
         │   ├── OutcomeUnknown        timeout or dropped connection: the call may have been carried out

@@ -388,7 +388,7 @@ def test_wahub_send_file_sends_a_document_that_meta_receives_by_media_id(workdir
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
-    """A subscriber of wahub's outgoing webhooks: keeps what it is sent."""
+    """A subscriber of wahub's subscriber webhooks: keeps what it is sent."""
 
     received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
 

@@ -1,5 +1,5 @@
 """The event journal does not grow without end: processed webhook bodies are deleted ``WAHUB_RAW_EVENT_DAYS``
-after processing (0: kept forever), in bounded chunks, in the loop that already forgets old outgoing webhook
+after processing (0: kept forever), in bounded chunks, in the loop that already forgets old subscriber webhook
 deliveries; events not processed yet are never deleted, and messages keep their own raw JSON."""
 
 from __future__ import annotations

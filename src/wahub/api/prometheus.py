@@ -65,7 +65,7 @@ def _gauge_families(found: monitor.Gauges) -> Iterator[Metric]:
     )
     yield _by(
         "wahub_webhook_deliveries",
-        "outgoing webhook deliveries kept (30 days) by state: pending is the queue to subscribers",
+        "subscriber webhook deliveries kept (30 days) by state: pending is the queue to subscribers",
         "state",
         found.deliveries,
     )

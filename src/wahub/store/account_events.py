@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import outgoing, upsert
+from wahub.store import subscriber_webhooks, upsert
 from wahub.store.models import Account, AccountEvent, Template, utcnow
 
 
@@ -34,7 +34,7 @@ def dedupe_key(field: str, waba_id: str | None, raw: dict[str, Any]) -> str:
 
 
 async def record_many(
-    session: AsyncSession, new: Sequence[NewEvent], out: outgoing.Collector | None = None
+    session: AsyncSession, new: Sequence[NewEvent], out: subscriber_webhooks.Collector | None = None
 ) -> tuple[int, int]:
     """Store events once (a redelivered webhook hits the unique ``dedupe_key``) and apply the new ones; ``out``
     collects an ``account.event`` for each new one. Returns (new, duplicates)."""
@@ -58,7 +58,7 @@ async def record_many(
         await _apply(session, row.field, row.waba_id, row.raw)
         if out is not None:
             data = {"account_event_id": row.id, "field": row.field, "waba_id": row.waba_id, "value": row.raw}
-            out.add(outgoing.ACCOUNT_EVENT, data)
+            out.add(subscriber_webhooks.ACCOUNT_EVENT, data)
     return len(inserted), len(new) - len(inserted)
 
 

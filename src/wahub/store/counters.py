@@ -58,7 +58,7 @@ FAMILIES: dict[str, Family] = {
     "wahub_media_downloads_total": Family("counter", "media downloads from Meta by result (stored, retried, failed)"),
     "wahub_media_downloaded_bytes_total": Family("counter", "bytes of media downloaded from Meta and stored"),
     "wahub_webhook_deliveries_total": Family(
-        "counter", "outgoing webhook tries by event and result (delivered, pending: to be retried, failed)"
+        "counter", "subscriber webhook tries by event and result (delivered, pending: to be retried, failed)"
     ),
     "wahub_storage_errors_total": Family(
         "counter", "errors of the media storage by operation (write, read) and error class"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import entities, outgoing, paging, statuses, upsert
+from wahub.store import entities, paging, statuses, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Message, MessageWamid, utcnow
 
@@ -79,7 +79,7 @@ def apply_revoke(target: Message, at: datetime) -> None:
 
 
 async def record_accepted(
-    session: AsyncSession, accepted: Sequence[tuple[int, str]], out: outgoing.Collector | None = None
+    session: AsyncSession, accepted: Sequence[tuple[int, str]], out: subscriber_webhooks.Collector | None = None
 ) -> None:
     """The provider accepted these sends, (message id, wamid): each message gets its wamid and moves to
     ``accepted`` (if nothing moved it further); statuses that came before the wamid was known apply now.
@@ -118,7 +118,10 @@ async def record_accepted(
         now = utcnow()
         for mid, wamid in accepted:
             if mid in kept and kept[mid].wamid == wamid:
-                out.add(outgoing.MESSAGE_STATUS, outgoing.message_status(mid, wamid, MessageStatus.ACCEPTED.value, now))
+                out.add(
+                    subscriber_webhooks.MESSAGE_STATUS,
+                    subscriber_webhooks.message_status(mid, wamid, MessageStatus.ACCEPTED.value, now),
+                )
     await statuses.attach_to(session, ids, out)
 
 

@@ -387,7 +387,7 @@ class WebhookSubscription(Base):
 
 
 class WebhookDelivery(Base):
-    """One event for one subscriber: the durable queue of outgoing webhooks. Pending until the subscriber
+    """One event for one subscriber: the durable queue of subscriber webhooks. Pending until the subscriber
     answers 2xx (delivered) or the attempts run out (failed); a replay makes it pending again."""
 
     __tablename__ = "webhook_deliveries"

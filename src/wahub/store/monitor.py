@@ -40,7 +40,7 @@ class Snapshot:
     failures: dict[str, int] = field(default_factory=dict)  # "code: title" -> count, last 24 h
     possible_duplicates_last_hour: int = 0
     events_waiting: int = 0
-    deliveries: dict[str, int] = field(default_factory=dict)  # outgoing webhook deliveries by state
+    deliveries: dict[str, int] = field(default_factory=dict)  # subscriber webhook deliveries by state
     stats: stats.Stats | None = None  # the statistics of the last days, when asked for
 
 
@@ -115,7 +115,7 @@ def render(snap: Snapshot) -> str:
     lines.append(f"webhook events waiting to be processed: {snap.events_waiting:,}")
     if snap.deliveries:
         shown = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.deliveries.items()))
-        lines.append(f"outgoing webhooks (last 30 days): {shown}")
+        lines.append(f"subscriber webhooks (last 30 days): {shown}")
     lines.append("failures in the last 24 h:" + ("" if snap.failures else " none"))
     lines += [f"  {n:,}  {reason}" for reason, n in snap.failures.items()]
     if snap.stats is not None:
@@ -147,7 +147,7 @@ class Gauges:
     outbound: dict[str, int]  # outbound messages by status
     events_waiting: int
     oldest_waiting_seconds: float  # 0: none waits
-    deliveries: dict[str, int]  # outgoing webhook deliveries kept, by state
+    deliveries: dict[str, int]  # subscriber webhook deliveries kept, by state
     accounts_paused: int
 
 

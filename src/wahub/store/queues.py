@@ -1,6 +1,6 @@
 """Tables used as job queues: claim due rows with ``FOR UPDATE SKIP LOCKED``, lease them, settle them. wahub's
 one claim/lease code path, for the outbox (``outbox.py``), webhook events (``events.py``), media to fetch
-(``media.py``) and subscriber webhook deliveries (``outgoing.py``). Each keeps its own table and columns; a
+(``media.py``) and subscriber webhook deliveries (``subscriber_webhooks.py``). Each keeps its own table and columns; a
 ``Queue`` names them.
 
 Claiming is two statements in the caller's transaction: the ids of the first ``limit`` due rows in queue order,

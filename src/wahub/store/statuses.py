@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import outgoing, upsert
+from wahub.store import subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
 
@@ -96,7 +96,9 @@ def _row(account_id: int, update: domain.StatusUpdate) -> dict[str, Any]:
 
 
 async def record_many(
-    session: AsyncSession, updates: Sequence[tuple[int, domain.StatusUpdate]], out: outgoing.Collector | None = None
+    session: AsyncSession,
+    updates: Sequence[tuple[int, domain.StatusUpdate]],
+    out: subscriber_webhooks.Collector | None = None,
 ) -> None:
     """Record statuses once each (the unique constraint drops repeats) and move their messages; ``out``
     collects a ``message.status`` event for each move.
@@ -135,7 +137,7 @@ async def record_many(
             state.update(delta)
             changed[state["id"]] = state
             if out is not None and "status" in delta:
-                out.add(outgoing.MESSAGE_STATUS, _moved(state["id"], state["wamid"], reached))
+                out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(state["id"], state["wamid"], reached))
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -229,7 +231,7 @@ def _unattached(*where: Any, limit: int | None = None) -> tuple[Any, Any]:
 
 
 async def _apply_unattached(
-    session: AsyncSession, *where: Any, limit: int | None = None, out: outgoing.Collector | None = None
+    session: AsyncSession, *where: Any, limit: int | None = None, out: subscriber_webhooks.Collector | None = None
 ) -> int:
     count = 0
     for query in _unattached(*where, limit=limit):
@@ -240,7 +242,7 @@ async def _apply_unattached(
             advance(message, reached)
             record.message_id = message.id
             if out is not None and message.status != before:
-                out.add(outgoing.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
+                out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
     return count
 
@@ -248,16 +250,20 @@ async def _apply_unattached(
 def _moved(message_id: int, wamid: str | None, reached: Reached) -> dict[str, Any]:
     failed = reached.status is MessageStatus.FAILED
     error = (reached.error_code, reached.error_title, reached.error_details) if failed else None
-    return outgoing.message_status(message_id, wamid, reached.status.value, reached.at, error)
+    return subscriber_webhooks.message_status(message_id, wamid, reached.status.value, reached.at, error)
 
 
-async def attach_to(session: AsyncSession, message_ids: Sequence[int], out: outgoing.Collector | None = None) -> None:
+async def attach_to(
+    session: AsyncSession, message_ids: Sequence[int], out: subscriber_webhooks.Collector | None = None
+) -> None:
     """These messages' wamids are now known: apply the statuses that arrived before them (two indexed queries;
     almost always they find none)."""
     await _apply_unattached(session, Message.id.in_(message_ids), out=out)
 
 
-async def attach_waiting(session: AsyncSession, limit: int = 500, out: outgoing.Collector | None = None) -> int:
+async def attach_waiting(
+    session: AsyncSession, limit: int = 500, out: subscriber_webhooks.Collector | None = None
+) -> int:
     """Apply unattached statuses whose message has its wamid by now.
 
     ``attach`` does it at once in the common case; this sweep closes the race where a status is recorded

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
-from wahub.store import account_events, contacts, conversations, media, messages, outgoing, statuses
+from wahub.store import account_events, contacts, conversations, media, messages, statuses, subscriber_webhooks
 from wahub.store.models import Account, Contact, Message, utcnow
 from wahub.worker.outcome import Held, Outcome
 
@@ -91,10 +91,10 @@ async def apply_batch(
     session: AsyncSession,
     known: Accounts,
     batch: Sequence[tuple[int, domain.ParsedWebhook]],
-    out: outgoing.Collector | None = None,
+    out: subscriber_webhooks.Collector | None = None,
 ) -> Counts:
     """Store everything ``batch`` says; returns what happened per event index (for the event's result). ``out``
-    collects the outgoing webhooks' events: new inbound messages and statuses that moved a message."""
+    collects the subscriber webhooks' events: new inbound messages and statuses that moved a message."""
     counts: Counts = defaultdict(Counter)
     msgs: list[_Msg] = []
     for index, parsed in batch:
@@ -193,7 +193,7 @@ async def _messages(
     msgs: list[_Msg],
     resolved: dict[int, contacts.Resolved],
     counts: Counts,
-    out: outgoing.Collector | None,
+    out: subscriber_webhooks.Collector | None,
 ) -> None:
     if not msgs:
         return
@@ -223,7 +223,7 @@ async def _messages(
             conversations.record_inbound(thread, m.value.timestamp)
             if out is not None:
                 out.add(
-                    outgoing.MESSAGE_RECEIVED,
+                    subscriber_webhooks.MESSAGE_RECEIVED,
                     _received(m, new[(m.account.id, m.value.provider_id)], thread.id, contact),
                 )
         else:
@@ -252,7 +252,7 @@ def _received(m: _Msg, message_id: int, conversation_id: int, contact: Contact) 
             "name": contact.profile_name,
         },
         "type": value.type.value,
-        "timestamp": outgoing.timestamp(value.timestamp),
+        "timestamp": subscriber_webhooks.timestamp(value.timestamp),
         "group_id": value.group_id,
         "reply_to": value.reply_to,
     }
@@ -315,7 +315,7 @@ async def _statuses(
     known: Accounts,
     batch: Sequence[tuple[int, domain.ParsedWebhook]],
     counts: Counts,
-    out: outgoing.Collector | None,
+    out: subscriber_webhooks.Collector | None,
 ) -> None:
     items = []
     for index, parsed in batch:
@@ -337,7 +337,7 @@ async def _account_events(
     known: Accounts,
     batch: Sequence[tuple[int, domain.ParsedWebhook]],
     counts: Counts,
-    out: outgoing.Collector | None,
+    out: subscriber_webhooks.Collector | None,
 ) -> None:
     new: list[account_events.NewEvent] = []
     for index, parsed in batch:

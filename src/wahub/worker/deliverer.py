@@ -1,5 +1,5 @@
-"""The deliverer: POSTs the outgoing webhooks' deliveries (``store/outgoing.py``) to their subscribers, signed,
-and retries with exponential backoff and jitter until the subscriber answers 2xx or the attempts run out.
+"""The deliverer: POSTs the subscriber webhooks' deliveries (``store/subscriber_webhooks.py``) to their
+subscribers, signed, and retries (``retry.WEBHOOK_DELIVERY``) until the subscriber answers 2xx or the attempts run out.
 
 Each request carries ``X-Wahub-Event``, ``X-Wahub-Delivery`` (the delivery's id: the same on every retry and
 replay, so a subscriber can drop what it already has), ``X-Wahub-Timestamp`` (Unix seconds) and
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import wahub
 from wahub import errors
-from wahub.store import counters, db, outgoing
+from wahub.store import counters, db, subscriber_webhooks
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
 from wahub.worker import retry
@@ -70,22 +70,23 @@ class Deliverer:
         """Claim the due deliveries and try each once; returns how many it tried. (Deliveries done are
         forgotten after 30 days by ``pruning.Pruner``, which runs in this loop.)"""
         async with self._readers() as session, session.begin():
-            if not await outgoing.any_due(session):
+            if not await subscriber_webhooks.any_due(session):
                 return 0
         async with db.transaction(self._sessions) as session:
-            claimed = await outgoing.claim(session, BATCH, LEASE)
+            claimed = await subscriber_webhooks.claim(session, BATCH, LEASE)
             if not claimed:
                 return 0
-            found = await outgoing.targets(session, {d.subscription_id for d in claimed})
+            found = await subscriber_webhooks.targets(session, {d.subscription_id for d in claimed})
         # Decrypting a secret costs more than a try: only the batch's subscriptions, each once while it lasts.
         self._secrets = {
-            sealed: self._secrets.get(sealed) or outgoing.unseal(self._vault, sealed) for _, sealed in found.values()
+            sealed: self._secrets.get(sealed) or subscriber_webhooks.unseal(self._vault, sealed)
+            for _, sealed in found.values()
         }
         targets = {sub_id: (url, self._secrets[sealed]) for sub_id, (url, sealed) in found.items()}
-        lanes: dict[int, list[outgoing.Claimed]] = defaultdict(list)
+        lanes: dict[int, list[subscriber_webhooks.Claimed]] = defaultdict(list)
         for delivery in claimed:
             lanes[delivery.subscription_id].append(delivery)
-        results: list[outgoing.Outcome] = []
+        results: list[subscriber_webhooks.Outcome] = []
         running = {asyncio.ensure_future(self._lane(targets.get(sub), items, results)) for sub, items in lanes.items()}
         # One transaction for whatever was tried meanwhile, rather than one per try: a commit costs more than
         # a POST to a subscriber on the same network.
@@ -101,7 +102,10 @@ class Deliverer:
         return len(claimed)
 
     async def _lane(
-        self, target: tuple[str, str] | None, items: list[outgoing.Claimed], results: list[outgoing.Outcome]
+        self,
+        target: tuple[str, str] | None,
+        items: list[subscriber_webhooks.Claimed],
+        results: list[subscriber_webhooks.Outcome],
     ) -> None:
         for delivery in items:
             if target is None:
@@ -109,7 +113,9 @@ class Deliverer:
             status, error = await self._post(target, delivery)
             results.append(self._outcome(delivery, status, error))
 
-    async def _post(self, target: tuple[str, str], delivery: outgoing.Claimed) -> tuple[int | None, str | None]:
+    async def _post(
+        self, target: tuple[str, str], delivery: subscriber_webhooks.Claimed
+    ) -> tuple[int | None, str | None]:
         url, secret = target
         body = json.dumps({"id": delivery.id, **delivery.payload}, separators=(",", ":")).encode()
         timestamp = int(time.time())
@@ -119,7 +125,7 @@ class Deliverer:
             "X-Wahub-Event": delivery.event,
             "X-Wahub-Delivery": str(delivery.id),
             "X-Wahub-Timestamp": str(timestamp),
-            "X-Wahub-Signature-256": outgoing.sign(secret, timestamp, body),
+            "X-Wahub-Signature-256": subscriber_webhooks.sign(secret, timestamp, body),
         }
         try:
             # The answer's body is never read: only its status counts.
@@ -135,35 +141,37 @@ class Deliverer:
         except aiohttp.ClientError as exc:
             return None, _reason(exc)
 
-    def _outcome(self, delivery: outgoing.Claimed, status: int | None, error: str | None) -> outgoing.Outcome:
+    def _outcome(
+        self, delivery: subscriber_webhooks.Claimed, status: int | None, error: str | None
+    ) -> subscriber_webhooks.Outcome:
         attempts = delivery.attempts + 1
         run_at: datetime | None = None
         decision = None
         if error is not None:
             decision = retry.decide(errors.DeliveryFailed(error), attempts, self._policy, utcnow())
         if error is None:
-            state = outgoing.DELIVERED
+            state = subscriber_webhooks.DELIVERED
         elif decision is None:
-            state = outgoing.FAILED
+            state = subscriber_webhooks.FAILED
             log.warning(
-                "an outgoing webhook failed for good",
+                "a subscriber webhook failed for good",
                 extra={"delivery_id": delivery.id, "subscription_id": delivery.subscription_id, "status": status},
             )
         else:
-            state = outgoing.PENDING
+            state = subscriber_webhooks.PENDING
             run_at = decision.when
         self._tally.count("wahub_webhook_deliveries_total", {"event": delivery.event, "result": state})
-        return outgoing.Outcome(delivery.id, state, attempts, run_at, status, error)
+        return subscriber_webhooks.Outcome(delivery.id, state, attempts, run_at, status, error)
 
-    async def _record(self, outcomes: list[outgoing.Outcome]) -> None:
+    async def _record(self, outcomes: list[subscriber_webhooks.Outcome]) -> None:
         if not outcomes:
             return
         try:
             async with db.transaction(self._sessions) as session:
-                await outgoing.record(session, outcomes)
+                await subscriber_webhooks.record(session, outcomes)
         except Exception:
             # Not recorded: the leases run out and the deliveries are tried again (at least once, never lost).
-            log.exception("could not record outgoing webhooks' results", extra={"deliveries": len(outcomes)})
+            log.exception("could not record subscriber webhooks' results", extra={"deliveries": len(outcomes)})
 
 
 def _reason(exc: aiohttp.ClientError) -> str:

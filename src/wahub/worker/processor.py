@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
-from wahub.store import accounts, counters, db, events, outgoing, statuses
+from wahub.store import accounts, counters, db, events, statuses, subscriber_webhooks
 from wahub.store.models import utcnow
 from wahub.webhook import meta
 from wahub.worker import apply
@@ -124,13 +124,13 @@ class Processor:
             return 0
         self._swept = time.monotonic()
         async with db.transaction(self._sessions) as session:
-            out = await outgoing.collector(session)
+            out = await subscriber_webhooks.collector(session)
             applied = await statuses.attach_waiting(session, out=out)
-            await outgoing.emit(session, out)
+            await subscriber_webhooks.emit(session, out)
             return applied
 
     async def _process(self, session: AsyncSession, batch: Sequence[events.Claimed]) -> tuple[apply.Counts, set[int]]:
-        """Apply ``batch``; returns what each event held and which events failed. The outgoing webhooks' events
+        """Apply ``batch``; returns what each event held and which events failed. The subscriber webhooks' events
         of what was applied are written in the same transaction (those of a rolled-back savepoint are not)."""
         known = apply.Accounts(await accounts.all_accounts(session))
         parsed: list[tuple[int, domain.ParsedWebhook]] = []
@@ -152,7 +152,7 @@ class Processor:
                     event.processed(_FOREIGN_EVENT.format(refused[index]))
                     continue
             parsed.append((index, value))
-        out = await outgoing.collector(session)
+        out = await subscriber_webhooks.collector(session)
         failed: set[int] = set()
         try:
             async with session.begin_nested():
@@ -168,7 +168,7 @@ class Processor:
         for index, _ in parsed:
             if index not in failed:
                 batch[index].processed(_summary(counts.get(index, Counter())))
-        await outgoing.emit(session, out)
+        await subscriber_webhooks.emit(session, out)
         return counts, failed
 
     def _count(self, batch: Sequence[events.Claimed], counts: apply.Counts, failed: set[int]) -> None:
@@ -195,7 +195,7 @@ class Processor:
         known: apply.Accounts,
         batch: Sequence[events.Claimed],
         parsed: list[tuple[int, domain.ParsedWebhook]],
-        out: outgoing.Collector | None,
+        out: subscriber_webhooks.Collector | None,
     ) -> tuple[apply.Counts, set[int]]:
         counts: apply.Counts = {}
         failed: set[int] = set()

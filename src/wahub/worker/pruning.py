@@ -1,11 +1,11 @@
 """Forgetting what wahub keeps only for a while, once an hour, in the loop of the webhook deliverer (no loop of
 its own: ``runner.Worker`` runs ``Pruner.run_due`` before the deliverer's steps):
 
-- outgoing webhook deliveries done (delivered or failed) 30 days after they were written (``KEEP``);
+- subscriber webhook deliveries done (delivered or failed) 30 days after they were written (``KEEP``);
 - processed webhook bodies of the event journal ``WAHUB_RAW_EVENT_DAYS`` after they were processed (0: kept
   forever). Messages, statuses and account events keep their own raw JSON; only the journal's copy goes.
 
-Each chunk (``events.prune``, ``outgoing.prune``: at most 1,000 rows) is a transaction of its own, so the
+Each chunk (``events.prune``, ``subscriber_webhooks.prune``: at most 1,000 rows) is a transaction of its own, so the
 SQLite writer is never held long: the webhook path writes to the events file too. Freed pages of a SQLite file
 are reused by the rows that come next; the file does not shrink (``docs/architecture.md`` has the figures).
 """
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub.store import db, events, outgoing
+from wahub.store import db, events, subscriber_webhooks
 from wahub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ class Pruner:
         pruned = await self.prune(utcnow())
         if pruned.deliveries or pruned.events:
             log.info(
-                "forgot old outgoing webhook deliveries and webhook bodies",
+                "forgot old subscriber webhook deliveries and webhook bodies",
                 extra={"deliveries": pruned.deliveries, "webhook_events": pruned.events},
             )
 
     async def prune(self, now: datetime) -> Pruned:
         """Delete, chunk after chunk, what is past its time at ``now``."""
         before = now - KEEP
-        deliveries = await _in_chunks(self._sessions, lambda session: outgoing.prune(session, before))
+        deliveries = await _in_chunks(self._sessions, lambda session: subscriber_webhooks.prune(session, before))
         forgotten = 0
         if self._raw_events_kept is not None:
             processed_before = now - self._raw_events_kept

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import batcher, errors
-from wahub.store import accounts, db, messages, outbox, outgoing
+from wahub.store import accounts, db, messages, outbox, subscriber_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Recorder:
         again = [r for r in batch if isinstance(r, Again)]
         failed = [r for r in batch if isinstance(r, Failed)]
         async with db.transaction(self._sessions) as session:
-            out = await outgoing.collector(session)
+            out = await subscriber_webhooks.collector(session)
             await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None], out)
             await outbox.complete_many(session, self._holder, [r.job_id for r in done])
             await outbox.pending_again(session, self._holder, [(r.job_id, r.when, r.error, r.counted) for r in again])
@@ -95,11 +95,13 @@ class Recorder:
                     messages.record_failure(message, r.error.code, r.error.title, r.error.details_text)
                     if out is not None:
                         error = (r.error.code, r.error.title, r.error.details_text)
-                        data = outgoing.message_status(message.id, message.wamid, "failed", message.failed_at, error)
-                        out.add(outgoing.MESSAGE_STATUS, data)
+                        data = subscriber_webhooks.message_status(
+                            message.id, message.wamid, "failed", message.failed_at, error
+                        )
+                        out.add(subscriber_webhooks.MESSAGE_STATUS, data)
             await outbox.fail_many(
                 session, self._holder, [(r.job_id, f"{r.error.code or '-'}: {r.error.message}") for r in failed]
             )
             for paused in (r for r in batch if isinstance(r, Paused)):
                 (await accounts.get(session, paused.account_id)).sending_paused = paused.reason
-            await outgoing.emit(session, out)
+            await subscriber_webhooks.emit(session, out)

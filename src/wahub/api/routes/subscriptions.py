@@ -1,4 +1,4 @@
-"""``/api/v1/webhooks``: programs subscribe to wahub's events (outgoing webhooks), see what was delivered to
+"""``/api/v1/webhooks``: programs subscribe to wahub's events (subscriber webhooks), see what was delivered to
 them, and have deliveries sent again."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
-from wahub.store import db, outgoing, paging
+from wahub.store import db, paging, subscriber_webhooks
 from wahub.store.models import WebhookDelivery
 from wahub.wakeups import Channel
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
     "",
     status_code=201,
     response_model=schemas.SubscriptionOut,
-    responses={409: {"description": f"there are {outgoing.MAX_SUBSCRIPTIONS} subscriptions already"}},
+    responses={409: {"description": f"there are {subscriber_webhooks.MAX_SUBSCRIPTIONS} subscriptions already"}},
 )
 async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> schemas.SubscriptionOut:
     """Have wahub POST its events to ``url``: ``message.received`` (a new inbound message) and
@@ -29,31 +29,35 @@ async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> s
     the subscription's ``secret``, once: check each request's ``X-Wahub-Signature-256`` with it. A request that
     does not get a 2xx answer within 10 s is tried again with backoff, for about 12 hours; redirects are not
     followed, and of a failed try only the status is kept, never the answer. At most 20 subscriptions (409)."""
-    secret = outgoing.new_secret()
+    secret = subscriber_webhooks.new_secret()
     async with db.transaction(ctx.sessions) as session:
-        row = await outgoing.subscribe(
-            session, body.url, list(dict.fromkeys(body.events)), body.description, outgoing.seal(ctx.vault, secret)
+        row = await subscriber_webhooks.subscribe(
+            session,
+            body.url,
+            list(dict.fromkeys(body.events)),
+            body.description,
+            subscriber_webhooks.seal(ctx.vault, secret),
         )
         return schemas.SubscriptionOut.of(row, secret)
 
 
 @router.get("", response_model=list[schemas.SubscriptionOut])
 async def list_subscriptions(session: ReadSession, _key: ApiKeyId) -> list[schemas.SubscriptionOut]:
-    return [schemas.SubscriptionOut.of(row) for row in await outgoing.subscriptions(session)]
+    return [schemas.SubscriptionOut.of(row) for row in await subscriber_webhooks.subscriptions(session)]
 
 
 @router.get("/{subscription_id}", response_model=schemas.SubscriptionOut)
 async def get_subscription(
     subscription_id: schemas.Id, session: ReadSession, _key: ApiKeyId
 ) -> schemas.SubscriptionOut:
-    return schemas.SubscriptionOut.of(await outgoing.subscription(session, subscription_id))
+    return schemas.SubscriptionOut.of(await subscriber_webhooks.subscription(session, subscription_id))
 
 
 @router.delete("/{subscription_id}", status_code=204, response_class=Response)
 async def unsubscribe(subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId) -> Response:
     """Stop sending events to this subscriber; its deliveries, sent or not, are deleted."""
     async with db.transaction(ctx.sessions) as session:
-        await outgoing.unsubscribe(session, subscription_id)
+        await subscriber_webhooks.unsubscribe(session, subscription_id)
     return Response(status_code=204)
 
 
@@ -67,8 +71,8 @@ async def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.DeliveryPage:
     """The subscription's deliveries, newest first, with each one's state, tries and last answer."""
-    await outgoing.subscription(session, subscription_id)
-    stmt = outgoing.deliveries_of(subscription_id, state)
+    await subscriber_webhooks.subscription(session, subscription_id)
+    stmt = subscriber_webhooks.deliveries_of(subscription_id, state)
     page = await paging.page(session, stmt, WebhookDelivery.id, kind="d", limit=limit, cursor=cursor)
     return schemas.DeliveryPage(
         items=[schemas.DeliveryOut.of(row) for (row,) in page.items], next_cursor=page.next_cursor
@@ -87,6 +91,8 @@ async def replay(
     if wanted.ids and "states" not in wanted.model_fields_set:
         states = list(get_args(schemas.DeliveryState))
     async with db.transaction(ctx.sessions) as session:
-        count = await outgoing.replay(session, subscription_id, states=states, since=wanted.since, ids=wanted.ids)
+        count = await subscriber_webhooks.replay(
+            session, subscription_id, states=states, since=wanted.since, ids=wanted.ids
+        )
     ctx.notifier.notify(Channel.EVENTS)
     return schemas.ReplayOut(replayed=count)

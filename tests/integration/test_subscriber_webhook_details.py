@@ -1,4 +1,4 @@
-"""Details of outgoing webhooks a subscriber relies on: times written as the API writes them (UTC with ``Z``),
+"""Details of subscriber webhooks a subscriber relies on: times written as the API writes them (UTC with ``Z``),
 and a replay of chosen deliveries by their ids alone."""
 
 from __future__ import annotations

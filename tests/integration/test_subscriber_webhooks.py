@@ -1,4 +1,4 @@
-"""Outgoing webhooks: a subscriber gets wahub's events POSTed, signed with its secret; deliveries wait in a
+"""Subscriber webhooks: a subscriber gets wahub's events POSTed, signed with its secret; deliveries wait in a
 durable queue, are retried with backoff until a 2xx, end ``failed`` when the attempts run out, and replay."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Outgoing webhooks: programs subscribe to wahub's events, and each event becomes one delivery per subscriber,
+"""Subscriber webhooks: programs subscribe to wahub's events, and each event becomes one delivery per subscriber,
 written in the same transaction as the change it reports (so an event is never lost, nor reported for a change
 that rolled back), then POSTed by the deliverer (``worker/deliverer.py``) until the subscriber answers 2xx.
 
