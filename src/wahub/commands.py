@@ -185,6 +185,7 @@ async def test_account(store: Store, secret_key: str, phone_number_id: str | Non
     import aiohttp
 
     from wahub import sandbox
+    from wahub.provider import base, meta
     from wahub.provider.graph import GraphClient
 
     settings = store.settings
@@ -197,19 +198,16 @@ async def test_account(store: Store, secret_key: str, phone_number_id: str | Non
                 raise
             # Stored as 'serve' stores it; only when missing, so a token set by 'account update' stays.
             account = await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-        number, token, is_sandbox = (
-            account.phone_number_id or "",
-            accounts.credentials(account, vault).access_token,
-            account.sandbox,
-        )
+        token = accounts.credentials(account, vault).access_token
+        identity, is_sandbox = base.Account(account.provider, account.phone_number_id or "", token), account.sandbox
 
     async with contextlib.AsyncExitStack() as stack:
         graph_url = settings.graph_url
         if is_sandbox:
             graph_url = await stack.enter_async_context(sandbox.fakegraph_running(sandbox.credentials(secret_key)))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        graph = GraphClient(http, graph_url, settings.graph_version, timeout=15)
-        return {"phone_number_id": number, **await graph.phone_number(number, token)}, is_sandbox
+        provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
+        return await provider.check_account(), is_sandbox
 
 
 async def remove_account(store: Store, phone_number_id: str) -> int:
