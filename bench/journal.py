@@ -1,4 +1,4 @@
-"""The event journal alone (``store/journal.py``): webhook bodies appended by many tasks at once, as the webhook
+"""The event journal alone (``webhook/journal.py``): webhook bodies appended by many tasks at once, as the webhook
 route does, each awaiting its group's commit. A microbenchmark of the intake's durable write, without HTTP.
 
 1. A fresh database (SQLite in a temporary folder: its events file; or a fresh ``bench_journal_<pid>`` on
@@ -40,7 +40,7 @@ def _cpu() -> float:
 
 async def _run(url: str, events: int, tasks: int, size: int) -> tuple[float, float]:
     from wahub.store import db, migrate
-    from wahub.store.journal import EventJournal
+    from wahub.webhook.journal import EventJournal
 
     await asyncio.to_thread(migrate.upgrade, url)
     engine = db.create_engine(url)

@@ -2,7 +2,7 @@
 previous write ran in the next one, and each putter learns its own item's outcome.
 
 There is no timer by default: a batch is whatever queued during the last write, so a lone item is written at
-once and a burst goes in a few large writes. Used by the webhook journal (``store/journal.py``), and shaped for
+once and a burst goes in a few large writes. Used by the webhook journal (``webhook/journal.py``), and shaped for
 the API's send intake and the sender's results::
 
     class EventJournal:

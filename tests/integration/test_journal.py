@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from wahub.store import db, journal, migrate
-from wahub.store.journal import EventJournal
+from wahub.store import db, migrate
+from wahub.webhook import journal
+from wahub.webhook.journal import EventJournal
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import wahub
 from wahub.api import bodies, errors, headers, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import contacts, conversations, docs, events, health, media, messages, stats, subscriptions
-from wahub.store.journal import EventJournal
+from wahub.webhook import intake
+from wahub.webhook.journal import EventJournal
 
 
 class App:
@@ -46,14 +47,14 @@ class App:
 
 def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App:
     """The app of ``ctx``; ``body_reader`` replaces the one built from settings (tests give it short limits)."""
-    keys = webhooks.WebhookKeys()
+    keys = intake.WebhookKeys()
     journal = EventJournal(ctx.events)
     body_reader = body_reader or bodies.Bodies(bodies.Limits(budget=ctx.settings.body_memory_mb * bodies.MB))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await keys.refresh(ctx)
-        refresher = asyncio.create_task(keys.keep_fresh(ctx))
+        await keys.refresh(ctx.settings, ctx.readers, ctx.vault)
+        refresher = asyncio.create_task(keys.keep_fresh(ctx.settings, ctx.readers, ctx.vault))
         await journal.start()
         ctx.intake.open()
         ctx.key_usage.start(ctx.sessions)
@@ -99,4 +100,5 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
         return {"name": "wahub", "version": wahub.__version__, "api_docs": "/docs"}
 
     limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
-    return App(app, webhooks.MetaWebhookReceiver(ctx, keys, journal, body_reader), journal, limited)
+    meta_intake = intake.MetaIntake(keys, journal, ctx.notifier, ctx.tally)
+    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited)
