@@ -245,7 +245,8 @@ async def queue_file_send(
     from wahub import domain, storage
     from wahub.api import schemas
     from wahub.sending import service
-    from wahub.store import uploads
+    from wahub.storage import uploads
+    from wahub.store import media
 
     # Meta's types by extension first (the system's table may lack .xlsx or call .3gp audio), then the system's.
     mime = domain.media_type(None, path.name) or mimetypes.guess_type(path.name)[0]
@@ -263,7 +264,7 @@ async def queue_file_send(
     await _store_configured_account(store, secret_key, Vault(secret_key))
     async with store.transaction() as session:
         account = await accounts.default_sender(session, sender)
-        item = await uploads.register(session, account, kept, path.name)
+        item = await media.register_upload(session, account, kept, path.name)
         obj: dict[str, Any] = {"wahub_media_id": item.id}
         if kind == "document":
             obj["filename"] = item.filename or path.name

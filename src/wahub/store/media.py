@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
+from wahub.storage.uploads import Kept
 from wahub.store import queues, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Account, Media, utcnow
@@ -133,18 +134,11 @@ async def retry_failed(session: AsyncSession, media_id: int | None = None) -> in
 UPLOAD_PREFIX = "upload:"
 
 
-async def register_upload(
-    session: AsyncSession,
-    account_id: int,
-    *,
-    sha256: str,
-    key: str,
-    size: int,
-    mime_type: str,
-    filename: str | None,
-) -> Media:
-    """A file uploaded to wahub to send, stored under ``key``; the same bytes uploaded again for the same account
-    are the same media (its filename is the latest one given)."""
+async def register_upload(session: AsyncSession, account: Account, kept: Kept, given_name: str | None) -> Media:
+    """A file uploaded to wahub to send, kept in storage (``storage/uploads.keep``), as media of ``account``; the
+    same bytes uploaded again for the same account are the same media (its filename is the latest one given)."""
+    account_id, sha256, key, size, mime_type = account.id, kept.sha256, kept.key, kept.size, kept.mime_type
+    filename = (given_name or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or None
     provider_media_id = UPLOAD_PREFIX + sha256
     now = utcnow()
     await session.execute(

@@ -21,8 +21,8 @@ from starlette.formparsers import MultiPartException
 from wahub import domain, errors
 from wahub.api import schemas
 from wahub.api.deps import ApiKeyId, Ctx, ReadSession
-from wahub.storage import remote
-from wahub.store import accounts, db, media, uploads
+from wahub.storage import remote, uploads
+from wahub.store import accounts, db, media
 from wahub.store.models import Media
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
@@ -78,7 +78,7 @@ async def upload_media(request: Request, ctx: Ctx, _key: ApiKeyId) -> schemas.Me
         await form.close()
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, sender)
-        item = await uploads.register(session, account, kept, file.filename)
+        item = await media.register_upload(session, account, kept, file.filename)
         return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
 
 
@@ -116,7 +116,7 @@ async def media_from_url(body: FromUrl, ctx: Ctx, _key: ApiKeyId) -> schemas.Med
         kept = await uploads.keep(ctx.storage, read, rewind, fetched.mime_type)
     async with db.transaction(ctx.sessions) as session:
         account = await accounts.default_sender(session, body.sender)
-        item = await uploads.register(session, account, kept, body.filename or fetched.filename)
+        item = await media.register_upload(session, account, kept, body.filename or fetched.filename)
         return schemas.MediaOut.of(item, signed_path(ctx, item), LINK_TTL)
 
 

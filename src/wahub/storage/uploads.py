@@ -1,5 +1,6 @@
 """Files uploaded to wahub to send (``POST /api/v1/media``, ``wahub send --file``): checked against Meta's types
-and size limits, hashed, kept in storage under their content's SHA-256, then registered as media of an account."""
+and size limits, hashed, and kept in storage under their content's SHA-256; ``store/media.register_upload`` then
+registers one as media of an account."""
 
 from __future__ import annotations
 
@@ -7,12 +8,8 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from wahub import domain, errors
 from wahub.storage.base import BlobStore, content_key
-from wahub.store import media
-from wahub.store.models import Account, Media
 
 CHUNK = 256 * 1024
 
@@ -62,13 +59,6 @@ async def keep(
 
         await storage.write(key, chunks(), content_type=mime)
     return Kept(sha, key, size, mime)
-
-
-async def register(session: AsyncSession, account: Account, kept: Kept, filename: str | None) -> Media:
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or None
-    return await media.register_upload(
-        session, account.id, sha256=kept.sha256, key=kept.key, size=kept.size, mime_type=kept.mime_type, filename=name
-    )
 
 
 def kind_of(mime_type: str) -> str:
