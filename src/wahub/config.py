@@ -1,6 +1,6 @@
 """Settings: CLI flags > environment (``WAHUB_*``) > ``.env`` > ``wahub.toml`` > defaults.
 
-Built once by the composition root (``cli.py``) or by a test, then passed in. Imports nothing of wahub.
+Built once by the composition root (``cli/``, ``commands.py``) or by a test, then passed in. Imports nothing of wahub.
 """
 
 from __future__ import annotations
