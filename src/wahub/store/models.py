@@ -13,6 +13,8 @@ from wahub.store.columns import Base as Base
 from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime
 from wahub.store.columns import utcnow as utcnow
+from wahub.store.users_models import RefreshToken as RefreshToken
+from wahub.store.users_models import User as User
 
 
 class Account(Base):
@@ -77,6 +79,8 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None] = mapped_column(index=True)
     unread_count: Mapped[int] = mapped_column(default=0)
+    # The user (agent) it is assigned to; agents see only theirs and the unassigned ones.
+    assignee_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -305,6 +309,8 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(sa.String(100))
     prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # What it may do, space-separated among "admin read send"; keys made before scopes have all three.
+    scopes: Mapped[str] = mapped_column(sa.String(64), default="admin read send", server_default="admin read send")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
