@@ -15,6 +15,7 @@ from wahub.domain import MessageStatus
 from wahub.store import entities, paging, statuses, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Message, MessageWamid, utcnow
+from wahub.store.search_text import indexed_text
 
 
 async def insert_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -68,6 +69,7 @@ def apply_edit(target: Message, new_content: dict[str, Any], at: datetime) -> No
     """The sender edited the message: the old content goes to its history."""
     target.history = [*(target.history or []), {"kind": "edit", "at": at.isoformat(), "content": target.content}]
     target.content = new_content
+    target.search_text = indexed_text(target.type, new_content)  # found by its new text, not the old
     target.edited_at = at
 
 
@@ -75,6 +77,7 @@ def apply_revoke(target: Message, at: datetime) -> None:
     """The sender deleted the message for everyone: its content is kept in its history, not destroyed."""
     target.history = [*(target.history or []), {"kind": "revoke", "at": at.isoformat(), "content": target.content}]
     target.content = {}
+    target.search_text = None  # found no more
     target.revoked_at = at
 
 

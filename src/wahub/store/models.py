@@ -122,6 +122,8 @@ class Message(Base):
     queued_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # What it is found by (``search_text.indexed_text``; None: nothing); indexed by ``store/search.py``.
+    search_text: Mapped[str | None] = mapped_column(sa.Text)
     read_at: Mapped[datetime | None]
     played_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import domain, errors
 from wahub.store import contacts, conversations, db, entities, outbox
 from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
+from wahub.store.search_text import indexed_text
 
 BROADCAST_CHUNK = 1_000  # recipients per round of statements (SQLite caps the bound values of one statement)
 
@@ -77,6 +78,7 @@ async def queue_many(
             "media_id": _uploaded_file(item),
             "reply_to_wamid": item.reply_to,
             "group_id": item.group_id,
+            "search_text": indexed_text(item.message_type.value, item.content),  # indexed in the same insert
             "possible_duplicate": False,
             "created_at": now,
             "queued_at": now,

@@ -19,6 +19,7 @@ from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
 from wahub.store import account_events, contacts, conversations, media, messages, statuses, subscriber_webhooks
 from wahub.store.models import Account, Contact, Message, utcnow
+from wahub.store.search_text import indexed_text
 from wahub.worker.outcome import Held, Outcome
 
 Counts = dict[int, Counter[Held]]
@@ -170,6 +171,7 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
     )
     for m, row in fills:
         row.type, row.content, row.raw = m.value.type.value, m.value.content, m.value.raw
+        row.search_text = indexed_text(row.type, row.content)
         if m.value.media is not None:
             row.media_id = media_ids.get((m.account.id, m.value.media.media_id))
         counts[m.index][Held(Outcome.PLACEHOLDER_FILLED)] += 1
@@ -282,6 +284,7 @@ def _row(
         "reply_to_wamid": value.reply_to,
         "target_wamid": value.target,
         "group_id": value.group_id,
+        "search_text": indexed_text(value.type.value, value.content),  # indexed in the same insert
         "media_id": media_ids.get((m.account.id, value.media.media_id)) if value.media else None,
         "created_at": now,
         "provider_timestamp": value.timestamp,
