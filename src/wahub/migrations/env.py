@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from wahub.store import db, models
+from wahub.store import db, models, search
 
 config = context.config
 target_metadata = models.Base.metadata
@@ -28,6 +28,7 @@ def _run_on(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=search.modeled,  # the search index's FTS5 tables and expression indexes are not in the models
     )
     with context.begin_transaction():
         context.run_migrations()
