@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import upsert
+from wahub.store import stream, upsert
 from wahub.store.models import Conversation, utcnow
 
 WINDOW = timedelta(hours=24)
@@ -59,6 +59,9 @@ async def mark_read(session: AsyncSession, conversation_id: int | None) -> None:
     """The business has read the conversation: nothing in it is unread any more."""
     if conversation_id is not None:
         await session.execute(sa.update(Conversation).where(Conversation.id == conversation_id).values(unread_count=0))
+        stream.publish(
+            session, [stream.Change(stream.CONVERSATION_UPDATED, conversation_id=conversation_id, why="read")]
+        )
 
 
 def window_open(conversation: Conversation, now: datetime) -> bool:

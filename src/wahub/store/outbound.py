@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.store import contacts, conversations, db, entities, outbox
+from wahub.store import contacts, conversations, db, entities, outbox, stream
 from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
 from wahub.store.search_text import indexed_text
 
@@ -100,6 +100,7 @@ async def queue_many(
             row["id"] = message.id = message_id
         await session.execute(sa.insert(table), rows)
         await session.execute(sa.insert(OutboxJob), [_job(m.id, m.account_id, now) for m, _ in new])
+        stream.publish(session, [c for m, _ in new for c in stream.message_created(m.id, m.conversation_id, "queued")])
         queued = [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
         links = [(message.id, entity) for item, (message, _) in queued for entity in item.entities]
         if links:

@@ -11,8 +11,9 @@ Events:
   number's quality, account updates, a user's marketing preference, errors (``data``: Meta's ``field`` and
   its ``value`` whole).
 
-Work that reports events collects them in a ``Collector`` (None when nobody subscribed: then nothing is built)
-and ``emit`` writes the deliveries before the transaction commits.
+Work that reports events collects them in a ``Collector`` and ``emit`` writes the deliveries before the
+transaction commits. The same collector gathers the live stream's changes (``store/stream.py``): one point of
+collection for both.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import queues
+from wahub.store import queues, stream
 from wahub.store.crypto import Vault
 from wahub.store.models import WebhookDelivery, WebhookSubscription, utcnow
 
@@ -47,10 +48,12 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of generated secrets, not a 
 
 @dataclass(slots=True)
 class Collector:
-    """The events of one unit of work, for the subscriptions that want them (id -> event types; empty: all)."""
+    """The events of one unit of work: for the subscriptions that want them (id -> event types; empty: all),
+    and every change for the live stream (``store/stream.py``), in one list so that a savepoint's rollback
+    drops both."""
 
     subscriptions: dict[int, frozenset[str]]
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]] | stream.Change] = field(default_factory=list)
 
     def wants(self, event: str) -> bool:
         return any(not types or event in types for types in self.subscriptions.values())
@@ -58,6 +61,11 @@ class Collector:
     def add(self, event: str, data: dict[str, Any]) -> None:
         if self.wants(event):
             self.events.append((event, data))
+        self.events.extend(_live(event, data))
+
+    def live(self, changes: Iterable[stream.Change]) -> None:
+        """Changes that only the live stream reports (edits, reactions, echoes, conversations)."""
+        self.events.extend(changes)
 
     def mark(self) -> int:
         """Where the events stand now: ``rollback_to`` drops what a failed savepoint collected after it."""
@@ -67,19 +75,30 @@ class Collector:
         del self.events[mark:]
 
 
-async def collector(session: AsyncSession) -> Collector | None:
-    """A collector for the current subscriptions, or None when there is none (the common case: one query)."""
+def _live(event: str, data: dict[str, Any]) -> list[stream.Change]:
+    """What a subscriber webhook's event is on the live stream."""
+    message_id, conversation_id = data.get("message_id"), data.get("conversation_id")
+    if event == MESSAGE_RECEIVED and isinstance(message_id, int) and isinstance(conversation_id, int):
+        return stream.message_created(message_id, conversation_id, "inbound")
+    if event == MESSAGE_STATUS and isinstance(message_id, int):
+        return [stream.Change(stream.MESSAGE_UPDATED, message_id, why="status")]
+    return []
+
+
+async def collector(session: AsyncSession) -> Collector:
+    """A collector for the current subscriptions (none, the common case, still collects for the live stream)."""
     rows = (await session.execute(sa.select(WebhookSubscription.id, WebhookSubscription.events))).all()
-    if not rows:
-        return None
     return Collector({int(sub_id): frozenset(types or ()) for sub_id, types in rows})
 
 
 async def emit(session: AsyncSession, collected: Collector | None) -> int:
-    """Write a delivery per (event, subscription that wants it), in the caller's transaction."""
+    """Write a delivery per (event, subscription that wants it), in the caller's transaction, and hand the live
+    stream its changes (written when the transaction commits)."""
     if collected is None or not collected.events:
         return 0
+    stream.publish(session, [e for e in collected.events if isinstance(e, stream.Change)])
     now = utcnow()
+    wanted = [item for item in collected.events if isinstance(item, tuple)]
     rows = [
         {
             "subscription_id": sub_id,
@@ -90,7 +109,7 @@ async def emit(session: AsyncSession, collected: Collector | None) -> int:
             "run_at": now,
             "created_at": now,
         }
-        for event, data in collected.events
+        for event, data in wanted
         for sub_id, types in collected.subscriptions.items()
         if not types or event in types
     ]

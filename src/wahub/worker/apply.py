@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
-from wahub.store import account_events, contacts, conversations, media, messages, statuses, subscriber_webhooks
+from wahub.store import account_events, contacts, conversations, media, messages, statuses, stream, subscriber_webhooks
 from wahub.store.models import Account, Contact, Message, utcnow
 from wahub.store.search_text import indexed_text
 from wahub.worker.outcome import Held, Outcome
@@ -230,9 +230,13 @@ async def _messages(
                 )
         else:
             conversations.record_activity(thread, m.value.timestamp)
+            if out is not None:  # an echo: sent from the WhatsApp Business app
+                out.live(stream.message_created(new[(m.account.id, m.value.provider_id)], thread.id, "echo"))
         counts[m.index][Held(Outcome.UNKNOWN_MESSAGE if m.value.type is MessageType.UNKNOWN else Outcome.MESSAGE)] += 1
         target = targets.get((m.account.id, m.value.target or ""))
         _effect(m.value, target, contact.wa_id or contact.user_id or "", counts[m.index])
+        if out is not None and target is not None and m.value.type in _EFFECTS:
+            out.live([stream.Change(stream.MESSAGE_UPDATED, target.id, why=m.value.type.value)])
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
             counts[m.index][Held(Outcome.NUMBER_CHANGE)] += 1
@@ -292,9 +296,12 @@ def _row(
     }
 
 
+_EFFECTS = (MessageType.REACTION, MessageType.EDIT, MessageType.REVOKE)
+
+
 def _effect(value: domain.InboundMessage, target: Message | None, who: str, counts: Counter[Held]) -> None:
     """What a reaction, an edit or a revoke does to the message it names."""
-    if value.type not in (MessageType.REACTION, MessageType.EDIT, MessageType.REVOKE):
+    if value.type not in _EFFECTS:
         return
     if target is None:
         counts[Held(Outcome.UNKNOWN_TARGET, value.type.value)] += 1

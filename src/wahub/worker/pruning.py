@@ -3,7 +3,9 @@ its own: ``runner.Worker`` runs ``Pruner.run_due`` before the deliverer's steps)
 
 - subscriber webhook deliveries done (delivered or failed) 30 days after they were written (``KEEP``);
 - processed webhook bodies of the event journal ``WAHUB_RAW_EVENT_DAYS`` after they were processed (0: kept
-  forever). Messages, statuses and account events keep their own raw JSON; only the journal's copy goes.
+  forever). Messages, statuses and account events keep their own raw JSON; only the journal's copy goes;
+- live stream events (``store/stream.py``) after ``stream.KEEP`` (24 hours): a client that reconnects later is
+  told to resync.
 
 Each chunk (``events.prune``, ``subscriber_webhooks.prune``: at most 1,000 rows) is a transaction of its own, so the
 SQLite writer is never held long: the webhook path writes to the events file too. Freed pages of a SQLite file
@@ -21,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub.store import db, events, subscriber_webhooks
+from wahub.store import db, events, stream, subscriber_webhooks
 from wahub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ PAUSE = 0.01  # seconds between two chunks
 class Pruned:
     deliveries: int
     events: int
+    stream_events: int = 0
 
 
 class Pruner:
@@ -58,10 +61,14 @@ class Pruner:
             return
         self._last = time.monotonic()
         pruned = await self.prune(utcnow())
-        if pruned.deliveries or pruned.events:
+        if pruned.deliveries or pruned.events or pruned.stream_events:
             log.info(
-                "forgot old subscriber webhook deliveries and webhook bodies",
-                extra={"deliveries": pruned.deliveries, "webhook_events": pruned.events},
+                "forgot old subscriber webhook deliveries, webhook bodies and stream events",
+                extra={
+                    "deliveries": pruned.deliveries,
+                    "webhook_events": pruned.events,
+                    "stream_events": pruned.stream_events,
+                },
             )
 
     async def prune(self, now: datetime) -> Pruned:
@@ -72,7 +79,9 @@ class Pruner:
         if self._raw_events_kept is not None:
             processed_before = now - self._raw_events_kept
             forgotten = await _in_chunks(self._events, lambda session: events.prune(session, processed_before))
-        return Pruned(deliveries, forgotten)
+        stream_before = now - stream.KEEP
+        streamed = await _in_chunks(self._sessions, lambda session: stream.prune(session, stream_before))
+        return Pruned(deliveries, forgotten, streamed)
 
 
 async def _in_chunks(

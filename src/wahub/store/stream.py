@@ -1,0 +1,312 @@
+"""The live event stream's table (``GET /api/v1/stream``): what changed, for the people watching the inbox.
+
+Kinds: ``message.created`` (a message stored: inbound, an echo, or a send queued), ``message.updated`` (a status
+tick, an edit, a reaction, a revoke), ``conversation.updated`` (its unread count, window, assignee or state).
+Each event's payload is the thing as it stands when the change commits (built from its row then), so a client
+can show it without asking again.
+
+Work publishes what it changed (``publish``, usually through ``subscriber_webhooks.Collector``); the events are
+written in the same transaction, at its very end (a ``before_commit`` hook), so an event is never lost, nor
+written for a change that rolled back.
+
+Ids, and why a reader can never skip one: every id comes from one counter row (``stream_counter``), taken with
+``UPDATE … RETURNING`` as the last statement of the transaction. On PostgreSQL the row stays locked until that
+transaction commits, so the next writer gets its ids only after the previous one's are committed: ids become
+visible in the order they were given (commit order), with no gap (a rolled-back transaction gives its ids back
+with the counter's update). A reader that has seen id N has therefore seen every id below N, and reads
+``id > N`` without a safety window. The cost is that transactions writing events commit one after another from
+that last statement on; the statement is last so that the lock is held only for the commit itself. On SQLite,
+write transactions are serial already (BEGIN IMMEDIATE), and the same counter gives the same order.
+
+Wake-ups: on PostgreSQL the writer sends ``NOTIFY wahub_stream`` in its transaction (delivered at commit to
+every listening web process); in the writing process, ``on_commit`` callbacks run after the commit. The table
+stays the truth: a lost wake-up costs the readers' poll interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from wahub.store.models import Conversation, Message, StreamCounter, StreamEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+MESSAGE_CREATED = "message.created"
+MESSAGE_UPDATED = "message.updated"
+CONVERSATION_UPDATED = "conversation.updated"
+KINDS = (MESSAGE_CREATED, MESSAGE_UPDATED, CONVERSATION_UPDATED)
+CHANNEL = "wahub_stream"  # PostgreSQL's NOTIFY channel
+KEEP = timedelta(hours=24)  # at least this long, so a client that reconnects within a day misses nothing
+WINDOW = timedelta(hours=24)  # the customer-service window (as conversations.WINDOW)
+_PENDING = "wahub.stream"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Something the stream reports: a message (``message_id``) or a conversation (``conversation_id``)
+    changed; ``why`` says how (``status``, ``edit``, ``reaction``, ``revoke``, ``inbound``, ``queued``…)."""
+
+    kind: str
+    message_id: int | None = None
+    conversation_id: int | None = None
+    why: str | None = None
+
+
+def message_created(message_id: int, conversation_id: int, why: str) -> list[Change]:
+    """A new message, and what it does to its conversation (last activity; unread and window when inbound)."""
+    return [
+        Change(MESSAGE_CREATED, message_id, conversation_id, why),
+        Change(CONVERSATION_UPDATED, None, conversation_id, why),
+    ]
+
+
+def publish(session: AsyncSession, changes: Iterable[Change]) -> None:
+    """Write ``changes`` as stream events when ``session``'s transaction commits (dropped if it rolls back)."""
+    changes = list(changes)
+    if not changes:
+        return
+    sync = session.sync_session
+    root = sync.get_transaction() or sync.begin()  # begin emits nothing: the connection is taken when used
+    pending: tuple[SessionTransaction | None, list[Change]] | None = sync.info.get(_PENDING)
+    if pending is None or pending[0] is not root:  # left over from a transaction that ended without commit
+        pending = sync.info[_PENDING] = (root, [])
+    pending[1].extend(changes)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    pending = session.info.pop(_PENDING, None)
+    if pending is None or pending[0] is not session.get_transaction():
+        return
+    session.flush()  # every other row first: the counter's lock must be the transaction's last
+    if _write(session, pending[1]):
+        session.info[_WROTE] = True
+
+
+_WROTE = "wahub.stream.wrote"
+# Per engine, what to call after a commit that wrote events (the local readers' wake-ups).
+_on_commit: dict[sa.Engine, list[Callable[[], None]]] = {}
+
+
+@event.listens_for(Session, "after_commit")
+def _wake(session: Session) -> None:
+    if session.info.pop(_WROTE, False):
+        bind = session.get_bind()
+        engine = bind.engine if isinstance(bind, sa.Connection) else bind
+        for callback in _on_commit.get(engine, ()):
+            callback()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_WROTE, None)
+
+
+def on_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` (it must not block) after each commit through ``engine`` in this process that wrote
+    stream events; returns what undoes it."""
+    callbacks = _on_commit.setdefault(engine.sync_engine, [])
+    callbacks.append(callback)
+
+    def undo() -> None:
+        callbacks.remove(callback)
+        if not callbacks:
+            _on_commit.pop(engine.sync_engine, None)
+
+    return undo
+
+
+def _write(session: Session, changes: Sequence[Change]) -> int:
+    """Build and insert the events of ``changes`` (sync: it runs inside the commit)."""
+    message_ids = {c.message_id for c in changes if c.message_id is not None}
+    conversation_ids = {c.conversation_id for c in changes if c.kind == CONVERSATION_UPDATED}
+    fresh = {"populate_existing": True}  # as flushed, whatever bulk updates did behind the ORM's back
+    found: dict[int, Any] = {}
+    threads: dict[int, Conversation] = {}
+    if message_ids:  # the columns a view needs, not the ORM objects (``raw`` can be large)
+        found = {m.id: m for m in session.execute(sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(message_ids)))}
+    if conversation_ids:
+        stmt_c = sa.select(Conversation).where(Conversation.id.in_(conversation_ids)).execution_options(**fresh)
+        threads = {c.id: c for c in session.scalars(stmt_c)}
+    events: list[tuple[str, int | None, dict[str, Any]]] = []
+    seen_threads: dict[int, int] = {}
+    for change in changes:
+        if change.kind == CONVERSATION_UPDATED:
+            thread = threads.get(change.conversation_id or 0)
+            if thread is None:
+                continue
+            # One per conversation and transaction, where its last change stands: it shows the row as committed.
+            if thread.id in seen_threads:
+                events[seen_threads[thread.id]] = ("", None, {})
+            seen_threads[thread.id] = len(events)
+            events.append((CONVERSATION_UPDATED, thread.id, {**conversation_view(thread), "why": change.why}))
+        else:
+            message = found.get(change.message_id or 0)
+            if message is None:
+                continue
+            events.append((change.kind, message.conversation_id, {**message_view(message), "why": change.why}))
+    events = [e for e in events if e[0]]
+    if not events:
+        return 0
+    last = _take_ids(session, len(events))
+    now = utcnow()
+    first = last - len(events) + 1
+    rows = [
+        {"id": first + i, "kind": kind, "conversation_id": cid, "payload": payload, "created_at": now}
+        for i, (kind, cid, payload) in enumerate(events)
+    ]
+    session.execute(sa.insert(StreamEvent), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_notify(CHANNEL, str(last))))
+    return len(rows)
+
+
+def _take_ids(session: Session, n: int) -> int:
+    """Take ``n`` ids from the counter (locking its row until commit); returns the last of them."""
+    counter: sa.Table = StreamCounter.__table__  # type: ignore[assignment]
+    take = sa.update(counter).where(counter.c.id == 1).values(last=counter.c.last + n).returning(counter.c.last)
+    last = session.scalar(take)
+    if last is None:  # a database built from the models rather than the migration, which adds the row
+        session.execute(sa.text("INSERT INTO stream_counter (id, last) VALUES (1, 0) ON CONFLICT DO NOTHING"))
+        last = session.scalar(take)
+    return int(last or 0)
+
+
+def timestamp(at: datetime) -> str:
+    """As the API writes times (``subscriber_webhooks.timestamp``): UTC, ISO 8601, ``Z``."""
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+def _at(at: datetime | None) -> str | None:
+    return timestamp(at) if at is not None else None
+
+
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.contact_id,
+    Message.direction,
+    Message.type,
+    Message.status,
+    Message.wamid,
+    Message.content,
+    Message.reactions,
+    Message.edited_at,
+    Message.revoked_at,
+    Message.error_code,
+    Message.error_title,
+    Message.created_at,
+)
+
+
+def message_view(m: Any) -> dict[str, Any]:
+    """A message (a ``Message`` or a row of ``_MESSAGE_COLUMNS``) as the stream shows it: what a bubble needs."""
+    return {
+        "message_id": m.id,
+        "conversation_id": m.conversation_id,
+        "contact_id": m.contact_id,
+        "direction": m.direction,
+        "type": m.type,
+        "status": m.status,
+        "wamid": m.wamid,
+        "content": m.content,
+        "reactions": m.reactions or {},
+        "edited_at": _at(m.edited_at),
+        "revoked_at": _at(m.revoked_at),
+        "error": {"code": m.error_code, "title": m.error_title} if m.error_code or m.error_title else None,
+        "created_at": _at(m.created_at),
+    }
+
+
+def conversation_view(c: Conversation) -> dict[str, Any]:
+    """A conversation as the stream shows it (what the inbox list needs)."""
+    closes = c.last_inbound_at + WINDOW if c.last_inbound_at is not None else None
+    return {
+        "conversation_id": c.id,
+        "contact_id": c.contact_id,
+        "unread_count": c.unread_count,
+        "last_message_at": _at(c.last_message_at),
+        "window_closes_at": _at(closes),
+        "window_open": closes is not None and closes > utcnow(),
+        "assignee_user_id": c.assignee_user_id,
+        "state": getattr(c, "state", None),
+    }
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stream event as read, with the conversation's assignee now (for the visibility filter)."""
+
+    id: int
+    kind: str
+    conversation_id: int | None
+    payload: dict[str, Any]
+    created_at: datetime
+    assignee_user_id: int | None
+
+
+async def read(session: AsyncSession, after: int, limit: int = 500) -> list[Event]:
+    """Events after id ``after``, in id order, at most ``limit``."""
+    stmt = (
+        sa.select(
+            StreamEvent.id,
+            StreamEvent.kind,
+            StreamEvent.conversation_id,
+            StreamEvent.payload,
+            StreamEvent.created_at,
+            Conversation.assignee_user_id,
+        )
+        .outerjoin(Conversation, Conversation.id == StreamEvent.conversation_id)
+        .where(StreamEvent.id > after)
+        .order_by(StreamEvent.id)
+        .limit(limit)
+    )
+    return [Event(*row) for row in await session.execute(stmt)]
+
+
+async def last_id(session: AsyncSession) -> int:
+    """The last id given so far (0 before the first event)."""
+    return int(await session.scalar(sa.select(StreamCounter.last).where(StreamCounter.id == 1)) or 0)
+
+
+async def missed(session: AsyncSession, after: int) -> bool:
+    """Whether events after ``after`` were pruned already (the client must resync): ids have no gaps, so the
+    oldest kept must be ``after + 1`` or there must be none after ``after``."""
+    last = await last_id(session)
+    if after > last:  # an id this database never gave (another database's, or made up)
+        return True
+    oldest = await session.scalar(sa.select(sa.func.min(StreamEvent.id)))
+    if oldest is None:
+        return after < last
+    return int(oldest) > after + 1
+
+
+async def prune(session: AsyncSession, before: datetime, *, limit: int = 1_000) -> int:
+    """Forget one chunk (at most ``limit``) of the events written before ``before``; returns how many."""
+    ids = list(
+        (
+            await session.scalars(
+                sa.select(StreamEvent.id).where(StreamEvent.created_at < before).order_by(StreamEvent.id).limit(limit)
+            )
+        ).all()
+    )
+    if ids:
+        await session.execute(sa.delete(StreamEvent).where(StreamEvent.id.in_(ids)))
+    return len(ids)
