@@ -122,10 +122,11 @@ class SendIntake:
                         outcomes[i] = Queued(await schemas.MessageOut.load(session, first), replayed=True)
                         continue
                     firsts[(api_key_id, send.key)] = i
-                wanted.append((i, await service.prepare(session, send.request, senders)))
+                wanted.append((i, await service.prepare(session, send.request, senders, sent_by_api_key_id=api_key_id)))
             except errors.WahubError as exc:
                 outcomes[i] = exc
         queued = await outbound.queue_many(session, [item for _, item in wanted])
+        names = await schemas.sender_names(session, [r[0] for r in queued if not isinstance(r, errors.WindowClosed)])
         for (i, item), result in zip(wanted, queued, strict=True):
             if isinstance(result, errors.WindowClosed):
                 outcomes[i] = result
@@ -134,7 +135,7 @@ class SendIntake:
             send = batch[i]
             if send.key is not None:
                 idempotency.remember(session, live[send.api_key], send.key, send.digest, message.id)
-            outcomes[i] = Queued(schemas.MessageOut.of(message, contact, list(item.entities)), replayed=False)
+            outcomes[i] = Queued(schemas.MessageOut.of(message, contact, list(item.entities), names), replayed=False)
         for i, first in repeats:  # the same key twice in one batch: the second is a retry of the first
             earlier = outcomes[first]
             if batch[i].digest != batch[first].digest:

@@ -18,11 +18,17 @@ from wahub.store.models import Account, Contact, Message
 
 
 async def prepare(
-    session: AsyncSession, request: SendRequest, senders: dict[str | None, Account] | None = None
+    session: AsyncSession,
+    request: SendRequest,
+    senders: dict[str | None, Account] | None = None,
+    *,
+    sent_by_user_id: int | None = None,
+    sent_by_api_key_id: int | None = None,
 ) -> outbound.QueuedSend:
     """What ``request`` asks to queue, from its sender (the default account when it names none; ``senders``
     remembers them across the requests of one transaction), its recipient and any file uploaded to wahub
-    checked; raises ``InvalidInput`` (or the sender's ``NotFound``) if they do not hold."""
+    checked; raises ``InvalidInput`` (or the sender's ``NotFound``) if they do not hold. ``sent_by_*`` records
+    who asks (a user, an API key)."""
     senders = {} if senders is None else senders
     account = senders.get(request.sender)
     if account is None:
@@ -51,6 +57,8 @@ async def prepare(
         free_form=request.free_form,
         group_id=request.to if request.group else None,
         entities=tuple(dict.fromkeys(request.entities)),
+        sent_by_user_id=sent_by_user_id,
+        sent_by_api_key_id=sent_by_api_key_id,
     )
 
 

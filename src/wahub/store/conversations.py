@@ -1,17 +1,39 @@
-"""Conversations: one per contact and account, carrying the 24-hour window and the unread count."""
+"""Conversations: one per contact and account, carrying the 24-hour window, the unread count and the inbox's
+workflow: a ``state`` (open, resolved: a new inbound message reopens a resolved one) and an assignee (a user)."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.store import stream, upsert
-from wahub.store.models import Conversation, utcnow
+from wahub.store.models import Conversation, User, utcnow
 
 WINDOW = timedelta(hours=24)
+
+
+class State(enum.StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a workflow action (``assign``, ``resolve``, ``reopen``) did to a conversation: each field it changed,
+    as ``(before, after)``; empty (and false) when the conversation was so already."""
+
+    conversation: Conversation
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.fields)
 
 
 async def get_or_create(session: AsyncSession, account_id: int, contact_id: int) -> Conversation:
@@ -70,13 +92,84 @@ def window_open(conversation: Conversation, now: datetime) -> bool:
 
 
 def record_inbound(conversation: Conversation, at: datetime) -> None:
-    """An inbound message opens (or extends) the 24-hour window and counts as unread."""
+    """A new inbound message opens (or extends) the 24-hour window, counts as unread and reopens a resolved
+    conversation. The processor calls it only for messages it really inserted, so a redelivery changes nothing."""
     if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
         conversation.last_inbound_at = at
     record_activity(conversation, at)
     conversation.unread_count += 1
+    if conversation.state != State.OPEN:
+        conversation.state = State.OPEN.value
 
 
 def record_activity(conversation: Conversation, at: datetime) -> None:
     if conversation.last_message_at is None or at > conversation.last_message_at:
         conversation.last_message_at = at
+
+
+async def get(session: AsyncSession, conversation_id: int) -> Conversation:
+    """The conversation ``conversation_id``; ``NotFound`` if there is none."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise errors.NotFound(f"conversation {conversation_id} does not exist")
+    return conversation
+
+
+async def assign(session: AsyncSession, conversation_id: int, user_id: int | None) -> Changed:
+    """Assign the conversation to the user ``user_id`` (an active one: ``InvalidInput`` otherwise), or to no one."""
+    conversation = await get(session, conversation_id)
+    if user_id is not None:
+        user = await session.get(User, user_id)
+        if user is None or user.disabled_at is not None:
+            raise errors.InvalidInput(f"user_id: no active user has id {user_id}", field="user_id")
+    return _reported(session, _change(conversation, assignee_user_id=user_id), "assigned")
+
+
+async def resolve(session: AsyncSession, conversation_id: int) -> Changed:
+    """Mark the conversation resolved (the next inbound message reopens it)."""
+    return _reported(session, _change(await get(session, conversation_id), state=State.RESOLVED.value), "resolved")
+
+
+async def reopen(session: AsyncSession, conversation_id: int) -> Changed:
+    return _reported(session, _change(await get(session, conversation_id), state=State.OPEN.value), "reopened")
+
+
+def _change(conversation: Conversation, **values: Any) -> Changed:
+    changed = {}
+    for name, value in values.items():
+        before = getattr(conversation, name)
+        if before != value:
+            setattr(conversation, name, value)
+            changed[name] = (before, value)
+    return Changed(conversation, changed)
+
+
+def _reported(session: AsyncSession, changed: Changed, why: str) -> Changed:
+    """A change, told to the live stream (``store/stream.py``) when there was one."""
+    if changed:
+        stream.publish(
+            session, [stream.Change(stream.CONVERSATION_UPDATED, conversation_id=changed.conversation.id, why=why)]
+        )
+    return changed
+
+
+def filtered(
+    stmt: sa.Select[Any], *, state: State | None = None, assignee: int | None = None, unassigned: bool = False
+) -> sa.Select[Any]:
+    """``stmt`` (a select of conversations) narrowed to one state, one assignee's or the unassigned ones."""
+    if state is not None:
+        stmt = stmt.where(Conversation.state == state.value)
+    if unassigned:
+        stmt = stmt.where(Conversation.assignee_user_id.is_(None))
+    elif assignee is not None:
+        stmt = stmt.where(Conversation.assignee_user_id == assignee)
+    return stmt
+
+
+async def user_names(session: AsyncSession, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of these users (assignees, senders), by id."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.execute(sa.select(User.id, User.name).where(User.id.in_(wanted)))
+    return {row.id: row.name for row in rows}

@@ -13,6 +13,7 @@ from wahub.store.columns import Base as Base
 from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime
 from wahub.store.columns import utcnow as utcnow
+from wahub.store.inbox_models import CannedReply as CannedReply
 from wahub.store.stream_models import StreamCounter as StreamCounter
 from wahub.store.stream_models import StreamEvent as StreamEvent
 from wahub.store.users_models import RefreshToken as RefreshToken
@@ -73,7 +74,10 @@ class Conversation(Base):
     """A contact × account thread; ``last_inbound_at`` opens the 24-hour customer-service window."""
 
     __tablename__ = "conversations"
-    __table_args__ = (sa.UniqueConstraint("account_id", "contact_id"),)
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "contact_id"),
+        sa.Index("ix_conversations_state_id", "state", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -81,6 +85,8 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None]
     last_message_at: Mapped[datetime | None] = mapped_column(index=True)
     unread_count: Mapped[int] = mapped_column(default=0)
+    # open or resolved (``conversations.State``); a new inbound message reopens a resolved one.
+    state: Mapped[str] = mapped_column(sa.String(16), default="open", server_default="open")
     # The user (agent) it is assigned to; agents see only theirs and the unassigned ones.
     assignee_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -116,6 +122,8 @@ class Message(Base):
     history: Mapped[list[Any] | None] = mapped_column(JSONType)
     edited_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # What it is found by (``search_text.indexed_text``; None: nothing); indexed by ``store/search.py``.
+    search_text: Mapped[str | None] = mapped_column(sa.Text)
     error_code: Mapped[int | None]
     error_title: Mapped[str | None] = mapped_column(sa.Text)
     error_details: Mapped[str | None] = mapped_column(sa.Text)
@@ -124,14 +132,16 @@ class Message(Base):
     queued_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
-    # What it is found by (``search_text.indexed_text``; None: nothing); indexed by ``store/search.py``.
-    search_text: Mapped[str | None] = mapped_column(sa.Text)
     read_at: Mapped[datetime | None]
     played_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     # An outbound message that may have reached Meta twice: its send was in flight when its worker died, or
     # timed out (Meta may have taken it), and it was sent again.
     possible_duplicate: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Who queued an outbound message: a signed-in user or a program's API key (neither: inbound, or wahub itself).
+    # No ON DELETE (see migration 0014): users and keys are disabled or revoked, never deleted.
+    sent_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    sent_by_api_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_keys.id"))
 
 
 class MessageWamid(Base):

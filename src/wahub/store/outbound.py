@@ -36,6 +36,9 @@ class QueuedSend:
     free_form: bool = True
     group_id: str | None = None
     entities: tuple[tuple[str, str], ...] = ()  # linked to the message as it is queued (``store/entities.py``)
+    # Who queues it: a signed-in user or an API key (neither: wahub itself, e.g. the CLI or a campaign).
+    sent_by_user_id: int | None = None
+    sent_by_api_key_id: int | None = None
 
     @property
     def chat(self) -> domain.ContactRef:
@@ -75,11 +78,13 @@ async def queue_many(
             "type": item.message_type.value,
             "status": domain.MessageStatus.QUEUED.value,
             "content": item.content,
+            "search_text": indexed_text(item.message_type.value, item.content),  # indexed in the same insert
             "media_id": _uploaded_file(item),
             "reply_to_wamid": item.reply_to,
             "group_id": item.group_id,
-            "search_text": indexed_text(item.message_type.value, item.content),  # indexed in the same insert
             "possible_duplicate": False,
+            "sent_by_user_id": item.sent_by_user_id,
+            "sent_by_api_key_id": item.sent_by_api_key_id,
             "created_at": now,
             "queued_at": now,
         }

@@ -88,10 +88,7 @@ async def list_messages(
         entity=entity_filter(entity_type, entity_id),
     )
     page = await messages.list_page(session, limit=limit, cursor=cursor, filters=filters)
-    linked = await entities.of_messages(session, [m.id for m, _ in page.items])
-    return schemas.MessagePage(
-        items=[schemas.MessageOut.of(m, c, linked.get(m.id)) for m, c in page.items], next_cursor=page.next_cursor
-    )
+    return schemas.MessagePage(items=await schemas.MessageOut.all_of(session, page.items), next_cursor=page.next_cursor)
 
 
 @router.get("/{message_id}", response_model=schemas.MessageOut)

@@ -3,6 +3,7 @@
 ``events`` and ``subscriptions`` are the answers, read from the rows with pydantic's ``from_attributes``. The
 routes name them all as ``schemas.X``."""
 
+from wahub.api.schemas.canned_replies import CannedReplyIn, CannedReplyOut, CannedReplyPatch
 from wahub.api.schemas.common import (
     ENTITY_ID,
     ENTITY_TYPE,
@@ -13,10 +14,17 @@ from wahub.api.schemas.common import (
     ErrorOut,
     Id,
 )
-from wahub.api.schemas.conversations import ContactOut, ContactPage, ConversationOut, ConversationPage
+from wahub.api.schemas.conversations import (
+    AssignIn,
+    ContactOut,
+    ContactPage,
+    ConversationOut,
+    ConversationPage,
+    UserRefOut,
+)
 from wahub.api.schemas.events import ErrorCountOut, EventOut, EventPage, OutboundStatsOut, StatsOut
 from wahub.api.schemas.media import MediaOut
-from wahub.api.schemas.messages import MessageOut, MessagePage, StatusOut
+from wahub.api.schemas.messages import MessageOut, MessagePage, SentByOut, StatusOut, sender_names
 from wahub.api.schemas.send import SendMessage
 from wahub.api.schemas.subscriptions import (
     FAILED_STATE,
@@ -33,6 +41,10 @@ __all__ = [
     "ENTITY_ID",
     "ENTITY_TYPE",
     "FAILED_STATE",
+    "AssignIn",
+    "CannedReplyIn",
+    "CannedReplyOut",
+    "CannedReplyPatch",
     "ContactOut",
     "ContactPage",
     "ContactRefOut",
@@ -56,8 +68,11 @@ __all__ = [
     "ReplayIn",
     "ReplayOut",
     "SendMessage",
+    "SentByOut",
     "StatsOut",
     "StatusOut",
     "SubscriptionIn",
     "SubscriptionOut",
+    "UserRefOut",
+    "sender_names",
 ]

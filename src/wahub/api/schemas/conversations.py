@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wahub.api.schemas.common import ContactRefOut, EntityRef, Joined
+from wahub.api.schemas.common import ContactRefOut, EntityRef, Id, Joined
 from wahub.store import conversations
 from wahub.store.models import Contact, Conversation
 
@@ -33,12 +35,20 @@ class ContactPage(BaseModel):
     next_cursor: str | None
 
 
+# A user as a conversation or a message names them (no docstring: it would become its OpenAPI description).
+class UserRefOut(BaseModel):
+    id: int
+    name: str | None = Field(description="the user's name (null: the user was deleted)")
+
+
 class ConversationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
     account_id: int
     contact: ContactRefOut
+    state: Literal["open", "resolved"] = Field(description="resolved until reopened, or until the contact writes again")
+    assignee: UserRefOut | None = Field(description="the user it is assigned to; null: no one")
     unread_count: int
     last_message_at: datetime | None
     last_inbound_at: datetime | None
@@ -48,12 +58,20 @@ class ConversationOut(BaseModel):
 
     @classmethod
     def of(
-        cls, conversation: Conversation, contact: Contact, now: datetime, linked: list[tuple[str, str]] | None = None
+        cls,
+        conversation: Conversation,
+        contact: Contact,
+        now: datetime,
+        linked: list[tuple[str, str]] | None = None,
+        users: Mapping[int, str] | None = None,
     ) -> ConversationOut:
+        """The conversation as the API shows it; ``users`` names its assignee (``conversations.user_names``)."""
+        assignee = conversation.assignee_user_id
         return cls.model_validate(
             Joined(
                 conversation,
                 contact=contact,
+                assignee=None if assignee is None else UserRefOut(id=assignee, name=(users or {}).get(assignee)),
                 window_closes_at=conversations.window_closes_at(conversation),
                 window_open=conversations.window_open(conversation, now),
                 entities=EntityRef.all_of(linked or []),
@@ -64,3 +82,13 @@ class ConversationOut(BaseModel):
 class ConversationPage(BaseModel):
     items: list[ConversationOut]
     next_cursor: str | None
+
+
+class AssignIn(BaseModel):
+    """Who the conversation is assigned to."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"user_id": 3}, {"user_id": None}]})
+
+    user_id: Id | Literal["me"] | None = Field(
+        description="a user's id; 'me': the signed-in user (not an API key); null: no one"
+    )

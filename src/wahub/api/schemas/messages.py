@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.api.schemas.common import ContactRefOut, EntityRef, ErrorOut, Joined
-from wahub.store import entities, messages
-from wahub.store.models import Contact, Message, StatusRecord
+from wahub.store import conversations, entities, messages
+from wahub.store.models import ApiKey, Contact, Message, StatusRecord
+
+Senders = Mapping[tuple[str, int], str]
+"""The names of the users and API keys that sent messages, by ``("user", id)`` and ``("api_key", id)``."""
+
+
+# Who queued an outbound message (no docstring: it would become its OpenAPI description).
+class SentByOut(BaseModel):
+    kind: Literal["user", "api_key"]
+    id: int
+    name: str | None = Field(description="the user's or the API key's name (null: deleted since)")
+
+    @classmethod
+    def of(cls, message: Message, senders: Senders | None) -> SentByOut | None:
+        if message.sent_by_user_id is not None:
+            kind, sender = "user", message.sent_by_user_id
+        elif message.sent_by_api_key_id is not None:
+            kind, sender = "api_key", message.sent_by_api_key_id
+        else:
+            return None
+        return cls(kind=kind, id=sender, name=(senders or {}).get((kind, sender)))
+
+
+async def sender_names(session: AsyncSession, rows: Iterable[Message]) -> dict[tuple[str, int], str]:
+    """The names of who sent ``rows`` (``Senders``): two small queries at most."""
+    rows = list(rows)
+    users = await conversations.user_names(session, (m.sent_by_user_id for m in rows))
+    found = {("user", user_id): name for user_id, name in users.items()}
+    keys = {m.sent_by_api_key_id for m in rows if m.sent_by_api_key_id is not None}
+    if keys:
+        for key_id, name in await session.execute(sa.select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(keys))):
+            found[("api_key", key_id)] = name
+    return found
 
 
 class StatusOut(BaseModel):
@@ -66,6 +100,10 @@ class MessageOut(BaseModel):
     played_at: datetime | None
     failed_at: datetime | None
     entities: list[EntityRef] = Field(description="the other systems' entities it is linked to")
+    sent_by: SentByOut | None = Field(
+        description="who queued an outbound message: a user or an API key; null for inbound messages and for what "
+        "wahub sent by itself (the CLI, campaigns)"
+    )
 
     @field_validator("reactions", mode="before")
     @classmethod
@@ -78,7 +116,14 @@ class MessageOut(BaseModel):
         return value or []
 
     @classmethod
-    def of(cls, message: Message, contact: Contact, linked: list[tuple[str, str]] | None = None) -> MessageOut:
+    def of(
+        cls,
+        message: Message,
+        contact: Contact,
+        linked: list[tuple[str, str]] | None = None,
+        senders: Senders | None = None,
+    ) -> MessageOut:
+        """The message as the API shows it; ``senders`` names who sent it (``sender_names``)."""
         failed = message.error_code is not None or message.error_title
         out = cls.model_validate(
             Joined(
@@ -86,6 +131,7 @@ class MessageOut(BaseModel):
                 contact=contact,
                 error=message if failed else None,
                 entities=EntityRef.all_of(linked or []),
+                sent_by=SentByOut.of(message, senders),
             )
         )
         return out.model_copy(update=cls._content_at_top(message.content))
@@ -107,7 +153,15 @@ class MessageOut(BaseModel):
         contact = await session.get(Contact, message.contact_id)
         assert contact is not None  # a foreign key guarantees it
         linked = await entities.of_messages(session, [message.id])
-        return cls.of(message, contact, linked.get(message.id))
+        return cls.of(message, contact, linked.get(message.id), await sender_names(session, [message]))
+
+    @classmethod
+    async def all_of(cls, session: AsyncSession, rows: list[tuple[Message, Contact]]) -> list[MessageOut]:
+        """A page of messages with their contacts, as the API shows them (their links and senders looked up
+        together)."""
+        linked = await entities.of_messages(session, [m.id for m, _ in rows])
+        names = await sender_names(session, [m for m, _ in rows])
+        return [cls.of(m, c, linked.get(m.id), names) for m, c in rows]
 
 
 class MessagePage(BaseModel):
