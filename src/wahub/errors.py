@@ -3,6 +3,7 @@
     WahubError
     ├── NotFound                      a thing asked for does not exist
     ├── Unauthorized                  no or bad credentials
+    ├── Forbidden                     credentials without the permission (a scope, a role, a CSRF token)
     ├── TooManyRequests               an API key over its request rate: retry after ``retry_after`` seconds
     ├── Busy                          request bodies in flight fill their memory budget: retry after ``retry_after``
     ├── InvalidInput                  input that wahub refuses before doing anything (field, reason)
@@ -53,6 +54,10 @@ class NotFound(WahubError):
 
 class Unauthorized(WahubError):
     """A valid API key or token is required."""
+
+
+class Forbidden(WahubError):
+    """These credentials do not allow this."""
 
 
 class TooManyRequests(WahubError):

@@ -70,6 +70,7 @@ class _Server(uvicorn.Server):
 class _Sandbox:
     api_key: str
     fakegraph_url: str
+    admin_password: str | None  # the one-time password of the admin made at a fresh start
     silent: list[fakegraph.SimulatedContact] = field(default_factory=list)  # contacts who have not written
 
 
@@ -129,7 +130,11 @@ async def serve(
         graph_url = fg_url
         async with db.transaction(sessions) as session:
             await sandbox.ensure_account(session, vault, creds)
-            info = _Sandbox(api_key=await sandbox.ensure_api_key(session, settings.data_dir), fakegraph_url=fg_url)
+            info = _Sandbox(
+                api_key=await sandbox.ensure_api_key(session, settings.data_dir),
+                fakegraph_url=fg_url,
+                admin_password=await sandbox.ensure_admin(session),
+            )
     elif role is not Role.PROCESSOR and settings.phone_number_id:
         await commands.store_account_from_settings(settings, sessions, vault)
     if role is not Role.PROCESSOR:
@@ -273,6 +278,15 @@ async def _wait_started(
         await asyncio.sleep(0.02)
 
 
+def _admin_login(info: _Sandbox, url: str) -> str:
+    if info.admin_password is None:
+        return f"  sandbox admin login: {sandbox.ADMIN_EMAIL} (new password: wahub user reset-password --email …)"
+    return (
+        f"  sandbox admin login: {sandbox.ADMIN_EMAIL} password: {info.admin_password} "
+        f"(one-time, shown only now; POST {url}/api/v1/auth/login)"
+    )
+
+
 def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _Sandbox | None) -> None:
     url = f"http://{_local(host)}:{port}"
     lines = [
@@ -293,6 +307,7 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
             f"  simulated contacts ({wrote}; they read, and sometimes answer):",
             "    " + "   ".join(f"+{c.wa_id} {c.name}" for c in sandbox.CONTACTS),
             f"  sandbox API key: {info.api_key}",
+            _admin_login(info, url),
             "  send a text:",
             f"    {post}-H 'Content-Type: application/json' -d '{json.dumps(text, ensure_ascii=False)}'",
             "  or a template (needs no open window; the sandbox's templates are listed in the README):",

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import fakegraph
 import fakegraph.config
-from wahub.store import accounts, apikeys, conversations
+from wahub.store import accounts, apikeys, conversations, users
 from wahub.store.crypto import Vault, new_secret_key
 from wahub.store.models import Account, Contact, Conversation, utcnow
 
@@ -35,6 +35,7 @@ GREET_MARGIN = timedelta(hours=1)
 GREETED_WITHIN = 20.0  # seconds to wait for the greetings to be stored before the banner says text works
 SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 API_KEY_FILE = "sandbox-api-key"
+ADMIN_EMAIL = "admin@sandbox.wahub.local"
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -128,6 +129,16 @@ async def ensure_api_key(session: AsyncSession, data_dir: Path) -> str:
     _row, key = await apikeys.create(session, "sandbox")
     _write_private(path, key)
     return key
+
+
+async def ensure_admin(session: AsyncSession) -> str | None:
+    """A fresh sandbox (no user yet) gets an admin, ``ADMIN_EMAIL``: returns its one-time password, which is
+    not kept anywhere; None when users exist already (``wahub user reset-password`` gives a new one)."""
+    if await users.list_users(session):
+        return None
+    password = users.new_password()
+    await users.add(session, ADMIN_EMAIL, "Sandbox admin", users.UserRole.ADMIN, password)
+    return password
 
 
 def greeting(contact: fakegraph.SimulatedContact) -> str:

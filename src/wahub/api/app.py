@@ -13,7 +13,20 @@ from starlette.types import Receive, Scope, Send
 import wahub
 from wahub.api import bodies, errors, headers, webhooks
 from wahub.api.context import AppContext
-from wahub.api.routes import contacts, conversations, docs, events, health, media, messages, stats, subscriptions
+from wahub.api.routes import (
+    apikeys,
+    auth,
+    contacts,
+    conversations,
+    docs,
+    events,
+    health,
+    media,
+    messages,
+    stats,
+    subscriptions,
+    users,
+)
 from wahub.webhook import intake
 from wahub.webhook.journal import EventJournal
 
@@ -73,7 +86,8 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app = FastAPI(
         title="wahub",
         version=wahub.__version__,
-        description="Self-hosted WhatsApp Business messaging hub. Authenticate with `Authorization: Bearer <api key>`.",
+        description="Self-hosted WhatsApp Business messaging hub. Authenticate with `Authorization: Bearer <api key>`, "
+        "or as a user with the session cookies of `POST /api/v1/auth/login`.",
         lifespan=lifespan,
         docs_url=None,  # our own /docs and /redoc (routes/docs.py): assets from the package, not a CDN
         redoc_url=None,
@@ -91,6 +105,9 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(media.router)
     app.include_router(stats.router)
     app.include_router(subscriptions.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(apikeys.router)
     app.include_router(health.router)
     app.include_router(docs.router)
     app.router.routes.append(docs.assets())

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from wahub import storage
 from wahub.api.intake import SendIntake
 from wahub.api.limits import FailedKeys, KeyLimiter
+from wahub.api.sessions import AccessTokens
 from wahub.api.usage import KeyUsage
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
@@ -39,6 +40,11 @@ class AppContext:
     key_usage: KeyUsage
     # Client addresses that sent wrong API keys, shut out for a while after too many (``api/limits.py``).
     failed_keys: FailedKeys
+    # Users' access tokens (``api/sessions.py``), and the logins that failed, by address and by email.
+    tokens: AccessTokens
+    failed_logins: FailedKeys
+    # The id and scopes of each API key this process authenticated (a send's fast path needs no query).
+    known_keys: dict[str, tuple[int, frozenset[str]]]
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:
@@ -58,4 +64,7 @@ class AppContext:
             limiter=KeyLimiter(settings.api_rate_limit),
             key_usage=KeyUsage(),
             failed_keys=FailedKeys(),
+            tokens=AccessTokens(vault),
+            failed_logins=FailedKeys(threshold=5),
+            known_keys={},
         )

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
+from wahub.api import sessions
 from wahub.api.context import AppContext
 from wahub.api.schemas import ENTITY_ID, ENTITY_TYPE
-from wahub.store import apikeys
+from wahub.store import apikeys, users
+from wahub.store.apikeys import Scope
+from wahub.store.users import UserRole
 
 
 def get_context(request: Request) -> AppContext:
@@ -33,9 +38,39 @@ async def reader(ctx: Ctx) -> AsyncIterator[AsyncSession]:
 ReadSession = Annotated[AsyncSession, Depends(reader)]
 
 
-# Declares the API key in the OpenAPI document (Swagger UI's "Authorize"); ``_bearer`` reads the header itself.
+# Declared in the OpenAPI document (Swagger UI's "Authorize"); ``principal`` reads the header and cookie itself.
 _API_KEY = HTTPBearer(auto_error=False, scheme_name="apiKey", description="an API key: `wahub apikey create`")
+_SESSION = APIKeyCookie(
+    name=sessions.ACCESS_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="a user's session, set by `POST /api/v1/auth/login`; state-changing requests also need the "
+    f"`{sessions.CSRF_HEADER}` header with the value of the `{sessions.CSRF_COOKIE}` cookie",
+)
 DeclaredKey = Annotated[HTTPAuthorizationCredentials | None, Depends(_API_KEY)]
+DeclaredSession = Annotated[str | None, Depends(_SESSION)]
+
+
+USER_SCOPES = {
+    UserRole.ADMIN.value: frozenset(Scope),
+    UserRole.AGENT.value: frozenset({Scope.READ, Scope.SEND}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who makes a request: an API key (``kind="key"``) or a signed-in user (``kind="user"``)."""
+
+    kind: Literal["key", "user"]
+    id: int
+    role: str  # a user's role; "key" for an API key
+    scopes: frozenset[str]
+    key_hash: str | None = None  # an API key's hash (``apikeys.hash_key``)
+
+    @property
+    def sees_every_conversation(self) -> bool:
+        """Keys and admins see every conversation; an agent, those assigned to them or to nobody."""
+        return self.kind == "key" or self.role == UserRole.ADMIN
 
 
 def _bearer(request: Request) -> str:
@@ -46,23 +81,50 @@ def _bearer(request: Request) -> str:
     return key.strip()
 
 
-async def require_api_key(request: Request, ctx: Ctx, _declared: DeclaredKey = None) -> int:
-    """The id of the API key in ``Authorization: Bearer <key>``; 401 without a valid one, 429 for an address
-    shut out after too many wrong keys."""
-    _not_shut_out(request, ctx)
-    return await _authenticated(request, ctx)
+async def _principal(request: Request, ctx: AppContext, *, sending: bool) -> Principal:
+    if "authorization" in request.headers or sessions.ACCESS_COOKIE not in request.cookies:
+        _not_shut_out(request, ctx)
+        key_hash = apikeys.hash_key(_bearer(request))
+        known = ctx.known_keys.get(key_hash)
+        # A send by a key this process saw live passes without a query: the send's own transaction checks it again
+        # (``api/intake.py``), so a revoked key is refused all the same.
+        if sending and known is not None and ctx.intake.known_live(key_hash):
+            ctx.key_usage.seen(key_hash)
+            _within_rate(ctx, key_hash, "API key")
+            return Principal("key", known[0], "key", known[1], key_hash)
+        return await _authenticated(request, ctx)
+    return await _user(request, ctx)
 
 
-async def _authenticated(request: Request, ctx: AppContext) -> int:
+async def _authenticated(request: Request, ctx: AppContext) -> Principal:
     key = _bearer(request)
     async with ctx.readers() as session, session.begin():
         row = await apikeys.authenticate(session, key)
     if row is None:
         ctx.failed_keys.failed(_address(request))
         raise errors.Unauthorized("the API key is not valid or was revoked")
-    _within_rate(ctx, row.key_hash)
+    ctx.key_usage.seen(row.key_hash)
+    _within_rate(ctx, row.key_hash, "API key")
     ctx.intake.seen_live(row.key_hash)
-    return row.id
+    scopes = apikeys.scopes_of(row)
+    ctx.known_keys[row.key_hash] = (row.id, scopes)
+    return Principal("key", row.id, "key", scopes, row.key_hash)
+
+
+async def _user(request: Request, ctx: AppContext) -> Principal:
+    claims = ctx.tokens.check(request.cookies.get(sessions.ACCESS_COOKIE, ""))
+    if claims is None:
+        raise errors.Unauthorized("the session has expired: refresh it (POST /api/v1/auth/refresh) or log in again")
+    if request.method not in sessions.SAFE_METHODS and not sessions.csrf_ok(
+        request.cookies.get(sessions.CSRF_COOKIE), request.headers.get(sessions.CSRF_HEADER)
+    ):
+        raise errors.Forbidden(f"send the {sessions.CSRF_COOKIE} cookie's value in the {sessions.CSRF_HEADER} header")
+    async with ctx.readers() as session, session.begin():
+        user = await users.get(session, claims.user_id)
+    if user is None or user.disabled_at is not None:
+        raise errors.Unauthorized("this user is disabled")
+    _within_rate(ctx, f"user:{user.id}", "user")
+    return Principal("user", user.id, user.role, USER_SCOPES.get(user.role, frozenset()))
 
 
 def _address(request: Request) -> str | None:
@@ -76,32 +138,34 @@ def _not_shut_out(request: Request, ctx: AppContext) -> None:
         )
 
 
-def _within_rate(ctx: AppContext, key_hash: str) -> None:
-    ctx.key_usage.seen(key_hash)
-    if (wait := ctx.limiter.wait(key_hash)) > 0:
+def _within_rate(ctx: AppContext, bucket: str, who: str) -> None:
+    if (wait := ctx.limiter.wait(bucket)) > 0:
         raise errors.TooManyRequests(
-            f"this API key is over its rate limit ({ctx.limiter.rate} requests per second); retry in {wait:.2f} s",
+            f"this {who} is over its rate limit ({ctx.limiter.rate} requests per second); retry in {wait:.2f} s",
             retry_after=wait,
         )
 
 
-ApiKeyId = Annotated[int, Depends(require_api_key)]
+@cache
+def requires(scope: Scope | str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the request's principal (an API key or a user session), which must hold ``scope``: 401
+    without one, 403 without the scope (or without the CSRF token of a session), 429 over its rate."""
+    scope = Scope(scope)
+
+    async def principal(
+        request: Request, ctx: Ctx, _key: DeclaredKey = None, _session: DeclaredSession = None
+    ) -> Principal:
+        found = await _principal(request, ctx, sending=scope is Scope.SEND)
+        if scope not in found.scopes:
+            raise errors.Forbidden(f"this needs the '{scope}' permission")
+        return found
+
+    return principal
 
 
-async def require_sending_key(request: Request, ctx: Ctx, _declared: DeclaredKey = None) -> str:
-    """The hash of the API key of a send: a key this process saw live passes here without a query, and the
-    send's own transaction checks it again (``api/intake.py``), so a revoked key is refused all the same; any
-    other key is checked now (401 before the body is looked at)."""
-    _not_shut_out(request, ctx)
-    key_hash = apikeys.hash_key(_bearer(request))
-    if ctx.intake.known_live(key_hash):
-        _within_rate(ctx, key_hash)
-    else:
-        await _authenticated(request, ctx)
-    return key_hash
-
-
-SendingKey = Annotated[str, Depends(require_sending_key)]
+Reader = Annotated[Principal, Depends(requires(Scope.READ))]
+Sender = Annotated[Principal, Depends(requires(Scope.SEND))]
+Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
 
 
 EntityType = Annotated[

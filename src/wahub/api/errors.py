@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 _STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
     errors.NotFound: (404, "not_found"),
     errors.Unauthorized: (401, "unauthorized"),
+    errors.Forbidden: (403, "forbidden"),
     errors.WindowClosed: (422, "window_closed"),
     errors.RangeNotSatisfiable: (416, "range_not_satisfiable"),
     errors.BodyTooLarge: (413, "too_large"),
@@ -56,7 +57,8 @@ def error_response(
 # What each error status means, for the OpenAPI document: every answer of these has the ErrorBody shape.
 _MEANING = {
     400: "the body could not be read: not UTF-8 JSON, or broken form data",
-    401: "no valid API key: send 'Authorization: Bearer <key>'",
+    401: "no valid API key ('Authorization: Bearer <key>') or user session (the cookie set by /api/v1/auth/login)",
+    403: "the API key's scopes or the user's role do not allow this, or a session's CSRF token is missing",
     404: "nothing has this id",
     408: "the body arrived too slowly",
     409: "a conflict with what exists",
@@ -210,7 +212,7 @@ def _declare_errors(operation: dict[str, Any]) -> None:
     if "requestBody" in operation:
         statuses |= {400, 408, 413, 422}
     if operation.get("security"):
-        statuses |= {401, 429}
+        statuses |= {401, 403, 429}
     responses: dict[str, Any] = operation.setdefault("responses", {})
     statuses |= {int(code) for code in responses if code.isdigit() and int(code) >= 400}
     body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from wahub.cli import account, apikey, database, fakegraph, media, monitor, send, serve
+from wahub.cli import account, apikey, database, fakegraph, media, monitor, send, serve, user
 
 app = typer.Typer(
     name="wahub",
@@ -25,6 +25,7 @@ for module in (serve, send, monitor, fakegraph):
     app.add_typer(module.app)
 app.add_typer(database.app, name="db")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(user.app, name="user")
 app.add_typer(account.app, name="account")
 app.add_typer(media.app, name="media")
 

@@ -11,10 +11,18 @@ from wahub.cli.base import DatabaseUrl, DataDir, load_settings, runs, say
 app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
 
 
-@app.command("create", epilog="Example: wahub apikey create --name erp")
+@app.command("create", epilog="Example: wahub apikey create --name erp --scope send --scope read")
 @runs
 async def create(
     name: Annotated[str, typer.Option(help="What the key is for")] = "default",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What it may do: send, read, admin (repeat it; all three when not given)",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -22,9 +30,10 @@ async def create(
     from wahub import commands
     from wahub.store import apikeys
 
+    scopes = apikeys.parse_scopes(scope or [])
     async with commands.opened(load_settings(data_dir, database_url)) as store, store.transaction() as session:
-        row, key = await apikeys.create(session, name)
-    say(f"created API key {row.prefix} ({name}); store it now, it is not shown again")
+        row, key = await apikeys.create(session, name, scopes)
+    say(f"created API key {row.prefix} ({name}, may {', '.join(sorted(scopes))}); store it now, it is not shown again")
     print(key)
 
 
@@ -57,4 +66,4 @@ async def list_keys(data_dir: DataDir = None, database_url: DatabaseUrl = None) 
     for row in rows:
         state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
         used = f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC" if row.last_used_at else "never used"
-        print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}\t{used}")
+        print(f"{apikeys.KEY_PREFIX}{row.prefix}_…\t{row.name}\t{state}\t{used}\t{row.scopes}")

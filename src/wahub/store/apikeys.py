@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -15,15 +17,39 @@ from wahub.store.models import ApiKey, utcnow
 KEY_PREFIX = "wahub_"
 
 
+class Scope(enum.StrEnum):
+    """What a key (or a user's role, ``api/deps.py``) allows."""
+
+    READ = "read"  # read messages, conversations, contacts, media, events, stats; link entities; mark read
+    SEND = "send"  # send messages and upload media
+    ADMIN = "admin"  # users, API keys, accounts, webhook subscriptions
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+def parse_scopes(names: Iterable[str]) -> frozenset[Scope]:
+    """The scopes named (all of them when none is)."""
+    try:
+        found = frozenset(Scope(name.strip().lower()) for name in names)
+    except ValueError:
+        raise errors.InvalidInput(f"scope: one of {', '.join(Scope)}", field="scope") from None
+    return found or ALL_SCOPES
+
+
+def scopes_of(row: ApiKey) -> frozenset[str]:
+    return frozenset(row.scopes.split()) & ALL_SCOPES
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create(session: AsyncSession, name: str) -> tuple[ApiKey, str]:
-    """A new key; returns the row and the plaintext key, which is never stored."""
+async def create(session: AsyncSession, name: str, scopes: Iterable[Scope] = ALL_SCOPES) -> tuple[ApiKey, str]:
+    """A new key allowing ``scopes``; returns the row and the plaintext key, which is never stored."""
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key))
+    row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(key), scopes=" ".join(sorted(set(scopes))))
     session.add(row)
     await session.flush()
     return row, key

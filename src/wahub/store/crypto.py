@@ -26,8 +26,15 @@ class Vault:
             secret_key.encode()
         )
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._secret = secret_key.encode()
         self._link_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"wahub-links-v1", info=b"hmac").derive(
             secret_key.encode()
+        )
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key of its own for ``purpose`` (e.g. session tokens), derived from the secret key."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=f"wahub-{purpose}-v1".encode(), info=b"key").derive(
+            self._secret
         )
 
     def sign(self, message: str) -> str:

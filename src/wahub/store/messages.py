@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import entities, paging, statuses, subscriber_webhooks, upsert
+from wahub.store import entities, paging, statuses, subscriber_webhooks, upsert, users
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Contact, Message, MessageWamid, utcnow
+from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
 from wahub.store.search_text import indexed_text
 
 
@@ -165,6 +165,7 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     entity: tuple[str, str] | None = None  # (entity_type, entity_id) the messages are linked to
+    visible_to: int | None = None  # an agent's user id: only conversations assigned to them or to nobody
 
 
 async def list_page(
@@ -188,4 +189,7 @@ async def list_page(
         stmt = stmt.where(Message.created_at < f.until)
     if f.entity is not None:
         stmt = stmt.where(Message.id.in_(entities.linked_messages(f.entity)))
+    if f.visible_to is not None:
+        visible = sa.select(Conversation.id).where(users.sees_conversation(f.visible_to))
+        stmt = stmt.where(Message.conversation_id.in_(visible))
     return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from wahub import errors
 from wahub.api import schemas
-from wahub.api.deps import ApiKeyId, ReadSession
+from wahub.api.deps import Reader, ReadSession
 from wahub.store import paging
 from wahub.store.models import Contact
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 @router.get("", response_model=schemas.ContactPage)
 async def list_contacts(
     session: ReadSession,
-    _key: ApiKeyId,
+    _key: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=100, description="part of a name, number or user id")] = None,
@@ -41,7 +41,7 @@ async def list_contacts(
 
 
 @router.get("/{contact_id}", response_model=schemas.ContactOut)
-async def get_contact(contact_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.ContactOut:
+async def get_contact(contact_id: schemas.Id, session: ReadSession, _key: Reader) -> schemas.ContactOut:
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise errors.NotFound(f"contact {contact_id} does not exist")

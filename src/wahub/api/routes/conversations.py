@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.api import schemas
+from wahub.api import schemas, visibility
 from wahub.api.deps import (
-    ApiKeyId,
     Ctx,
     EntityId,
     EntityType,
+    Reader,
     ReadSession,
     RequiredEntityId,
     RequiredEntityType,
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 @router.get("", response_model=schemas.ConversationPage)
 async def list_conversations(
     session: ReadSession,
-    _key: ApiKeyId,
+    principal: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     unread: Annotated[bool | None, Query(description="only conversations with unread messages")] = None,
@@ -39,6 +39,8 @@ async def list_conversations(
 ) -> schemas.ConversationPage:
     """Conversations, newest first."""
     stmt = sa.select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
+    if (visible := visibility.conversation_filter(principal)) is not None:
+        stmt = stmt.where(visible)
     if unread:
         stmt = stmt.where(Conversation.unread_count > 0)
     if contact_id is not None:
@@ -56,8 +58,9 @@ async def list_conversations(
 
 @router.get("/{conversation_id}", response_model=schemas.ConversationOut)
 async def get_conversation(
-    conversation_id: schemas.Id, session: ReadSession, _key: ApiKeyId
+    conversation_id: schemas.Id, session: ReadSession, principal: Reader
 ) -> schemas.ConversationOut:
+    await visibility.check_conversation(session, principal, conversation_id)
     return await _conversation_out(session, conversation_id)
 
 
@@ -68,11 +71,12 @@ async def get_conversation(
     responses={200: {"description": "the conversation was linked to this entity already"}},
 )
 async def link_conversation(
-    conversation_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+    conversation_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, principal: Reader, response: Response
 ) -> schemas.ConversationOut:
     """Link the conversation to an entity of another system (a customer account, a project), to find it again
     with ``GET /api/v1/conversations?entity_type=…&entity_id=…``."""
     async with db.transaction(ctx.sessions) as session:
+        await visibility.check_conversation(session, principal, conversation_id)
         await _conversation_out(session, conversation_id)  # 404 first
         if not await entities.link(session, body.key, conversation_id=conversation_id):
             response.status_code = 200
@@ -81,10 +85,15 @@ async def link_conversation(
 
 @router.delete("/{conversation_id}/entities", status_code=204, response_class=Response)
 async def unlink_conversation(
-    conversation_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+    conversation_id: schemas.Id,
+    ctx: Ctx,
+    principal: Reader,
+    entity_type: RequiredEntityType,
+    entity_id: RequiredEntityId,
 ) -> Response:
     """Remove the conversation's link to one entity."""
     async with db.transaction(ctx.sessions) as session:
+        await visibility.check_conversation(session, principal, conversation_id)
         await _conversation_out(session, conversation_id)
         if not await entities.unlink(session, (entity_type, entity_id), conversation_id=conversation_id):
             raise errors.NotFound(f"conversation {conversation_id} is not linked to {entity_type} {entity_id}")

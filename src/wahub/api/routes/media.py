@@ -19,8 +19,8 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
 
 from wahub import domain, errors
-from wahub.api import schemas
-from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.api import schemas, visibility
+from wahub.api.deps import Ctx, Reader, ReadSession, Sender
 from wahub.storage import remote, uploads
 from wahub.store import accounts, db, media
 from wahub.store.models import Media
@@ -56,7 +56,7 @@ _MAX_FIELDS = 10
 
 
 @router.post("", response_model=schemas.MediaOut, status_code=201, openapi_extra=_UPLOAD_BODY)
-async def upload_media(request: Request, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+async def upload_media(request: Request, ctx: Ctx, _key: Sender) -> schemas.MediaOut:
     """Upload a file to send: it is checked against Meta's types and size limits and kept in wahub's storage;
     send it with ``{"type": "document", "document": {"wahub_media_id": <id>, "filename": "…"}}`` (or image,
     audio, video, sticker). The sender uploads it to Meta when it first sends it."""
@@ -100,7 +100,7 @@ class FromUrl(BaseModel):
 
 
 @router.post("/from-url", response_model=schemas.MediaOut, status_code=201)
-async def media_from_url(body: FromUrl, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+async def media_from_url(body: FromUrl, ctx: Ctx, _key: Sender) -> schemas.MediaOut:
     """Fetch a file from a URL into wahub's storage, checked as an upload is, to send by ``wahub_media_id``:
     Meta then gets the file itself (uploaded by the sender), not a link it may fail to fetch (131053). Only
     public addresses are fetched unless ``WAHUB_ALLOW_PRIVATE_URLS`` is set; time and size are bounded."""
@@ -121,9 +121,10 @@ async def media_from_url(body: FromUrl, ctx: Ctx, _key: ApiKeyId) -> schemas.Med
 
 
 @router.get("/{media_id}", response_model=schemas.MediaOut)
-async def get_media(media_id: schemas.Id, session: ReadSession, ctx: Ctx, _key: ApiKeyId) -> schemas.MediaOut:
+async def get_media(media_id: schemas.Id, session: ReadSession, ctx: Ctx, principal: Reader) -> schemas.MediaOut:
     """A media file's state (``pending``, ``stored``, ``failed`` with the reason) and, once stored, a link
     that streams it for the next five minutes."""
+    await visibility.check_media(session, principal, media_id)
     item = await media.get(session, media_id)
     if item is None:
         raise errors.NotFound(f"media {media_id} does not exist")

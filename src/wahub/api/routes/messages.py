@@ -9,16 +9,16 @@ from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from wahub import domain, errors
-from wahub.api import schemas
+from wahub.api import schemas, visibility
 from wahub.api.deps import (
-    ApiKeyId,
     Ctx,
     EntityId,
     EntityType,
+    Reader,
     ReadSession,
     RequiredEntityId,
     RequiredEntityType,
-    SendingKey,
+    Sender,
     entity_filter,
 )
 from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 async def send_message(
     body: schemas.SendMessage,
     ctx: Ctx,
-    api_key: SendingKey,
+    principal: Sender,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -51,8 +51,10 @@ async def send_message(
     """Queue a message of any type Meta sends, in Meta's own body. It is sent by the worker; follow its
     ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
     window to be open (422 ``window_closed`` otherwise)."""
+    if principal.key_hash is None:
+        raise errors.Forbidden("sending as a user is not available yet: send with an API key")
     digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
-    queued = await ctx.intake.submit(body.to_request(), api_key, idempotency_key, digest)
+    queued = await ctx.intake.submit(body.to_request(), principal.key_hash, idempotency_key, digest)
     if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
@@ -63,7 +65,7 @@ async def send_message(
 @router.get("", response_model=schemas.MessagePage)
 async def list_messages(
     session: ReadSession,
-    _key: ApiKeyId,
+    principal: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
@@ -86,13 +88,15 @@ async def list_messages(
         since=_aware(since, "since"),
         until=_aware(until, "until"),
         entity=entity_filter(entity_type, entity_id),
+        visible_to=visibility.agent_id(principal),
     )
     page = await messages.list_page(session, limit=limit, cursor=cursor, filters=filters)
     return schemas.MessagePage(items=await schemas.MessageOut.all_of(session, page.items), next_cursor=page.next_cursor)
 
 
 @router.get("/{message_id}", response_model=schemas.MessageOut)
-async def get_message(message_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> schemas.MessageOut:
+async def get_message(message_id: schemas.Id, session: ReadSession, principal: Reader) -> schemas.MessageOut:
+    await visibility.check_message(session, principal, message_id)
     return await schemas.MessageOut.load(session, message_id)
 
 
@@ -103,11 +107,12 @@ async def get_message(message_id: schemas.Id, session: ReadSession, _key: ApiKey
     responses={200: {"description": "the message was linked to this entity already"}},
 )
 async def link_message(
-    message_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, _key: ApiKeyId, response: Response
+    message_id: schemas.Id, body: schemas.EntityRef, ctx: Ctx, principal: Reader, response: Response
 ) -> schemas.MessageOut:
     """Link the message to an entity of another system (an invoice, a deal, a ticket), to find it again with
     ``GET /api/v1/messages?entity_type=…&entity_id=…``."""
     async with db.transaction(ctx.sessions) as session:
+        await visibility.check_message(session, principal, message_id)
         await messages.get(session, message_id)
         if not await entities.link(session, body.key, message_id=message_id):
             response.status_code = 200
@@ -116,10 +121,11 @@ async def link_message(
 
 @router.delete("/{message_id}/entities", status_code=204, response_class=Response)
 async def unlink_message(
-    message_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, entity_type: RequiredEntityType, entity_id: RequiredEntityId
+    message_id: schemas.Id, ctx: Ctx, principal: Reader, entity_type: RequiredEntityType, entity_id: RequiredEntityId
 ) -> Response:
     """Remove the message's link to one entity."""
     async with db.transaction(ctx.sessions) as session:
+        await visibility.check_message(session, principal, message_id)
         await messages.get(session, message_id)
         if not await entities.unlink(session, (entity_type, entity_id), message_id=message_id):
             raise errors.NotFound(f"message {message_id} is not linked to {entity_type} {entity_id}")
@@ -141,11 +147,12 @@ class ReadQueued(BaseModel):
 
 
 @router.post("/{message_id}/read", status_code=202, response_model=ReadQueued)
-async def mark_read(message_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, body: MarkRead | None = None) -> ReadQueued:
+async def mark_read(message_id: schemas.Id, ctx: Ctx, principal: Sender, body: MarkRead | None = None) -> ReadQueued:
     """Mark an inbound message read: the customer sees blue ticks, and the conversation's unread count is
     cleared. Sent through the outbox like a message; asking again for the same message changes nothing."""
     typing = body.typing_indicator if body is not None else False
     async with db.transaction(ctx.sessions) as session:
+        await visibility.check_message(session, principal, message_id)
         message = await messages.get(session, message_id)
         if message.direction != domain.Direction.INBOUND.value or not message.wamid:
             raise errors.InvalidInput("only an inbound message can be marked read", field="message_id")
@@ -160,8 +167,9 @@ async def mark_read(message_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, body: Mark
 
 
 @router.get("/{message_id}/statuses", response_model=list[schemas.StatusOut])
-async def message_statuses(message_id: schemas.Id, session: ReadSession, _key: ApiKeyId) -> list[schemas.StatusOut]:
+async def message_statuses(message_id: schemas.Id, session: ReadSession, principal: Reader) -> list[schemas.StatusOut]:
     """Every status Meta reported for the message, oldest first, with pricing and errors."""
+    await visibility.check_message(session, principal, message_id)
     await messages.get(session, message_id)
     return [schemas.StatusOut.of(r) for r in await statuses.for_message(session, message_id)]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from wahub.api import schemas
-from wahub.api.deps import ApiKeyId, ReadSession
+from wahub.api.deps import Reader, ReadSession
 from wahub.store import stats
 from wahub.store.models import utcnow
 
@@ -19,7 +19,7 @@ MAX_DAYS = 366
 @router.get("", response_model=schemas.StatsOut)
 async def get_stats(
     session: ReadSession,
-    _key: ApiKeyId,
+    _key: Reader,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS, description="the period: this many days up to now")] = 30,
 ) -> schemas.StatsOut:
     """Totals, messages by direction and type, unique conversations and contacts, what became of the messages

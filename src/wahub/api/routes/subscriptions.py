@@ -8,7 +8,7 @@ from typing import Annotated, Literal, get_args
 from fastapi import APIRouter, Query, Response
 
 from wahub.api import schemas
-from wahub.api.deps import ApiKeyId, Ctx, ReadSession
+from wahub.api.deps import Admin, Ctx, ReadSession
 from wahub.store import db, paging, subscriber_webhooks
 from wahub.store.models import WebhookDelivery
 from wahub.wakeups import Channel
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
     response_model=schemas.SubscriptionOut,
     responses={409: {"description": f"there are {subscriber_webhooks.MAX_SUBSCRIPTIONS} subscriptions already"}},
 )
-async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> schemas.SubscriptionOut:
+async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: Admin) -> schemas.SubscriptionOut:
     """Have wahub POST its events to ``url``: ``message.received`` (a new inbound message) and
     ``message.status`` (a message accepted by Meta, sent, delivered, read, played or failed) and
     ``account.event`` (template status, quality, account updates and the like, as Meta sent them). The answer holds
@@ -42,19 +42,17 @@ async def subscribe(body: schemas.SubscriptionIn, ctx: Ctx, _key: ApiKeyId) -> s
 
 
 @router.get("", response_model=list[schemas.SubscriptionOut])
-async def list_subscriptions(session: ReadSession, _key: ApiKeyId) -> list[schemas.SubscriptionOut]:
+async def list_subscriptions(session: ReadSession, _key: Admin) -> list[schemas.SubscriptionOut]:
     return [schemas.SubscriptionOut.of(row) for row in await subscriber_webhooks.subscriptions(session)]
 
 
 @router.get("/{subscription_id}", response_model=schemas.SubscriptionOut)
-async def get_subscription(
-    subscription_id: schemas.Id, session: ReadSession, _key: ApiKeyId
-) -> schemas.SubscriptionOut:
+async def get_subscription(subscription_id: schemas.Id, session: ReadSession, _key: Admin) -> schemas.SubscriptionOut:
     return schemas.SubscriptionOut.of(await subscriber_webhooks.subscription(session, subscription_id))
 
 
 @router.delete("/{subscription_id}", status_code=204, response_class=Response)
-async def unsubscribe(subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId) -> Response:
+async def unsubscribe(subscription_id: schemas.Id, ctx: Ctx, _key: Admin) -> Response:
     """Stop sending events to this subscriber; its deliveries, sent or not, are deleted."""
     async with db.transaction(ctx.sessions) as session:
         await subscriber_webhooks.unsubscribe(session, subscription_id)
@@ -65,7 +63,7 @@ async def unsubscribe(subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId) -> 
 async def list_deliveries(
     subscription_id: schemas.Id,
     session: ReadSession,
-    _key: ApiKeyId,
+    _key: Admin,
     state: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -81,7 +79,7 @@ async def list_deliveries(
 
 @router.post("/{subscription_id}/replay", response_model=schemas.ReplayOut)
 async def replay(
-    subscription_id: schemas.Id, ctx: Ctx, _key: ApiKeyId, body: schemas.ReplayIn | None = None
+    subscription_id: schemas.Id, ctx: Ctx, _key: Admin, body: schemas.ReplayIn | None = None
 ) -> schemas.ReplayOut:
     """Send deliveries again, at once and with fresh attempts: by default every failed one; or those in
     ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time; or the ``ids``

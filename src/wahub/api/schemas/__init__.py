@@ -36,6 +36,7 @@ from wahub.api.schemas.subscriptions import (
     SubscriptionIn,
     SubscriptionOut,
 )
+from wahub.api.schemas.users import LoginIn, MeOut, SessionOut, UserCreated, UserIn, UserOut
 
 __all__ = [
     "ENTITY_ID",
@@ -61,6 +62,8 @@ __all__ = [
     "EventOut",
     "EventPage",
     "Id",
+    "LoginIn",
+    "MeOut",
     "MediaOut",
     "MessageOut",
     "MessagePage",
@@ -69,10 +72,14 @@ __all__ = [
     "ReplayOut",
     "SendMessage",
     "SentByOut",
+    "SessionOut",
     "StatsOut",
     "StatusOut",
     "SubscriptionIn",
     "SubscriptionOut",
+    "UserCreated",
+    "UserIn",
+    "UserOut",
     "UserRefOut",
     "sender_names",
 ]

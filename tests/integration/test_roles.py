@@ -1,0 +1,185 @@
+"""Roles and scopes: what an agent, an admin and a scoped API key may do through the same ``/api/v1`` routes; on
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.integration.conftest import OpenWindow
+from wahub.api.context import AppContext
+from wahub.api.limits import KeyLimiter
+from wahub.store import apikeys, db, users
+from wahub.store.apikeys import Scope
+from wahub.store.models import Conversation, Message, User, utcnow
+
+PASSWORD = "an agent's password"
+Session = Callable[[str, str], Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def signed_in(base_url: str, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Session]:
+    """Makes a user with a role and returns a client logged in as them (CSRF header included)."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def sign_in(email: str, role: str) -> httpx.AsyncClient:
+        async with db.transaction(sessions) as session:
+            await users.add(session, email, email.split("@")[0], role, PASSWORD)
+        client = httpx.AsyncClient(base_url=base_url)
+        clients.append(client)
+        answer = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+        return client
+
+    yield sign_in
+    for client in clients:
+        await client.aclose()
+
+
+async def key_with(sessions: async_sessionmaker[AsyncSession], *scopes: Scope) -> dict[str, str]:
+    async with db.transaction(sessions) as session:
+        _row, key = await apikeys.create(session, "scoped", scopes)
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def user_id(sessions: async_sessionmaker[AsyncSession], email: str) -> int:
+    async with sessions() as session:
+        return int((await session.scalars(sa.select(User.id).where(User.email == email))).one())
+
+
+async def assign(sessions: async_sessionmaker[AsyncSession], conversation_id: int, assignee: int | None) -> None:
+    async with db.transaction(sessions) as session:
+        await session.execute(
+            sa.update(Conversation).where(Conversation.id == conversation_id).values(assignee_user_id=assignee)
+        )
+
+
+async def three_conversations(
+    open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[int, int, int]:
+    """Conversations with +14155550101..03, each with one inbound message."""
+    await open_window("+14155550101", "+14155550102", "+14155550103")
+    async with db.transaction(sessions) as session:
+        rows = list((await session.scalars(sa.select(Conversation).order_by(Conversation.id))).all())
+        for conv in rows:
+            session.add(
+                Message(
+                    account_id=conv.account_id,
+                    conversation_id=conv.id,
+                    contact_id=conv.contact_id,
+                    direction="inbound",
+                    type="text",
+                    status="received",
+                    content={"body": "hello"},
+                    created_at=utcnow(),
+                )
+            )
+    return rows[0].id, rows[1].id, rows[2].id
+
+
+async def test_an_agent_cannot_list_users_create_keys_or_manage_webhooks(signed_in: Session) -> None:
+    agent = await signed_in("bo@example.com", "agent")
+    for method, path, body in (
+        ("GET", "/api/v1/users", None),
+        ("POST", "/api/v1/users", {"email": "x@example.com", "name": "X"}),
+        ("GET", "/api/v1/api-keys", None),
+        ("POST", "/api/v1/api-keys", {"name": "mine"}),
+        ("GET", "/api/v1/webhooks", None),
+    ):
+        answer = await agent.request(method, path, json=body)
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert answer.json()["error"]["code"] == "forbidden"
+    assert (await agent.get("/api/v1/conversations")).status_code == 200
+
+
+async def test_an_admin_session_manages_users_and_keys(signed_in: Session) -> None:
+    admin = await signed_in("ada@example.com", "admin")
+    assert (await admin.get("/api/v1/users")).status_code == 200
+    made = await admin.post("/api/v1/api-keys", json={"name": "erp", "scopes": ["read"]})
+    assert made.status_code == 201, made.text
+    assert made.json()["api_key"]["scopes"] == ["read"]
+    key = {"Authorization": f"Bearer {made.json()['key']}"}
+    async with httpx.AsyncClient(base_url=str(admin.base_url)) as program:
+        assert (await program.get("/api/v1/messages", headers=key)).status_code == 200
+
+
+async def test_an_agent_sees_only_their_own_and_unassigned_conversations(
+    signed_in: Session, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bo = await signed_in("bo@example.com", "agent")
+    await signed_in("cy@example.com", "agent")
+    mine, theirs, unassigned = await three_conversations(open_window, sessions)
+    await assign(sessions, mine, await user_id(sessions, "bo@example.com"))
+    await assign(sessions, theirs, await user_id(sessions, "cy@example.com"))
+
+    listed = {c["id"] for c in (await bo.get("/api/v1/conversations")).json()["items"]}
+    assert listed == {mine, unassigned}
+    assert (await bo.get(f"/api/v1/conversations/{mine}")).status_code == 200
+    hidden = await bo.get(f"/api/v1/conversations/{theirs}")
+    assert hidden.status_code == 404
+    assert hidden.json()["error"]["code"] == "not_found"
+    linked = await bo.post(f"/api/v1/conversations/{theirs}/entities", json={"entity_type": "t", "entity_id": "1"})
+    assert linked.status_code == 404
+
+    messages = (await bo.get("/api/v1/messages")).json()["items"]
+    assert {m["conversation_id"] for m in messages} == {mine, unassigned}
+    async with sessions() as session:
+        their_message = (await session.scalars(sa.select(Message.id).where(Message.conversation_id == theirs))).one()
+    assert (await bo.get(f"/api/v1/messages/{their_message}")).status_code == 404
+    assert (await bo.get(f"/api/v1/messages/{their_message}/statuses")).status_code == 404
+    assert (await bo.get("/api/v1/messages", params={"conversation_id": theirs})).json()["items"] == []
+
+
+async def test_an_admin_and_an_api_key_see_every_conversation(
+    signed_in: Session, client: httpx.AsyncClient, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    admin = await signed_in("ada@example.com", "admin")
+    await signed_in("cy@example.com", "agent")
+    ids = await three_conversations(open_window, sessions)
+    await assign(sessions, ids[0], await user_id(sessions, "cy@example.com"))
+    for who in (admin, client):
+        assert {c["id"] for c in (await who.get("/api/v1/conversations")).json()["items"]} == set(ids)
+
+
+async def test_api_key_scopes_limit_what_a_key_may_do(
+    anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    reader = await key_with(sessions, Scope.READ)
+    sender = await key_with(sessions, Scope.SEND)
+    text = {"to": "+14155550101", "type": "text", "text": {"body": "hi"}}
+    assert (await anon.get("/api/v1/messages", headers=reader)).status_code == 200
+    refused = await anon.post("/api/v1/messages", headers=reader, json=text)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert (await anon.get("/api/v1/messages", headers=sender)).status_code == 403
+    assert (await anon.get("/api/v1/webhooks", headers=reader)).status_code == 403
+    assert (await anon.get("/api/v1/api-keys", headers=reader)).status_code == 403
+    me = await anon.get("/api/v1/me", headers=reader)
+    assert me.json()["kind"] == "key" and me.json()["scopes"] == ["read"]
+
+
+async def test_keys_made_before_scopes_and_by_default_have_full_access(client: httpx.AsyncClient) -> None:
+    me = await client.get("/api/v1/me")
+    assert me.json()["scopes"] == ["admin", "read", "send"]
+    assert (await client.get("/api/v1/webhooks")).status_code == 200
+    assert (await client.get("/api/v1/api-keys")).status_code == 200
+
+
+async def test_an_api_key_cannot_revoke_itself(client: httpx.AsyncClient) -> None:
+    me = (await client.get("/api/v1/me")).json()
+    assert (await client.delete(f"/api/v1/api-keys/{me['id']}")).status_code == 409
+    assert (await client.get("/api/v1/me")).status_code == 200
+
+
+async def test_each_user_has_a_rate_limit_of_their_own(signed_in: Session, ctx: AppContext) -> None:
+    ctx.limiter = KeyLimiter(1)  # one request per second, two at once
+    bo = await signed_in("bo@example.com", "agent")
+    cy = await signed_in("cy@example.com", "agent")
+    answers = [(await bo.get("/api/v1/me")).status_code for _ in range(3)]
+    assert answers[:2] == [200, 200] and answers[2] == 429
+    assert (await cy.get("/api/v1/me")).status_code == 200  # another user's bucket is full
