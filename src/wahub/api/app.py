@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import wahub
-from wahub.api import bodies, errors, headers, webhooks
+from wahub.api import bodies, errors, headers, live, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import (
     apikeys,
@@ -24,6 +24,7 @@ from wahub.api.routes import (
     media,
     messages,
     stats,
+    stream,
     subscriptions,
     users,
 )
@@ -63,6 +64,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     keys = intake.WebhookKeys()
     journal = EventJournal(ctx.events)
     body_reader = body_reader or bodies.Bodies(bodies.Limits(budget=ctx.settings.body_memory_mb * bodies.MB))
+    hub = live.Hub(ctx.engine, ctx.readers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -71,11 +73,13 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
         await journal.start()
         ctx.intake.open()
         ctx.key_usage.start(ctx.sessions)
+        await hub.start()
         try:
             yield
         finally:
             # Servers stop taking requests before the lifespan ends, so every acked body is written here.
             await journal.stop()
+            await hub.stop()
             await ctx.intake.close()
             await ctx.key_usage.stop(ctx.sessions)
             await body_reader.stop()
@@ -96,6 +100,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     )
     app.state.ctx = ctx
     app.state.webhook_keys = keys
+    app.state.stream_hub = hub
     errors.install(app)
     app.router.routes.append(Route("/webhooks/meta", webhooks.verify_meta, methods=["GET"]))
     app.include_router(messages.router)
@@ -105,6 +110,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(media.router)
     app.include_router(stats.router)
     app.include_router(subscriptions.router)
+    app.include_router(stream.router)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(apikeys.router)

@@ -1,0 +1,172 @@
+"""The live stream's fan-out in one web process: one reader of ``stream_events`` (``store/stream.py``) hands each
+new event to every open ``GET /api/v1/stream`` connection.
+
+The table is the truth; wake-ups only say "read now":
+- a commit in this process that wrote events (``stream.on_commit``: the API's sends, the sender's recorder, and
+  the processor when it runs in this process);
+- on PostgreSQL, ``NOTIFY wahub_stream`` from any process (one listening psycopg connection per web process,
+  reconnected when it drops);
+- a poll: every 0.25 s on SQLite, where ``wahub serve``'s processor runs in a child process that cannot wake
+  the parent (``wakeups.PipeWaker`` only carries the parent's wake-ups to the child); every 2 s on PostgreSQL,
+  for notifications lost while the listening connection was down.
+
+Memory per connection is bounded: each has a queue of at most ``queue_size`` events; a connection that falls
+further behind is told to resync (``Subscription.overflowed``) and closed, and its queue is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+
+import psycopg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from wahub.store import stream
+
+log = logging.getLogger(__name__)
+
+SQLITE_POLL = 0.25
+POSTGRES_POLL = 2.0
+PAGE = 500
+
+
+class Subscription:
+    """One connection's queue of events to send: bounded; past the bound it is ``overflowed`` for good."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._events: deque[stream.Event] = deque()
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def offer(self, events: Sequence[stream.Event]) -> None:
+        if self.overflowed:
+            return
+        if len(self._events) + len(events) > self._size:
+            self.overflowed = True
+            self._events.clear()
+        else:
+            self._events.extend(events)
+        self._ready.set()
+
+    async def take(self, timeout: float) -> list[stream.Event]:
+        """What arrived (waiting up to ``timeout`` seconds for something); empty after the timeout."""
+        if not self._events and not self.overflowed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), timeout)
+        self._ready.clear()
+        taken = list(self._events)
+        self._events.clear()
+        return taken
+
+
+class Hub:
+    """Reads new stream events once per wake-up and offers them to every subscription."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        readers: async_sessionmaker[AsyncSession],
+        *,
+        queue_size: int = 1_000,
+        heartbeat: float = 15.0,
+        poll: float | None = None,
+    ) -> None:
+        self._engine = engine
+        self._readers = readers
+        self._postgres = engine.dialect.name == "postgresql"
+        self.queue_size = queue_size
+        self.heartbeat = heartbeat
+        self.poll = poll if poll is not None else (POSTGRES_POLL if self._postgres else SQLITE_POLL)
+        self.last = 0
+        self._subscriptions: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._undo_commit: Callable[[], None] = lambda: None
+        self.listening = asyncio.Event()  # set once the PostgreSQL listener is connected (tests wait for it)
+
+    async def start(self) -> None:
+        async with self._readers() as session, session.begin():
+            self.last = await stream.last_id(session)
+        loop = asyncio.get_running_loop()
+        self._undo_commit = stream.on_commit(self._engine, lambda: _call_soon(loop, self._wake.set))
+        self._tasks.append(asyncio.create_task(self._run(), name="stream-hub"))
+        if self._postgres:
+            self._tasks.append(asyncio.create_task(self._listen(), name="stream-listen"))
+        else:
+            self.listening.set()
+
+    async def stop(self) -> None:
+        self._undo_commit()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    @property
+    def connections(self) -> int:
+        """How many connections are subscribed."""
+        return len(self._subscriptions)
+
+    def subscribe(self) -> Subscription:
+        """A new subscription: it receives every event read after now (ids above ``self.last``)."""
+        subscription = Subscription(self.queue_size)
+        self._subscriptions.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            self._wake.clear()
+            try:
+                await self._read_new()
+            except Exception:
+                log.exception("reading the stream's events failed; trying again")
+                await asyncio.sleep(self.poll)
+
+    async def _read_new(self) -> None:
+        while True:
+            async with self._readers() as session, session.begin():
+                events = await stream.read(session, self.last, PAGE)
+            if not events:
+                return
+            self.last = events[-1].id
+            for subscription in list(self._subscriptions):
+                subscription.offer(events)
+                if subscription.overflowed:  # its connection ends (or never started): nothing more to queue
+                    self._subscriptions.discard(subscription)
+            if len(events) < PAGE:
+                return
+
+    async def _listen(self) -> None:
+        """LISTEN on PostgreSQL, waking the reader on each notification; reconnects after a second."""
+        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {stream.CHANNEL}")
+                    self.listening.set()
+                    self._wake.set()  # whatever was written while no one listened
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except (psycopg.Error, OSError):
+                log.warning("the stream's LISTEN connection failed; reconnecting in 1 s", exc_info=True)
+            self.listening.clear()
+            await asyncio.sleep(1.0)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    loop.call_soon_threadsafe(callback)
