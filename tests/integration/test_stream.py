@@ -24,7 +24,7 @@ from tests.support import eventually, running
 from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.live import Hub
-from wahub.store import db, stream, users
+from wahub.store import conversations, db, stream, users
 from wahub.store.models import Account, Conversation, Message, StreamEvent
 
 TICKS = ["accepted", "sent", "delivered", "read"]
@@ -328,3 +328,20 @@ async def test_an_agent_receives_only_the_events_of_conversations_they_may_see(
             await touch(sessions, free["id"], ["unassigned"])
             seen = await events.until(lambda e: e.data.get("why") == "unassigned")
     assert [e.data.get("why") for e in seen if e.data.get("message_id") == theirs["id"]] == []
+
+
+async def test_resolving_and_reopening_a_conversation_are_reported(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], open_window: OpenWindow
+) -> None:
+    message_id = await some_message(client, open_window)
+    async with db.transaction(sessions) as session:
+        thread = await session.scalar(sa.select(Message.conversation_id).where(Message.id == message_id))
+    assert thread is not None
+    async with opened(client) as (_, events):
+        async with db.transaction(sessions) as session:
+            await conversations.resolve(session, thread)
+        async with db.transaction(sessions) as session:
+            await conversations.reopen(session, thread)
+        seen = await events.until(lambda e: e.data.get("why") == "reopened")
+    changes = [(e.data["why"], e.data["state"]) for e in seen if e.event == "conversation.updated"]
+    assert changes[-2:] == [("resolved", "resolved"), ("reopened", "open")]
