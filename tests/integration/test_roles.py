@@ -183,3 +183,18 @@ async def test_each_user_has_a_rate_limit_of_their_own(signed_in: Session, ctx: 
     answers = [(await bo.get("/api/v1/me")).status_code for _ in range(3)]
     assert answers[:2] == [200, 200] and answers[2] == 429
     assert (await cy.get("/api/v1/me")).status_code == 200  # another user's bucket is full
+
+
+async def test_a_user_sends_from_their_session_and_is_recorded_as_the_sender(
+    signed_in: Session, open_window: OpenWindow
+) -> None:
+    await open_window("+14155550101")
+    bo = await signed_in("bo@example.com", "agent")
+    text = {"to": "+14155550101", "type": "text", "text": {"body": "Hello from Bo"}}
+    sent = await bo.post("/api/v1/messages", json=text)
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["sent_by"] == {"kind": "user", "id": sent.json()["sent_by"]["id"], "name": "bo"}
+    keyed = await bo.post("/api/v1/messages", json=text, headers={"Idempotency-Key": "k1"})
+    assert keyed.status_code == 422
+    del bo.headers["X-CSRF-Token"]
+    assert (await bo.post("/api/v1/messages", json=text)).status_code == 403

@@ -37,9 +37,10 @@ class Queued:
 @dataclass(slots=True)
 class _Send:
     request: SendRequest
-    api_key: str  # its hash (``apikeys.hash_key``)
+    api_key: str | None  # its hash (``apikeys.hash_key``); None for a user's send
     key: str | None
     digest: str
+    user_id: int | None = None  # the signed-in user who sends it (no Idempotency-Key then)
 
 
 class SendIntake:
@@ -59,10 +60,15 @@ class SendIntake:
             self._live.clear()
         self._live.add(key_hash)
 
-    async def submit(self, request: SendRequest, api_key: str, key: str | None, digest: str) -> Queued:
-        """Queue ``request``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key`` (with
-        the sends that arrive meanwhile); returns once it is committed, or raises why it was refused."""
-        done = self._batcher.put(_Send(request, api_key, key, digest))
+    async def submit(
+        self, request: SendRequest, api_key: str | None, key: str | None, digest: str, *, user_id: int | None = None
+    ) -> Queued:
+        """Queue ``request``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key``, or by
+        the user ``user_id`` (without a key), with the sends that arrive meanwhile; returns once it is committed,
+        or raises why it was refused."""
+        if (api_key is None) == (user_id is None) or (user_id is not None and key is not None):
+            raise ValueError("a send is an API key's (with or without Idempotency-Key) or a user's (without)")
+        done = self._batcher.put(_Send(request, api_key, key, digest, user_id))
         return await asyncio.shield(done)  # a client that hangs up does not cancel the others' batch
 
     def open(self) -> None:
@@ -101,12 +107,20 @@ class SendIntake:
     async def _queue_batch(self, session: AsyncSession, batch: list[_Send]) -> list[Queued | BaseException]:
         """Queue ``batch`` in ``session``'s transaction; each send's answer, or the error that refuses it."""
         outcomes: list[Queued | BaseException | None] = [None] * len(batch)
-        live = await apikeys.live_ids(session, {send.api_key for send in batch})
+        live = await apikeys.live_ids(session, {send.api_key for send in batch if send.api_key is not None})
         senders: dict[str | None, Account] = {}
         firsts: dict[tuple[int, str], int] = {}  # a key's first send in this batch
         repeats: list[tuple[int, int]] = []
         wanted: list[tuple[int, outbound.QueuedSend]] = []
         for i, send in enumerate(batch):
+            if send.api_key is None:  # a user's, checked by the route
+                try:
+                    wanted.append(
+                        (i, await service.prepare(session, send.request, senders, sent_by_user_id=send.user_id))
+                    )
+                except errors.WahubError as exc:
+                    outcomes[i] = exc
+                continue
             api_key_id = live.get(send.api_key)
             if api_key_id is None:  # revoked since this process last saw it live
                 self._live.discard(send.api_key)
@@ -133,7 +147,7 @@ class SendIntake:
                 continue
             message, contact = result
             send = batch[i]
-            if send.key is not None:
+            if send.key is not None and send.api_key is not None:
                 idempotency.remember(session, live[send.api_key], send.key, send.digest, message.id)
             outcomes[i] = Queued(schemas.MessageOut.of(message, contact, list(item.entities), names), replayed=False)
         for i, first in repeats:  # the same key twice in one batch: the second is a retry of the first

@@ -51,10 +51,13 @@ async def send_message(
     """Queue a message of any type Meta sends, in Meta's own body. It is sent by the worker; follow its
     ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
     window to be open (422 ``window_closed`` otherwise)."""
-    if principal.key_hash is None:
-        raise errors.Forbidden("sending as a user is not available yet: send with an API key")
     digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
-    queued = await ctx.intake.submit(body.to_request(), principal.key_hash, idempotency_key, digest)
+    if principal.key_hash is not None:
+        queued = await ctx.intake.submit(body.to_request(), principal.key_hash, idempotency_key, digest)
+    elif idempotency_key is not None:
+        raise errors.InvalidInput("Idempotency-Key: only sends with an API key take one", field="Idempotency-Key")
+    else:
+        queued = await ctx.intake.submit(body.to_request(), None, None, digest, user_id=principal.id)
     if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
