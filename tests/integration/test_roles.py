@@ -15,7 +15,7 @@ from wahub.api.context import AppContext
 from wahub.api.limits import KeyLimiter
 from wahub.store import apikeys, db, users
 from wahub.store.apikeys import Scope
-from wahub.store.models import Conversation, Message, User, utcnow
+from wahub.store.models import Conversation, Media, Message, User, utcnow
 
 PASSWORD = "an agent's password"
 Session = Callable[[str, str], Awaitable[httpx.AsyncClient]]
@@ -198,3 +198,24 @@ async def test_a_user_sends_from_their_session_and_is_recorded_as_the_sender(
     assert keyed.status_code == 422
     del bo.headers["X-CSRF-Token"]
     assert (await bo.post("/api/v1/messages", json=text)).status_code == 403
+
+
+async def test_an_agent_cannot_see_the_media_of_another_agents_conversation(
+    signed_in: Session, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bo = await signed_in("bo@example.com", "agent")
+    await signed_in("cy@example.com", "agent")
+    mine, theirs, _ = await three_conversations(open_window, sessions)
+    await assign(sessions, theirs, await user_id(sessions, "cy@example.com"))
+    media_ids = {}
+    async with db.transaction(sessions) as session:
+        for conv_id in (mine, theirs):
+            conv = await session.get(Conversation, conv_id)
+            assert conv is not None
+            item = Media(account_id=conv.account_id, provider_media_id=f"m{conv_id}", state="pending")
+            session.add(item)
+            await session.flush()
+            await session.execute(sa.update(Message).where(Message.conversation_id == conv_id).values(media_id=item.id))
+            media_ids[conv_id] = item.id
+    assert (await bo.get(f"/api/v1/media/{media_ids[mine]}")).status_code == 200
+    assert (await bo.get(f"/api/v1/media/{media_ids[theirs]}")).status_code == 404
