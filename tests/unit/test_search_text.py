@@ -186,6 +186,8 @@ def test_snippet_markers_become_offsets() -> None:
 def test_the_search_index_is_left_out_of_the_models_comparison() -> None:
     assert not search.modeled("messages_fts", "table", {})
     assert not search.modeled("messages_fts_idx", "table", {})
-    assert not search.modeled("ix_messages_search_text", "index", {})
+    assert not search.modeled("ix_messages_search_vector", "index", {})
+    assert not search.modeled("search_vector", "column", {"table_name": "messages"})
+    assert search.modeled("search_text", "column", {"table_name": "messages"})
     assert search.modeled("messages", "table", {})
     assert search.modeled("ix_messages_conversation_id_id", "index", {})

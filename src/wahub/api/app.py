@@ -23,6 +23,7 @@ from wahub.api.routes import (
     health,
     media,
     messages,
+    search,
     stats,
     stream,
     subscriptions,
@@ -105,6 +106,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.router.routes.append(Route("/webhooks/meta", webhooks.verify_meta, methods=["GET"]))
     app.include_router(messages.router)
     app.include_router(conversations.router)
+    app.include_router(search.router)
     app.include_router(contacts.router)
     app.include_router(events.router)
     app.include_router(media.router)

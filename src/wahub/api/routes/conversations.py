@@ -20,8 +20,9 @@ from wahub.api.deps import (
     RequiredEntityType,
     entity_filter,
 )
-from wahub.store import db, entities, paging
+from wahub.store import db, entities, paging, search
 from wahub.store.models import Contact, Conversation, utcnow
+from wahub.store.search_text import parse
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
@@ -36,6 +37,15 @@ async def list_conversations(
     contact_id: schemas.Id | None = None,
     entity_type: EntityType = None,
     entity_id: EntityId = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="only those whose contact's name or number holds what is typed, or that hold a message "
+            "matching it (as GET /api/v1/search)",
+        ),
+    ] = None,
 ) -> schemas.ConversationPage:
     """Conversations, newest first."""
     stmt = sa.select(Conversation, Contact).join(Contact, Contact.id == Conversation.contact_id)
@@ -47,6 +57,8 @@ async def list_conversations(
         stmt = stmt.where(Conversation.contact_id == contact_id)
     if (entity := entity_filter(entity_type, entity_id)) is not None:
         stmt = stmt.where(Conversation.id.in_(entities.linked_conversations(entity)))
+    if q is not None:
+        stmt = stmt.where(search.conversation_match(session, parse(q)))
     page = await paging.page(session, stmt, Conversation.id, kind="v", limit=limit, cursor=cursor)
     now = utcnow()
     linked = await entities.of_conversations(session, [conv.id for conv, _ in page.items])
