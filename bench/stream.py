@@ -14,6 +14,10 @@
 Everything runs in one process (one core: writer, app and clients share it), so the figures are an upper bound
 of what a separate client would see. Usage: ``.venv/bin/python bench/stream.py [--database postgresql]
 [--clients 50] [--events 1000] [--rate 500] [--json]``. Only talks to 127.0.0.1.
+
+``--processor N`` measures instead what writing the events costs the processor: N inbound texts drained from the
+journal on SQLite, with stream events and with ``stream.publish`` made a no-op (the baseline), each in a fresh
+process.
 """
 
 from __future__ import annotations
@@ -229,6 +233,64 @@ async def over_http(
     return latencies
 
 
+DRAIN = """
+import asyncio, copy, json, sys, tempfile, time
+from pathlib import Path
+
+async def main(mode, n):
+    from wahub.store import accounts, db, migrate, stream
+    from wahub.store.crypto import Vault
+    from wahub.webhook.journal import EventJournal
+    from wahub.worker.processor import Processor
+
+    if mode == "without":
+        stream.publish = lambda session, changes: None
+    folder = Path(tempfile.mkdtemp())
+    url = f"sqlite:///{folder / 'w.db'}"
+    migrate.upgrade(url)
+    engine = db.create_engine(url)
+    events = db.create_events_engine(url, engine)
+    sessions = db.sessionmaker(engine)
+    async with db.transaction(sessions) as session:
+        credentials = accounts.Credentials("token", "secret", "verify")
+        await accounts.upsert_meta(session, Vault("k" * 32), name="b", phone_number_id="1", waba_id="2",
+                                   credentials=credentials)
+    journal = EventJournal(events)
+    await journal.start()
+    for i in range(n):
+        sender = f"1555{2000000 + i % 300:07d}"
+        message = {"from": sender, "id": f"wamid.b{i}", "timestamp": "1764547200", "type": "text",
+                   "text": {"body": f"hello {i}"}}
+        value = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "1"},
+                 "contacts": [{"profile": {"name": "N"}, "wa_id": sender}], "messages": [message]}
+        body = {"object": "whatsapp_business_account",
+                "entry": [{"id": "2", "changes": [{"field": "messages", "value": value}]}]}
+        await journal.append("meta", json.dumps(body).encode(), None)
+    await journal.stop()
+    processor = Processor(sessions, db.sessionmaker(events))
+    began, cpu = time.perf_counter(), time.process_time()
+    while await processor.run_once():
+        pass
+    print(json.dumps([n / (time.perf_counter() - began), (time.process_time() - cpu) / n * 1e6]))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def processor_cost(n: int) -> dict[str, tuple[float, float]]:
+    """What writing stream events costs the processor: ``n`` inbound texts (from 300 contacts) drained from the
+    journal on SQLite, with stream events and with ``stream.publish`` made a no-op, each in a fresh process:
+    (events/s, CPU microseconds per event)."""
+    import subprocess
+
+    out = {}
+    for mode in ("without", "with"):
+        done = subprocess.run([sys.executable, "-c", DRAIN, mode, str(n)], capture_output=True, text=True, check=True)
+        rate, cpu = json.loads(done.stdout.strip().splitlines()[-1])
+        out[mode] = (round(rate), round(cpu))
+    return out
+
+
 async def baseline_run(args: argparse.Namespace) -> Figures:
     queues: list[asyncio.Queue[tuple[int, float]]] = [asyncio.Queue() for _ in range(args.clients)]
     latencies: list[float] = []
@@ -280,7 +342,13 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--processor", type=int, metavar="N", help="instead: the processor's drain of N inbound texts")
     args = parser.parse_args()
+    if args.processor:
+        cost = processor_cost(args.processor)
+        for mode, (rate, cpu) in cost.items():
+            print(f"{mode} stream events: {rate} events/s, {cpu} us CPU per event")
+        return 0
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(asdict(result)))
