@@ -16,6 +16,7 @@ from wahub.api.context import AppContext
 from wahub.api.routes import (
     apikeys,
     auth,
+    canned_replies,
     contacts,
     conversations,
     docs,
@@ -107,6 +108,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(messages.router)
     app.include_router(conversations.router)
     app.include_router(search.router)
+    app.include_router(canned_replies.router)
     app.include_router(contacts.router)
     app.include_router(events.router)
     app.include_router(media.router)

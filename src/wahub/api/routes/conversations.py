@@ -1,8 +1,10 @@
-"""``/api/v1/conversations``: threads with their unread count and 24-hour window state."""
+"""``/api/v1/conversations``: threads with their unread count and 24-hour window state, and the inbox's workflow
+(assign to a user, resolve, reopen)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
@@ -10,21 +12,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.api import schemas, visibility
+from wahub.api.context import AppContext
 from wahub.api.deps import (
     Ctx,
     EntityId,
     EntityType,
+    Principal,
     Reader,
     ReadSession,
     RequiredEntityId,
     RequiredEntityType,
+    Sender,
     entity_filter,
 )
-from wahub.store import db, entities, paging, search
+from wahub.store import conversations, db, entities, paging, search
 from wahub.store.models import Contact, Conversation, utcnow
 from wahub.store.search_text import parse
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+ASSIGNEE = r"^(me|none|[1-9][0-9]{0,9})$"  # a user id, "me" (the signed-in user) or "none" (unassigned)
 
 
 @router.get("", response_model=schemas.ConversationPage)
@@ -37,6 +44,11 @@ async def list_conversations(
     contact_id: schemas.Id | None = None,
     entity_type: EntityType = None,
     entity_id: EntityId = None,
+    state: Annotated[Literal["open", "resolved"] | None, Query(description="only open, or only resolved, ones")] = None,
+    assignee: Annotated[
+        str | None,
+        Query(pattern=ASSIGNEE, description="only those assigned to 'me' (a signed-in user), to a user id, or 'none'"),
+    ] = None,
     q: Annotated[
         str | None,
         Query(
@@ -59,11 +71,17 @@ async def list_conversations(
         stmt = stmt.where(Conversation.id.in_(entities.linked_conversations(entity)))
     if q is not None:
         stmt = stmt.where(search.conversation_match(session, parse(q)))
+    user_id = _user_id(principal, assignee) if assignee is not None and assignee != "none" else None
+    wanted = conversations.State(state) if state is not None else None
+    stmt = conversations.filtered(stmt, state=wanted, assignee=user_id, unassigned=assignee == "none")
     page = await paging.page(session, stmt, Conversation.id, kind="v", limit=limit, cursor=cursor)
     now = utcnow()
     linked = await entities.of_conversations(session, [conv.id for conv, _ in page.items])
+    users = await conversations.user_names(session, (conv.assignee_user_id for conv, _ in page.items))
     return schemas.ConversationPage(
-        items=[schemas.ConversationOut.of(conv, contact, now, linked.get(conv.id)) for conv, contact in page.items],
+        items=[
+            schemas.ConversationOut.of(conv, contact, now, linked.get(conv.id), users) for conv, contact in page.items
+        ],
         next_cursor=page.next_cursor,
     )
 
@@ -119,4 +137,52 @@ async def _conversation_out(session: AsyncSession, conversation_id: int) -> sche
     contact = await session.get(Contact, conversation.contact_id)
     assert contact is not None
     linked = await entities.of_conversations(session, [conversation.id])
-    return schemas.ConversationOut.of(conversation, contact, utcnow(), linked.get(conversation.id))
+    users = await conversations.user_names(session, [conversation.assignee_user_id])
+    return schemas.ConversationOut.of(conversation, contact, utcnow(), linked.get(conversation.id), users)
+
+
+@router.post("/{conversation_id}/assign", response_model=schemas.ConversationOut)
+async def assign_conversation(
+    conversation_id: schemas.Id, body: schemas.AssignIn, ctx: Ctx, principal: Sender
+) -> schemas.ConversationOut:
+    """Assign the conversation to a user (an active one: 422 otherwise), to ``"me"`` (the signed-in user), or
+    to no one (``null``)."""
+    user_id = None if body.user_id is None else _user_id(principal, body.user_id, "user_id")
+    return await _workflow(ctx, principal, conversation_id, lambda s: conversations.assign(s, conversation_id, user_id))
+
+
+@router.post("/{conversation_id}/resolve", response_model=schemas.ConversationOut)
+async def resolve_conversation(conversation_id: schemas.Id, ctx: Ctx, principal: Sender) -> schemas.ConversationOut:
+    """Mark the conversation resolved: it stays so until it is reopened or the contact writes again."""
+    return await _workflow(ctx, principal, conversation_id, lambda s: conversations.resolve(s, conversation_id))
+
+
+@router.post("/{conversation_id}/reopen", response_model=schemas.ConversationOut)
+async def reopen_conversation(conversation_id: schemas.Id, ctx: Ctx, principal: Sender) -> schemas.ConversationOut:
+    return await _workflow(ctx, principal, conversation_id, lambda s: conversations.reopen(s, conversation_id))
+
+
+async def _workflow(
+    ctx: AppContext,
+    principal: Principal,
+    conversation_id: int,
+    action: Callable[[AsyncSession], Awaitable[conversations.Changed]],
+) -> schemas.ConversationOut:
+    """Apply a workflow action (assign, resolve, reopen) to a conversation the principal may see; the answer is
+    the conversation as it is then. ``Changed`` says what changed (nothing: it was so already)."""
+    async with db.transaction(ctx.sessions) as session:
+        await visibility.check_conversation(session, principal, conversation_id)
+        await action(session)
+        return await _conversation_out(session, conversation_id)
+
+
+def _user_id(principal: Principal, value: int | str, name: str = "assignee") -> int:
+    """A user's id as a client gives it: a number, or "me" (the signed-in user)."""
+    if value == "me":
+        if principal.kind != "user":
+            raise errors.InvalidInput(f"{name}: 'me' is the signed-in user; an API key names a user by id", field=name)
+        return principal.id
+    user_id = int(value)
+    if user_id > paging.ID_MAX:
+        raise errors.InvalidInput(f"{name}: no user has id {user_id}", field=name)
+    return user_id
