@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from wahub.store import db, models, search
 
@@ -17,9 +19,18 @@ def run() -> None:
         _run_on(connection)
         return
     engine = db.create_sync_engine(config.get_main_option("sqlalchemy.url") or "")
+    if engine.dialect.name == "sqlite":
+        # Batch mode copies a table and drops the old one; with foreign keys on, that DROP's implicit DELETE fires
+        # the ON DELETE CASCADE of every table referring to it (all messages went with a copy of conversations).
+        # SQLite reads this pragma only outside a transaction: at connect, after db's own pragmas.
+        event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as conn:
         _run_on(conn)
     engine.dispose()
+
+
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
 
 
 def _run_on(connection: Connection) -> None:
