@@ -345,3 +345,32 @@ async def test_resolving_and_reopening_a_conversation_are_reported(
         seen = await events.until(lambda e: e.data.get("why") == "reopened")
     changes = [(e.data["why"], e.data["state"]) for e in seen if e.event == "conversation.updated"]
     assert changes[-2:] == [("resolved", "resolved"), ("reopened", "open")]
+
+
+async def test_payloads_built_without_reading_back_match_the_stored_rows(
+    client: httpx.AsyncClient,
+    worker: None,
+    graph_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+    open_window: OpenWindow,
+) -> None:
+    """An inbound message's ``message.created`` is built from the values inserted, a status tick from the status:
+    the first is what the stored row shows; the second carries the status fields and the conversation."""
+    await open_window("14155550101")
+    async with opened(client) as (_, events):
+        sent = (await client.post("/api/v1/messages", json=TEXT)).json()
+        seen = await events.until(
+            lambda e: e.event == "message.updated" and e.data["message_id"] == sent["id"] and e.data["status"] == "read"
+        )
+        async with httpx.AsyncClient(base_url=graph_url) as fake:
+            assert (await fake.post("/_fake/inbound", json={"from": "14155550101", "text": "Hi"})).status_code == 200
+        inbound = (await events.until(lambda e: e.event == "message.created" and e.data["direction"] == "inbound"))[-1]
+    async with db.transaction(sessions) as session:
+        row = await session.get(Message, inbound.data["message_id"])
+        assert row is not None
+        shown = {k: v for k, v in inbound.data.items() if k not in ("id", "kind", "at")}  # the envelope's
+        assert shown == {**stream.message_view(row), "why": "inbound"}
+        conversation_id = await session.scalar(sa.select(Message.conversation_id).where(Message.id == sent["id"]))
+    read = seen[-1].data
+    assert read["why"] == "status" and read["conversation_id"] == conversation_id and read["error"] is None
+    assert read["status_at"] and read["wamid"] and "content" not in read

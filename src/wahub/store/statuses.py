@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import subscriber_webhooks, upsert
+from wahub.store import stream, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
 
@@ -111,7 +111,13 @@ async def record_many(
     rows = [_row(account_id, update) for account_id, update in updates]
     await upsert.insert_ignore_rows(session, StatusRecord.__table__, rows)  # type: ignore[arg-type]
     keys = {(row["account_id"], row["wamid"]) for row in rows}
-    columns = [Message.id, Message.account_id, Message.wamid, *(getattr(Message, c) for c in _COLUMNS)]
+    columns = [
+        Message.id,
+        Message.account_id,
+        Message.wamid,
+        Message.conversation_id,
+        *(getattr(Message, c) for c in _COLUMNS),
+    ]
     stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
     states = {(row.account_id, row.wamid): dict(row._mapping) for row in await session.execute(stmt)}
     copies: set[tuple[int, str]] = set()
@@ -137,7 +143,8 @@ async def record_many(
             state.update(delta)
             changed[state["id"]] = state
             if out is not None and "status" in delta:
-                out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(state["id"], state["wamid"], reached))
+                data = _moved(state["id"], state["wamid"], reached)
+                out.add(subscriber_webhooks.MESSAGE_STATUS, data, live=[_tick(state["conversation_id"], data)])
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -245,6 +252,15 @@ async def _apply_unattached(
                 out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
     return count
+
+
+def _tick(conversation_id: int, moved: dict[str, Any]) -> stream.Change:
+    """The live stream's status tick of a ``_moved``: its fields, with the conversation (no read-back)."""
+    error = moved["error"]
+    failure = (error["code"], error["title"]) if error else None
+    return stream.status_tick(
+        moved["message_id"], conversation_id, moved["wamid"], moved["status"], moved["timestamp"], failure
+    )
 
 
 def _moved(message_id: int, wamid: str | None, reached: Reached) -> dict[str, Any]:

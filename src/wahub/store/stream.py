@@ -3,7 +3,11 @@
 Kinds: ``message.created`` (a message stored: inbound, an echo, or a send queued), ``message.updated`` (a status
 tick, an edit, a reaction, a revoke), ``conversation.updated`` (its unread count, window, assignee or state).
 Each event's payload is the thing as it stands when the change commits (built from its row then), so a client
-can show it without asking again.
+can show it without asking again; or, when the publisher holds it already (``Change.view``: a message it has just
+inserted), as the publisher built it, which saves reading the row back. A status tick (``message.updated`` with
+``why="status"``) carries the message's status fields only (``message_id``, ``conversation_id``, ``wamid``,
+``status``, ``status_at``: the status's time, ``error``), not its content: a client has the content from
+``message.created`` or from the message's page, and a tick is three quarters of the webhooks Meta sends.
 
 Work publishes what it changed (``publish``, usually through ``subscriber_webhooks.Collector``); the events are
 written in the same transaction, at its very end (a ``before_commit`` hook), so an event is never lost, nor
@@ -26,7 +30,7 @@ stays the truth: a lost wake-up costs the readers' poll interval.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,20 +57,48 @@ _PENDING = "wahub.stream"
 @dataclass(frozen=True, slots=True)
 class Change:
     """Something the stream reports: a message (``message_id``) or a conversation (``conversation_id``)
-    changed; ``why`` says how (``status``, ``edit``, ``reaction``, ``revoke``, ``inbound``, ``queued``…)."""
+    changed; ``why`` says how (``status``, ``edit``, ``reaction``, ``revoke``, ``inbound``, ``queued``…).
+    ``view``: a message's payload, ready (the row is not read back; its ``conversation_id`` is, when the
+    change has none)."""
 
     kind: str
     message_id: int | None = None
     conversation_id: int | None = None
     why: str | None = None
+    view: dict[str, Any] | None = None
 
 
-def message_created(message_id: int, conversation_id: int, why: str) -> list[Change]:
-    """A new message, and what it does to its conversation (last activity; unread and window when inbound)."""
+def message_created(
+    message_id: int, conversation_id: int, why: str, view: dict[str, Any] | None = None
+) -> list[Change]:
+    """A new message (``view``: its payload, when the caller has it), and what it does to its conversation
+    (last activity; unread and window when inbound)."""
     return [
-        Change(MESSAGE_CREATED, message_id, conversation_id, why),
+        Change(MESSAGE_CREATED, message_id, conversation_id, why, view),
         Change(CONVERSATION_UPDATED, None, conversation_id, why),
     ]
+
+
+def status_tick(
+    message_id: int,
+    conversation_id: int | None,
+    wamid: str | None,
+    status: str,
+    at: datetime | str | None,
+    error: tuple[int | None, str | None] | None = None,
+) -> Change:
+    """A message's status moved (``at``: when, a time or already as ``timestamp`` writes it; ``error``: code and
+    title of a failure): the tick's whole payload, no read-back."""
+    code, title = error or (None, None)
+    view = {
+        "message_id": message_id,
+        "conversation_id": conversation_id,
+        "wamid": wamid,
+        "status": status,
+        "status_at": _at(at) if isinstance(at, datetime) else at,
+        "error": {"code": code, "title": title} if code or title else None,
+    }
+    return Change(MESSAGE_UPDATED, message_id, conversation_id, "status", view)
 
 
 def publish(session: AsyncSession, changes: Iterable[Change]) -> None:
@@ -131,13 +163,19 @@ def on_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[],
 
 def _write(session: Session, changes: Sequence[Change]) -> int:
     """Build and insert the events of ``changes`` (sync: it runs inside the commit)."""
-    message_ids = {c.message_id for c in changes if c.message_id is not None}
+    message_ids = {c.message_id for c in changes if c.message_id is not None and c.view is None}
+    # Ready views without their conversation (a status tick from a subscriber webhook's data): only that is read.
+    owners = {c.message_id for c in changes if c.view is not None and c.conversation_id is None} - message_ids
     conversation_ids = {c.conversation_id for c in changes if c.kind == CONVERSATION_UPDATED}
     fresh = {"populate_existing": True}  # as flushed, whatever bulk updates did behind the ORM's back
     found: dict[int, Any] = {}
     threads: dict[int, Conversation] = {}
     if message_ids:  # the columns a view needs, not the ORM objects (``raw`` can be large)
         found = {m.id: m for m in session.execute(sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(message_ids)))}
+    owner_of: dict[int, int] = {m.id: m.conversation_id for m in found.values()}
+    if owners:
+        stmt_o = sa.select(Message.id, Message.conversation_id).where(Message.id.in_(owners))
+        owner_of.update({mid: cid for mid, cid in session.execute(stmt_o)})
     if conversation_ids:
         stmt_c = sa.select(Conversation).where(Conversation.id.in_(conversation_ids)).execution_options(**fresh)
         threads = {c.id: c for c in session.scalars(stmt_c)}
@@ -150,6 +188,11 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
             thread = threads.get(change.conversation_id or 0)
             if thread is not None and last_of[change.conversation_id] == i:
                 events.append((CONVERSATION_UPDATED, thread.id, {**conversation_view(thread), "why": change.why}))
+        elif change.view is not None:
+            cid = change.conversation_id if change.conversation_id is not None else owner_of.get(change.message_id or 0)
+            if cid is None:  # the message is gone
+                continue
+            events.append((change.kind, cid, {**change.view, "conversation_id": cid, "why": change.why}))
         else:
             message = found.get(change.message_id or 0)
             if message is None:
@@ -226,6 +269,25 @@ def message_view(m: Any) -> dict[str, Any]:
         "revoked_at": _at(m.revoked_at),
         "error": {"code": m.error_code, "title": m.error_title} if m.error_code or m.error_title else None,
         "created_at": _at(m.created_at),
+    }
+
+
+def created_view(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A message just inserted (``row``: the values inserted) as ``message_view`` shows it, without reading it."""
+    return {
+        "message_id": message_id,
+        "conversation_id": row["conversation_id"],
+        "contact_id": row["contact_id"],
+        "direction": row["direction"],
+        "type": row["type"],
+        "status": row["status"],
+        "wamid": row.get("wamid"),
+        "content": row["content"],
+        "reactions": row.get("reactions") or {},
+        "edited_at": None,
+        "revoked_at": None,
+        "error": None,
+        "created_at": _at(row["created_at"]),
     }
 
 

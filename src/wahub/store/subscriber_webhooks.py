@@ -58,10 +58,12 @@ class Collector:
     def wants(self, event: str) -> bool:
         return any(not types or event in types for types in self.subscriptions.values())
 
-    def add(self, event: str, data: dict[str, Any]) -> None:
+    def add(self, event: str, data: dict[str, Any], live: Sequence[stream.Change] | None = None) -> None:
+        """``event`` for the subscriptions that want it; ``live``: what it is on the live stream, when the caller
+        holds more than ``data`` (``_live`` otherwise)."""
         if self.wants(event):
             self.events.append((event, data))
-        self.events.extend(_live(event, data))
+        self.events.extend(_live(event, data) if live is None else live)
 
     def live(self, changes: Iterable[stream.Change]) -> None:
         """Changes that only the live stream reports (edits, reactions, echoes, conversations)."""
@@ -81,7 +83,9 @@ def _live(event: str, data: dict[str, Any]) -> list[stream.Change]:
     if event == MESSAGE_RECEIVED and isinstance(message_id, int) and isinstance(conversation_id, int):
         return stream.message_created(message_id, conversation_id, "inbound")
     if event == MESSAGE_STATUS and isinstance(message_id, int):
-        return [stream.Change(stream.MESSAGE_UPDATED, message_id, why="status")]
+        error = data.get("error")
+        failure = (error.get("code"), error.get("title")) if isinstance(error, dict) else None
+        return [stream.status_tick(message_id, None, data.get("wamid"), data["status"], data.get("timestamp"), failure)]
     return []
 
 

@@ -211,6 +211,7 @@ async def _messages(
         chat = resolved[m.account.id].get(_chat(m.value))
         rows.append(_row(m, contact.id, threads[m.account.id][chat.id].id, media_ids, now))
     new = await messages.insert_many(session, rows)
+    inserted = {(row["account_id"], row["wamid"]): row for row in rows}
     fresh = [m for m in msgs if (m.account.id, m.value.provider_id) in new]
     for m in msgs:
         if (m.account.id, m.value.provider_id) not in new:
@@ -224,14 +225,16 @@ async def _messages(
         if m.value.direction is Direction.INBOUND:
             conversations.record_inbound(thread, m.value.timestamp)
             if out is not None:
-                out.add(
-                    subscriber_webhooks.MESSAGE_RECEIVED,
-                    _received(m, new[(m.account.id, m.value.provider_id)], thread.id, contact),
-                )
+                mid = new[(m.account.id, m.value.provider_id)]
+                view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
+                live = stream.message_created(mid, thread.id, "inbound", view)
+                out.add(subscriber_webhooks.MESSAGE_RECEIVED, _received(m, mid, thread.id, contact), live=live)
         else:
             conversations.record_activity(thread, m.value.timestamp)
             if out is not None:  # an echo: sent from the WhatsApp Business app
-                out.live(stream.message_created(new[(m.account.id, m.value.provider_id)], thread.id, "echo"))
+                mid = new[(m.account.id, m.value.provider_id)]
+                view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
+                out.live(stream.message_created(mid, thread.id, "echo", view))
         counts[m.index][Held(Outcome.UNKNOWN_MESSAGE if m.value.type is MessageType.UNKNOWN else Outcome.MESSAGE)] += 1
         target = targets.get((m.account.id, m.value.target or ""))
         _effect(m.value, target, contact.wa_id or contact.user_id or "", counts[m.index])
