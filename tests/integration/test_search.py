@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import APP_SECRET, OpenWindow, _pg_admin, _pg_url
+from tests.integration.test_roles import Session, assign, user_id
+from tests.integration.test_roles import signed_in as signed_in  # the fixture, used by name
 from tests.support import payload
 from wahub.api.context import AppContext
 from wahub.store import db, migrate, search
@@ -156,6 +159,33 @@ async def test_conversations_are_found_by_part_of_a_name_a_number_or_a_message(
     assert await names("+49 151") == ["Bo Ek"]
     assert await names("chairs") == ["Bo Ek"]  # a message's word
     assert await names("nobody") == []
+
+
+async def test_an_agent_finds_only_in_their_own_and_unassigned_conversations(
+    anon: httpx.AsyncClient,
+    ctx: AppContext,
+    client: httpx.AsyncClient,
+    signed_in: Session,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await deliver(
+        anon,
+        ctx,
+        inbound("wamid.ann", {"type": "text", "text": {"body": "parcel one"}}, wa_id="14155550001", name="Ann Lee"),
+        inbound("wamid.ben", {"type": "text", "text": {"body": "parcel two"}}, wa_id="14155550002", name="Ben Lee"),
+        inbound("wamid.cy", {"type": "text", "text": {"body": "parcel three"}}, wa_id="14155550003", name="Cy Lee"),
+    )
+    ada = await signed_in("ada@example.com", "agent")
+    await signed_in("bo@example.com", "agent")
+    threads = {c["contact"]["name"]: c["id"] for c in (await client.get("/api/v1/conversations")).json()["items"]}
+    await assign(sessions, threads["Ann Lee"], await user_id(sessions, "ada@example.com"))
+    await assign(sessions, threads["Ben Lee"], await user_id(sessions, "bo@example.com"))
+    assert await found(ada, "parcel") == ["wamid.cy", "wamid.ann"]  # hers and the unassigned one
+    assert await found(client, "parcel") == ["wamid.cy", "wamid.ben", "wamid.ann"]  # an API key sees all
+    names = [
+        c["contact"]["name"] for c in (await ada.get("/api/v1/conversations", params={"q": "lee"})).json()["items"]
+    ]
+    assert names == ["Cy Lee", "Ann Lee"]
 
 
 @pytest.mark.parametrize(
