@@ -30,7 +30,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 
 import httpx
 from inbox_seed import BIG, Archive, seed_postgres, seed_sqlite, vocabulary  # bench/inbox_seed.py
+from serving import BenchError, free_port, wait_port  # bench/serving.py
 
 from wahub.store import paging, search
 from wahub.store.search_text import fts5_match, parse, tsquery
@@ -52,10 +52,6 @@ VENV_BIN = Path(sys.executable).parent
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NUMBERS = ("100000000000001", "100000000000002")
 LIST_BAR_MS, SEARCH_BAR_MS = 20.0, 100.0
-
-
-class BenchError(Exception):
-    pass
 
 
 # --- the queries ----------------------------------------------------------------------------------------------
@@ -205,24 +201,6 @@ def served(client: httpx.Client, batch: list[Probe]) -> list[float]:
 # --- the run --------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"the server exited:\n{log.read_text()[-3000:]}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise BenchError(f"the server did not listen on {port}")
-
-
 def run(cmd: list[str], env: dict[str, str]) -> str:
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
@@ -318,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                 [wahub, "serve", "--role", "web", "--port", str(port)], env=env, cwd=ROOT, stdout=out, stderr=out
             )
         try:
-            wait_port(port, proc, log)
+            wait_port(port, proc, log, timeout=60)
             base_url = f"http://127.0.0.1:{port}"
             loads.append(os.getloadavg()[0])
             with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
