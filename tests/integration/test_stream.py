@@ -374,3 +374,31 @@ async def test_payloads_built_without_reading_back_match_the_stored_rows(
     read = seen[-1].data
     assert read["why"] == "status" and read["conversation_id"] == conversation_id and read["error"] is None
     assert read["status_at"] and read["wamid"] and "content" not in read
+
+
+async def test_ticks_of_one_message_in_one_transaction_become_its_last(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], open_window: OpenWindow
+) -> None:
+    """sent, delivered and read of one message applied in one transaction (one processor batch) are one tick,
+    the last; another message's tick and a non-status update of the first stay."""
+    first, second = await some_message(client, open_window), await some_message(client, open_window)
+    async with db.transaction(sessions) as session:
+        before = await stream.last_id(session)
+    async with db.transaction(sessions) as session:
+        stream.publish(
+            session,
+            [
+                stream.status_tick(first, None, "wamid.1", "sent", "2026-12-01T07:00:00Z"),
+                stream.status_tick(second, None, "wamid.2", "sent", "2026-12-01T07:00:01Z"),
+                stream.status_tick(first, None, "wamid.1", "delivered", "2026-12-01T07:00:02Z"),
+                stream.Change(stream.MESSAGE_UPDATED, first, why="reaction"),
+                stream.status_tick(first, None, "wamid.1", "read", "2026-12-01T07:00:03Z"),
+            ],
+        )
+    async with db.transaction(sessions) as session:
+        written = await stream.read(session, before)
+    assert [(e.payload["message_id"], e.payload["why"], e.payload.get("status")) for e in written] == [
+        (second, "status", "sent"),
+        (first, "reaction", "queued"),
+        (first, "status", "read"),
+    ]

@@ -143,8 +143,7 @@ async def record_many(
             state.update(delta)
             changed[state["id"]] = state
             if out is not None and "status" in delta:
-                data = _moved(state["id"], state["wamid"], reached)
-                out.add(subscriber_webhooks.MESSAGE_STATUS, data, live=[_tick(state["conversation_id"], data)])
+                _report(out, state, reached)
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -254,13 +253,18 @@ async def _apply_unattached(
     return count
 
 
-def _tick(conversation_id: int, moved: dict[str, Any]) -> stream.Change:
-    """The live stream's status tick of a ``_moved``: its fields, with the conversation (no read-back)."""
-    error = moved["error"]
-    failure = (error["code"], error["title"]) if error else None
-    return stream.status_tick(
-        moved["message_id"], conversation_id, moved["wamid"], moved["status"], moved["timestamp"], failure
+def _report(out: subscriber_webhooks.Collector, state: dict[str, Any], reached: Reached) -> None:
+    """A message moved: its tick on the live stream, and ``message.status`` for the subscriptions that want it
+    (whose data is built only then: this runs for most webhooks Meta sends)."""
+    failed = reached.status is MessageStatus.FAILED
+    failure = (reached.error_code, reached.error_title) if failed else None
+    tick = stream.status_tick(
+        state["id"], state["conversation_id"], state["wamid"], reached.status.value, reached.at, failure
     )
+    if out.wants(subscriber_webhooks.MESSAGE_STATUS):
+        out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(state["id"], state["wamid"], reached), live=[tick])
+    else:
+        out.live([tick])
 
 
 def _moved(message_id: int, wamid: str | None, reached: Reached) -> dict[str, Any]:

@@ -59,23 +59,29 @@ class Change:
     """Something the stream reports: a message (``message_id``) or a conversation (``conversation_id``)
     changed; ``why`` says how (``status``, ``edit``, ``reaction``, ``revoke``, ``inbound``, ``queued``…).
     ``view``: a message's payload, ready (the row is not read back; its ``conversation_id`` is, when the
-    change has none)."""
+    change has none). ``conversation``: the conversation's row as the publisher holds it in this transaction
+    (its view is built from it at commit, after the flush, rather than read again)."""
 
     kind: str
     message_id: int | None = None
     conversation_id: int | None = None
     why: str | None = None
     view: dict[str, Any] | None = None
+    conversation: Conversation | None = None
 
 
 def message_created(
-    message_id: int, conversation_id: int, why: str, view: dict[str, Any] | None = None
+    message_id: int,
+    conversation_id: int,
+    why: str,
+    view: dict[str, Any] | None = None,
+    conversation: Conversation | None = None,
 ) -> list[Change]:
     """A new message (``view``: its payload, when the caller has it), and what it does to its conversation
-    (last activity; unread and window when inbound)."""
+    (last activity; unread and window when inbound; ``conversation``: its row, when the caller holds it)."""
     return [
         Change(MESSAGE_CREATED, message_id, conversation_id, why, view),
-        Change(CONVERSATION_UPDATED, None, conversation_id, why),
+        Change(CONVERSATION_UPDATED, None, conversation_id, why, conversation=conversation),
     ]
 
 
@@ -163,13 +169,20 @@ def on_commit(engine: AsyncEngine, callback: Callable[[], None]) -> Callable[[],
 
 def _write(session: Session, changes: Sequence[Change]) -> int:
     """Build and insert the events of ``changes`` (sync: it runs inside the commit)."""
+    changes = _coalesced(changes)
     message_ids = {c.message_id for c in changes if c.message_id is not None and c.view is None}
     # Ready views without their conversation (a status tick from a subscriber webhook's data): only that is read.
     owners = {c.message_id for c in changes if c.view is not None and c.conversation_id is None} - message_ids
-    conversation_ids = {c.conversation_id for c in changes if c.kind == CONVERSATION_UPDATED}
+    # A conversation whose every change came with its row is shown from that row; one changed by anyone else
+    # (a bulk update, say) is read again.
+    conversation_ids = {c.conversation_id for c in changes if c.kind == CONVERSATION_UPDATED and c.conversation is None}
+    threads: dict[int, Conversation] = {
+        c.conversation.id: c.conversation
+        for c in changes
+        if c.kind == CONVERSATION_UPDATED and c.conversation is not None and c.conversation.id not in conversation_ids
+    }
     fresh = {"populate_existing": True}  # as flushed, whatever bulk updates did behind the ORM's back
     found: dict[int, Any] = {}
-    threads: dict[int, Conversation] = {}
     if message_ids:  # the columns a view needs, not the ORM objects (``raw`` can be large)
         found = {m.id: m for m in session.execute(sa.select(*_MESSAGE_COLUMNS).where(Message.id.in_(message_ids)))}
     owner_of: dict[int, int] = {m.id: m.conversation_id for m in found.values()}
@@ -178,7 +191,7 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
         owner_of.update({mid: cid for mid, cid in session.execute(stmt_o)})
     if conversation_ids:
         stmt_c = sa.select(Conversation).where(Conversation.id.in_(conversation_ids)).execution_options(**fresh)
-        threads = {c.id: c for c in session.scalars(stmt_c)}
+        threads.update({c.id: c for c in session.scalars(stmt_c)})
     # One conversation.updated per conversation and transaction, where its last change stands: it shows the row
     # as committed.
     last_of = {c.conversation_id: i for i, c in enumerate(changes) if c.kind == CONVERSATION_UPDATED}
@@ -212,6 +225,20 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_notify(CHANNEL, str(last))))
     return len(rows)
+
+
+def _coalesced(changes: Sequence[Change]) -> Sequence[Change]:
+    """Without the status ticks that a later tick of the same message in this transaction supersedes: a status
+    only moves forward, so a client shown the last has lost nothing (sent, delivered and read often arrive
+    within one batch)."""
+    last_tick = {c.message_id: i for i, c in enumerate(changes) if c.why == "status" and c.kind == MESSAGE_UPDATED}
+    if len(last_tick) == sum(1 for c in changes if c.why == "status" and c.kind == MESSAGE_UPDATED):
+        return changes
+    return [
+        c
+        for i, c in enumerate(changes)
+        if not (c.why == "status" and c.kind == MESSAGE_UPDATED and last_tick[c.message_id] != i)
+    ]
 
 
 def _take_ids(session: Session, n: int) -> int:

@@ -54,9 +54,17 @@ class Collector:
 
     subscriptions: dict[int, frozenset[str]]
     events: list[tuple[str, dict[str, Any]] | stream.Change] = field(default_factory=list)
+    _wanted: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Asked once per change on the processor's path: answered from a set.
+        self._wanted = frozenset(
+            e for e in EVENT_TYPES if any(not types or e in types for types in self.subscriptions.values())
+        )
 
     def wants(self, event: str) -> bool:
-        return any(not types or event in types for types in self.subscriptions.values())
+        """Whether a subscription wants ``event`` (with none, the common case, data need not be built)."""
+        return event in self._wanted
 
     def add(self, event: str, data: dict[str, Any], live: Sequence[stream.Change] | None = None) -> None:
         """``event`` for the subscriptions that want it; ``live``: what it is on the live stream, when the caller

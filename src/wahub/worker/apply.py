@@ -227,14 +227,17 @@ async def _messages(
             if out is not None:
                 mid = new[(m.account.id, m.value.provider_id)]
                 view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
-                live = stream.message_created(mid, thread.id, "inbound", view)
-                out.add(subscriber_webhooks.MESSAGE_RECEIVED, _received(m, mid, thread.id, contact), live=live)
+                live = stream.message_created(mid, thread.id, "inbound", view, thread)
+                if out.wants(subscriber_webhooks.MESSAGE_RECEIVED):
+                    out.add(subscriber_webhooks.MESSAGE_RECEIVED, _received(m, mid, thread.id, contact), live=live)
+                else:
+                    out.live(live)
         else:
             conversations.record_activity(thread, m.value.timestamp)
             if out is not None:  # an echo: sent from the WhatsApp Business app
                 mid = new[(m.account.id, m.value.provider_id)]
                 view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
-                out.live(stream.message_created(mid, thread.id, "echo", view))
+                out.live(stream.message_created(mid, thread.id, "echo", view, thread))
         counts[m.index][Held(Outcome.UNKNOWN_MESSAGE if m.value.type is MessageType.UNKNOWN else Outcome.MESSAGE)] += 1
         target = targets.get((m.account.id, m.value.target or ""))
         _effect(m.value, target, contact.wa_id or contact.user_id or "", counts[m.index])
