@@ -22,7 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store.models import Conversation, RefreshToken, User, utcnow
+from wahub.store.models import RefreshToken, User, utcnow
 
 REFRESH_LIFETIME = timedelta(days=30)
 MIN_PASSWORD = 10
@@ -217,8 +217,3 @@ async def _revoke_all(session: AsyncSession, user_id: int) -> None:
         .values(revoked_at=utcnow())
     )
     await session.execute(stmt)
-
-
-def sees_conversation(user_id: int) -> sa.ColumnElement[bool]:
-    """Where an agent may look: conversations assigned to them or to nobody."""
-    return sa.or_(Conversation.assignee_user_id.is_(None), Conversation.assignee_user_id == user_id)
