@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.integration.conftest import OpenWindow
 from wahub.api.context import AppContext
 from wahub.api.limits import KeyLimiter
-from wahub.store import apikeys, db, users
+from wahub.store import apikeys, db, media, users
 from wahub.store.apikeys import Scope
-from wahub.store.models import Conversation, Media, Message, User, utcnow
+from wahub.store.models import Account, Contact, Conversation, Media, Message, User, utcnow
 
 PASSWORD = "an agent's password"
 Session = Callable[[str, str], Awaitable[httpx.AsyncClient]]
@@ -76,6 +76,7 @@ async def three_conversations(
                     type="text",
                     status="received",
                     content={"body": "hello"},
+                    wamid=f"wamid.in{conv.id}",
                     created_at=utcnow(),
                 )
             )
@@ -219,3 +220,142 @@ async def test_an_agent_cannot_see_the_media_of_another_agents_conversation(
             media_ids[conv_id] = item.id
     assert (await bo.get(f"/api/v1/media/{media_ids[mine]}")).status_code == 200
     assert (await bo.get(f"/api/v1/media/{media_ids[theirs]}")).status_code == 404
+
+
+def text_to(number: str, **extra: object) -> dict[str, object]:
+    return {"to": number, "type": "text", "text": {"body": "hi"}, **extra}
+
+
+TEMPLATE = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}
+
+
+async def bo_and_cy(
+    signed_in: Session, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[httpx.AsyncClient, tuple[int, int, int]]:
+    """Bo (signed in) holds the first conversation, Cy the second, the third is nobody's."""
+    bo = await signed_in("bo@example.com", "agent")
+    await signed_in("cy@example.com", "agent")
+    ids = await three_conversations(open_window, sessions)
+    await assign(sessions, ids[0], await user_id(sessions, "bo@example.com"))
+    await assign(sessions, ids[1], await user_id(sessions, "cy@example.com"))
+    return bo, ids
+
+
+async def messages_in(sessions: async_sessionmaker[AsyncSession], conversation_id: int) -> int:
+    async with sessions() as session:
+        stmt = sa.select(sa.func.count()).where(Message.conversation_id == conversation_id)
+        return int(await session.scalar(stmt) or 0)
+
+
+async def test_an_agent_sends_only_to_their_own_unassigned_or_new_conversations(
+    signed_in: Session, client: httpx.AsyncClient, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bo, (_, theirs, _) = await bo_and_cy(signed_in, open_window, sessions)
+    for number in ("+14155550101", "+14155550103"):
+        sent = await bo.post("/api/v1/messages", json=text_to(number))
+        assert sent.status_code == 202, sent.text
+    started = await bo.post("/api/v1/messages", json={"to": "+14155550199", **TEMPLATE})  # no conversation yet
+    assert started.status_code == 202, started.text
+
+    refused = await bo.post("/api/v1/messages", json=text_to("+14155550102"))
+    read = await bo.get(f"/api/v1/conversations/{theirs}")
+    assert refused.status_code == read.status_code == 404, refused.text
+    assert refused.json()["error"]["code"] == read.json()["error"]["code"] == "not_found"
+    assert (await bo.post("/api/v1/messages", json={"to": "+14155550102", **TEMPLATE})).status_code == 404
+    assert await messages_in(sessions, theirs) == 1  # only the inbound one: nothing was queued
+    # Keys and admins write to every conversation.
+    assert (await client.post("/api/v1/messages", json=text_to("+14155550102"))).status_code == 202
+    admin = await signed_in("ada@example.com", "admin")
+    assert (await admin.post("/api/v1/messages", json=text_to("+14155550102"))).status_code == 202
+    assert await messages_in(sessions, theirs) == 3
+
+
+async def test_an_agent_cannot_react_or_reply_to_a_message_of_another_agents_conversation(
+    signed_in: Session, open_window: OpenWindow, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bo, (mine, theirs, _) = await bo_and_cy(signed_in, open_window, sessions)
+
+    def reaction(wamid: str) -> dict[str, object]:
+        return {"to": "+14155550101", "type": "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}}
+
+    for body in (reaction(f"wamid.in{theirs}"), text_to("+14155550101", context={"message_id": f"wamid.in{theirs}"})):
+        refused = await bo.post("/api/v1/messages", json=body)
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["error"]["code"] == "not_found"
+    assert await messages_in(sessions, mine) == 1
+    assert (await bo.post("/api/v1/messages", json=reaction(f"wamid.in{mine}"))).status_code == 202
+    replied = await bo.post("/api/v1/messages", json=text_to("+14155550101", context={"message_id": f"wamid.in{mine}"}))
+    assert replied.status_code == 202, replied.text
+
+
+async def test_an_agent_cannot_send_a_file_sent_in_another_agents_conversation(
+    signed_in: Session,
+    client: httpx.AsyncClient,
+    open_window: OpenWindow,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    bo, (_, theirs, _) = await bo_and_cy(signed_in, open_window, sessions)
+    png = "image/png"
+    async with db.transaction(sessions) as session:
+        files = [
+            Media(account_id=account.id, provider_media_id=f"{media.UPLOAD_PREFIX}{n}", state="stored", mime_type=png)
+            for n in (1, 2)
+        ]
+        session.add_all(files)
+        await session.flush()
+        sent_there = sa.update(Message).where(Message.conversation_id == theirs).values(media_id=files[0].id)
+        await session.execute(sent_there)
+
+    def image(media_id: int) -> dict[str, object]:
+        return {"to": "+14155550101", "type": "image", "image": {"wahub_media_id": media_id}}
+
+    refused = await bo.post("/api/v1/messages", json=image(files[0].id))
+    assert refused.status_code == 422, refused.text
+    unknown = f"image.wahub_media_id: no file {files[0].id} was uploaded for this account"  # as for a file never sent
+    assert refused.json()["error"]["message"] == unknown
+    assert (await bo.post("/api/v1/messages", json=image(files[1].id))).status_code == 202
+    assert (await client.post("/api/v1/messages", json=image(files[0].id))).status_code == 202
+
+
+async def test_an_agent_sees_the_contacts_they_may_write_to(
+    signed_in: Session,
+    client: httpx.AsyncClient,
+    open_window: OpenWindow,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    bo, (mine, theirs, _) = await bo_and_cy(signed_in, open_window, sessions)
+    async with db.transaction(sessions) as session:
+        session.add(Contact(account_id=account.id, wa_id="14155550104"))  # no conversation yet
+
+    def numbers(answer: httpx.Response) -> set[str]:
+        assert answer.status_code == 200, answer.text
+        return {c["wa_id"] for c in answer.json()["items"]}
+
+    assert numbers(await bo.get("/api/v1/contacts")) == {"14155550101", "14155550103", "14155550104"}
+    assert numbers(await bo.get("/api/v1/contacts", params={"q": "0102"})) == set()
+    assert numbers(await client.get("/api/v1/contacts")) == {f"1415555010{n}" for n in range(1, 5)}
+    async with sessions() as session:
+        contact_of = dict((await session.execute(sa.select(Conversation.id, Conversation.contact_id))).tuples().all())
+    assert (await bo.get(f"/api/v1/contacts/{contact_of[mine]}")).status_code == 200
+    hidden = await bo.get(f"/api/v1/contacts/{contact_of[theirs]}")
+    assert hidden.status_code == 404
+    assert hidden.json()["error"]["code"] == "not_found"
+    assert (await client.get(f"/api/v1/contacts/{contact_of[theirs]}")).status_code == 200
+
+
+async def test_account_events_and_stats_are_for_admins_and_keys(
+    signed_in: Session, anon: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    bo = await signed_in("bo@example.com", "agent")
+    admin = await signed_in("ada@example.com", "admin")
+    reader = await key_with(sessions, Scope.READ)
+    for path in ("/api/v1/events", "/api/v1/events/1", "/api/v1/stats"):
+        refused = await bo.get(path)
+        assert refused.status_code == 403, (path, refused.text)
+        assert refused.json()["error"]["code"] == "forbidden"
+    for path in ("/api/v1/events", "/api/v1/stats"):
+        assert (await admin.get(path)).status_code == 200
+        assert (await anon.get(path, headers=reader)).status_code == 200
+    assert (await bo.get("/api/v1/canned-replies")).status_code == 200  # what agents need to write stays open

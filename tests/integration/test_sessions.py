@@ -3,14 +3,19 @@ failed logins, and disabled users; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from wahub.api.context import AppContext
 from wahub.store import db, users
+from wahub.store.models import utcnow
+from wahub.store.refresh_tokens import REFRESH_GRACE
 
 PASSWORD = "correct horse battery"
 Login = Callable[..., Awaitable[httpx.Response]]
@@ -21,6 +26,22 @@ async def admin(sessions: async_sessionmaker[AsyncSession]) -> str:
     async with db.transaction(sessions) as session:
         user = await users.add(session, "Ada@Example.com", "Ada", "admin", PASSWORD)
     return user.email
+
+
+class Clock:
+    """The time the app checks refresh tokens against: now, plus what the test moved it by."""
+
+    def __init__(self) -> None:
+        self.moved = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.moved
+
+
+@pytest.fixture
+def clock(ctx: AppContext) -> Clock:
+    ctx.clock = moved = Clock()
+    return moved
 
 
 @pytest.fixture
@@ -107,13 +128,14 @@ async def test_refresh_rotates_the_token_and_gives_a_new_session(browser: httpx.
     assert refresh_cookie(browser) not in (first, second)
 
 
-async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
-    base_url: str, admin: str, caplog: pytest.LogCaptureFixture
+async def test_reusing_a_rotated_refresh_token_after_the_grace_window_revokes_the_whole_family(
+    base_url: str, admin: str, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with httpx.AsyncClient(base_url=base_url) as victim, httpx.AsyncClient(base_url=base_url) as thief:
         await login(victim, admin)
         stolen = refresh_cookie(victim)
         assert (await victim.post("/api/v1/auth/refresh", headers=csrf(victim))).status_code == 200
+        clock.moved = REFRESH_GRACE + timedelta(seconds=1)
         with caplog.at_level(logging.WARNING, logger="wahub.api.routes.auth"):
             replayed = await thief.post("/api/v1/auth/refresh", headers=replaying(stolen))
         assert replayed.status_code == 401
@@ -122,6 +144,52 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(
     events = [r for r in caplog.records if r.levelno == logging.WARNING and "refresh token" in r.getMessage()]
     assert len(events) == 1
     assert stolen not in caplog.text
+
+
+async def test_a_rotated_token_used_again_within_the_grace_window_renews_the_session(
+    base_url: str, admin: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url) as tab, httpx.AsyncClient(base_url=base_url) as other_tab:
+        await login(tab, admin)
+        shared = refresh_cookie(tab)
+        assert (await tab.post("/api/v1/auth/refresh", headers=csrf(tab))).status_code == 200
+        clock.moved = REFRESH_GRACE - timedelta(seconds=1)
+        with caplog.at_level(logging.INFO, logger="wahub.api.routes.auth"):
+            late = await other_tab.post("/api/v1/auth/refresh", headers=replaying(shared))
+        assert late.status_code == 200, late.text
+        assert refresh_cookie(other_tab) not in (shared, refresh_cookie(tab))
+        for client in (tab, other_tab):  # the session lives on, through either new token
+            assert (await client.get("/api/v1/me")).status_code == 200
+            renewed = await client.post("/api/v1/auth/refresh", headers=csrf(client))
+            assert renewed.status_code == 200, renewed.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert shared not in caplog.text
+
+
+async def test_two_refreshes_at_once_with_one_token_both_renew_and_the_family_stays_one_chain(
+    base_url: str, admin: str, clock: Clock
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=base_url) as first,
+        httpx.AsyncClient(base_url=base_url) as second,
+        httpx.AsyncClient(base_url=base_url) as later,
+    ):
+        await login(first, admin)
+        shared = refresh_cookie(first)
+        answers = await asyncio.gather(
+            first.post("/api/v1/auth/refresh", headers=replaying(shared)),
+            second.post("/api/v1/auth/refresh", headers=replaying(shared)),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        tokens = [refresh_cookie(first), refresh_cookie(second)]
+        assert len({shared, *tokens}) == 3
+        for client in (first, second):
+            assert (await client.get("/api/v1/me")).status_code == 200
+        # Using one of the two retires the other: past the window, it is a copy, and it ends the session.
+        assert (await later.post("/api/v1/auth/refresh", headers=replaying(tokens[0]))).status_code == 200
+        clock.moved = REFRESH_GRACE + timedelta(seconds=1)
+        assert (await second.post("/api/v1/auth/refresh", headers=replaying(tokens[1]))).status_code == 401
+        assert (await later.post("/api/v1/auth/refresh", headers=csrf(later))).status_code == 401
 
 
 async def test_logout_ends_the_session(browser: httpx.AsyncClient, admin: str) -> None:

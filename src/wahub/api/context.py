@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +17,7 @@ from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import counters, db
 from wahub.store.crypto import Vault
+from wahub.store.models import utcnow
 from wahub.wakeups import Notifier
 
 
@@ -45,6 +48,8 @@ class AppContext:
     failed_logins: FailedKeys
     # The id and scopes of each API key this process authenticated (a send's fast path needs no query).
     known_keys: dict[str, tuple[int, frozenset[str]]]
+    # The time refresh tokens are checked against (their grace window), moved by tests.
+    clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine, events: AsyncEngine, vault: Vault) -> AppContext:

@@ -168,6 +168,16 @@ Sender = Annotated[Principal, Depends(requires(Scope.SEND))]
 Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
 
 
+async def _overseer(principal: Reader) -> Principal:
+    if not principal.sees_every_conversation:
+        raise errors.Forbidden("this spans every conversation: it is for admins and API keys with 'read'")
+    return principal
+
+
+# What spans every conversation (account events, statistics): a key with ``read`` or an admin; an agent gets 403.
+Overseer = Annotated[Principal, Depends(_overseer)]
+
+
 EntityType = Annotated[
     str | None, Query(pattern=ENTITY_TYPE, description="only those linked to this entity (with entity_id)")
 ]

@@ -41,6 +41,7 @@ class _Send:
     key: str | None
     digest: str
     user_id: int | None = None  # the signed-in user who sends it (no Idempotency-Key then)
+    agent_id: int | None = None  # that user, when an agent: the send must stay within what they may see
 
 
 class SendIntake:
@@ -61,14 +62,22 @@ class SendIntake:
         self._live.add(key_hash)
 
     async def submit(
-        self, request: SendRequest, api_key: str | None, key: str | None, digest: str, *, user_id: int | None = None
+        self,
+        request: SendRequest,
+        api_key: str | None,
+        key: str | None,
+        digest: str,
+        *,
+        user_id: int | None = None,
+        agent: bool = False,
     ) -> Queued:
         """Queue ``request``, sent with the API key whose hash is ``api_key`` and ``Idempotency-Key`` ``key``, or by
-        the user ``user_id`` (without a key), with the sends that arrive meanwhile; returns once it is committed,
-        or raises why it was refused."""
+        the user ``user_id`` (without a key; an ``agent`` only where they may see: ``service.prepare``), with the
+        sends that arrive meanwhile; returns once it is committed, or raises why it was refused."""
         if (api_key is None) == (user_id is None) or (user_id is not None and key is not None):
             raise ValueError("a send is an API key's (with or without Idempotency-Key) or a user's (without)")
-        done = self._batcher.put(_Send(request, api_key, key, digest, user_id))
+        send = _Send(request, api_key, key, digest, user_id, user_id if agent else None)
+        done = self._batcher.put(send)
         return await asyncio.shield(done)  # a client that hangs up does not cancel the others' batch
 
     def open(self) -> None:
@@ -113,11 +122,12 @@ class SendIntake:
         repeats: list[tuple[int, int]] = []
         wanted: list[tuple[int, outbound.QueuedSend]] = []
         for i, send in enumerate(batch):
-            if send.api_key is None:  # a user's, checked by the route
+            if send.api_key is None:  # a user's, authenticated by the route
                 try:
-                    wanted.append(
-                        (i, await service.prepare(session, send.request, senders, sent_by_user_id=send.user_id))
+                    prepared = await service.prepare(
+                        session, send.request, senders, sent_by_user_id=send.user_id, agent_id=send.agent_id
                     )
+                    wanted.append((i, prepared))
                 except errors.WahubError as exc:
                     outcomes[i] = exc
                 continue

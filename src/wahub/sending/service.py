@@ -2,7 +2,8 @@
 once) and ``wahub send`` (one) queue what a client asks to send.
 
 The checks that need the database are here: the sender account, a recipient that only a contact's ``wa_id``
-makes valid, a file uploaded to wahub and its kind. The window check and the writing (message, outbox job, entity
+makes valid, a file uploaded to wahub and its kind, and, for an agent, that the send stays within what they may
+see (``store/reach.py``). The window check and the writing (message, outbox job, entity
 links, in the caller's transaction) are ``store/outbound.py``'s."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.sending.request import SendRequest
-from wahub.store import accounts, contacts, media, outbound
+from wahub.store import accounts, contacts, media, outbound, reach
 from wahub.store.models import Account, Contact, Message
 
 
@@ -24,11 +25,13 @@ async def prepare(
     *,
     sent_by_user_id: int | None = None,
     sent_by_api_key_id: int | None = None,
+    agent_id: int | None = None,
 ) -> outbound.QueuedSend:
     """What ``request`` asks to queue, from its sender (the default account when it names none; ``senders``
     remembers them across the requests of one transaction), its recipient and any file uploaded to wahub
     checked; raises ``InvalidInput`` (or the sender's ``NotFound``) if they do not hold. ``sent_by_*`` records
-    who asks (a user, an API key)."""
+    who asks (a user, an API key). ``agent_id`` is the agent who sends, whose view limits where it may go
+    (``_within_reach``); None for keys and admins."""
     senders = {} if senders is None else senders
     account = senders.get(request.sender)
     if account is None:
@@ -43,6 +46,8 @@ async def prepare(
             "contact is taken as it is)",
             field="to",
         )
+    if agent_id is not None:
+        await _within_reach(session, account, request, agent_id)
     if request.uploaded_file is not None:
         await _check_upload(session, account, request.type.value, request.uploaded_file)
     content: dict[str, Any] = {request.type.value: request.content}
@@ -69,6 +74,33 @@ async def queue(session: AsyncSession, request: SendRequest) -> tuple[Message, C
     if isinstance(result, errors.WindowClosed):
         raise result
     return result
+
+
+async def _within_reach(session: AsyncSession, account: Account, request: SendRequest, agent_id: int) -> None:
+    """An agent writes only where they may read: to a contact whose conversation on this account is theirs,
+    unassigned or not started yet; answering (a reply's context, a reaction) only a message they may see; and
+    sending only a file no hidden conversation carries. A refusal is the 404 a read of it gets, so a send tells
+    no more about another agent's conversation than a read does."""
+    chat = domain.group_contact(request.to) if request.group else domain.ContactRef(wa_id=request.to)
+    if await reach.hides_contact(session, agent_id, account.id, chat):
+        raise errors.NotFound(f"conversation with {request.to} does not exist")
+    for wamid in _answered(request):
+        if await reach.hides_message(session, agent_id, account.id, wamid):
+            raise errors.NotFound(f"message {wamid} does not exist")
+    if request.uploaded_file is not None and await reach.hides_media(session, agent_id, request.uploaded_file):
+        where = f"{request.type.value}.wahub_media_id"  # as ``_check_upload`` answers a file it does not know
+        unknown = f"{where}: no file {request.uploaded_file} was uploaded for this account"
+        raise errors.InvalidInput(unknown, field=where)
+
+
+def _answered(request: SendRequest) -> list[str]:
+    """The wamids a send acts on: the message it replies to, the message a reaction is put on."""
+    wamids = [request.reply_to] if request.reply_to else []
+    if request.type is domain.MessageType.REACTION and isinstance(request.content, dict):
+        target = request.content.get("message_id")
+        if isinstance(target, str) and target:
+            wamids.append(target)
+    return wamids
 
 
 def _valid_number(digits: str) -> bool:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import entities, paging, statuses, subscriber_webhooks, upsert, users
+from wahub.store import entities, paging, reach, statuses, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
 from wahub.store.search_text import indexed_text
@@ -190,6 +190,6 @@ async def list_page(
     if f.entity is not None:
         stmt = stmt.where(Message.id.in_(entities.linked_messages(f.entity)))
     if f.visible_to is not None:
-        visible = sa.select(Conversation.id).where(users.sees_conversation(f.visible_to))
+        visible = sa.select(Conversation.id).where(reach.sees_conversation(f.visible_to))
         stmt = stmt.where(Message.conversation_id.in_(visible))
     return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)

@@ -1,19 +1,14 @@
-"""Users (``admin``, ``agent``) and their browser sessions' refresh tokens.
+"""Users (``admin``, ``agent``); their browser sessions' refresh tokens are ``store/refresh_tokens.py``'s.
 
 Passwords are Argon2id hashes (argon2-cffi's defaults); a login for an unknown email verifies a dummy hash, so
-its answer takes as long as a wrong password's. Refresh tokens are 256-bit random, so their SHA-256 is stored
-(as API keys'). Each use rotates a token to a new one of the same family; a rotated token used again means a
-copy was stolen, so the whole family is revoked and the caller logs it.
+its answer takes as long as a wrong password's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
@@ -22,9 +17,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store.models import Conversation, RefreshToken, User, utcnow
+from wahub.store import refresh_tokens
+from wahub.store.models import User, utcnow
 
-REFRESH_LIFETIME = timedelta(days=30)
 MIN_PASSWORD = 10
 
 
@@ -109,7 +104,7 @@ async def disable(session: AsyncSession, email: str) -> User:
     user = await _named(session, email)
     if user.disabled_at is None:
         user.disabled_at = utcnow()
-    await _revoke_all(session, user.id)
+    await refresh_tokens.revoke_all(session, user.id)
     return user
 
 
@@ -117,7 +112,7 @@ async def reset_password(session: AsyncSession, email: str, password: str) -> Us
     """Set a new password and revoke every session of the user."""
     user = await _named(session, email)
     user.password_hash = hash_password(password)
-    await _revoke_all(session, user.id)
+    await refresh_tokens.revoke_all(session, user.id)
     return user
 
 
@@ -134,91 +129,4 @@ async def password_matches(user: User | None, password: str) -> bool:
 async def record_login(session: AsyncSession, user_id: int) -> str:
     """Note the login and start a session: returns its first refresh token."""
     await session.execute(sa.update(User).where(User.id == user_id).values(last_login_at=utcnow()))
-    return await issue_refresh(session, user_id)
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def issue_refresh(session: AsyncSession, user_id: int, family_id: str | None = None) -> str:
-    """A new refresh token for ``user_id``, in ``family_id`` (a new family: a new login)."""
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    session.add(
-        RefreshToken(
-            user_id=user_id,
-            family_id=family_id or secrets.token_hex(16),
-            token_hash=_hash_token(token),
-            created_at=now,
-            expires_at=now + REFRESH_LIFETIME,
-        )
-    )
-    await session.flush()
-    return token
-
-
-@dataclass(frozen=True, slots=True)
-class Rotated:
-    """What a refresh token turned into: the user and a new token, or ``reused`` (its family was revoked)."""
-
-    user: User | None
-    token: str | None
-    reused: bool = False
-    family_id: str | None = None
-
-
-async def rotate(session: AsyncSession, token: str, now: datetime | None = None) -> Rotated:
-    """Trade a live refresh token for a new one of its family. A token rotated before revokes its family."""
-    now = now or utcnow()
-    stmt = sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_token(token)).with_for_update()
-    row = (await session.scalars(stmt)).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        return Rotated(None, None)
-    if row.rotated_at is not None:
-        await revoke_family(session, row.family_id)
-        return Rotated(None, None, reused=True, family_id=row.family_id)
-    user = await session.get(User, row.user_id)
-    if user is None or user.disabled_at is not None:
-        return Rotated(None, None)
-    # Only the first of two racing rotations wins: the other finds the row rotated (reuse).
-    won = await session.execute(
-        sa.update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None))
-        .values(rotated_at=now)
-    )
-    if not getattr(won, "rowcount", 0):
-        await revoke_family(session, row.family_id)
-        return Rotated(None, None, reused=True, family_id=row.family_id)
-    return Rotated(user, await issue_refresh(session, user.id, row.family_id), family_id=row.family_id)
-
-
-async def revoke_family(session: AsyncSession, family_id: str) -> None:
-    stmt = (
-        sa.update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    await session.execute(stmt)
-
-
-async def revoke_token_family(session: AsyncSession, token: str) -> None:
-    """Log out: revoke the family of this refresh token (whatever its state)."""
-    stmt = sa.select(RefreshToken.family_id).where(RefreshToken.token_hash == _hash_token(token))
-    family_id = (await session.scalars(stmt)).first()
-    if family_id is not None:
-        await revoke_family(session, family_id)
-
-
-async def _revoke_all(session: AsyncSession, user_id: int) -> None:
-    stmt = (
-        sa.update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    await session.execute(stmt)
-
-
-def sees_conversation(user_id: int) -> sa.ColumnElement[bool]:
-    """Where an agent may look: conversations assigned to them or to nobody."""
-    return sa.or_(Conversation.assignee_user_id.is_(None), Conversation.assignee_user_id == user_id)
+    return await refresh_tokens.issue(session, user_id)

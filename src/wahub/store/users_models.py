@@ -28,7 +28,8 @@ class User(Base):
 
 class RefreshToken(Base):
     """A browser session's refresh token (only its SHA-256). Each use rotates it to a new one of the same
-    family; using a rotated one again revokes the whole family (someone replayed a stolen token)."""
+    family; using a rotated one again, past a short grace window, revokes the whole family (someone replayed a
+    stolen token): ``store/refresh_tokens.py``."""
 
     __tablename__ = "refresh_tokens"
 

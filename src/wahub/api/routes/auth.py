@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 from wahub import errors
 from wahub.api import schemas, sessions
 from wahub.api.deps import Ctx, Reader
-from wahub.store import db, users
+from wahub.store import db, refresh_tokens, users
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +84,15 @@ def _begin(request: Request, response: Response, ctx: Ctx, user: schemas.UserOut
 
 @router.post("/auth/refresh", response_model=schemas.SessionOut, responses=_SESSION_ERRORS)
 async def refresh(request: Request, response: Response, ctx: Ctx) -> schemas.SessionOut:
-    """Renew the session: the refresh token is exchanged for a new one (each works once) and a new access token.
-    A refresh token used a second time ends its whole session: someone holds a copy."""
+    """Renew the session: the refresh token is exchanged for a new one and a new access token. Each works once:
+    used again within 30 seconds (two tabs refreshing at once) it renews the session too; later, it ends the
+    whole session, since someone holds a copy."""
     token = request.cookies.get(sessions.REFRESH_COOKIE)
     if not token:
         raise errors.Unauthorized(_NO_SESSION)
     _check_csrf(request)
     async with db.transaction(ctx.sessions) as session:
-        rotated = await users.rotate(session, token)
+        rotated = await refresh_tokens.rotate(session, token, ctx.clock())
         out = schemas.UserOut.model_validate(rotated.user) if rotated.user is not None else None
     if rotated.reused:
         # A security event: never the token itself, only which session it ended.
@@ -100,6 +101,8 @@ async def refresh(request: Request, response: Response, ctx: Ctx) -> schemas.Ses
             rotated.family_id,
             _address(request),
         )
+    elif rotated.grace:
+        log.info("a refresh token was used again within the grace window; session family %s goes on", rotated.family_id)
     if out is None or rotated.token is None:
         sessions.clear_cookies(response, secure=_secure(request))
         raise errors.Unauthorized("the session has ended: log in again")
@@ -114,7 +117,7 @@ async def logout(request: Request, ctx: Ctx) -> Response:
     if token:
         _check_csrf(request)
         async with db.transaction(ctx.sessions) as session:
-            await users.revoke_token_family(session, token)
+            await refresh_tokens.end_family(session, token)
     sessions.clear_cookies(response, secure=_secure(request))
     return response
 

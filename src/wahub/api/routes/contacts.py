@@ -1,4 +1,5 @@
-"""``/api/v1/contacts``: the people who wrote to, or were written to by, the accounts."""
+"""``/api/v1/contacts``: the people who wrote to, or were written to by, the accounts. An agent sees those they
+may write to: without a conversation assigned to someone else (``api/visibility.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from wahub import errors
-from wahub.api import schemas
+from wahub.api import schemas, visibility
 from wahub.api.deps import Reader, ReadSession
 from wahub.store import paging
 from wahub.store.models import Contact
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 @router.get("", response_model=schemas.ContactPage)
 async def list_contacts(
     session: ReadSession,
-    _key: Reader,
+    principal: Reader,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     q: Annotated[str | None, Query(max_length=100, description="part of a name, number or user id")] = None,
@@ -27,6 +28,8 @@ async def list_contacts(
 ) -> schemas.ContactPage:
     """Contacts, newest first."""
     stmt = sa.select(Contact)
+    if (visible := visibility.contact_filter(principal)) is not None:
+        stmt = stmt.where(visible)
     if account_id is not None:
         stmt = stmt.where(Contact.account_id == account_id)
     if q:
@@ -41,7 +44,8 @@ async def list_contacts(
 
 
 @router.get("/{contact_id}", response_model=schemas.ContactOut)
-async def get_contact(contact_id: schemas.Id, session: ReadSession, _key: Reader) -> schemas.ContactOut:
+async def get_contact(contact_id: schemas.Id, session: ReadSession, principal: Reader) -> schemas.ContactOut:
+    await visibility.check_contact(session, principal, contact_id)
     contact = await session.get(Contact, contact_id)
     if contact is None:
         raise errors.NotFound(f"contact {contact_id} does not exist")

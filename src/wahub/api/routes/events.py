@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from wahub.api import schemas
-from wahub.api.deps import Reader, ReadSession
+from wahub.api.deps import Overseer, ReadSession
 from wahub.store import account_events, paging
 from wahub.store.models import AccountEvent
 
@@ -18,13 +18,13 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 @router.get("", response_model=schemas.EventPage)
 async def list_events(
     session: ReadSession,
-    _key: Reader,
+    _key: Overseer,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     field: Annotated[str | None, Query(max_length=64, description="webhook field, e.g. account_update")] = None,
     account_id: schemas.Id | None = None,
 ) -> schemas.EventPage:
-    """Account events, newest first."""
+    """Account events, newest first (for admins and API keys: an agent gets 403)."""
     stmt = sa.select(AccountEvent)
     if field:
         stmt = stmt.where(AccountEvent.field == field)
@@ -35,5 +35,6 @@ async def list_events(
 
 
 @router.get("/{event_id}", response_model=schemas.EventOut)
-async def get_event(event_id: schemas.Id, session: ReadSession, _key: Reader) -> schemas.EventOut:
+async def get_event(event_id: schemas.Id, session: ReadSession, _key: Overseer) -> schemas.EventOut:
+    """One account event (for admins and API keys: an agent gets 403)."""
     return schemas.EventOut.of(await account_events.get(session, event_id))

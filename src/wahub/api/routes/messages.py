@@ -50,14 +50,16 @@ async def send_message(
 ) -> schemas.MessageOut:
     """Queue a message of any type Meta sends, in Meta's own body. It is sent by the worker; follow its
     ``status`` with ``GET /api/v1/messages/{id}``. Anything but a template needs the conversation's 24-hour
-    window to be open (422 ``window_closed`` otherwise)."""
+    window to be open (422 ``window_closed`` otherwise). An agent sends only where they may read: to a contact
+    whose conversation is theirs, unassigned or not started yet (404 otherwise, as for a read)."""
     digest = idempotency.request_hash(body.model_dump(mode="json", by_alias=True, exclude_unset=True))
     if principal.key_hash is not None:
         queued = await ctx.intake.submit(body.to_request(), principal.key_hash, idempotency_key, digest)
     elif idempotency_key is not None:
         raise errors.InvalidInput("Idempotency-Key: only sends with an API key take one", field="Idempotency-Key")
     else:
-        queued = await ctx.intake.submit(body.to_request(), None, None, digest, user_id=principal.id)
+        agent = visibility.agent_id(principal) is not None
+        queued = await ctx.intake.submit(body.to_request(), None, None, digest, user_id=principal.id, agent=agent)
     if queued.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
