@@ -25,7 +25,7 @@ from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.live import Hub
 from wahub.store import conversations, db, stream, users
-from wahub.store.models import Account, Conversation, Message, StreamEvent
+from wahub.store.models import Account, Conversation, Message, StreamBatch
 
 TICKS = ["accepted", "sent", "delivered", "read"]
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
@@ -205,8 +205,8 @@ async def test_a_client_resuming_after_pruned_events_is_told_to_resync(
     message_id = await some_message(client, open_window)
     await touch(sessions, message_id, ["old", "older"])
     async with db.transaction(sessions) as session:
-        first = await session.scalar(sa.select(sa.func.min(StreamEvent.id)))
-        await session.execute(sa.delete(StreamEvent).where(StreamEvent.id <= first + 1))
+        first = await session.scalar(sa.select(sa.func.min(StreamBatch.id)))
+        await session.execute(sa.delete(StreamBatch).where(StreamBatch.id <= first + 1))
     assert first is not None
     async with opened(client, last_event_id=first - 1) as (_, events):
         assert (await events.until(lambda e: True))[-1].event == "resync"
@@ -402,3 +402,28 @@ async def test_ticks_of_one_message_in_one_transaction_become_its_last(
         (first, "reaction", "queued"),
         (first, "status", "read"),
     ]
+
+
+async def test_pages_cut_inside_one_transactions_events_lose_nothing(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], open_window: OpenWindow
+) -> None:
+    """A transaction's events are one row (a processor batch: a thousand): pages of 500 cut inside it, and a
+    client resuming from an id inside it gets exactly the rest."""
+    message_id = await some_message(client, open_window)
+    async with db.transaction(sessions) as session:
+        start = await stream.last_id(session)
+    await touch(sessions, message_id, [f"big {i}" for i in range(1_200)])
+    await touch(sessions, message_id, ["next"])
+    pages = []
+    after = start
+    async with db.transaction(sessions) as session:
+        while page := await stream.read(session, after, 500):
+            pages.append(page)
+            after = page[-1].id
+    assert [len(p) for p in pages] == [500, 500, 201]
+    got = [e for p in pages for e in p]
+    assert [e.id for e in got] == list(range(start + 1, start + 1202))
+    assert [e.payload["why"] for e in got] == [f"big {i}" for i in range(1_200)] + ["next"]
+    async with opened(client, last_event_id=start + 700) as (_, events):
+        rest = [await events.next() for _ in range(501)]
+    assert [e.id for e in rest if e is not None] == list(range(start + 701, start + 1202))

@@ -1,4 +1,4 @@
-"""The live stream's fan-out in one web process: one reader of ``stream_events`` (``store/stream.py``) hands each
+"""The live stream's fan-out in one web process: one reader of the stream's table (``store/stream.py``) hands each
 new event to every open ``GET /api/v1/stream`` connection.
 
 The table is the truth; wake-ups only say "read now":

@@ -11,7 +11,8 @@ inserted), as the publisher built it, which saves reading the row back. A status
 
 Work publishes what it changed (``publish``, usually through ``subscriber_webhooks.Collector``); the events are
 written in the same transaction, at its very end (a ``before_commit`` hook), so an event is never lost, nor
-written for a change that rolled back.
+written for a change that rolled back. A transaction's events are one row (``stream_batches``: its ids and a
+JSON array of the events), because a row per event cost the processor more than building the events.
 
 Ids, and why a reader can never skip one: every id comes from one counter row (``stream_counter``), taken with
 ``UPDATE … RETURNING`` as the last statement of the transaction. On PostgreSQL the row stays locked until that
@@ -29,6 +30,7 @@ stays the truth: a lost wake-up costs the readers' poll interval.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from wahub.store.models import Conversation, Message, StreamCounter, StreamEvent, utcnow
+from wahub.store.models import Conversation, Message, StreamBatch, StreamCounter, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -214,17 +216,17 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
     if not events:
         return 0
     last = _take_ids(session, len(events))
-    now = utcnow()
-    first = last - len(events) + 1
-    rows = [
-        {"id": first + i, "kind": kind, "conversation_id": cid, "payload": payload, "created_at": now}
-        for i, (kind, cid, payload) in enumerate(events)
-    ]
-    table: sa.Table = StreamEvent.__table__  # type: ignore[assignment]
-    session.execute(table.insert(), rows)  # Core's executemany: the ORM's bulk path costs more per row
+    table: sa.Table = StreamBatch.__table__  # type: ignore[assignment]
+    row = {
+        "id": last - len(events) + 1,
+        "last_id": last,
+        "events": json.dumps([list(e) for e in events], separators=(",", ":")),
+        "created_at": utcnow(),
+    }
+    session.execute(table.insert(), row)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_notify(CHANNEL, str(last))))
-    return len(rows)
+    return len(events)
 
 
 def _coalesced(changes: Sequence[Change]) -> Sequence[Change]:
@@ -253,9 +255,11 @@ def _take_ids(session: Session, n: int) -> int:
 
 
 def timestamp(at: datetime) -> str:
-    """As the API writes times (``subscriber_webhooks.timestamp``): UTC, ISO 8601, ``Z``."""
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return aware.isoformat().replace("+00:00", "Z")
+    """A time as the API writes it (pydantic's form): UTC, ISO 8601, ``Z`` (``2026-11-30T09:15:02Z``). A naive
+    time, as SQLite gives back, is UTC. (Called for most events the processor handles: kept cheap.)"""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    return at.isoformat() + "Z"
 
 
 def _at(at: datetime | None) -> str | None:
@@ -350,21 +354,39 @@ class Event:
 
 async def read(session: AsyncSession, after: int, limit: int = 500) -> list[Event]:
     """Events after id ``after``, in id order, at most ``limit``."""
-    stmt = (
-        sa.select(
-            StreamEvent.id,
-            StreamEvent.kind,
-            StreamEvent.conversation_id,
-            StreamEvent.payload,
-            StreamEvent.created_at,
-            Conversation.assignee_user_id,
+    rows: list[tuple[int, list[Any], datetime]] = []
+    found, cursor = 0, after
+    while found < limit:  # a few rows at a time: one can hold a whole processor batch
+        stmt = (
+            sa.select(StreamBatch.id, StreamBatch.last_id, StreamBatch.events, StreamBatch.created_at)
+            .where(StreamBatch.last_id > cursor)
+            .order_by(StreamBatch.id)
+            .limit(_ROWS)
         )
-        .outerjoin(Conversation, Conversation.id == StreamEvent.conversation_id)
-        .where(StreamEvent.id > after)
-        .order_by(StreamEvent.id)
-        .limit(limit)
-    )
-    return [Event(*row) for row in await session.execute(stmt)]
+        chunk = (await session.execute(stmt)).all()
+        for first, last, text, created_at in chunk:
+            rows.append((first, json.loads(text), created_at))
+            found += last - max(first - 1, after)
+            cursor = last
+        if len(chunk) < _ROWS:
+            break
+    picked: list[tuple[int, list[Any], datetime]] = []
+    for first, events, created_at in rows:
+        for offset, item in enumerate(events):
+            if first + offset > after and len(picked) < limit:
+                picked.append((first + offset, item, created_at))
+    conversation_ids = {event[1] for _, event, _ in picked if event[1] is not None}
+    assignees: dict[int, int | None] = {}
+    if conversation_ids:
+        stmt_a = sa.select(Conversation.id, Conversation.assignee_user_id).where(Conversation.id.in_(conversation_ids))
+        assignees = {cid: uid for cid, uid in await session.execute(stmt_a)}
+    return [
+        Event(eid, kind, cid, payload, created_at, assignees.get(cid) if cid is not None else None)
+        for eid, (kind, cid, payload), created_at in picked
+    ]
+
+
+_ROWS = 16  # rows read at a time: one can hold a whole processor batch (a thousand events)
 
 
 async def last_id(session: AsyncSession) -> int:
@@ -374,25 +396,27 @@ async def last_id(session: AsyncSession) -> int:
 
 async def missed(session: AsyncSession, after: int) -> bool:
     """Whether events after ``after`` were pruned already (the client must resync): ids have no gaps, so the
-    oldest kept must be ``after + 1`` or there must be none after ``after``."""
+    oldest kept must be ``after + 1`` or lower, or there must be none after ``after``."""
     last = await last_id(session)
     if after > last:  # an id this database never gave (another database's, or made up)
         return True
-    oldest = await session.scalar(sa.select(sa.func.min(StreamEvent.id)))
+    oldest = await session.scalar(sa.select(sa.func.min(StreamBatch.id)))
     if oldest is None:
         return after < last
     return int(oldest) > after + 1
 
 
 async def prune(session: AsyncSession, before: datetime, *, limit: int = 1_000) -> int:
-    """Forget one chunk (at most ``limit``) of the events written before ``before``; returns how many."""
-    ids = list(
-        (
-            await session.scalars(
-                sa.select(StreamEvent.id).where(StreamEvent.created_at < before).order_by(StreamEvent.id).limit(limit)
-            )
-        ).all()
-    )
-    if ids:
-        await session.execute(sa.delete(StreamEvent).where(StreamEvent.id.in_(ids)))
-    return len(ids)
+    """Forget one chunk (at most ``limit`` transactions' rows) of the events written before ``before``; returns
+    how many events."""
+    rows = (
+        await session.execute(
+            sa.select(StreamBatch.id, StreamBatch.last_id)
+            .where(StreamBatch.created_at < before)
+            .order_by(StreamBatch.id)
+            .limit(limit)
+        )
+    ).all()
+    if rows:
+        await session.execute(sa.delete(StreamBatch).where(StreamBatch.id.in_([first for first, _ in rows])))
+    return sum(last - first + 1 for first, last in rows)

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from wahub.store.columns import Base, JSONType, utcnow
+from wahub.store.columns import Base, utcnow
 
 
-class StreamEvent(Base):
-    """One event of ``GET /api/v1/stream``. Its id comes from ``StreamCounter``, taken under the counter row's
-    lock at the end of the transaction that writes it, so ids become visible in commit order (see
-    ``store/stream.py``)."""
+class StreamBatch(Base):
+    """The events of ``GET /api/v1/stream`` that one transaction wrote, as one row: ids ``id`` to ``last_id``
+    (taken from ``StreamCounter`` under the counter row's lock at the end of that transaction, so ids become
+    visible in commit order; see ``store/stream.py``), and ``events``, a JSON array of ``[kind,
+    conversation_id, payload]``, one per id in order. One row per transaction, not per event: a processor batch
+    writes a thousand events, and a row each cost it more than the rest of the stream's work."""
 
-    __tablename__ = "stream_events"
+    __tablename__ = "stream_batches"
 
     id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
-    kind: Mapped[str] = mapped_column(sa.String(32))
-    conversation_id: Mapped[int | None]
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    last_id: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    events: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 

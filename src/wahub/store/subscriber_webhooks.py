@@ -23,7 +23,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,11 +131,7 @@ async def emit(session: AsyncSession, collected: Collector | None) -> int:
     return len(rows)
 
 
-def timestamp(at: datetime) -> str:
-    """A time as the API writes it (pydantic's form): UTC, ISO 8601, ``Z`` (``2026-11-30T09:15:02Z``). A naive
-    time, as SQLite gives back, is UTC."""
-    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    return aware.isoformat().replace("+00:00", "Z")
+timestamp = stream.timestamp  # a time as the API writes it: one definition for both
 
 
 def message_status(

@@ -1,10 +1,10 @@
 """``GET /api/v1/stream``: the live event stream (server-sent events) of what the caller may see.
 
-Each event's SSE ``id`` is its id in ``stream_events``; a client that reconnects with ``Last-Event-ID`` (or
-``?last_event_id=``, for a first connection that resumes) gets every event after it, in order, then the live
-ones, with none missed and none twice. When that cannot be (the events were pruned, or the connection fell
-more than its queue behind), the stream sends ``event: resync`` and closes: the client reloads what it shows
-and connects again without an id.
+Each event's SSE ``id`` is its id on the stream (``store/stream.py``); a client that reconnects with
+``Last-Event-ID`` (or ``?last_event_id=``, for a first connection that resumes) gets every event after it, in order,
+then the live ones, with none missed and none twice. When that cannot be (the events were pruned, or the
+connection fell more than its queue behind), the stream sends ``event: resync`` and closes: the client reloads
+what it shows and connects again without an id.
 """
 
 from __future__ import annotations
