@@ -45,8 +45,10 @@ class App:
         meta_webhook: webhooks.MetaWebhookReceiver,
         journal: EventJournal,
         body_limits: bodies.BodyLimits,
+        security: headers.SecurityHeaders,
     ) -> None:
         self.api = api
+        self.security = security
         self.journal = journal
         self._meta_webhook = meta_webhook
         self._limited_api = body_limits
@@ -58,7 +60,7 @@ class App:
         if scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
             await self._meta_webhook(scope, receive, send)  # its answers carry the headers themselves
             return
-        await self._limited_api(scope, receive, headers.added(scope, send))
+        await self._limited_api(scope, receive, self.security.added(scope, send))
 
 
 def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App:
@@ -128,4 +130,5 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
 
     limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
     meta_intake = intake.MetaIntake(keys, journal, ctx.notifier, ctx.tally)
-    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited)
+    security = headers.SecurityHeaders(ctx.settings.frame_ancestors)
+    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited, security)
