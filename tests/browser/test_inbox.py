@@ -223,3 +223,33 @@ def test_on_a_phone_the_list_and_a_conversation_take_turns(
     page.click(".back")
     page.wait_for_url(re.compile(rf"{re.escape(sandbox.url)}/(\?.*)?$"))
     assert page.locator(f"#conv-{dev}").is_visible()
+
+
+def test_a_long_conversation_opens_on_its_newest_messages_and_loads_older_ones_in_place(
+    sandbox: Sandbox, page: Page, shot: Shots
+) -> None:
+    talker = "14155550166"
+    for n in range(60):  # more than a page (50)
+        sandbox.inbound(talker, f"old message {n}", name="Long Talker")
+    log_in(page, sandbox.url, sandbox.admin_email, sandbox.admin_password)
+    row = page.locator("#conversation-list .row", has_text="Long Talker")
+    row.locator(".preview", has_text="old message 59").wait_for()  # all stored
+    row.locator("a").click()
+    newest = page.locator("#thread .bubble", has_text="old message 59")
+    newest.wait_for()
+    assert newest.is_visible() and page.locator("#thread .bubble").count() == 50
+    assert page.locator("#thread .bubble .text").first.inner_text() == "old message 10"
+    shot(page, "newest")
+
+    anchor = page.locator("#thread .bubble .text", has_text=re.compile(r"^old message 10$"))
+    # Scrolled to the top and measured in one task: before the older page can have been asked for.
+    before = anchor.evaluate(
+        "(a) => { const s = document.getElementById('messages'); s.scrollTop = -s.scrollHeight;"
+        " return a.getBoundingClientRect().y; }"
+    )
+    page.locator("#thread .bubble .text", has_text=re.compile(r"^old message 0$")).wait_for()
+    after = anchor.evaluate("(a) => a.getBoundingClientRect().y")
+    assert abs(after - before) < 2, (before, after)  # the page loaded above what was read, which stays in place
+    assert page.locator("#thread .bubble").count() == 60
+    assert page.locator("#thread .day").count() == 1  # one separator for the day, however many pages
+    shot(page, "older-loaded")
