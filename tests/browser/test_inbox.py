@@ -83,6 +83,16 @@ def test_an_agent_sees_neither_admin_things_nor_another_agents_conversations(
     assert "a secret for bo" not in page.content()
     assert page.locator(f"#conv-{ben}").count() == 0
 
+    # A conversation in the list when the page was read, assigned to another agent since: opening it says so.
+    sandbox.inbound("14155550155", "hi from Eve", name="Eve Later")
+    eve_row = page.locator("#conversation-list .row", has_text="Eve Later")
+    eve_row.wait_for()
+    eve = sandbox.conversation_of("14155550155")
+    assert sandbox.api("POST", f"/api/v1/conversations/{eve}/assign", json={"user_id": bo}).status_code == 200
+    eve_row.locator("a").click()
+    page.locator("#pane #not-found").wait_for()
+    assert "hi from Eve" not in page.locator("#pane").inner_text()
+
     page.goto(f"{sandbox.url}/c/{ben}")
     assert page.locator("#not-found h2").inner_text() == "Conversation not found"
     assert "a secret for bo" not in page.content() and "Ben Okafor" not in page.content()
