@@ -20,6 +20,11 @@ from pydantic_settings import (
 ENV_PREFIX = "WAHUB_"
 STORAGE_SCHEMES = ("file", "s3", "gs", "azblob", "gdrive", "onedrive", "sharepoint", "memory")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+# One CSP source of frame-ancestors: a keyword, a scheme (https:), or an origin with an optional wildcard
+# subdomain and port. Nothing that could end the directive (';', ',', quotes) passes.
+_FRAME_SOURCE = re.compile(
+    r"'none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}|\*))?"
+)
 
 
 class SettingsError(Exception):
@@ -58,6 +63,9 @@ class Settings(BaseSettings):
     # Request bodies held in memory at once while they are read, all connections together (api/bodies.py):
     # beyond it a body waits a second for room, then is refused with 503. At least one 3 MB webhook.
     body_memory_mb: int = Field(default=32, ge=4, le=65536)
+    # Who may frame the inbox's pages (CSP ``frame-ancestors``): ``'none'``, or ``'self'`` and/or origins such as
+    # ``https://erp.example.com`` (an ERP that embeds the inbox), separated by spaces.
+    frame_ancestors: str = "'none'"
 
     phone_number_id: str | None = None
     waba_id: str | None = None
@@ -97,6 +105,19 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"v\d+\.\d+", value):
             raise ValueError(f"must look like v25.0, got {value!r}")
         return value
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_ancestors_sources(cls, value: str) -> str:
+        sources = value.split()
+        if not sources:
+            raise ValueError("give 'none', 'self' or origins such as https://erp.example.com")
+        for source in sources:
+            if not _FRAME_SOURCE.fullmatch(source):
+                raise ValueError(f"{source!r} is not 'none', 'self' or an origin such as https://erp.example.com")
+        if "'none'" in sources and len(sources) > 1:
+            raise ValueError("'none' stands alone")
+        return " ".join(sources)
 
     @field_validator("log_level")
     @classmethod

@@ -58,7 +58,6 @@ def assert_secured(response: httpx.Response, csp: str = STRICT) -> None:
         ("GET", "/readyz"),
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
-        ("GET", "/"),
         ("GET", "/nowhere"),
         ("GET", "/docs/assets/swagger-init.js"),
         ("GET", "/webhooks/meta?hub.mode=subscribe&hub.challenge=42&hub.verify_token=" + VERIFY_TOKEN),

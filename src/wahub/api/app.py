@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 import wahub
+from wahub import web
 from wahub.api import bodies, errors, headers, live, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import (
@@ -45,8 +46,10 @@ class App:
         meta_webhook: webhooks.MetaWebhookReceiver,
         journal: EventJournal,
         body_limits: bodies.BodyLimits,
+        security: headers.SecurityHeaders,
     ) -> None:
         self.api = api
+        self.security = security
         self.journal = journal
         self._meta_webhook = meta_webhook
         self._limited_api = body_limits
@@ -58,7 +61,7 @@ class App:
         if scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
             await self._meta_webhook(scope, receive, send)  # its answers carry the headers themselves
             return
-        await self._limited_api(scope, receive, headers.added(scope, send))
+        await self._limited_api(scope, receive, self.security.added(scope, send))
 
 
 def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App:
@@ -122,10 +125,9 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(docs.router)
     app.router.routes.append(docs.assets())
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> dict[str, str]:
-        return {"name": "wahub", "version": wahub.__version__, "api_docs": "/docs"}
+    web.mount(app)  # the inbox: "/", "/login", "/c/{id}"…, its static files
 
     limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
     meta_intake = intake.MetaIntake(keys, journal, ctx.notifier, ctx.tally)
-    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited)
+    security = headers.SecurityHeaders(ctx.settings.frame_ancestors, web.serves_page)
+    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited, security)

@@ -93,7 +93,7 @@ async def _principal(request: Request, ctx: AppContext, *, sending: bool) -> Pri
             _within_rate(ctx, key_hash, "API key")
             return Principal("key", known[0], "key", known[1], key_hash)
         return await _authenticated(request, ctx)
-    return await _user(request, ctx)
+    return await user_session(request, ctx)
 
 
 async def _authenticated(request: Request, ctx: AppContext) -> Principal:
@@ -111,7 +111,10 @@ async def _authenticated(request: Request, ctx: AppContext) -> Principal:
     return Principal("key", row.id, "key", scopes, row.key_hash)
 
 
-async def _user(request: Request, ctx: AppContext) -> Principal:
+async def user_session(request: Request, ctx: AppContext) -> Principal:
+    """The signed-in user of the request's session cookies (the API's and the inbox's pages' one check): 401 when
+    the access token is missing, expired or the user disabled, 403 without the CSRF token on a state-changing
+    request, 429 over the user's rate."""
     claims = ctx.tokens.check(request.cookies.get(sessions.ACCESS_COOKIE, ""))
     if claims is None:
         raise errors.Unauthorized("the session has expired: refresh it (POST /api/v1/auth/refresh) or log in again")

@@ -3,17 +3,18 @@ workflow: a ``state`` (open, resolved: a new inbound message reopens a resolved 
 
 from __future__ import annotations
 
+import base64
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import stream, upsert
+from wahub.store import paging, stream, upsert
 from wahub.store.models import Conversation, User, utcnow
 
 WINDOW = timedelta(hours=24)
@@ -173,3 +174,48 @@ async def user_names(session: AsyncSession, user_ids: Iterable[int | None]) -> d
         return {}
     rows = await session.execute(sa.select(User.id, User.name).where(User.id.in_(wanted)))
     return {row.id: row.name for row in rows}
+
+
+# --- the inbox's list: newest activity first ----------------------------------------------------------------
+
+Activity = tuple[datetime | None, int]
+"""Where a list by activity stopped: the last row's ``last_message_at`` and id (its keyset cursor)."""
+
+
+def by_activity(stmt: sa.Select[Any], after: Activity | None = None) -> sa.Select[Any]:
+    """``stmt`` (a select of conversations) newest activity first (``last_message_at``, indexed; a conversation
+    without a message last), after ``after`` when given."""
+    if after is not None:
+        at, last_id = after
+        if at is None:
+            stmt = stmt.where(Conversation.last_message_at.is_(None), Conversation.id < last_id)
+        else:
+            stmt = stmt.where(
+                sa.or_(
+                    Conversation.last_message_at < at,
+                    sa.and_(Conversation.last_message_at == at, Conversation.id < last_id),
+                    Conversation.last_message_at.is_(None),
+                )
+            )
+    return stmt.order_by(Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
+
+
+def encode_activity(at: datetime | None, conversation_id: int) -> str:
+    """The opaque cursor of ``by_activity`` after this row."""
+    stamp = "" if at is None else at.astimezone(UTC).isoformat()
+    return base64.urlsafe_b64encode(f"a:{stamp}|{conversation_id}".encode()).decode().rstrip("=")
+
+
+def decode_activity(cursor: str) -> Activity:
+    """The row an ``encode_activity`` cursor names; ``InvalidInput`` for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, rest = text.partition(":")
+        stamp, _, last = rest.rpartition("|")
+        at = datetime.fromisoformat(stamp) if stamp else None
+        last_id = int(last) if last.isascii() and last.isdigit() and len(last) <= 10 else 0
+    except ValueError as exc:  # bad base64, UTF-8 or time
+        raise errors.InvalidInput("cursor is not valid", field="cursor") from exc
+    if kind != "a" or not 1 <= last_id <= paging.ID_MAX or (at is not None and at.tzinfo is None):
+        raise errors.InvalidInput("cursor is not valid", field="cursor")
+    return at, last_id

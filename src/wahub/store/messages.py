@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
@@ -193,3 +194,24 @@ async def list_page(
         visible = sa.select(Conversation.id).where(reach.sees_conversation(f.visible_to))
         stmt = stmt.where(Message.conversation_id.in_(visible))
     return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)
+
+
+async def latest_of(
+    session: AsyncSession, conversation_ids: Sequence[int], *, inbound_only: bool = False
+) -> dict[int, Message]:
+    """The newest message of each of these conversations (``inbound_only``: the newest inbound one with a
+    wamid, the one a read receipt names), by conversation id. One indexed look-up per conversation
+    (``ix_messages_conversation_id_id``), however long it is."""
+    if not conversation_ids:
+        return {}
+    newest = sa.select(sa.func.max(Message.id)).where(Message.conversation_id == Conversation.id)
+    if inbound_only:
+        newest = newest.where(Message.direction == "inbound", Message.wamid.is_not(None))
+    ids_stmt = sa.select(newest.scalar_subquery()).where(Conversation.id.in_(conversation_ids))
+    ids = [i for i in await session.scalars(ids_stmt) if i is not None]
+    if not ids:
+        return {}
+    return {
+        m.conversation_id: m
+        for m in await session.scalars(sa.select(Message).where(Message.id.in_(ids)).options(orm.defer(Message.raw)))
+    }

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from wahub import errors
 from wahub.api import schemas, sessions
+from wahub.api.context import AppContext
 from wahub.api.deps import Ctx, Reader
 from wahub.store import db, refresh_tokens, users
 
@@ -53,17 +54,24 @@ def _check_csrf(request: Request) -> None:
 async def login(body: schemas.LoginIn, request: Request, response: Response, ctx: Ctx) -> schemas.SessionOut:
     """Log in with an email and password: sets the session's cookies (an HttpOnly access token for 15 minutes, an
     HttpOnly refresh token for 30 days, and the ``wahub_csrf`` cookie)."""
-    email_key = f"email:{body.email.strip().lower()}"
-    address = _address(request)
+    user, refresh = await authenticate(ctx, body.email, body.password, _address(request))
+    return begin(request, response, ctx, user, refresh)
+
+
+async def authenticate(ctx: AppContext, email: str, password: str, address: str | None) -> tuple[schemas.UserOut, str]:
+    """The user of ``email`` and ``password``, logged in: their refresh token is recorded and returned. The one
+    login of the API and of the inbox's form (``web/``). ``errors.TooManyRequests`` after too many failures for
+    this email or from ``address``; ``errors.Unauthorized`` for a wrong email or password (the same answer)."""
+    email_key = f"email:{email.strip().lower()}"
     wait = max(ctx.failed_logins.retry_after(address), ctx.failed_logins.retry_after(email_key))
     if wait > 0:
         raise errors.TooManyRequests(f"too many failed logins; retry in {math.ceil(wait)} s", retry_after=wait)
     async with ctx.readers() as session, session.begin():
         try:
-            user = await users.find(session, users.normalize_email(body.email))
+            user = await users.find(session, users.normalize_email(email))
         except errors.InvalidInput:
             user = None
-    if not await users.password_matches(user, body.password) or user is None:
+    if not await users.password_matches(user, password) or user is None:
         ctx.failed_logins.failed(address)
         ctx.failed_logins.failed(email_key)
         raise errors.Unauthorized(_WRONG)
@@ -73,10 +81,13 @@ async def login(body: schemas.LoginIn, request: Request, response: Response, ctx
         assert user is not None
         out = schemas.UserOut.model_validate(user)
     log.info("user %s logged in", user.id)
-    return _begin(request, response, ctx, out, refresh)
+    return out, refresh
 
 
-def _begin(request: Request, response: Response, ctx: Ctx, user: schemas.UserOut, refresh: str) -> schemas.SessionOut:
+def begin(
+    request: Request, response: Response, ctx: AppContext, user: schemas.UserOut, refresh: str
+) -> schemas.SessionOut:
+    """Set the session's cookies for ``user`` on ``response`` (an access token, ``refresh``, a CSRF token)."""
     access = ctx.tokens.issue(user.id, user.role)
     csrf = sessions.set_cookies(response, access, refresh, secure=_secure(request))
     return schemas.SessionOut(user=user, csrf_token=csrf, expires_in=ctx.tokens.lifetime)
@@ -106,7 +117,7 @@ async def refresh(request: Request, response: Response, ctx: Ctx) -> schemas.Ses
     if out is None or rotated.token is None:
         sessions.clear_cookies(response, secure=_secure(request))
         raise errors.Unauthorized("the session has ended: log in again")
-    return _begin(request, response, ctx, out, rotated.token)
+    return begin(request, response, ctx, out, rotated.token)
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response, responses=_SESSION_ERRORS)

@@ -1,0 +1,1 @@
+"""The inbox's routes: one module per part of the site."""

@@ -1,0 +1,170 @@
+// The inbox page: wires htmx (CSRF header, session renewal), the conversation list, the open conversation,
+// the composer and the live stream. Parts come from the server as HTML (escaped there); this module places them.
+
+import * as composer from "./composer.js";
+import { Live } from "./live.js";
+import { csrfToken, goToLogin, keepSessionFresh, logOut, part, refreshSession, rememberTimeZone, request } from "./session.js";
+import * as thread from "./thread.js";
+import * as ticks from "./ticks.js";
+
+const shell = document.getElementById("shell");
+const list = document.getElementById("conversation-list");
+const filter = shell.dataset.filter;
+ticks.configure(JSON.parse(shell.dataset.ranks), JSON.parse(shell.dataset.tickLabels));
+rememberTimeZone();
+keepSessionFresh();
+
+// --- htmx: every request carries the CSRF token; a 401 renews the session and asks again ----------------
+
+document.body.addEventListener("htmx:configRequest", (event) => {
+  event.detail.headers["X-CSRF-Token"] = csrfToken();
+});
+
+document.body.addEventListener("htmx:responseError", async (event) => {
+  const { xhr, elt, requestConfig } = event.detail;
+  if (xhr.status !== 401) return;
+  if (await refreshSession(true)) {
+    window.htmx.ajax(requestConfig.verb.toUpperCase(), requestConfig.path, { source: elt });
+  } else {
+    goToLogin();
+  }
+});
+
+document.body.addEventListener("htmx:afterSwap", (event) => {
+  const target = event.detail.target;
+  if (target.id === "pane") conversationOpened();
+  else thread.oneSeparatorPerDay();
+});
+
+// --- the open conversation ------------------------------------------------------------------------------
+
+function headOf() {
+  return document.querySelector("#conv-header .conv-head");
+}
+
+function conversationOpened() {
+  const open = thread.openConversation();
+  shell.classList.toggle("has-pane", Boolean(open) || Boolean(document.getElementById("not-found")));
+  for (const link of list.querySelectorAll(".row > a")) {
+    if (link.closest(".row").dataset.id === String(open)) link.setAttribute("aria-current", "true");
+    else link.removeAttribute("aria-current");
+  }
+  composer.setUp(document.getElementById("composer"));
+  markRead();
+}
+
+// Opening a conversation reads it: the newest inbound message is marked read (the customer sees blue
+// ticks, the unread count clears) through POST /api/v1/messages/{id}/read.
+async function markRead(messageId) {
+  const head = headOf();
+  if (!head || document.visibilityState !== "visible") return;
+  const id = messageId || head.dataset.lastInbound;
+  if (!id || (!messageId && Number(head.dataset.unread) === 0)) return;
+  head.dataset.unread = "0";
+  await request(`/api/v1/messages/${id}/read`, { method: "POST" });
+}
+
+document.addEventListener("visibilitychange", async () => {
+  if (document.visibilityState === "visible" && thread.openConversation()) {
+    await refreshHeader(thread.openConversation());
+    markRead();
+  }
+});
+
+async function refreshHeader(conversationId) {
+  const response = await part(`/c/${conversationId}/header`);
+  const header = document.getElementById("conv-header");
+  if (!response.ok || !header || thread.openConversation() !== conversationId) return;
+  header.innerHTML = await response.text();
+  composer.reflectWindow(document.getElementById("composer"), headOf()?.dataset.windowOpen === "true");
+}
+
+// --- the list -----------------------------------------------------------------------------------------
+
+async function refreshRow(conversationId) {
+  const response = await part(`/list/${conversationId}?filter=${encodeURIComponent(filter)}`);
+  const existing = document.getElementById(`conv-${conversationId}`);
+  if (response.status === 204) {
+    existing?.remove();
+    return;
+  }
+  if (!response.ok) return;
+  const template = document.createElement("template");
+  template.innerHTML = await response.text();
+  const row = template.content.querySelector(".row");
+  if (!row) return;
+  if (conversationId === thread.openConversation()) row.querySelector("a").setAttribute("aria-current", "true");
+  existing?.remove();
+  list.querySelector(".empty")?.remove();
+  // Newest activity first: before the first row that is older (ISO times in UTC compare as text).
+  const older = [...list.querySelectorAll(".row")].find((other) => other.dataset.activity < row.dataset.activity);
+  list.insertBefore(row, older || list.querySelector(".more"));
+  window.htmx.process(row);
+}
+
+// --- live events ----------------------------------------------------------------------------------------
+
+async function onEvent(kind, data) {
+  const open = thread.openConversation();
+  if (kind === "conversation.updated") {
+    await refreshRow(data.conversation_id);
+    if (data.conversation_id === open) await refreshHeader(open);
+    return;
+  }
+  if (kind === "message.created") {
+    if (data.conversation_id !== open || thread.bubbleOf(data.message_id)) return;
+    const response = await part(`/c/${open}/messages/${data.message_id}`);
+    if (response.status !== 200 || thread.bubbleOf(data.message_id)) return;
+    thread.append(await response.text());
+    if (data.direction === "inbound") markRead(data.message_id);
+    return;
+  }
+  if (kind === "message.updated") {
+    const reason = data.error ? [data.error.title, data.error.code ? `(code ${data.error.code})` : ""].join(" ").trim() : "";
+    const preview = document.querySelector(`#conv-${data.conversation_id} .preview .tick[data-message-id="${data.message_id}"]`);
+    if (data.why === "status") {
+      ticks.advance(preview, data.status, reason);
+      const bubble = thread.bubbleOf(data.message_id);
+      if (!bubble) return;
+      if (ticks.advance(bubble.querySelector(".tick"), data.status, reason) && data.status === "failed") {
+        thread.showFailure(bubble, `Not delivered: ${reason || "WhatsApp gave no reason"}`);
+      }
+      return;
+    }
+    if (data.conversation_id !== open || !thread.bubbleOf(data.message_id)) return;
+    const response = await part(`/c/${open}/messages/${data.message_id}`);
+    if (response.status === 200) thread.replace(data.message_id, await response.text());
+  }
+}
+
+async function onResync() {
+  const response = await part(`/list?filter=${encodeURIComponent(filter)}`);
+  const after = Number(response.headers.get("X-Wahub-Stream-After") || 0);
+  if (response.ok) {
+    list.innerHTML = await response.text();
+    window.htmx.process(list);
+  }
+  const open = thread.openConversation();
+  if (open) await window.htmx.ajax("GET", `/c/${open}`, { target: "#pane", swap: "innerHTML" });
+  else conversationOpened();
+  return after;
+}
+
+function onState(state) {
+  const dot = document.getElementById("live");
+  const label = state === "live" ? "Live updates: on" : "Live updates: reconnecting";
+  dot.dataset.state = state;
+  dot.title = label;
+  dot.setAttribute("aria-label", label);
+}
+
+// --- log out: through the API, which also revokes the refresh token ------------------------------------
+
+document.getElementById("logout")?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await logOut();
+  location.assign("/login");
+});
+
+conversationOpened();
+new Live(Number(shell.dataset.streamAfter || 0), { onEvent, onResync, onState }).open();

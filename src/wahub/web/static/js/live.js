@@ -1,0 +1,64 @@
+// One EventSource per page on /api/v1/stream. It resumes after the position the page was read at
+// (?last_event_id=), and after a drop the browser reconnects by itself with Last-Event-ID. When the stream
+// says `resync` (it kept too little), the page reloads its parts and listens again from their position.
+// A connection refused (a session that expired) is renewed and opened again after the last event seen.
+
+import { refreshSession } from "./session.js";
+
+const KINDS = ["message.created", "message.updated", "conversation.updated"];
+
+export class Live {
+  constructor(after, { onEvent, onResync, onState }) {
+    this.lastId = after;
+    this.onEvent = onEvent;
+    this.onResync = onResync;
+    this.onState = onState || (() => {});
+    this.source = null;
+    this.failures = 0;
+    this.queue = Promise.resolve(); // events are handled one after the other, in order
+  }
+
+  open() {
+    const source = new EventSource(`/api/v1/stream?last_event_id=${encodeURIComponent(this.lastId)}`);
+    this.source = source;
+    source.onopen = () => {
+      this.failures = 0;
+      this.onState("live");
+    };
+    for (const kind of KINDS) {
+      source.addEventListener(kind, (event) => {
+        const id = Number(event.lastEventId);
+        if (id && id <= this.lastId) return; // seen already
+        if (id) this.lastId = id;
+        const data = JSON.parse(event.data);
+        this.enqueue(() => this.onEvent(kind, data));
+      });
+    }
+    source.addEventListener("resync", () => {
+      source.close();
+      this.onState("reconnecting");
+      this.enqueue(async () => {
+        this.lastId = await this.onResync();
+        this.open();
+      });
+    });
+    source.onerror = () => {
+      this.onState("reconnecting");
+      if (source.readyState === EventSource.CLOSED) this.reopen(source);
+    };
+  }
+
+  // The browser gave up (the answer was not a stream: a 401 after the session expired, a 5xx…).
+  async reopen(source) {
+    if (this.source !== source) return;
+    this.failures += 1;
+    const wait = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    await refreshSession();
+    if (this.source === source) this.open();
+  }
+
+  enqueue(work) {
+    this.queue = this.queue.then(work).catch((error) => console.error("wahub live update:", error));
+  }
+}
