@@ -10,6 +10,7 @@ then drains it with ``Processor.run_once`` in a fresh process, once per ``--repe
     PYTHONPATH=/tmp/wt-old/src .venv/bin/python bench/process.py # another commit's tree, same script
     .venv/bin/python bench/process.py --profile out.html        # pyinstrument of one drain (main thread)
     .venv/bin/python bench/process.py --profile out.txt         # py-spy of one drain (every thread)
+    .venv/bin/python bench/process.py --callgrind --events 4000 # instructions per event (valgrind)
 
 Prints events/s and CPU microseconds per event (median of the repeats, and each run).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 DRAIN = """
-import asyncio, json, os, sys, time
+import asyncio, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 sys.path.insert(0, sys.argv[1])
@@ -67,18 +69,22 @@ async def main(folder, events, database_url, profile):
         from pyinstrument import Profiler
         profiler = Profiler(async_mode="disabled")
         profiler.start()
-    elif profile:
-        import shutil, subprocess
+    elif profile and not profile == "callgrind":
         # py-spy sees every thread (aiosqlite runs SQLite in its own): collapsed stacks, one per line.
         spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
                                 "--pid", str(os.getpid()), "--format", "raw", "--rate", "250", "-o", profile],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
+    counting = profile == "callgrind"
+    if counting:  # valgrind counts instructions from here only (--instr-atstart=no)
+        subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], capture_output=True, check=True)
     began, cpu, times = time.perf_counter(), time.process_time(), os.times()
     done = 0
     while (n := await processor.run_once()):
         done += n
     wall, used, after = time.perf_counter() - began, time.process_time() - cpu, os.times()
+    if counting:
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], capture_output=True, check=True)
     if profiler is not None:
         profiler.stop()
         Path(profile).write_text(profiler.output_html())
@@ -116,18 +122,23 @@ def drop_postgres(url: str) -> None:
 def drain(events: int, database: str, server: str, profile: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="wahub-process-") as folder:
         url = fresh_postgres(server) if database == "postgresql" else ""
+        cmd = [sys.executable, "-c", DRAIN, str(HERE), folder, str(events), url, profile or ""]
+        if profile == "callgrind":
+            valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={folder}/cg"]
+            cmd = valgrind + cmd
         try:
-            done = subprocess.run(
-                [sys.executable, "-c", DRAIN, str(HERE), folder, str(events), url, profile or ""],
-                capture_output=True,
-                text=True,
-            )
+            done = subprocess.run(cmd, capture_output=True, text=True)
         finally:
             if url:
                 drop_postgres(url)
     if done.returncode != 0:
         raise SystemExit(f"the drain failed:\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if profile == "callgrind":
+        counted = re.findall(r"Collected : (\d+)", done.stderr)
+        if not counted:
+            raise SystemExit(f"valgrind counted nothing:\n{done.stderr[-3000:]}")
+        result["instructions"] = int(counted[-1]) / max(result["events"], 1)
     if result["events"] < events:
         raise SystemExit(f"only {result['events']:.0f} of {events} events were processed")
     return result
@@ -145,7 +156,17 @@ def main() -> int:
         help="one drain profiled: FILE.html by pyinstrument (main thread only), any other "
         "name by py-spy as collapsed stacks of every thread (aiosqlite runs SQLite in a thread of its own)",
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="count the drain's instructions per event under valgrind (repeatable on a busy machine; ~50x slower: "
+        "use --events 4000)",
+    )
     args = parser.parse_args()
+    if args.callgrind:
+        counted = drain(args.events, args.database, args.postgres_url, "callgrind")
+        print(f"{args.database}: {args.events:,} events, {counted['instructions']:,.0f} instructions per event")
+        return 0
     if args.profile:
         drain(args.events, args.database, args.postgres_url, str(Path(args.profile).resolve()))
         print(f"profile written to {args.profile}")
