@@ -1,4 +1,4 @@
-"""Helpers the tiers share: free ports, in-loop HTTP servers, signing, waiting."""
+"""Helpers the tiers share: free ports, in-loop HTTP servers, signing, waiting, reading server-sent events."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 DATA = Path(__file__).parent / "data"
@@ -92,3 +94,52 @@ def prometheus_samples(text: str) -> dict[tuple[str, str], float]:
             name, labels, value = matched.groups()
             found[name, labels or ""] = float(value)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Sse:
+    id: int | None
+    event: str
+    data: dict[str, Any]
+
+
+class SseReader:
+    """Reads server-sent events off a streaming response (comments, such as heartbeats, skipped)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def next(self, timeout: float = 15.0) -> Sse | None:
+        """The next event; None when the server closed the stream."""
+        return await asyncio.wait_for(self._next(), timeout)
+
+    async def _next(self) -> Sse | None:
+        fields: dict[str, str] = {}
+        async for line in self._lines:
+            if not line:
+                if "data" in fields:
+                    raw_id = fields.get("id")
+                    return Sse(
+                        int(raw_id) if raw_id else None, fields.get("event", "message"), json.loads(fields["data"])
+                    )
+                fields = {}
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            fields[name] = value[1:] if value.startswith(" ") else value
+        return None
+
+    async def until(self, found: Any, timeout: float = 20.0) -> list[Sse]:
+        """Events up to and including the first for which ``found(event)`` is true."""
+        seen: list[Sse] = []
+
+        async def read() -> list[Sse]:
+            while True:
+                event = await self._next()
+                assert event is not None, f"the stream ended; seen: {seen}"
+                seen.append(event)
+                if found(event):
+                    return seen
+
+        return await asyncio.wait_for(read(), timeout)

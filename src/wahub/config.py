@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # Who may frame the inbox's pages (CSP ``frame-ancestors``): ``'none'``, or ``'self'`` and/or origins such as
     # ``https://erp.example.com`` (an ERP that embeds the inbox), separated by spaces.
     frame_ancestors: str = "'none'"
+    # The live stream (GET /api/v1/stream). Its reader in each web process also reads new events this often, in
+    # milliseconds: a safety net only, since commits wake it (its own process's; the processor child's of
+    # ``wahub serve``, through a pipe; on PostgreSQL any process's, through NOTIFY).
+    stream_poll_ms: int = Field(default=1000, ge=10, le=3_600_000)
+    # Events queued for one stream connection at most; a connection further behind is told to resync.
+    stream_queue_size: int = Field(default=1000, ge=10, le=1_000_000)
+    # Seconds between heartbeats (SSE comments) on a stream with nothing to send.
+    stream_heartbeat_seconds: int = Field(default=15, ge=1, le=3600)
 
     phone_number_id: str | None = None
     waba_id: str | None = None

@@ -18,13 +18,14 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiohttp
 import sqlalchemy as sa
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 import fakegraph
@@ -34,7 +35,7 @@ from wahub.api.context import AppContext
 from wahub.provider import base, meta
 from wahub.provider.graph import GraphClient
 from wahub.roles import Role
-from wahub.store import accounts, counters, db
+from wahub.store import accounts, counters, db, stream
 from wahub.store.crypto import Vault
 from wahub.wakeups import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
@@ -100,9 +101,17 @@ def _local(host: str) -> str:
 
 
 async def serve(
-    settings: config.Settings, secret_key: str, *, host: str, port: int, role: Role, wake_fd: int | None = None
+    settings: config.Settings,
+    secret_key: str,
+    *,
+    host: str,
+    port: int,
+    role: Role,
+    wake_fd: int | None = None,
+    stream_fd: int | None = None,
 ) -> None:
-    """Run until SIGINT or SIGTERM. ``wake_fd``: the wake-up pipe of a processor started by ``all``."""
+    """Run until SIGINT or SIGTERM. A processor started by ``all`` gets two pipes: ``wake_fd`` wakes it,
+    ``stream_fd`` tells the process that started it about the stream events it committed."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,6 +181,7 @@ async def serve(
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
+    unannounce = _announce_commits(engine, stream_fd) if stream_fd is not None else None
     if role is Role.ALL:
         tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
     flusher = counters.Flusher(sessions, ctx.tally)
@@ -201,6 +211,8 @@ async def serve(
         await asyncio.gather(*tasks, return_exceptions=True)
         if worker_task is not None:
             await asyncio.gather(worker_task, return_exceptions=True)
+        if unannounce is not None:
+            unannounce()
         try:
             await flusher.stop()
         except Exception as exc:
@@ -228,18 +240,29 @@ async def _supervise_processor(settings: config.Settings, notifier: Notifier, st
     if it exits. In a process of its own it has its own interpreter lock: intake and processing then run on two
     cores instead of sharing one (docs/decisions.md has the measurements). Its nice value leaves intake first
     in line for the CPU; the backlog is durable. New events wake it through a pipe (``wakeups.PipeWaker``); when
-    this process dies, even by ``kill -9``, the pipe closes and the child stops too."""
+    this process dies, even by ``kill -9``, the pipe closes and the child stops too. A second pipe, the other
+    way, carries the child's "stream events committed" to ``Channel.STREAM`` here (the live stream's reader);
+    each child gets new pipes."""
     env = dict(os.environ, WAHUB_DATA_DIR=str(settings.data_dir), WAHUB_DATABASE_URL=settings.database_url)
     pause = 1.0
     while not stop.is_set():
         read_fd, write_fd = os.pipe()
         waker = wakeups.PipeWaker(write_fd)
         notifier.forward(Channel.EVENTS, waker)
-        cmd = [sys.executable, "-m", "wahub", "serve", "--role", Role.PROCESSOR.value, "--wake-fd", str(read_fd)]
+        back_fd, stream_fd = os.pipe()
+        unwatch = wakeups.watch_pipe(back_fd, notifier, Channel.STREAM)
+        cmd = [sys.executable, "-m", "wahub", "serve", "--role", Role.PROCESSOR.value]
+        cmd += ["--wake-fd", str(read_fd), "--stream-fd", str(stream_fd)]
         try:
-            child = await asyncio.create_subprocess_exec(*cmd, env=env, pass_fds=(read_fd,))
+            child = await asyncio.create_subprocess_exec(*cmd, env=env, pass_fds=(read_fd, stream_fd))
+        except BaseException:
+            notifier.unforward(Channel.EVENTS, waker)
+            waker.close()
+            unwatch()
+            raise
         finally:
             os.close(read_fd)
+            os.close(stream_fd)
         started = time.monotonic()
         waker()  # work off what is already waiting
         exited = asyncio.create_task(child.wait())
@@ -247,6 +270,9 @@ async def _supervise_processor(settings: config.Settings, notifier: Notifier, st
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
         notifier.unforward(Channel.EVENTS, waker)
         waker.close()
+        unwatch()
+        # A child killed between a commit and its byte leaves events unannounced: the reader looks once more.
+        notifier.notify(Channel.STREAM)
         if stop.is_set():
             stopping.cancel()
             if child.returncode is None:
@@ -262,6 +288,24 @@ async def _supervise_processor(settings: config.Settings, notifier: Notifier, st
         pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 30.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), pause)
+
+
+def _announce_commits(engine: AsyncEngine, fd: int) -> Callable[[], None]:
+    """Wake the other end of the pipe ``fd`` after each commit through ``engine`` that wrote stream events;
+    returns what stops it and closes ``fd``."""
+    loop = asyncio.get_running_loop()
+    waker = wakeups.PipeWaker(fd)
+
+    def committed() -> None:
+        loop.call_soon_threadsafe(waker)
+
+    undo = stream.on_commit(engine, committed)
+
+    def unannounce() -> None:
+        undo()
+        waker.close()
+
+    return unannounce
 
 
 async def _wait_started(

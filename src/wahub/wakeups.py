@@ -2,9 +2,11 @@
 Not part of store/: nothing here is persisted; it imports nothing of wahub, so api/ and worker/ both may use it.
 
 Within one process a wake-up is an ``asyncio.Event``. ``wahub serve`` runs the processor in a child process
-(see ``runtime.py``); the parent forwards ``Channel.EVENTS`` to it through a pipe (``PipeWaker``), one byte per
-event-loop pass however many webhooks arrived in it, and the child turns bytes back into wake-ups
-(``watch_pipe``). Parts in other processes poll, so a lost wake-up only costs a poll interval.
+(see ``runtime.py``), with a pipe each way: the parent forwards ``Channel.EVENTS`` (webhooks to process) to the
+child, and the child tells the parent ``Channel.STREAM`` (it committed live stream events, which the parent's
+stream reader, ``api/live.Hub``, sends to its clients). A writer (``PipeWaker``) sends one byte per event-loop
+pass however many wake-ups came in it, and never blocks; the reader (``watch_pipe``) turns bytes back into
+wake-ups. Parts in other processes poll, so a lost wake-up only costs a poll interval.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 class Channel(enum.StrEnum):
     EVENTS = "events"
     OUTBOX = "outbox"
+    STREAM = "stream"  # live stream events committed in another process (the processor child)
 
 
 class Notifier:
@@ -54,8 +57,9 @@ class Notifier:
 
 
 class PipeWaker:
-    """The writing end of a wake-up pipe. Calls within one event-loop pass are coalesced into one byte; a full
-    pipe already holds a wake-up, and a closed one means the reader is gone (it is restarted elsewhere)."""
+    """The writing end of a wake-up pipe (call it in the event loop's thread). Calls within one event-loop pass
+    are coalesced into one byte. It never blocks nor raises: a full pipe already holds a wake-up, and a closed
+    one means the reader is gone (it is restarted elsewhere, or the process is stopping)."""
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -63,25 +67,40 @@ class PipeWaker:
         self._pending = False
 
     def __call__(self) -> None:
-        if not self._pending:
+        if not self._pending and self._fd >= 0:
             self._pending = True
             asyncio.get_running_loop().call_soon(self._write)
 
     def _write(self) -> None:
         self._pending = False
+        if self._fd < 0:  # closed since the call: its number may belong to another file by now
+            return
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(self._fd, b"\0")
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
-def watch_pipe(fd: int, notifier: Notifier, channel: Channel, on_close: Callable[[], None]) -> None:
-    """Notify ``channel`` whenever bytes arrive on ``fd``; call ``on_close`` when the writer has gone (the
-    pipe reads end-of-file: the parent process exited, even by ``kill -9``)."""
+def watch_pipe(
+    fd: int, notifier: Notifier, channel: Channel, on_close: Callable[[], None] | None = None
+) -> Callable[[], None]:
+    """Notify ``channel`` whenever bytes arrive on ``fd``. When the writer has gone (the pipe reads end-of-file:
+    the process at the other end exited, even by ``kill -9``), stop watching, close ``fd`` and call
+    ``on_close``. Returns what stops watching and closes ``fd`` sooner (it may be called more than once)."""
     loop = asyncio.get_running_loop()
     os.set_blocking(fd, False)
+    watching = True
+
+    def unwatch() -> None:
+        nonlocal watching
+        if watching:
+            watching = False
+            loop.remove_reader(fd)
+            os.close(fd)
 
     def readable() -> None:
         try:
@@ -91,7 +110,9 @@ def watch_pipe(fd: int, notifier: Notifier, channel: Channel, on_close: Callable
         if data:
             notifier.notify(channel)
             return
-        loop.remove_reader(fd)
-        on_close()
+        unwatch()
+        if on_close is not None:
+            on_close()
 
     loop.add_reader(fd, readable)
+    return unwatch

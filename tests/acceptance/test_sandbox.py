@@ -30,8 +30,9 @@ START_TIMEOUT = 30.0
 class Wahub:
     """A running ``wahub serve`` process and what it printed."""
 
-    def __init__(self, cwd: Path, port: int) -> None:
+    def __init__(self, cwd: Path, port: int, settings: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
+        env.update(settings or {})
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wahub", "serve", "--port", str(port)],

@@ -5,13 +5,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
-from tests.support import eventually, running
+from tests.support import SseReader, eventually, running
 from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.live import Hub
@@ -29,55 +27,6 @@ from wahub.store.models import Account, Conversation, Message, StreamBatch
 
 TICKS = ["accepted", "sent", "delivered", "read"]
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Hello"}}
-
-
-@dataclass(frozen=True, slots=True)
-class Sse:
-    id: int | None
-    event: str
-    data: dict[str, Any]
-
-
-class SseReader:
-    """Reads server-sent events off a streaming response (comments, such as heartbeats, skipped)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._lines = response.aiter_lines()
-
-    async def next(self, timeout: float = 15.0) -> Sse | None:
-        """The next event; None when the server closed the stream."""
-        return await asyncio.wait_for(self._next(), timeout)
-
-    async def _next(self) -> Sse | None:
-        fields: dict[str, str] = {}
-        async for line in self._lines:
-            if not line:
-                if "data" in fields:
-                    raw_id = fields.get("id")
-                    return Sse(
-                        int(raw_id) if raw_id else None, fields.get("event", "message"), json.loads(fields["data"])
-                    )
-                fields = {}
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
-        return None
-
-    async def until(self, found: Any, timeout: float = 20.0) -> list[Sse]:
-        """Events up to and including the first for which ``found(event)`` is true."""
-        seen: list[Sse] = []
-
-        async def read() -> list[Sse]:
-            while True:
-                event = await self._next()
-                assert event is not None, f"the stream ended; seen: {seen}"
-                seen.append(event)
-                if found(event):
-                    return seen
-
-        return await asyncio.wait_for(read(), timeout)
 
 
 @asynccontextmanager

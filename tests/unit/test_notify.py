@@ -1,9 +1,12 @@
-"""Wake-ups across processes: the parent's PipeWaker and the child's watch_pipe (over a real pipe)."""
+"""Wake-ups across processes: PipeWaker, the writing end, and watch_pipe, the reading end (over a real pipe)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
+
+import pytest
 
 from wahub import wakeups
 from wahub.wakeups import Channel, Notifier
@@ -35,8 +38,8 @@ async def test_a_byte_wakes_the_channel_and_a_closed_pipe_stops_the_reader() -> 
     read_fd, write_fd = os.pipe()
     notifier = Notifier()
     closed = asyncio.Event()
+    unwatch = wakeups.watch_pipe(read_fd, notifier, Channel.EVENTS, on_close=closed.set)
     try:
-        wakeups.watch_pipe(read_fd, notifier, Channel.EVENTS, on_close=closed.set)
         waiting = asyncio.create_task(notifier.wait(Channel.EVENTS, timeout=5))
         await asyncio.sleep(0.01)
         assert not waiting.done()
@@ -45,8 +48,54 @@ async def test_a_byte_wakes_the_channel_and_a_closed_pipe_stops_the_reader() -> 
         assert not closed.is_set()
         os.close(write_fd)  # the parent is gone
         await asyncio.wait_for(closed.wait(), 1)
+        with pytest.raises(OSError):  # the reader closed its end
+            os.fstat(read_fd)
     finally:
-        asyncio.get_running_loop().remove_reader(read_fd)
+        unwatch()  # done already: nothing happens
+
+
+async def test_unwatching_stops_the_wake_ups_and_closes_the_pipe() -> None:
+    read_fd, write_fd = os.pipe()
+    notifier = Notifier()
+    try:
+        unwatch = wakeups.watch_pipe(read_fd, notifier, Channel.STREAM)
+        os.write(write_fd, b"\0")
+        await asyncio.wait_for(notifier.wait(Channel.STREAM, timeout=5), 1)  # watched: it wakes
+        unwatch()
+        unwatch()
+        with pytest.raises(BrokenPipeError):  # no reader is left
+            os.write(write_fd, b"\0")
+    finally:
+        os.close(write_fd)
+
+
+async def test_a_writer_whose_reader_is_gone_neither_raises_nor_blocks() -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # the other process died
+    waker = wakeups.PipeWaker(write_fd)
+    try:
+        waker()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        waker._write()  # nothing raised
+    finally:
+        waker.close()
+
+
+async def test_a_wake_up_pending_when_the_writer_closes_is_not_written_to_another_file(tmp_path: Path) -> None:
+    read_fd, write_fd = os.pipe()
+    waker = wakeups.PipeWaker(write_fd)
+    waker()  # its byte is written at the next loop pass
+    waker.close()
+    other = tmp_path / "other"
+    fd = os.open(other, os.O_WRONLY | os.O_CREAT)  # takes the lowest free number: the closed writer's
+    try:
+        assert fd == write_fd
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert other.read_bytes() == b""
+    finally:
+        os.close(fd)
         os.close(read_fd)
 
 

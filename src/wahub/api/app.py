@@ -69,7 +69,14 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     keys = intake.WebhookKeys()
     journal = EventJournal(ctx.events)
     body_reader = body_reader or bodies.Bodies(bodies.Limits(budget=ctx.settings.body_memory_mb * bodies.MB))
-    hub = live.Hub(ctx.engine, ctx.readers)
+    hub = live.Hub(
+        ctx.engine,
+        ctx.readers,
+        ctx.notifier,
+        poll=ctx.settings.stream_poll_ms / 1000,
+        queue_size=ctx.settings.stream_queue_size,
+        heartbeat=ctx.settings.stream_heartbeat_seconds,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

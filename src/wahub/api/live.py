@@ -4,11 +4,13 @@ new event to every open ``GET /api/v1/stream`` connection.
 The table is the truth; wake-ups only say "read now":
 - a commit in this process that wrote events (``stream.on_commit``: the API's sends, the sender's recorder, and
   the processor when it runs in this process);
+- ``Channel.STREAM`` of the process's notifier: the processor child of ``wahub serve`` committed events (its
+  pipe to the parent, ``wakeups.PipeWaker``, one byte per burst);
 - on PostgreSQL, ``NOTIFY wahub_stream`` from any process (one listening psycopg connection per web process,
   reconnected when it drops);
-- a poll: every 0.25 s on SQLite, where ``wahub serve``'s processor runs in a child process that cannot wake
-  the parent (``wakeups.PipeWaker`` only carries the parent's wake-ups to the child); every 2 s on PostgreSQL,
-  for notifications lost while the listening connection was down.
+- a poll (``WAHUB_STREAM_POLL_MS``, 1 s), a safety net: for notifications lost while the listening connection
+  was down, a child killed between its commit and its byte, and processes on SQLite that ``wahub serve`` did
+  not start (``--role web`` beside a ``--role worker``), which nothing else wakes.
 
 Memory per connection is bounded: each has a queue of at most ``queue_size`` events; a connection that falls
 further behind is told to resync (``Subscription.overflowed``) and closed, and its queue is dropped.
@@ -26,12 +28,12 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub.store import stream
+from wahub.wakeups import Channel, Notifier
 
 log = logging.getLogger(__name__)
 
-SQLITE_POLL = 0.25
-POSTGRES_POLL = 2.0
 PAGE = 500
+RETRY = 1.0  # seconds before reading again after a failed read
 
 
 class Subscription:
@@ -65,23 +67,27 @@ class Subscription:
 
 
 class Hub:
-    """Reads new stream events once per wake-up and offers them to every subscription."""
+    """Reads new stream events once per wake-up and offers them to every subscription. ``notifier``: the
+    process's, whose ``Channel.STREAM`` wakes it; ``poll``, ``heartbeat``: seconds; ``queue_size``: events per
+    subscription (the three from settings, ``WAHUB_STREAM_*``)."""
 
     def __init__(
         self,
         engine: AsyncEngine,
         readers: async_sessionmaker[AsyncSession],
+        notifier: Notifier,
         *,
-        queue_size: int = 1_000,
-        heartbeat: float = 15.0,
-        poll: float | None = None,
+        poll: float,
+        queue_size: int,
+        heartbeat: float,
     ) -> None:
         self._engine = engine
         self._readers = readers
+        self._notifier = notifier
         self._postgres = engine.dialect.name == "postgresql"
         self.queue_size = queue_size
         self.heartbeat = heartbeat
-        self.poll = poll if poll is not None else (POSTGRES_POLL if self._postgres else SQLITE_POLL)
+        self.poll = poll
         self.last = 0
         self._subscriptions: set[Subscription] = set()
         self._wake = asyncio.Event()
@@ -94,6 +100,7 @@ class Hub:
             self.last = await stream.last_id(session)
         loop = asyncio.get_running_loop()
         self._undo_commit = stream.on_commit(self._engine, lambda: _call_soon(loop, self._wake.set))
+        self._notifier.forward(Channel.STREAM, self.wake)
         self._tasks.append(asyncio.create_task(self._run(), name="stream-hub"))
         if self._postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="stream-listen"))
@@ -102,6 +109,9 @@ class Hub:
 
     async def stop(self) -> None:
         self._undo_commit()
+        self._undo_commit = lambda: None
+        with contextlib.suppress(ValueError):  # not started
+            self._notifier.unforward(Channel.STREAM, self.wake)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -135,7 +145,7 @@ class Hub:
                 await self._read_new()
             except Exception:
                 log.exception("reading the stream's events failed; trying again")
-                await asyncio.sleep(self.poll)
+                await asyncio.sleep(min(self.poll, RETRY))
 
     async def _read_new(self) -> None:
         while True:

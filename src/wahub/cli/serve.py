@@ -30,6 +30,7 @@ def serve(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     wake_fd: Annotated[int | None, typer.Option(hidden=True, help="wake-up pipe from the starting process")] = None,
+    stream_fd: Annotated[int | None, typer.Option(hidden=True, help="wake-up pipe to the starting process")] = None,
 ) -> None:
     """Run wahub: the API, the webhook receivers and the worker. With nothing configured, the sandbox."""
     from wahub import commands, errors, logs, runtime, storage
@@ -45,7 +46,7 @@ def serve(
 
     async def main() -> None:
         commands.prepare(settings, create=True)
-        await runtime.serve(settings, key, host=host, port=port, role=role, wake_fd=wake_fd)
+        await runtime.serve(settings, key, host=host, port=port, role=role, wake_fd=wake_fd, stream_fd=stream_fd)
 
     try:
         run(main(), loop_factory=_fast_loop())
