@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -291,6 +292,33 @@ def test_a_canned_reply_by_slash_and_an_emoji_go_into_the_message(sandbox: Sandb
     page.locator("#thread .bubble.outbound .text", has_text="Thank you, Dev! Sandbox here.👍").wait_for()
 
 
+def test_a_quote_of_a_message_further_back_loads_older_pages_until_the_original_is_there(
+    sandbox: Sandbox, page: Page, shot: Shots
+) -> None:
+    eve = "14155550190"
+    question = fake(sandbox, "POST", "/_fake/inbound", json={"from": eve, "name": "Eve Far", "text": "the first one"})
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not any(c["contact"]["wa_id"] == eve for c in sandbox.api("GET", "/api/v1/conversations").json()["items"]):
+        assert time.monotonic() < deadline, "Eve's message was never stored"
+        time.sleep(0.05)
+    with (
+        httpx.Client(base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.api_key}"}) as api,
+        ThreadPoolExecutor(8) as pool,
+    ):  # more than a page (50) between the question and its answer, sent 8 at a time
+        bodies = [{"to": eve, "text": {"body": f"filler {n}"}} for n in range(55)]
+        assert all(r.is_success for r in pool.map(lambda body: api.post("/api/v1/messages", json=body), bodies))
+    answer = {"to": eve, "text": {"body": "about that"}, "context": {"message_id": question["wamid"]}}
+    assert sandbox.api("POST", "/api/v1/messages", json=answer).status_code == 202
+    log_in(page, sandbox.url, sandbox.admin_email, sandbox.admin_password)
+    open_conversation(page, sandbox, eve)
+    original = page.locator("#thread .bubble.inbound", has_text="the first one")
+    assert original.count() == 0  # not on the newest page
+    page.locator("#thread .bubble.outbound", has_text="about that").locator("button.quote").click()
+    page.wait_for_selector("#thread .bubble.inbound.flash", state="attached")
+    assert original.count() == 1 and original.is_visible()
+    shot(page, "original-loaded")
+
+
 def test_on_a_phone_the_composer_tools_and_the_picker_fit(sandbox: Sandbox, page: Page, shot: Shots) -> None:
     page.set_viewport_size(PHONE)
     log_in(page, sandbox.url, sandbox.admin_email, sandbox.admin_password)
@@ -303,6 +331,30 @@ def test_on_a_phone_the_composer_tools_and_the_picker_fit(sandbox: Sandbox, page
     )
     page.locator("#attachment img").wait_for()
     shot(page, "phone-attachment")
+    page.click("#attachment button.secondary")
+
+    # A document dropped on the conversation, and a picture pasted into the text, come to the same preview.
+    page.evaluate(
+        """() => {
+            const files = new DataTransfer();
+            files.items.add(new File(["%PDF-1.4 report"], "report.pdf", {type: "application/pdf"}));
+            const target = document.querySelector("#messages");
+            for (const kind of ["dragenter", "dragover", "drop"]) {
+                target.dispatchEvent(new DragEvent(kind, {dataTransfer: files, bubbles: true, cancelable: true}));
+            }
+        }"""
+    )
+    assert page.locator("#attachment .attach-name").inner_text() == "report.pdf · 15 B"
+    assert page.locator("#attachment .doc-icon").inner_text() == "PDF"
+    page.evaluate(
+        """() => {
+            const files = new DataTransfer();
+            files.items.add(new File([new Uint8Array([137, 80, 78, 71])], "image.png", {type: "image/png"}));
+            document.querySelector("#composer-text").dispatchEvent(
+                new ClipboardEvent("paste", {clipboardData: files, bubbles: true, cancelable: true}));
+        }"""
+    )
+    assert page.locator("#attachment .attach-name").inner_text() == "image.png · 4 B"
     page.click("#attachment button.secondary")
     page.click("#templates-open")
     page.locator("#template-choice").select_option(label="order_shipped · en_US · utility")
