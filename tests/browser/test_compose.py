@@ -210,7 +210,8 @@ def test_a_closed_window_offers_templates_only_and_a_filled_template_is_sent(
             ],
         },
     ]
-    page.reload()  # the server's rendering: the template's text with its parameters
+    page.wait_for_selector(f"#m-{message_id} .tpl-header")  # as the server renders it, at once
+    page.reload()  # and on the whole page: the template's text with its parameters
     page.wait_for_selector(f"#m-{message_id} .tpl")
     assert page.locator(f"#m-{message_id} .tpl .text").inner_text() == preview
     assert page.locator(f"#m-{message_id} .tpl-header").inner_text() == "Our Winter Sale is on!"

@@ -75,7 +75,8 @@ def media(message: Message, item: Media | None, sign: Signer) -> MediaView | Non
     given = obj.get("filename") if isinstance(obj.get("filename"), str) else None
     if item is None:
         mime = obj.get("mime_type") if isinstance(obj.get("mime_type"), str) else None
-        return MediaView(kind, None, "missing", None, given, None, mime, "wahub has no copy of this file")
+        why = "sent by link or by Meta's media id: wahub keeps no copy" if message.direction == "outbound" else None
+        return MediaView(kind, None, "missing", None, given, None, mime, why or "wahub has no copy of this file")
     state = item.state if item.state in ("stored", "failed") else "pending"
     return MediaView(
         kind=kind,

@@ -62,9 +62,16 @@ function wire(form, dialog) {
     const message = { type: "template", template: build(set) };
     const preview = set.querySelector(".template-preview .text").textContent;
     dialog.close();
-    const bubble = thread.pendingBubble(preview);
-    send(form, message, bubble);
+    sendTemplate(form, message, thread.pendingBubble(preview));
   });
+}
+
+// Sent, the bubble becomes the server's rendering: the template's header, text, footer and buttons.
+async function sendTemplate(form, message, bubble) {
+  const id = await send(form, message, bubble);
+  if (id === null) return;
+  const response = await part(`/c/${form.dataset.conversation}/messages/${id}`);
+  if (response.status === 200) thread.replace(id, await response.text());
 }
 
 function chosen(dialog) {
