@@ -125,7 +125,7 @@ def _card(card: dict[str, Any]) -> Card:
     for phone in _dicts(card.get("phones")):
         number = _str(phone.get("phone")) or _str(phone.get("wa_id"))
         if number:
-            phones.append(Phone(number, _str(phone.get("type")), _tel(_str(phone.get("wa_id")) or number)))
+            phones.append(Phone(number, _str(phone.get("type")) or None, _tel(_str(phone.get("wa_id")) or number)))
     emails = [e for e in (_str(email.get("email")) for email in _dicts(card.get("emails"))) if e]
     return Card(formatted or "Unnamed contact", company or None, phones, emails)
 

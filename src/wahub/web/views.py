@@ -287,7 +287,7 @@ def bubble(message: Message, clock: Clock, sender: str | None = None, extras: Ex
         direction=message.direction,
         type=message.type,
         label=None if revoked else _label(message),
-        lines=[] if revoked or extras.template is not None else _lines(message),
+        lines=[] if revoked or extras.template is not None else _lines(message, with_file=extras.media is not None),
         time=clock.time(at),
         iso=at.astimezone(UTC).isoformat(),
         day=clock.day(at),
@@ -330,11 +330,11 @@ def _label(message: Message) -> str | None:
     return TYPE_LABELS.get(message.type, TYPE_LABELS["unknown"] if message.type != "text" else None)
 
 
-def _lines(message: Message) -> list[str]:
+def _lines(message: Message, *, with_file: bool = False) -> list[str]:
     if message.type == "text":  # the body as written, its line breaks kept (the page shows them)
         body = _obj(message.content, "text").get("body")
         return [body] if isinstance(body, str) and body else []
-    if message.type in contents.MEDIA_TYPES:  # a document's name shows on its chip
+    if with_file and message.type in contents.MEDIA_TYPES:  # a document's name shows on its chip
         return contents.caption(message)
     if message.type == "contacts":  # shown as cards
         return []
