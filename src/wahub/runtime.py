@@ -139,6 +139,7 @@ async def serve(
         graph_url = fg_url
         async with db.transaction(sessions) as session:
             await sandbox.ensure_account(session, vault, creds)
+            await sandbox.ensure_templates(session)
             info = _Sandbox(
                 api_key=await sandbox.ensure_api_key(session, settings.data_dir),
                 fakegraph_url=fg_url,

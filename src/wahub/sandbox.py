@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import fakegraph
 import fakegraph.config
-from wahub.store import accounts, apikeys, conversations, users
+import fakegraph.templates
+from wahub.store import accounts, apikeys, conversations, templates, users
 from wahub.store.crypto import Vault, new_secret_key
 from wahub.store.models import Account, Contact, Conversation, utcnow
 
@@ -117,6 +118,13 @@ async def ensure_account(session: AsyncSession, vault: Vault, creds: accounts.Cr
         sandbox=True,
         display_phone_number=DISPLAY_NUMBER,
     )
+
+
+async def ensure_templates(session: AsyncSession) -> int:
+    """The sandbox number's message templates: fakegraph's catalogue (approved ones, and a rejected and a paused
+    one), written as Meta's ``GET /{waba_id}/message_templates`` describes them, so the inbox's template picker
+    has something to offer."""
+    return await templates.upsert_many(session, WABA_ID, fakegraph.templates.TEMPLATES)
 
 
 async def ensure_api_key(session: AsyncSession, data_dir: Path) -> str:

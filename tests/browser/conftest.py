@@ -77,6 +77,7 @@ class Sandbox:
     admin_email: str
     admin_password: str
     fakegraph: str
+    data_dir: Path | None = None  # wahub's data dir (the sandbox's secret key derives fakegraph's token)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"}
@@ -106,14 +107,15 @@ class Sandbox:
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """One ``wahub serve`` per test module (each test uses contacts of its own)."""
-    process = Wahub(tmp_path_factory.mktemp("inbox"), free_port())
+    folder = tmp_path_factory.mktemp("inbox")
+    process = Wahub(folder, free_port())
     try:
         key = started(process)
         banner = "".join(process.output)
         login = re.search(r"sandbox admin login: (\S+) password: (\S+)", banner)
         fake = re.search(r"fake Meta Cloud API at (http://\S+)\)", banner)
         assert login and fake, banner
-        yield Sandbox(process.url, key, login.group(1), login.group(2), fake.group(1))
+        yield Sandbox(process.url, key, login.group(1), login.group(2), fake.group(1), folder / "wahub-data")
     finally:
         process.stop()
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from wahub.api.deps import Ctx
+from wahub.api.routes import media
 from wahub.store.models import utcnow
-from wahub.web import views
+from wahub.web import contents, views
 from wahub.web.auth import TZ_COOKIE
 from wahub.web.templating import Pages
 
@@ -22,5 +25,12 @@ def get_clock(request: Request) -> views.Clock:
     return views.Clock(views.zone_named(request.cookies.get(TZ_COOKIE)), utcnow())
 
 
+def get_signer(ctx: Ctx) -> contents.Signer:
+    """Signs a stored file's link as ``GET /api/v1/media/{id}`` does (valid ``media.LINK_TTL`` seconds; the
+    page's script asks that route for a new one when an old one has expired)."""
+    return partial(media.signed_path, ctx)
+
+
 Templates = Annotated[Pages, Depends(get_pages)]
 LocalClock = Annotated[views.Clock, Depends(get_clock)]
+MediaLinks = Annotated[contents.Signer, Depends(get_signer)]

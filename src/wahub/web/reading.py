@@ -19,7 +19,7 @@ from wahub.api import visibility
 from wahub.api.deps import Principal
 from wahub.store import conversations, messages, paging, stream
 from wahub.store.models import Account, Contact, Conversation, Message
-from wahub.web import views
+from wahub.web import bubble_extras, contents, views
 
 LIST_PAGE = 50  # conversations per list page
 MESSAGE_PAGE = 50  # messages per page of a conversation
@@ -129,35 +129,47 @@ async def header(session: AsyncSession, principal: Principal, conversation_id: i
 
 
 async def chunk(
-    session: AsyncSession, principal: Principal, conversation_id: int, clock: views.Clock, before: int | None = None
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    clock: views.Clock,
+    sign: contents.Signer,
+    before: int | None = None,
 ) -> Chunk:
-    """The newest page of a conversation, or the page before message ``before``, oldest first."""
+    """The newest page of a conversation, or the page before message ``before``, oldest first (``sign``: a
+    stored file's signed link)."""
     await visibility.check_conversation(session, principal, conversation_id)
     cursor = paging.encode("m", before) if before is not None else None
     filters = messages.Filters(conversation_id=conversation_id)
     page = await messages.list_page(session, limit=MESSAGE_PAGE, cursor=cursor, filters=filters)
     found = [m for m, _ in reversed(page.items)]
     older = found[0].id if page.next_cursor is not None and found else None
-    return Chunk(conversation_id, await _bubbles(session, principal, found, clock), older)
+    return Chunk(conversation_id, await _bubbles(session, principal, found, clock, sign), older)
 
 
 async def bubble(
-    session: AsyncSession, principal: Principal, conversation_id: int, message_id: int, clock: views.Clock
+    session: AsyncSession,
+    principal: Principal,
+    conversation_id: int,
+    message_id: int,
+    clock: views.Clock,
+    sign: contents.Signer,
 ) -> views.Bubble | None:
     """One message of the conversation as a bubble; None when it shows on another message instead."""
     await visibility.check_conversation(session, principal, conversation_id)
     message = await messages.get(session, message_id)
     if message.conversation_id != conversation_id:
         raise errors.NotFound(f"message {message_id} does not exist")
-    built = await _bubbles(session, principal, [message], clock)
+    built = await _bubbles(session, principal, [message], clock, sign)
     return built[0] if built else None
 
 
 async def _bubbles(
-    session: AsyncSession, principal: Principal, found: Sequence[Message], clock: views.Clock
+    session: AsyncSession, principal: Principal, found: Sequence[Message], clock: views.Clock, sign: contents.Signer
 ) -> list[views.Bubble]:
     """The bubbles of these messages; each sent by another user than the one looking names them."""
     shown = [m for m in found if views.shown(m)]
     others = (m.sent_by_user_id for m in shown if m.sent_by_user_id != principal.id)
     senders = await conversations.user_names(session, others)
-    return [views.bubble(m, clock, senders.get(m.sent_by_user_id or 0)) for m in shown]
+    extras = await bubble_extras.extras(session, shown, sign)
+    return [views.bubble(m, clock, senders.get(m.sent_by_user_id or 0), extras.get(m.id)) for m in shown]

@@ -11,7 +11,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from wahub.web import auth
-from wahub.web.routes import inbox, login
+from wahub.web.routes import compose, inbox, login
 from wahub.web.templating import STATIC, Pages
 
 PAGES = frozenset({"/", "/login", "/logout", "/list"})
@@ -30,5 +30,6 @@ def mount(app: FastAPI) -> Pages:
     app.add_exception_handler(auth.LoginNeeded, auth.login_needed)
     app.include_router(login.router)
     app.include_router(inbox.router)
+    app.include_router(compose.router)
     app.router.routes.append(Mount(pages.static_prefix, StaticFiles(directory=STATIC), name="static"))
     return pages

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from starlette.responses import HTMLResponse
 
-from wahub.web import views
+from wahub.web import composing, views
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -50,6 +50,8 @@ class Pages:
             static=self.static,
             ranks_json=json.dumps(views.RANKS, separators=(",", ":")),
             tick_labels_json=json.dumps(views.TICK_LABELS, separators=(",", ":")),
+            media_limits_json=json.dumps(composing.media_limits(), separators=(",", ":")),
+            media_accept=composing.media_accept(),
         )
 
     @property

@@ -18,6 +18,7 @@ from wahub.domain import MessageStatus
 from wahub.store import conversations
 from wahub.store.models import Contact, Conversation, Message
 from wahub.store.search_text import search_text
+from wahub.web import contents, template_forms
 
 # The rank of each status (``domain.MessageStatus.rank``): ticks only ever move to a higher one. The pages hand
 # this table to their script (``static/js/ticks.js``) so that both sides order statuses the same way.
@@ -198,6 +199,7 @@ class Header:
     to: str | None  # whom a message goes to (the contact's number), None when it has none
     sender: str | None  # the account's phone_number_id a message goes from (None: the account has no Meta number)
     last_inbound_id: int | None  # the message a read receipt names
+    window_note: str  # why free text is disabled and since when (empty while the window is open)
 
 
 def header(
@@ -219,6 +221,22 @@ def header(
         to=contact.wa_id,
         sender=sender,
         last_inbound_id=last_inbound.id if last_inbound is not None else None,
+        window_note=window_note(conversation, clock),
+    )
+
+
+def window_note(conversation: Conversation, clock: Clock) -> str:
+    """What the composer says while the 24-hour window is closed: since when, and what can be sent."""
+    closes = conversations.window_closes_at(conversation)
+    if closes is None:
+        return "The customer has not written yet: only a template can start the conversation."
+    if closes > clock.now:
+        return ""
+    day = clock.day_label(closes)
+    when = {"Today": "today", "Yesterday": "yesterday"}.get(day, f"on {day}")
+    return (
+        f"The 24-hour window closed {when} at {clock.time(closes)}: free text is disabled until the customer "
+        "writes again. Send a template."
     )
 
 
@@ -244,17 +262,32 @@ class Bubble:
     reactions: list[str]
     map_url: str | None
     sender: str | None  # the user who sent it, for outbound messages a person sent
+    wamid: str | None  # what a reply to it names (Meta's context.message_id)
+    media: contents.MediaView | None
+    cards: list[contents.Card]
+    quote: contents.Quote | None
+    template: template_forms.Filled | None
 
 
-def bubble(message: Message, clock: Clock, sender: str | None = None) -> Bubble:
+@dataclass(frozen=True, slots=True)
+class Extras:
+    """What a bubble shows that other rows hold: its file, the message it quotes, its template's text."""
+
+    media: contents.MediaView | None = None
+    quote: contents.Quote | None = None
+    template: template_forms.Filled | None = None
+
+
+def bubble(message: Message, clock: Clock, sender: str | None = None, extras: Extras | None = None) -> Bubble:
     at = message.provider_timestamp or message.created_at
     revoked = message.revoked_at is not None
+    extras = Extras() if revoked or extras is None else extras
     return Bubble(
         id=message.id,
         direction=message.direction,
         type=message.type,
         label=None if revoked else _label(message),
-        lines=[] if revoked else _lines(message),
+        lines=[] if revoked or extras.template is not None else _lines(message, with_file=extras.media is not None),
         time=clock.time(at),
         iso=at.astimezone(UTC).isoformat(),
         day=clock.day(at),
@@ -268,6 +301,11 @@ def bubble(message: Message, clock: Clock, sender: str | None = None) -> Bubble:
         reactions=[str(e) for e in (message.reactions or {}).values() if e],
         map_url=None if revoked else _map_url(message.content),
         sender=sender,
+        wamid=message.wamid,
+        media=extras.media,
+        cards=[] if revoked else contents.cards(message),
+        quote=extras.quote,
+        template=extras.template,
     )
 
 
@@ -292,10 +330,14 @@ def _label(message: Message) -> str | None:
     return TYPE_LABELS.get(message.type, TYPE_LABELS["unknown"] if message.type != "text" else None)
 
 
-def _lines(message: Message) -> list[str]:
+def _lines(message: Message, *, with_file: bool = False) -> list[str]:
     if message.type == "text":  # the body as written, its line breaks kept (the page shows them)
         body = _obj(message.content, "text").get("body")
         return [body] if isinstance(body, str) and body else []
+    if with_file and message.type in contents.MEDIA_TYPES:  # a document's name shows on its chip
+        return contents.caption(message)
+    if message.type == "contacts":  # shown as cards
+        return []
     return [line for line in search_text(message.type, message.content or {}).split("\n") if line]
 
 

@@ -22,6 +22,7 @@ from wahub.api.deps import (
     entity_filter,
 )
 from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
+from wahub.store.models import utcnow
 from wahub.wakeups import Channel
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
@@ -154,7 +155,9 @@ class ReadQueued(BaseModel):
 @router.post("/{message_id}/read", status_code=202, response_model=ReadQueued)
 async def mark_read(message_id: schemas.Id, ctx: Ctx, principal: Sender, body: MarkRead | None = None) -> ReadQueued:
     """Mark an inbound message read: the customer sees blue ticks, and the conversation's unread count is
-    cleared. Sent through the outbox like a message; asking again for the same message changes nothing."""
+    cleared. Sent through the outbox like a message; asking again for the same message changes nothing, except
+    ``typing_indicator``: the receipt goes again with the indicator (Meta shows it up to 25 s), at most once
+    every 20 s per message, so a page may ask while someone types."""
     typing = body.typing_indicator if body is not None else False
     async with db.transaction(ctx.sessions) as session:
         await visibility.check_message(session, principal, message_id)
@@ -166,6 +169,8 @@ async def mark_read(message_id: schemas.Id, ctx: Ctx, principal: Sender, body: M
             kind = outbox.JobKind.READ_TYPING if typing else outbox.JobKind.READ
             job = outbox.enqueue(session, message.id, message.account_id, kind)
             await conversations.mark_read(session, message.conversation_id)
+        elif typing:
+            outbox.show_typing(job, utcnow())
         state, typing = job.state, job.kind == outbox.JobKind.READ_TYPING.value
     ctx.notifier.notify(Channel.OUTBOX)
     return ReadQueued(message_id=message_id, typing_indicator=typing, state=state)

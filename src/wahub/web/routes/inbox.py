@@ -17,7 +17,7 @@ from wahub.api.deps import Principal, ReadSession
 from wahub.store import paging, users
 from wahub.web import auth, reading, views
 from wahub.web.auth import Viewer
-from wahub.web.deps import LocalClock, Templates
+from wahub.web.deps import LocalClock, MediaLinks, Templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,6 +89,7 @@ async def conversation(
     principal: Viewer,
     pages: Templates,
     clock: LocalClock,
+    sign: MediaLinks,
     which: FilterParam = None,
 ) -> Response:
     """A conversation: its newest messages, older ones loaded as the thread is scrolled up."""
@@ -96,7 +97,7 @@ async def conversation(
     try:
         cid = _id(conversation_id)
         header = await reading.header(session, principal, cid, clock)
-        pane, status = _pane(position, header, await reading.chunk(session, principal, cid, clock)), 200
+        pane, status = _pane(position, header, await reading.chunk(session, principal, cid, clock, sign)), 200
     except errors.NotFound:
         pane, status = _pane(position, missing=True), 404
     if auth.is_htmx(request):
@@ -111,11 +112,12 @@ async def older_messages(
     principal: Viewer,
     pages: Templates,
     clock: LocalClock,
+    sign: MediaLinks,
     before: Annotated[int, Query(ge=1, le=paging.ID_MAX)],
 ) -> Response:
     """The page of messages before message ``before`` (scrolling up)."""
     try:
-        chunk = await reading.chunk(session, principal, _id(conversation_id), clock, before)
+        chunk = await reading.chunk(session, principal, _id(conversation_id), clock, sign, before)
     except errors.NotFound:
         return Response(status_code=404)
     return pages.render("partials/chunk.html", chunk=chunk)
@@ -123,11 +125,17 @@ async def older_messages(
 
 @router.get("/c/{conversation_id}/messages/{message_id}")
 async def one_message(
-    conversation_id: str, message_id: str, session: ReadSession, principal: Viewer, pages: Templates, clock: LocalClock
+    conversation_id: str,
+    message_id: str,
+    session: ReadSession,
+    principal: Viewer,
+    pages: Templates,
+    clock: LocalClock,
+    sign: MediaLinks,
 ) -> Response:
     """One message as a bubble (the live script adds or replaces it); empty when it shows on another."""
     try:
-        found = await reading.bubble(session, principal, _id(conversation_id), _id(message_id), clock)
+        found = await reading.bubble(session, principal, _id(conversation_id), _id(message_id), clock, sign)
     except errors.NotFound:
         return Response(status_code=404)
     if found is None:

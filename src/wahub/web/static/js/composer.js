@@ -1,10 +1,15 @@
-// The composer: Enter sends, Shift+Enter starts a new line. The message shows at once as a pending bubble,
-// is posted to the API (POST /api/v1/messages, the session's cookies and CSRF token), and becomes the real
-// message when it is queued; a refusal (422: the window closed, a bad number…) stays on the bubble with its reason.
+// The composer: Enter sends, Shift+Enter starts a new line (sending.js sends). Its tools live in their own
+// modules: emoji, files (attachments.js), templates, canned replies by "/", the reply's quote, and the typing
+// indicator. Free text needs the 24-hour window open: what needs it carries data-needs-window.
 
-import { request } from "./session.js";
+import * as attachments from "./attachments.js";
+import * as canned from "./canned.js";
+import * as emoji from "./emoji.js";
+import * as replies from "./replies.js";
+import { send } from "./sending.js";
+import * as templates from "./templates.js";
 import * as thread from "./thread.js";
-import * as ticks from "./ticks.js";
+import * as typing from "./typing.js";
 
 export function setUp(form) {
   if (!form || form.dataset.ready) return;
@@ -16,63 +21,34 @@ export function setUp(form) {
       form.requestSubmit();
     }
   });
+  text.addEventListener("input", () => typing.typed(text.value));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const body = text.value.trim();
     if (!body || text.disabled) return;
     text.value = "";
-    send(form, body);
+    send(form, { type: "text", text: { body } }, thread.pendingBubble(body));
   });
+  replies.setUp(form);
+  canned.setUp(form);
+  emoji.setUp(form);
+  attachments.setUp(form);
+  templates.setUp(form);
 }
 
-// Free text needs the 24-hour window open (the header says whether it is).
-export function reflectWindow(form, open) {
+// The header says whether the window is open, and if not since when it closed (`note`).
+export function reflectWindow(form, open, note) {
   if (!form) return;
   const writable = open && Boolean(form.dataset.to);
-  form.querySelector("textarea").disabled = !writable;
-  form.querySelector("button[type=submit]").disabled = !writable;
-  const note = form.querySelector(".composer-note");
-  if (note) note.hidden = writable;
-}
-
-async function send(form, body) {
-  const bubble = thread.pendingBubble(body);
-  const tick = bubble.querySelector(".tick");
-  const message = { to: form.dataset.to, type: "text", text: { body } };
-  if (form.dataset.from) message.from = form.dataset.from;
-  let response;
-  let answer = null;
-  try {
-    response = await request("/api/v1/messages", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(message),
-    });
-    answer = await response.json().catch(() => null);
-  } catch {
-    refuse(bubble, tick, "Not sent: wahub cannot be reached. Check the connection and send it again.");
-    return;
+  for (const control of form.querySelectorAll("[data-needs-window]")) control.disabled = !writable;
+  const box = document.getElementById("composer-note");
+  if (box) {
+    box.hidden = writable;
+    const line = box.querySelector(".note-text");
+    if (line && note && form.dataset.to) line.textContent = note;
   }
-  if (response.status === 202 && answer && answer.id) {
-    if (thread.bubbleOf(answer.id)) {
-      bubble.remove(); // the live stream showed it first
-      return;
-    }
-    bubble.id = `m-${answer.id}`;
-    bubble.dataset.messageId = String(answer.id);
-    bubble.classList.remove("pending");
-    ticks.advance(tick, answer.status || "queued");
-    return;
+  if (!writable) {
+    replies.cancel();
+    attachments.close();
   }
-  const reason = answer && answer.error ? answer.error.message : `the server answered ${response.status}`;
-  refuse(bubble, tick, `Not sent: ${reason}`);
-}
-
-function refuse(bubble, tick, reason) {
-  bubble.classList.remove("pending");
-  bubble.classList.add("refused");
-  ticks.set(tick, "refused", reason);
-  const error = bubble.querySelector(".error");
-  error.textContent = reason;
-  error.hidden = false;
 }

@@ -3,6 +3,8 @@
 
 import * as composer from "./composer.js";
 import { Live } from "./live.js";
+import "./media.js";
+import * as replies from "./replies.js";
 import { csrfToken, goToLogin, keepSessionFresh, logOut, part, refreshSession, rememberTimeZone, request } from "./session.js";
 import * as thread from "./thread.js";
 import * as ticks from "./ticks.js";
@@ -76,7 +78,8 @@ async function refreshHeader(conversationId) {
   const header = document.getElementById("conv-header");
   if (!response.ok || !header || thread.openConversation() !== conversationId) return;
   header.innerHTML = await response.text();
-  composer.reflectWindow(document.getElementById("composer"), headOf()?.dataset.windowOpen === "true");
+  const head = headOf();
+  composer.reflectWindow(document.getElementById("composer"), head?.dataset.windowOpen === "true", head?.dataset.windowNote);
 }
 
 // --- the list -----------------------------------------------------------------------------------------
@@ -126,6 +129,7 @@ async function onEvent(kind, data) {
       ticks.advance(preview, data.status, reason);
       const bubble = thread.bubbleOf(data.message_id);
       if (!bubble) return;
+      replies.replyable(bubble, data.wamid);
       if (ticks.advance(bubble.querySelector(".tick"), data.status, reason) && data.status === "failed") {
         thread.showFailure(bubble, `Not delivered: ${reason || "WhatsApp gave no reason"}`);
       }
