@@ -145,8 +145,8 @@ async def serve(
                 fakegraph_url=fg_url,
                 admin_password=await sandbox.ensure_admin(session),
             )
-    elif role is not Role.PROCESSOR and settings.phone_number_id:
-        await commands.store_account_from_settings(settings, sessions, vault)
+    elif role is not Role.PROCESSOR:
+        await commands.store_accounts_from_settings(settings, sessions, vault)
     if role is not Role.PROCESSOR:
         # Before any processor runs: it lets a webhook change only the accounts of the secret that signed it.
         async with db.transaction(sessions) as session:
