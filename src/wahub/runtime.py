@@ -32,7 +32,8 @@ import fakegraph
 from wahub import commands, config, sandbox, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
-from wahub.provider import base, meta
+from wahub.api.routes import media as media_routes
+from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
 from wahub.roles import Role
 from wahub.store import accounts, counters, db, stream
@@ -53,6 +54,9 @@ PROCESSOR_NICE = 10
 HELLO_WORLD = {"name": "hello_world", "language": {"code": "en_US"}}
 BUSY_WINDOW = 0.2  # webhooks arrived this recently: intake is busy
 CHILD_STOP_SECONDS = 15.0
+# How long the link Twilio fetches an outbound file from works: Twilio fetches it as it sends, but may hold a
+# message in its queue for a while first.
+PROVIDER_LINK_TTL = 3600
 
 
 class StartupError(Exception):
@@ -127,6 +131,7 @@ async def serve(
     sessions, notifier = ctx.sessions, ctx.notifier
     servers: list[tuple[_Server, socket.socket]] = []
     graph_url = settings.graph_url
+    twilio_url = settings.twilio_url
     info: _Sandbox | None = None
 
     # A processor started by ``all`` leaves the sandbox and the accounts to the process that started it.
@@ -165,7 +170,7 @@ async def serve(
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
     sender = media_fetcher = deliverer = pruner = None
     if role in (Role.ALL, Role.WORKER):
-        providers = base.by_provider({"meta": meta.providers(GraphClient(http, graph_url, settings.graph_version))})
+        providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(
             sessions,
             providers,
@@ -224,6 +229,24 @@ async def serve(
             await events_engine.dispose()
         if role is not Role.PROCESSOR:
             print("wahub stopped.", flush=True)
+
+
+def _providers(
+    settings: config.Settings, vault: Vault, http: aiohttp.ClientSession, graph_url: str, twilio_url: str | None
+) -> base.Providers:
+    """The providers the worker sends through: Meta's Cloud API, and Twilio's with its files served from
+    signed links on the public URL (``PROVIDER_LINK_TTL``)."""
+    public_url = settings.public_url
+
+    def media_link(media_id: int) -> str:
+        return f"{public_url}{media_routes.content_path(vault, media_id, PROVIDER_LINK_TTL)}"
+
+    return base.by_provider(
+        {
+            "meta": meta.providers(GraphClient(http, graph_url, settings.graph_version)),
+            "twilio": twilio.providers(twilio.TwilioClient(http, twilio_url), public_url, media_link),
+        }
+    )
 
 
 async def _greet(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
+from tests.integration.conftest import TWILIO_SENDER, TWILIO_SID, TWILIO_TOKEN
 from tests.support import running
 from wahub import config
 from wahub.api.app import create_app
@@ -23,9 +24,7 @@ from wahub.store.crypto import Vault
 from wahub.store.models import Account, Contact, Conversation, Message, StatusRecord, WebhookEvent
 from wahub.worker.processor import Processor
 
-SID = "AC" + "ab" * 16
-TOKEN = "twilio-auth-token-for-tests"
-SENDER = "whatsapp:+14155238886"
+SID, TOKEN, SENDER = TWILIO_SID, TWILIO_TOKEN, TWILIO_SENDER
 MESSAGE_SID = "SM" + "1" * 32
 INBOUND = {
     "SmsMessageSid": MESSAGE_SID,
@@ -44,11 +43,10 @@ INBOUND = {
 
 
 @pytest.fixture
-async def twilio_account(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> Account:
-    async with db.transaction(sessions) as session:
-        return await accounts.upsert_twilio(
-            session, vault, name="twilio", account_sid=SID, sender=SENDER, credentials=accounts.TwilioCredentials(TOKEN)
-        )
+async def base_url(ctx: AppContext, account: Account, twilio_account: Account) -> AsyncIterator[str]:
+    """The app, started once the Twilio account is stored (it reads the auth tokens as it starts)."""
+    async with running(create_app(ctx)) as url:
+        yield url
 
 
 def signed(url: str, form: dict[str, str], token: str = TOKEN) -> dict[str, str]:
