@@ -242,8 +242,8 @@ async def add_twilio_account(
 async def test_account(store: Store, secret_key: str, phone_number_id: str | None) -> tuple[dict[str, Any], bool]:
     """``wahub account test``: ask the provider for the account with the stored credentials: Meta (the
     configured Graph URL) for the number, Twilio (``WAHUB_TWILIO_URL`` or Twilio's own) for the account and its
-    sender; the sandbox's number is asked of a fakegraph started for the check. Returns the answer and whether
-    it was the sandbox's."""
+    sender; a sandbox's account is asked of a fakegraph (faketwilio) started for the check. Returns the answer and
+    whether it was a sandbox's."""
     import aiohttp
 
     from wahub import sandbox
@@ -267,9 +267,13 @@ async def test_account(store: Store, secret_key: str, phone_number_id: str | Non
         http = await stack.enter_async_context(aiohttp.ClientSession())
         provider: base.Provider
         if identity.provider == accounts.TWILIO:
+            from wahub import sandbox_twilio
             from wahub.provider import twilio
 
-            client = twilio.TwilioClient(http, settings.twilio_url, timeout=15)
+            twilio_url = settings.twilio_url
+            if is_sandbox:
+                twilio_url = await stack.enter_async_context(sandbox_twilio.running(secret_key))
+            client = twilio.TwilioClient(http, twilio_url, timeout=15)
             provider = twilio.Twilio(client, identity, settings.public_url or "http://localhost", lambda _id: "")
         else:
             graph_url = settings.graph_url

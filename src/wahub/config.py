@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     # Where Twilio's REST API is (api.twilio.com and messaging.twilio.com when unset): faketwilio's URL in tests.
     twilio_url: str | None = None
+
+    # Which provider the sandbox fakes when no account is configured (``wahub serve --sandbox twilio``).
+    sandbox_provider: Literal["meta", "twilio"] = "meta"
 
     log_level: str = "INFO"
     log_file: Path | None = None

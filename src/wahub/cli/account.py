@@ -187,7 +187,7 @@ async def test(
         except errors.ProviderError as exc:
             fail(f"the provider answered {exc.code or '-'}: {exc.message}")
     if is_sandbox:
-        say("the sandbox's number: checked against fakegraph, the built-in fake Meta, with the stored token")
+        say("the sandbox's account: checked against the built-in fake (fakegraph or faketwilio) with the stored token")
     print(json.dumps(info, indent=2))
 
 

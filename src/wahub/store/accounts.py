@@ -194,6 +194,11 @@ async def get(session: AsyncSession, account_id: int) -> Account:
     return account
 
 
+async def providers(session: AsyncSession) -> dict[int, str]:
+    """Each account's provider (meta, twilio) by account id: what messages and conversations show."""
+    return {row.id: row.provider for row in await session.execute(sa.select(Account.id, Account.provider))}
+
+
 async def all_accounts(session: AsyncSession) -> list[Account]:
     return list((await session.scalars(sa.select(Account).order_by(Account.id))).all())
 
