@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from wahub import errors
-from wahub.provider import base, twilio, twilio_codes
+from wahub import errors, twilio_codes
+from wahub.provider import base, twilio
 from wahub.worker import retry
 
 ACCOUNT = base.Account(provider="twilio", number="whatsapp:+14155238886", token="t", account_sid="AC" + "0" * 32)

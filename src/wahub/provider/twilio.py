@@ -23,8 +23,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from wahub import errors
-from wahub.provider import base, twilio_codes
+from wahub import errors, twilio_codes
+from wahub.provider import base
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

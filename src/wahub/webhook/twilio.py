@@ -19,9 +19,8 @@ import math
 from datetime import datetime
 from typing import Any
 
-from wahub import domain
+from wahub import domain, twilio_codes
 from wahub.domain import ContactRef, MediaRef, MessageStatus, MessageType
-from wahub.provider import twilio_codes
 from wahub.webhook import signature
 from wahub.webhook.sources import Source
 

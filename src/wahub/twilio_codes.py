@@ -1,5 +1,6 @@
 """Twilio's error codes: which domain error each is, and the reason wahub shows for it. Read by the Twilio
-provider (errors of a send) and by the status callback parser (``ErrorCode`` of a failed message).
+provider (errors of a send, ``provider/twilio.py``) and by the status callback parser (``ErrorCode`` of a failed
+message, ``webhook/twilio.py``): beside ``errors.py``, below both layers, so each imports it downward.
 
 Source: https://www.twilio.com/docs/api/errors (each code's page). The WhatsApp codes (63xxx) arrive on a failed
 or undelivered status callback, or as the answer to a send; the REST codes (2xxxx) as the answer to a call.
