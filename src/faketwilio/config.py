@@ -64,6 +64,8 @@ class FakeTwilioConfig:
     messaging_service_sid: str | None = None
     # Where inbound messages are posted (wahub's /webhooks/twilio); statuses go to each message's StatusCallback.
     inbound_url: str | None = None
+    # False: statuses are recorded but no callback is posted (a benchmark measures the sends alone).
+    callbacks: bool = True
     contacts: list[SimulatedContact] = field(default_factory=default_contacts)
     templates: list[ContentTemplate] = field(default_factory=default_templates)
     speed: float = 1.0

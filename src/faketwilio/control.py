@@ -23,6 +23,7 @@ from faketwilio.tasks import TaskSet
 
 _RUNTIME_KEYS: dict[str, tuple[type, ...]] = {
     "inbound_url": (str, type(None)),
+    "callbacks": (bool,),
     "auth_token": (str,),
     "speed": (int, float),
     "reply": (bool,),

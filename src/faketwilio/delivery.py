@@ -47,7 +47,7 @@ class CallbackDelivery:
     async def post(self, url: str | None, form: Form, *, kind: str, sid: str, status: str | None = None) -> None:
         """Post one callback: the first attempt is awaited (a message's statuses stay in order while the
         receiver is healthy), retries run in the background."""
-        if not url:
+        if not url or not self.state.config.callbacks:
             return
         entry = self._entry(url, form, kind, sid, status)
         if not await self._attempt(entry, form):

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--no-reply", action="store_true", help="simulated contacts never answer")
     parser.add_argument("--public-url", help="base URL clients reach faketwilio at (inbound media URLs)")
+    parser.add_argument("--no-callbacks", action="store_true", help="post no status or inbound callbacks")
     return parser
 
 
@@ -49,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         speed=args.speed,
         seed=args.seed,
         reply=not args.no_reply,
+        callbacks=not args.no_callbacks,
         public_url=args.public_url or f"http://{args.host}:{args.port}",
     )
     run(config, args.host, args.port)
