@@ -7,8 +7,9 @@ import contextlib
 import json
 import re
 import socket
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,25 @@ class SseReader:
                     return seen
 
         return await asyncio.wait_for(read(), timeout)
+
+
+@contextlib.contextmanager
+def running_in_thread(app: Any) -> Iterator[str]:
+    """Serve ``app`` on a loopback port from a thread of its own (for synchronous tests that run the CLI, whose
+    commands start their own event loop); yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    server = _QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the server stopped while starting")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

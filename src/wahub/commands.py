@@ -118,6 +118,40 @@ async def store_account_from_settings(
                 raise
 
 
+async def store_twilio_account_from_settings(
+    settings: config.Settings, sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    """Store the Twilio account configured by ``WAHUB_TWILIO_ACCOUNT_SID`` and friends."""
+    assert settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from
+    creds = accounts.TwilioCredentials(auth_token=settings.twilio_auth_token.get_secret_value())
+    for attempt in (1, 2):
+        try:
+            async with db.transaction(sessions) as session:
+                await accounts.upsert_twilio(
+                    session,
+                    vault,
+                    name="twilio",
+                    account_sid=settings.twilio_account_sid,
+                    sender=settings.twilio_from,
+                    credentials=creds,
+                    messaging_service_sid=settings.twilio_messaging_service_sid,
+                )
+            return
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+
+
+async def store_accounts_from_settings(
+    settings: config.Settings, sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    """Store every account the settings configure (Meta's, Twilio's, or both)."""
+    if settings.phone_number_id:
+        await store_account_from_settings(settings, sessions, vault)
+    if settings.twilio_account_sid:
+        await store_twilio_account_from_settings(settings, sessions, vault)
+
+
 async def _store_configured_account(store: Store, secret_key: str, vault: Vault) -> None:
     """The configured account (or the sandbox's) is stored first, as ``serve`` does, so a command that sends
     works before any serve."""
@@ -126,8 +160,8 @@ async def _store_configured_account(store: Store, secret_key: str, vault: Vault)
 
         async with store.transaction() as session:
             await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-    elif store.settings.phone_number_id:
-        await store_account_from_settings(store.settings, store.sessions, vault)
+    else:
+        await store_accounts_from_settings(store.settings, store.sessions, vault)
 
 
 async def queue_send(store: Store, secret_key: str, body: SendMessage) -> Message:
@@ -178,15 +212,44 @@ async def add_account(
         )
 
 
+async def add_twilio_account(
+    store: Store,
+    secret_key: str,
+    *,
+    name: str,
+    account_sid: str,
+    sender: str,
+    creds: accounts.TwilioCredentials,
+    messaging_service_sid: str | None,
+    send_rate: int | None,
+) -> Account:
+    """``wahub account add --provider twilio``: store a Twilio WhatsApp sender."""
+    async with store.transaction() as session:
+        if await accounts.by_sender(session, sender) is not None:
+            raise errors.Conflict(f"an account with the sender {sender} exists; change it with wahub account update")
+        return await accounts.upsert_twilio(
+            session,
+            Vault(secret_key),
+            name=name,
+            account_sid=account_sid,
+            sender=sender,
+            credentials=creds,
+            messaging_service_sid=messaging_service_sid,
+            send_rate=send_rate,
+        )
+
+
 async def test_account(store: Store, secret_key: str, phone_number_id: str | None) -> tuple[dict[str, Any], bool]:
-    """``wahub account test``: ask Meta (the configured Graph URL) for the number with the stored token; the
-    sandbox's number is asked of a fakegraph started for the check. Returns the answer and whether it was the
-    sandbox's."""
+    """``wahub account test``: ask the provider for the account with the stored credentials: Meta (the
+    configured Graph URL) for the number, Twilio (``WAHUB_TWILIO_URL`` or Twilio's own) for the account and its
+    sender; a sandbox's account is asked of a fakegraph (faketwilio) started for the check. Returns the answer and
+    whether it was a sandbox's."""
     import aiohttp
 
     from wahub import sandbox
     from wahub.provider import base, meta
     from wahub.provider.graph import GraphClient
+    from wahub.worker import numbers
 
     settings = store.settings
     vault = Vault(secret_key)
@@ -198,15 +261,26 @@ async def test_account(store: Store, secret_key: str, phone_number_id: str | Non
                 raise
             # Stored as 'serve' stores it; only when missing, so a token set by 'account update' stays.
             account = await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
-        token = accounts.credentials(account, vault).access_token
-        identity, is_sandbox = base.Account(account.provider, account.phone_number_id or "", token), account.sandbox
+        identity, is_sandbox = numbers.provider_account(account, vault), account.sandbox
 
     async with contextlib.AsyncExitStack() as stack:
-        graph_url = settings.graph_url
-        if is_sandbox:
-            graph_url = await stack.enter_async_context(sandbox.fakegraph_running(sandbox.credentials(secret_key)))
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
+        provider: base.Provider
+        if identity.provider == accounts.TWILIO:
+            from wahub import sandbox_twilio
+            from wahub.provider import twilio
+
+            twilio_url = settings.twilio_url
+            if is_sandbox:
+                twilio_url = await stack.enter_async_context(sandbox_twilio.running(secret_key))
+            client = twilio.TwilioClient(http, twilio_url, timeout=15)
+            provider = twilio.Twilio(client, identity, settings.public_url or "http://localhost", lambda _id: "")
+        else:
+            graph_url = settings.graph_url
+            if is_sandbox:
+                creds = sandbox.credentials(secret_key)
+                graph_url = await stack.enter_async_context(sandbox.fakegraph_running(creds))
+            provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
         return await provider.check_account(), is_sandbox
 
 
@@ -214,7 +288,7 @@ async def remove_account(store: Store, phone_number_id: str) -> int:
     """``wahub account remove``: delete the account and, with it, its conversations and messages. Returns how
     many messages went."""
     async with store.transaction() as session:
-        account = await accounts.by_phone_number_id(session, phone_number_id)
+        account = await accounts.by_sender(session, phone_number_id)
         if account is None:
             raise errors.NotFound(f"no account has phone_number_id {phone_number_id}")
         return await accounts.remove(session, account)

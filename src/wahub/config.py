@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -25,6 +25,22 @@ DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
 _FRAME_SOURCE = re.compile(
     r"'none'|'self'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}|\*))?"
 )
+
+
+TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-f]{32}")
+TWILIO_SERVICE_SID = re.compile(r"MG[0-9a-f]{32}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def whatsapp_address(value: str) -> str:
+    """A Twilio WhatsApp sender as Twilio writes it, ``whatsapp:+14155238886``, from that or the bare number;
+    ValueError if it is neither."""
+    number = value.strip().removeprefix("whatsapp:")
+    if not number.startswith("+"):
+        number = "+" + number
+    if not _E164.fullmatch(number):
+        raise ValueError(f"must be a WhatsApp sender as whatsapp:+14155238886 (E.164), got {value!r}")
+    return "whatsapp:" + number
 
 
 class SettingsError(Exception):
@@ -81,9 +97,19 @@ class Settings(BaseSettings):
     app_secret: SecretStr | None = None
     verify_token: SecretStr | None = None
 
+    # The URL the world reaches this wahub at, when a proxy stands in front: Twilio's signatures are checked
+    # against it, and status callbacks and the media links Twilio fetches are built on it.
+    public_url: str | None = None
+
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    # Where Twilio's REST API is (api.twilio.com and messaging.twilio.com when unset): faketwilio's URL in tests.
+    twilio_url: str | None = None
+
+    # Which provider the sandbox fakes when no account is configured (``wahub serve --sandbox twilio``).
+    sandbox_provider: Literal["meta", "twilio"] = "meta"
 
     log_level: str = "INFO"
     log_file: Path | None = None
@@ -100,12 +126,33 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls))
 
-    @field_validator("graph_url")
+    @field_validator("graph_url", "public_url", "twilio_url")
     @classmethod
-    def _graph_url_is_http(cls, value: str) -> str:
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("twilio_account_sid")
+    @classmethod
+    def _account_sid_shape(cls, value: str | None) -> str | None:
+        if value is not None and not TWILIO_ACCOUNT_SID.fullmatch(value):
+            raise ValueError(f"must be Twilio's Account SID (AC and 32 hex digits), got {value!r}")
+        return value
+
+    @field_validator("twilio_messaging_service_sid")
+    @classmethod
+    def _service_sid_shape(cls, value: str | None) -> str | None:
+        if value is not None and not TWILIO_SERVICE_SID.fullmatch(value):
+            raise ValueError(f"must be a Messaging Service SID (MG and 32 hex digits), got {value!r}")
+        return value
+
+    @field_validator("twilio_from")
+    @classmethod
+    def _whatsapp_address(cls, value: str | None) -> str | None:
+        return None if value is None else whatsapp_address(value)
 
     @field_validator("graph_version")
     @classmethod
@@ -158,6 +205,12 @@ class Settings(BaseSettings):
             for name in ("access_token", "app_secret"):
                 if getattr(self, name) is None:
                     raise _named(name, "required when WAHUB_PHONE_NUMBER_ID is set")
+            if self.secret_key is None:
+                raise _named("secret_key", "required when an account is configured (it encrypts credentials)")
+        if self.twilio_account_sid:
+            for name in ("twilio_auth_token", "twilio_from", "public_url"):
+                if getattr(self, name) is None:
+                    raise _named(name, "required when WAHUB_TWILIO_ACCOUNT_SID is set")
             if self.secret_key is None:
                 raise _named("secret_key", "required when an account is configured (it encrypts credentials)")
         return self

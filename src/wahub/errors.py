@@ -15,7 +15,7 @@
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
     ├── StorageError                  the media storage backend failed or refused (unreachable, denied): retryable
-    ├── MediaRejected                 a downloaded file is not what Meta said it is (SHA-256, size)
+    ├── MediaRejected                 a downloaded file is not what the provider said it is (SHA-256, size)
     ├── DeliveryFailed                a subscriber did not take its webhook (no 2xx): retryable
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
         ├── TransientProviderError    worth retrying later (5xx, timeouts, throttling)
@@ -121,7 +121,7 @@ class DeliveryFailed(WahubError):
 
 
 class MediaRejected(WahubError):
-    """The downloaded file does not match what Meta said of it."""
+    """The downloaded file does not match what the provider said of it."""
 
 
 class ProviderError(WahubError):

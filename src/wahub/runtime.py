@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import sqlalchemy as sa
@@ -29,10 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 import fakegraph
-from wahub import commands, config, sandbox, wakeups
+import faketwilio
+from wahub import commands, config, sandbox, sandbox_twilio, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
-from wahub.provider import base, meta
+from wahub.api.routes import media as media_routes
+from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
 from wahub.roles import Role
 from wahub.store import accounts, counters, db, stream
@@ -53,6 +55,9 @@ PROCESSOR_NICE = 10
 HELLO_WORLD = {"name": "hello_world", "language": {"code": "en_US"}}
 BUSY_WINDOW = 0.2  # webhooks arrived this recently: intake is busy
 CHILD_STOP_SECONDS = 15.0
+# How long the link Twilio fetches an outbound file from works: Twilio fetches it as it sends, but may hold a
+# message in its queue for a while first.
+PROVIDER_LINK_TTL = 3600
 
 
 class StartupError(Exception):
@@ -70,9 +75,10 @@ class _Server(uvicorn.Server):
 @dataclass(slots=True)
 class _Sandbox:
     api_key: str
-    fakegraph_url: str
+    fake_url: str  # fakegraph's, or faketwilio's
     admin_password: str | None  # the one-time password of the admin made at a fresh start
-    silent: list[fakegraph.SimulatedContact] = field(default_factory=list)  # contacts who have not written
+    provider: str = "meta"
+    silent: list[Any] = field(default_factory=list)  # simulated contacts who have not written
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -127,26 +133,39 @@ async def serve(
     sessions, notifier = ctx.sessions, ctx.notifier
     servers: list[tuple[_Server, socket.socket]] = []
     graph_url = settings.graph_url
+    twilio_url = settings.twilio_url
     info: _Sandbox | None = None
 
     # A processor started by ``all`` leaves the sandbox and the accounts to the process that started it.
     if role is not Role.PROCESSOR and settings.sandbox:
-        fg_sock = _bind("127.0.0.1", 0)
-        fg_url = f"http://127.0.0.1:{fg_sock.getsockname()[1]}"
-        creds = sandbox.credentials(secret_key)
-        fg_config = sandbox.fakegraph_config(creds, f"http://{_local(host)}:{port}/webhooks/meta", fg_url)
-        servers.append((_server(fakegraph.create_app(fg_config)), fg_sock))
-        graph_url = fg_url
+        fake_sock = _bind("127.0.0.1", 0)
+        fake_url = f"http://127.0.0.1:{fake_sock.getsockname()[1]}"
+        local = f"http://{_local(host)}:{port}"
+        fake: ASGIApp
+        if settings.sandbox_provider == "twilio":
+            fake = faketwilio.create_app(sandbox_twilio.config(secret_key, f"{local}/webhooks/twilio", fake_url))
+            twilio_url = fake_url
+            # Statuses and the files faketwilio fetches come to this process itself, as Twilio's would to a proxy.
+            settings = ctx.settings = settings.model_copy(update={"public_url": settings.public_url or local})
+        else:
+            creds = sandbox.credentials(secret_key)
+            fake = fakegraph.create_app(sandbox.fakegraph_config(creds, f"{local}/webhooks/meta", fake_url))
+            graph_url = fake_url
+        servers.append((_server(fake), fake_sock))
         async with db.transaction(sessions) as session:
-            await sandbox.ensure_account(session, vault, creds)
-            await sandbox.ensure_templates(session)
+            if settings.sandbox_provider == "twilio":
+                await sandbox_twilio.ensure_account(session, vault, secret_key)
+            else:
+                await sandbox.ensure_account(session, vault, sandbox.credentials(secret_key))
+                await sandbox.ensure_templates(session)
             info = _Sandbox(
                 api_key=await sandbox.ensure_api_key(session, settings.data_dir),
-                fakegraph_url=fg_url,
+                fake_url=fake_url,
                 admin_password=await sandbox.ensure_admin(session),
+                provider=settings.sandbox_provider,
             )
-    elif role is not Role.PROCESSOR and settings.phone_number_id:
-        await commands.store_account_from_settings(settings, sessions, vault)
+    elif role is not Role.PROCESSOR:
+        await commands.store_accounts_from_settings(settings, sessions, vault)
     if role is not Role.PROCESSOR:
         # Before any processor runs: it lets a webhook change only the accounts of the secret that signed it.
         async with db.transaction(sessions) as session:
@@ -165,7 +184,7 @@ async def serve(
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
     sender = media_fetcher = deliverer = pruner = None
     if role in (Role.ALL, Role.WORKER):
-        providers = base.by_provider({"meta": meta.providers(GraphClient(http, graph_url, settings.graph_version))})
+        providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(
             sessions,
             providers,
@@ -200,7 +219,7 @@ async def serve(
         gc.collect()
         gc.freeze()
         if info is not None and web is not None and not stop.is_set():
-            info.silent = await _greet(ctx, http, info.fakegraph_url, wait=role is Role.ALL)
+            info.silent = await _greet(ctx, http, info, wait=role is Role.ALL)
         if not stop.is_set() and role is not Role.PROCESSOR:
             _banner(settings, host, port, role, info)
         await stop.wait()
@@ -226,14 +245,33 @@ async def serve(
             print("wahub stopped.", flush=True)
 
 
-async def _greet(
-    ctx: AppContext, http: aiohttp.ClientSession, fakegraph_url: str, *, wait: bool
-) -> list[fakegraph.SimulatedContact]:
+def _providers(
+    settings: config.Settings, vault: Vault, http: aiohttp.ClientSession, graph_url: str, twilio_url: str | None
+) -> base.Providers:
+    """The providers the worker sends through: Meta's Cloud API, and Twilio's with its files served from
+    signed links on the public URL (``PROVIDER_LINK_TTL``)."""
+    public_url = settings.public_url
+
+    def media_link(media_id: int) -> str:
+        return f"{public_url}{media_routes.content_path(vault, media_id, PROVIDER_LINK_TTL)}"
+
+    return base.by_provider(
+        {
+            "meta": meta.providers(GraphClient(http, graph_url, settings.graph_version)),
+            "twilio": twilio.providers(twilio.TwilioClient(http, twilio_url), public_url, media_link),
+        }
+    )
+
+
+async def _greet(ctx: AppContext, http: aiohttp.ClientSession, info: _Sandbox, *, wait: bool) -> list[Any]:
+    twilio_sandbox = info.provider == "twilio"
     try:
-        return await sandbox.greet(ctx.readers, http, fakegraph_url, wait=wait)
+        if twilio_sandbox:
+            return await sandbox_twilio.greet(ctx.readers, http, info.fake_url, wait=wait)
+        return await sandbox.greet(ctx.readers, http, info.fake_url, wait=wait)
     except (aiohttp.ClientError, sa.exc.SQLAlchemyError) as exc:
         log.warning("the simulated contacts could not write first (%s); text them once they have", exc)
-        return list(sandbox.CONTACTS)
+        return list(sandbox_twilio.CONTACTS if twilio_sandbox else sandbox.CONTACTS)
 
 
 async def _supervise_processor(settings: config.Settings, notifier: Notifier, stop: asyncio.Event) -> None:
@@ -338,7 +376,10 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
         f"wahub is running ({role.value}) at {url}   API docs: {url}/docs",
         f"  data: {settings.data_dir}",
     ]
-    if info is not None:
+    if info is not None and info.provider == "twilio":
+        lines += sandbox_twilio.banner(url, info.fake_url, info.api_key, info.silent)
+        lines.append(_admin_login(info, url))
+    elif info is not None:
         first = next((c for c in sandbox.CONTACTS if c not in info.silent), sandbox.CONTACTS[0])
         text = {"to": f"+{first.wa_id}", "type": "text", "text": {"body": f"Hello {first.name.split()[0]}!"}}
         template = {"to": f"+{first.wa_id}", "type": "template", "template": HELLO_WORLD}
@@ -348,7 +389,7 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
         post = f"curl -X POST {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}' "
         lines += [
             "  SANDBOX: no WhatsApp account is configured, so fakegraph (a fake Meta Cloud API at "
-            f"{info.fakegraph_url}) plays Meta and {len(sandbox.CONTACTS)} simulated contacts.",
+            f"{info.fake_url}) plays Meta and {len(sandbox.CONTACTS)} simulated contacts.",
             f"  simulated contacts ({wrote}; they read, and sometimes answer):",
             "    " + "   ".join(f"+{c.wa_id} {c.name}" for c in sandbox.CONTACTS),
             f"  sandbox API key: {info.api_key}",

@@ -30,12 +30,14 @@ START_TIMEOUT = 30.0
 class Wahub:
     """A running ``wahub serve`` process and what it printed."""
 
-    def __init__(self, cwd: Path, port: int, settings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, cwd: Path, port: int, settings: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WAHUB_")}
         env.update(settings or {})
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wahub", "serve", "--port", str(port)],
+            [sys.executable, "-m", "wahub", "serve", "--port", str(port), *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,

@@ -19,18 +19,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import fakegraph
+import faketwilio
 from tests.conftest import IN_CI, PG_URL
 from tests.support import free_port, running
 from wahub import config
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
+from wahub.api.routes import media as media_routes
 from wahub.domain import ContactRef
-from wahub.provider import meta
+from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
 from wahub.store import accounts, apikeys, contacts, conversations, db, migrate
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, utcnow
 from wahub.worker import ratelimit
+from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -41,6 +44,9 @@ ACCESS_TOKEN = "test-access-token"
 PHONE_NUMBER_ID = "1122334455667"  # the number in the conformance payloads
 WABA_ID = "1234567890987654321"
 SECRET_KEY = "test-secret-key-0123456789"
+TWILIO_SID = "AC" + "ab" * 16
+TWILIO_TOKEN = "twilio-auth-token-for-tests"
+TWILIO_SENDER = "whatsapp:+14155238886"
 
 
 def _pg_admin() -> psycopg.Connection:
@@ -233,6 +239,69 @@ async def worker(ctx: AppContext, graph_url: str, pair_pacer: ratelimit.PairPace
         )
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, sender=sender).run(stop))
+        yield
+        stop.set()
+        await task
+
+
+@pytest.fixture
+async def twilio_account(sessions: async_sessionmaker[AsyncSession], vault: Vault) -> Account:
+    """A Twilio account (its sender whatsapp:+14155238886). A module that takes Twilio webhooks overrides
+    ``base_url`` to depend on it: the app reads the auth tokens it checks signatures with as it starts."""
+    async with db.transaction(sessions) as session:
+        return await accounts.upsert_twilio(
+            session,
+            vault,
+            name="twilio",
+            account_sid=TWILIO_SID,
+            sender=TWILIO_SENDER,
+            credentials=accounts.TwilioCredentials(TWILIO_TOKEN),
+        )
+
+
+@pytest.fixture
+async def twilio_url(base_url: str) -> AsyncIterator[str]:
+    """faketwilio on a loopback port, posting signed callbacks to the running wahub app, 50x faster than life."""
+    config = faketwilio.FakeTwilioConfig(
+        account_sid=TWILIO_SID,
+        auth_token=TWILIO_TOKEN,
+        sender=TWILIO_SENDER,
+        inbound_url=f"{base_url}/webhooks/twilio",
+        contacts=[
+            faketwilio.SimulatedContact("14155550111", "Eva"),
+            faketwilio.SimulatedContact("14155550112", "Femi"),
+        ],
+        speed=50,
+        reply=False,
+        seed=7,
+    )
+    async with running(faketwilio.create_app(config)) as url:
+        async with httpx.AsyncClient(base_url=url) as control:
+            await control.post("/_fake/config", json={"public_url": url})
+        yield url
+
+
+@pytest.fixture
+async def twilio_worker(
+    ctx: AppContext, base_url: str, twilio_url: str, pair_pacer: ratelimit.PairPacer
+) -> AsyncIterator[None]:
+    """The worker (processor, sender, media fetcher) with Twilio's provider on faketwilio; wahub's public URL
+    (statuses, media links) is the test app's."""
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+
+        def link(media_id: int) -> str:
+            return base_url + media_routes.content_path(ctx.vault, media_id, 600)
+
+        providers = base.by_provider(
+            {"twilio": twilio.providers(twilio.TwilioClient(http, twilio_url, timeout=10), base_url, link)}
+        )
+        sender = Sender(
+            ctx.sessions, providers, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
+        )
+        processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
+        fetcher = MediaFetcher(ctx.sessions, providers, ctx.vault, ctx.storage, tally=ctx.tally)
+        task = asyncio.create_task(Worker(ctx.notifier, processor=processor, sender=sender, media=fetcher).run(stop))
         yield
         stop.set()
         await task

@@ -29,6 +29,7 @@ class Twin:
     """A provider that takes every message, after raising the failures it is given, one per try."""
 
     keeps_uploads = timedelta(days=1)
+    uploads_files = True
 
     def __init__(self, *failures: errors.ProviderError) -> None:
         self.failures = list(failures)

@@ -59,6 +59,7 @@ def test_templates_and_group_messages_need_no_window() -> None:
 def _message(**changes: object) -> Message:
     columns: dict[str, object] = {
         "id": 7,
+        "account_id": 1,
         "conversation_id": 2,
         "contact_id": 3,
         "wamid": "wamid.X",
@@ -94,18 +95,19 @@ CONTACT = Contact(id=3, wa_id="14155550101", user_id=None, profile_name="Ann")
 
 
 def test_a_message_answer_reads_its_row_with_its_content_at_the_top() -> None:
-    shown = schemas.MessageOut.of(_message(), CONTACT, [("invoice", "INV-1")]).model_dump(mode="json")
+    shown = schemas.MessageOut.of(_message(), CONTACT, {1: "twilio"}, [("invoice", "INV-1")]).model_dump(mode="json")
     assert shown["text"] == {"body": "hi"}
     assert shown["reply_to"] == "wamid.R"
     assert shown["contact"] == {"id": 3, "wa_id": "14155550101", "user_id": None, "name": "Ann"}
     assert shown["reactions"] == {} and shown["history"] == [] and shown["error"] is None
     assert shown["entities"] == [{"entity_type": "invoice", "entity_id": "INV-1"}]
     assert shown["created_at"] == "2026-11-30T12:00:00Z"
+    assert shown["account_id"] == 1 and shown["provider"] == "twilio"
 
 
 def test_content_named_like_a_field_of_the_answer_goes_under_content() -> None:
     row = _message(content={"status": {"odd": 1}, "text": {"body": "hi"}}, error_code=131047, error_title="closed")
-    shown = schemas.MessageOut.of(row, CONTACT).model_dump(mode="json")
+    shown = schemas.MessageOut.of(row, CONTACT, {}).model_dump(mode="json")
     assert shown["status"] == "queued"
     assert shown["content"] == {"status": {"odd": 1}}
     assert shown["error"] == {"code": 131047, "title": "closed", "details": None}

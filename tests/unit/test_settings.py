@@ -110,3 +110,23 @@ def test_a_bad_value_is_shown_once(monkeypatch: pytest.MonkeyPatch, tmp_path) ->
     with pytest.raises(config.SettingsError) as info:
         config.load()
     assert str(info.value).count("'fast'") == 1, info.value
+
+
+def test_a_twilio_account_in_the_settings_needs_its_token_sender_and_public_url() -> None:
+    sid = "AC" + "0" * 32
+    with pytest.raises(config.SettingsError, match="WAHUB_TWILIO_AUTH_TOKEN: required"):
+        config.load(twilio_account_sid=sid, secret_key="k" * 20)
+    with pytest.raises(config.SettingsError, match="WAHUB_PUBLIC_URL: required"):
+        config.load(twilio_account_sid=sid, twilio_auth_token="t", twilio_from="+14155238886", secret_key="k" * 20)
+    with pytest.raises(config.SettingsError, match="WAHUB_TWILIO_ACCOUNT_SID: must be Twilio's Account SID"):
+        config.load(twilio_account_sid="AC12")
+    with pytest.raises(config.SettingsError, match="WAHUB_TWILIO_FROM: must be a WhatsApp sender"):
+        config.load(twilio_from="whatsapp:abc")
+    settings = config.load(
+        twilio_account_sid=sid,
+        twilio_auth_token="t",
+        twilio_from="14155238886",
+        public_url="https://hub.example.com/",
+        secret_key="k" * 20,
+    )
+    assert settings.twilio_from == "whatsapp:+14155238886" and settings.public_url == "https://hub.example.com"

@@ -1,3 +1,8 @@
+import json
+from urllib.parse import urlencode
+
+from tests.support import DATA
+from wahub.webhook import signature
 from wahub.webhook.signature import meta_signature, verify_meta
 
 BODY = b'{"object":"whatsapp_business_account","entry":[]}'
@@ -30,3 +35,15 @@ def test_signature_matches_metas_documented_form() -> None:
 
     expected = "sha256=" + hmac.new(b"s3cret", BODY, hashlib.sha256).hexdigest()
     assert meta_signature("s3cret", BODY) == expected
+
+
+def test_twilio_signer_names_the_token_that_signed_twilios_published_example() -> None:
+    vector = json.loads((DATA / "twilio-signature.json").read_text())
+    body = urlencode(vector["params"]).encode()
+    tokens = ["another-token", vector["auth_token"]]
+    assert signature.twilio_signer(tokens, vector["url"], body, vector["signature"]) == 1
+    assert signature.twilio_signer(["another-token"], vector["url"], body, vector["signature"]) is None
+    assert signature.twilio_signer(tokens, vector["url"].replace("foo=1", "foo=9"), body, vector["signature"]) is None
+    assert signature.twilio_signer(tokens, vector["url"], body + b"&Digits=9", vector["signature"]) is None
+    assert signature.twilio_signer(tokens, vector["url"], body, None) is None
+    assert signature.twilio_signer(tokens, vector["url"], b"\xff\xfe", vector["signature"]) is None

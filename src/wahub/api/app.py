@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import wahub
 from wahub import web
@@ -36,14 +36,15 @@ from wahub.webhook.journal import EventJournal
 
 
 class App:
-    """The ASGI entry point: ``POST /webhooks/meta`` goes straight to the lean receiver, the rest to FastAPI
-    behind the body limits (FastAPI also runs the lifespan: webhook keys, the event journal); every answer gets
-    the security headers (``api/headers.py``)."""
+    """The ASGI entry point: the webhook POSTs (Meta's, Twilio's) go straight to the lean receivers, the rest to
+    FastAPI behind the body limits (FastAPI also runs the lifespan: webhook keys, the event journal); every answer
+    gets the security headers (``api/headers.py``)."""
 
     def __init__(
         self,
         api: FastAPI,
         meta_webhook: webhooks.MetaWebhookReceiver,
+        twilio_webhook: webhooks.TwilioWebhookReceiver,
         journal: EventJournal,
         body_limits: bodies.BodyLimits,
         security: headers.SecurityHeaders,
@@ -51,15 +52,19 @@ class App:
         self.api = api
         self.security = security
         self.journal = journal
-        self._meta_webhook = meta_webhook
+        self._webhooks: dict[str, ASGIApp] = {
+            "/webhooks/meta": meta_webhook,
+            webhooks.INBOUND_PATH: twilio_webhook,
+            webhooks.STATUS_PATH: twilio_webhook,
+        }
         self._limited_api = body_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._limited_api(scope, receive, send)
             return
-        if scope["method"] == "POST" and scope["path"] == "/webhooks/meta":
-            await self._meta_webhook(scope, receive, send)  # its answers carry the headers themselves
+        if scope["method"] == "POST" and (webhook := self._webhooks.get(scope["path"])) is not None:
+            await webhook(scope, receive, send)  # its answers carry the headers themselves
             return
         await self._limited_api(scope, receive, self.security.added(scope, send))
 
@@ -135,6 +140,8 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     web.mount(app)  # the inbox: "/", "/login", "/c/{id}"…, its static files
 
     limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
-    meta_intake = intake.MetaIntake(keys, journal, ctx.notifier, ctx.tally)
+    taken = intake.Intake(keys, journal, ctx.notifier, ctx.tally)
+    meta = webhooks.MetaWebhookReceiver(taken, body_reader)
+    twilio = webhooks.TwilioWebhookReceiver(taken, body_reader, ctx.settings.public_url)
     security = headers.SecurityHeaders(ctx.settings.frame_ancestors, web.serves_page)
-    return App(app, webhooks.MetaWebhookReceiver(meta_intake, body_reader), journal, limited, security)
+    return App(app, meta, twilio, journal, limited, security)

@@ -159,7 +159,9 @@ class SendIntake:
             send = batch[i]
             if send.key is not None and send.api_key is not None:
                 idempotency.remember(session, live[send.api_key], send.key, send.digest, message.id)
-            outcomes[i] = Queued(schemas.MessageOut.of(message, contact, list(item.entities), names), replayed=False)
+            providers = {item.account.id: item.account.provider}
+            out = schemas.MessageOut.of(message, contact, providers, list(item.entities), names)
+            outcomes[i] = Queued(out, replayed=False)
         for i, first in repeats:  # the same key twice in one batch: the second is a retry of the first
             earlier = outcomes[first]
             if batch[i].digest != batch[first].digest:

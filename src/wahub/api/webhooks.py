@@ -1,7 +1,7 @@
 """The webhooks' HTTP edge: read the body, hand it to the intake (``webhook/intake.py``: signature, journal,
-count, wake-up), answer by its outcome. The POST is a bare ASGI app (``MetaWebhookReceiver``) that ``app.py``
-puts in front of FastAPI: this path carries the most traffic, and FastAPI's routing and middleware would cost a
-third of its throughput (SPEC §10) for nothing it needs.
+count, wake-up), answer by its outcome. The POSTs are bare ASGI apps (``MetaWebhookReceiver``,
+``TwilioWebhookReceiver``) that ``app.py`` puts in front of FastAPI: this path carries the most traffic, and
+FastAPI's routing and middleware would cost a third of its throughput (SPEC §10) for nothing it needs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from wahub import errors
 from wahub.api import bodies
 from wahub.api.errors import error_response
 from wahub.api.headers import STRICT_HEADERS
-from wahub.webhook.intake import MetaIntake, Outcome, WebhookKeys
+from wahub.webhook.intake import Intake, Outcome, WebhookKeys
+from wahub.webhook.sources import Source
 
 MAX_BODY = 3 * 1024 * 1024  # Meta batches stay far below this; larger bodies are refused, not buffered.
 _REFUSED = {errors.BodyTooLarge: Outcome.TOO_LARGE, errors.BodyTooSlow: Outcome.TOO_SLOW, errors.Busy: Outcome.BUSY}
@@ -25,6 +26,20 @@ _REFUSED = {errors.BodyTooLarge: Outcome.TOO_LARGE, errors.BodyTooSlow: Outcome.
 SECURED = STRICT_HEADERS
 _OK = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0"), *SECURED]}
 _EMPTY = {"type": "http.response.body", "body": b""}
+INBOUND_PATH = "/webhooks/twilio"
+STATUS_PATH = "/webhooks/twilio/status"
+# An inbound message's answer: TwiML that sends nothing back (wahub answers through its outbox).
+_EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+_TWIML_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"text/xml; charset=utf-8"),
+        (b"content-length", str(len(_EMPTY_TWIML)).encode()),
+        *SECURED,
+    ],
+}
+_TWIML = {"type": "http.response.body", "body": _EMPTY_TWIML}
 
 
 async def verify_meta(request: Request) -> Response:
@@ -36,11 +51,16 @@ async def verify_meta(request: Request) -> Response:
     return PlainTextResponse(challenge)
 
 
-class MetaWebhookReceiver:
-    """``POST /webhooks/meta``: read the body (3 MB cap, within the process's body budget and pace:
-    ``api/bodies.py``), let the intake check and journal it, answer 200 once it is durable."""
+class _Receiver:
+    """A webhook POST: read the body (3 MB cap, within the process's body budget and pace: ``api/bodies.py``),
+    let the intake check and journal it, answer 200 once it is durable, 401 for a bad signature, 503 when it
+    could not be stored (the provider retries on anything but 2xx)."""
 
-    def __init__(self, intake: MetaIntake, body_reader: bodies.Bodies) -> None:
+    provider = "meta"
+    signature_header = b"x-hub-signature-256"
+    signature_name = "X-Hub-Signature-256"
+
+    def __init__(self, intake: Intake, body_reader: bodies.Bodies) -> None:
         self._intake = intake
         self._bodies = body_reader
 
@@ -48,19 +68,68 @@ class MetaWebhookReceiver:
         try:
             raw = await self._bodies.read(receive, bodies.content_length(scope), MAX_BODY)
         except bodies.REFUSALS as exc:
-            self._intake.counted(_REFUSED[type(exc)])
+            self._intake.counted(_REFUSED[type(exc)], self.provider)
             await bodies.refuse(send, exc, receive)
             return
         if raw is None:  # the sender left
             return
-        outcome = await self._intake.accept(raw, _header(scope, b"x-hub-signature-256"))
+        outcome = await self._accept(scope, raw, _header(scope, self.signature_header))
         if outcome is Outcome.ACCEPTED:
-            await send(_OK)
-            await send(_EMPTY)
+            await self._ok(scope, send)
         elif outcome is Outcome.BAD_SIGNATURE:
-            await _respond(send, 401, "unauthorized", "X-Hub-Signature-256 is missing or does not match")
-        else:  # not stored, so not acknowledged: Meta retries on anything but 200
+            await _respond(send, 401, "unauthorized", f"{self.signature_name} is missing or does not match")
+        else:  # not stored, so not acknowledged
             await _respond(send, 503, "unavailable", "the event could not be stored; retry later")
+
+    async def _accept(self, scope: Scope, raw: bytes, signature: str | None) -> Outcome:
+        return await self._intake.accept(raw, signature)
+
+    async def _ok(self, scope: Scope, send: Send) -> None:
+        await send(_OK)
+        await send(_EMPTY)
+
+
+class MetaWebhookReceiver(_Receiver):
+    """``POST /webhooks/meta``, signed with ``X-Hub-Signature-256`` over the raw body."""
+
+
+class TwilioWebhookReceiver(_Receiver):
+    """``POST /webhooks/twilio`` (inbound messages, answered with empty TwiML: no automatic reply) and
+    ``POST /webhooks/twilio/status`` (status callbacks), signed with ``X-Twilio-Signature`` over the URL Twilio
+    requested and the form: ``public_url`` (``WAHUB_PUBLIC_URL``) when a proxy stands in front, else the URL
+    the request itself names (its scheme, ``Host`` and path)."""
+
+    provider = "twilio"
+    signature_header = b"x-twilio-signature"
+    signature_name = "X-Twilio-Signature"
+
+    def __init__(self, intake: Intake, body_reader: bodies.Bodies, public_url: str | None) -> None:
+        super().__init__(intake, body_reader)
+        self._public_url = public_url.rstrip("/") if public_url else None
+
+    async def _accept(self, scope: Scope, raw: bytes, signature: str | None) -> Outcome:
+        source = Source.TWILIO_STATUS if scope["path"] == STATUS_PATH else Source.TWILIO
+        return await self._intake.accept_twilio(source, raw, self.url(scope), signature)
+
+    def url(self, scope: Scope) -> str:
+        """The URL Twilio signed."""
+        base = self._public_url
+        if base is None:
+            host = _header(scope, b"host")
+            if host is None:
+                server = scope.get("server") or ("localhost", None)
+                host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+            base = f"{scope.get('scheme', 'http')}://{host}"
+        query: bytes = scope.get("query_string", b"")
+        path: str = scope["path"]
+        return base + path + (f"?{query.decode('latin-1')}" if query else "")
+
+    async def _ok(self, scope: Scope, send: Send) -> None:
+        if scope["path"] == STATUS_PATH:
+            await super()._ok(scope, send)
+            return
+        await send(_TWIML_START)
+        await send(_TWIML)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

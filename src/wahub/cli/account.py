@@ -26,7 +26,12 @@ async def update(
         str | None, typer.Option(help="The account to change (default: the only or default one)")
     ] = None,
     access_token: Annotated[
-        str | None, typer.Option(help="A new access token; sending paused by Meta's 190 resumes")
+        str | None,
+        typer.Option(
+            "--access-token",
+            "--auth-token",
+            help="A new access token (Twilio: auth token); sending paused for refused credentials resumes",
+        ),
     ] = None,
     send_rate: SendRate = None,
     data_dir: DataDir = None,
@@ -63,25 +68,59 @@ async def list_accounts(data_dir: DataDir = None, database_url: DatabaseUrl = No
 
 @app.command(
     "add",
-    epilog="Example: wahub account add --phone-number-id 1122334455667 --waba-id 1234567890 "
-    "--access-token EAAG... --app-secret 0123abcd --name support",
+    epilog="Examples: wahub account add --phone-number-id 1122334455667 --waba-id 1234567890 "
+    "--access-token EAAG... --app-secret 0123abcd --name support\n\n"
+    "wahub account add --provider twilio --account-sid AC0123... --auth-token 4f2a... "
+    "--from whatsapp:+14155238886 --name twilio",
 )
 @runs
 async def add(
-    phone_number_id: Annotated[str, typer.Option(help="Meta's id of the phone number")],
-    access_token: Annotated[str, typer.Option(help="A system user's access token for the number")],
-    app_secret: Annotated[str, typer.Option(help="The Meta app's secret: webhooks are checked with it")],
-    waba_id: Annotated[str | None, typer.Option(help="The WhatsApp Business Account id")] = None,
-    verify_token: Annotated[str | None, typer.Option(help="The token Meta echoes when subscribing")] = None,
+    provider: Annotated[str, typer.Option(help="meta (Cloud API) or twilio")] = "meta",
+    phone_number_id: Annotated[str | None, typer.Option(help="Meta: the id of the phone number")] = None,
+    access_token: Annotated[str | None, typer.Option(help="Meta: a system user's access token")] = None,
+    app_secret: Annotated[str | None, typer.Option(help="Meta: the app's secret; webhooks are checked with it")] = None,
+    waba_id: Annotated[str | None, typer.Option(help="Meta: the WhatsApp Business Account id")] = None,
+    verify_token: Annotated[str | None, typer.Option(help="Meta: the token Meta echoes when subscribing")] = None,
+    account_sid: Annotated[str | None, typer.Option(help="Twilio: the Account SID (AC…)")] = None,
+    auth_token: Annotated[
+        str | None, typer.Option(help="Twilio: the auth token; Twilio signs its callbacks with it")
+    ] = None,
+    sender: Annotated[str | None, typer.Option("--from", help="Twilio: the WhatsApp sender, whatsapp:+E164")] = None,
+    messaging_service_sid: Annotated[str | None, typer.Option(help="Twilio: send through this service (MG…)")] = None,
+    api_key_sid: Annotated[str | None, typer.Option(help="Twilio: call the API with this key (SK…)")] = None,
+    api_key_secret: Annotated[str | None, typer.Option(help="Twilio: the API key's secret")] = None,
     name: Annotated[str, typer.Option(help="A name for people")] = "default",
     send_rate: SendRate = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Add a Meta phone number to send from and receive for; a running wahub picks it up."""
+    """Add a Meta phone number or a Twilio WhatsApp sender to send from and receive for; a running wahub
+    picks it up."""
     from wahub import commands
     from wahub.store import accounts
 
+    if provider == "twilio":
+        twilio = _twilio_options(account_sid, auth_token, sender, messaging_service_sid, api_key_sid, api_key_secret)
+        async with commands.opened(load_settings(data_dir, database_url)) as store:
+            await commands.add_twilio_account(
+                store,
+                secret_key(store.settings),
+                name=name,
+                account_sid=twilio["account_sid"],
+                sender=twilio["sender"],
+                creds=accounts.TwilioCredentials(auth_token or "", api_key_sid, api_key_secret),
+                messaging_service_sid=messaging_service_sid,
+                send_rate=send_rate,
+            )
+        say(
+            f"added Twilio account {twilio['sender']} ({name}); check it with: wahub account test --phone-number-id "
+            f"{twilio['sender']}"
+        )
+        return
+    if provider != "meta":
+        fail(f"--provider: meta or twilio, not {provider!r}", code=2)
+    if not phone_number_id or not access_token or not app_secret:
+        fail("a Meta account needs --phone-number-id, --access-token and --app-secret", code=2)
     if not phone_number_id.isdigit():
         fail("--phone-number-id is Meta's numeric id of the number (not the phone number itself)", code=2)
     async with commands.opened(load_settings(data_dir, database_url)) as store:
@@ -100,6 +139,32 @@ async def add(
     )
 
 
+def _twilio_options(
+    account_sid: str | None,
+    auth_token: str | None,
+    sender: str | None,
+    service: str | None,
+    key_sid: str | None,
+    key_secret: str | None,
+) -> dict[str, str]:
+    """The Twilio options checked: the Account SID and sender in Twilio's forms; ends the command otherwise."""
+    from wahub import config
+
+    if not account_sid or not auth_token or not sender:
+        fail("a Twilio account needs --account-sid, --auth-token and --from (whatsapp:+E164)", code=2)
+    if not config.TWILIO_ACCOUNT_SID.fullmatch(account_sid):
+        fail(f"--account-sid: Twilio's Account SID is AC and 32 hex digits, got {account_sid!r}", code=2)
+    if service is not None and not config.TWILIO_SERVICE_SID.fullmatch(service):
+        fail(f"--messaging-service-sid: MG and 32 hex digits, got {service!r}", code=2)
+    if (key_sid is None) != (key_secret is None):
+        fail("--api-key-sid and --api-key-secret go together", code=2)
+    try:
+        address = config.whatsapp_address(sender)
+    except ValueError as exc:
+        fail(f"--from: {exc}", code=2)
+    return {"account_sid": account_sid, "sender": address}
+
+
 @app.command("test", epilog="Example: wahub account test --phone-number-id 1122334455667")
 @runs
 async def test(
@@ -107,18 +172,22 @@ async def test(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Ask Meta for the number with the stored token: proves the token works; prints the number's details."""
+    """Ask the provider for the account with the stored credentials (Meta: the number; Twilio: the account and
+    its sender): proves they work; prints what the provider says."""
     from wahub import commands
 
     async with commands.opened(load_settings(data_dir, database_url)) as store:
         try:
             info, is_sandbox = await commands.test_account(store, secret_key(store.settings), phone_number_id)
         except errors.AccessTokenInvalid as exc:
-            fail(f"Meta refused the access token ({exc.code}: {exc.message}); replace it with wahub account update")
+            fail(
+                f"the provider refused the access token (or Twilio's auth token) ({exc.code}: {exc.message}); "
+                "replace it with wahub account update"
+            )
         except errors.ProviderError as exc:
-            fail(f"Meta answered {exc.code or '-'}: {exc.message}")
+            fail(f"the provider answered {exc.code or '-'}: {exc.message}")
     if is_sandbox:
-        say("the sandbox's number: checked against fakegraph, the built-in fake Meta, with the stored token")
+        say("the sandbox's account: checked against the built-in fake (fakegraph or faketwilio) with the stored token")
     print(json.dumps(info, indent=2))
 
 

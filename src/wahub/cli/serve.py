@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +17,14 @@ if TYPE_CHECKING:
 app = typer.Typer()  # merged into the root app: ``wahub serve``
 
 
-@app.command(epilog="Example: wahub serve --port 8000   (no account configured: runs the sandbox)")
+class SandboxProvider(enum.StrEnum):
+    meta = "meta"
+    twilio = "twilio"
+
+
+@app.command(
+    epilog="Example: wahub serve --port 8000   (no account configured: runs the sandbox; --sandbox twilio: Twilio's)"
+)
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on")] = 8000,
@@ -27,6 +35,10 @@ def serve(
             "worker: processor and sender, no HTTP; processor: the webhook processor alone"
         ),
     ] = Role.ALL,
+    sandbox: Annotated[
+        SandboxProvider | None,
+        typer.Option(help="With no account configured: the provider the sandbox fakes [env WAHUB_SANDBOX_PROVIDER]"),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     wake_fd: Annotated[int | None, typer.Option(hidden=True, help="wake-up pipe from the starting process")] = None,
@@ -36,6 +48,10 @@ def serve(
     from wahub import commands, errors, logs, runtime, storage
 
     settings = load_settings(data_dir, database_url)
+    if sandbox is not None:
+        if not settings.sandbox:
+            fail("--sandbox: an account is configured (WAHUB_PHONE_NUMBER_ID or WAHUB_TWILIO_ACCOUNT_SID)", code=2)
+        settings = settings.model_copy(update={"sandbox_provider": sandbox.value})
     logs.configure(settings)
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:

@@ -1,4 +1,4 @@
-"""The provider seam: what the worker asks of a messaging provider (Meta's Cloud API today, Twilio later).
+"""The provider seam: what the worker asks of a messaging provider (Meta's Cloud API, or Twilio).
 
 The worker sees only ``Provider``: it hands it an ``Outbound`` message in wahub's terms and gets back the
 provider's id for it, or one of the domain errors of ``errors.py``, whose class says what to do:
@@ -12,7 +12,8 @@ provider's id for it, or one of the domain errors of ``errors.py``, whose class 
     errors.PermanentProviderError                         the message fails
 
 Building the provider's wire body, its error codes and its media handling stay in its own module
-(``provider/meta.py``). A provider is bound to one account: ``Providers`` makes one from an ``Account``.
+(``provider/meta.py``, ``provider/twilio.py``). A provider is bound to one account: ``Providers`` makes one
+from an ``Account``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,14 @@ from wahub import errors
 class Account:
     """What a provider needs of a wahub account to act for it."""
 
-    provider: str  # "meta" (later "twilio"): which implementation takes it
-    number: str  # the provider's id of the sending number (Meta's phone_number_id)
-    token: str  # the secret its API takes (Meta's access token)
+    provider: str  # "meta" or "twilio": which implementation takes it
+    number: str  # the provider's id of the sending number (Meta's phone_number_id, Twilio's whatsapp:+E164)
+    token: str  # the secret its API takes (Meta's access token, Twilio's auth token)
+    # Twilio's: the Account SID, an API key (SID, secret) to call with instead of the auth token, the Messaging
+    # Service sent through.
+    account_sid: str | None = None
+    api_key: tuple[str, str] | None = None
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +91,9 @@ class MediaInfo:
     mime_type: str | None
     sha256: str | None  # hex
     file_size: int | None
+    # Whether the provider states a file's SHA-256 (Meta does: a medium without one cannot be verified). Twilio
+    # does not: its files are hashed as they are downloaded, and checked against the length the server gave.
+    hashed: bool = True
 
 
 class Provider(Protocol):
@@ -93,6 +102,12 @@ class Provider(Protocol):
     @property
     def keeps_uploads(self) -> timedelta:
         """How long an uploaded file may be named by messages before it must be uploaded again."""
+        ...
+
+    @property
+    def uploads_files(self) -> bool:
+        """Whether a file uploaded to wahub is uploaded to the provider before a message names it (Meta); if
+        not, the provider fetches it from a signed link of wahub's own (Twilio)."""
         ...
 
     async def send(self, message: Outbound) -> Sent:

@@ -23,6 +23,7 @@ class Meta:
     """One account's number on Meta's Cloud API."""
 
     keeps_uploads = KEEPS_UPLOADS
+    uploads_files = True
 
     def __init__(self, graph: GraphClient, account: base.Account) -> None:
         self._graph = graph

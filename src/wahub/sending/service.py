@@ -1,7 +1,8 @@
 """Checking a ``SendRequest`` against the data and queueing it: the one way the API (``api/intake.py``, many at
 once) and ``wahub send`` (one) queue what a client asks to send.
 
-The checks that need the database are here: the sender account, a recipient that only a contact's ``wa_id``
+The checks that need the database are here: the sender account and what its provider can send
+(``sending/rules.py``), a recipient that only a contact's ``wa_id``
 makes valid, a file uploaded to wahub and its kind, and, for an agent, that the send stays within what they may
 see (``store/reach.py``). The window check and the writing (message, outbox job, entity
 links, in the caller's transaction) are ``store/outbound.py``'s."""
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
+from wahub.sending import rules
 from wahub.sending.request import SendRequest
 from wahub.store import accounts, contacts, media, outbound, reach
 from wahub.store.models import Account, Contact, Message
@@ -36,6 +38,7 @@ async def prepare(
     account = senders.get(request.sender)
     if account is None:
         account = senders[request.sender] = await accounts.default_sender(session, request.sender)
+    rules.check(account.provider, request)
     if (
         not request.group
         and not _valid_number(request.to)

@@ -7,18 +7,33 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub import errors
+from wahub import config, errors
 from wahub.store import outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, Message
 from wahub.webhook import signature
 
+META = "meta"
+TWILIO = "twilio"
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """A Meta account's secrets."""
+
     access_token: str
     app_secret: str
     verify_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioCredentials:
+    """A Twilio account's secrets: the auth token (Twilio signs its callbacks with it) and, when REST calls
+    should use one instead, an API key's SID and secret."""
+
+    auth_token: str
+    api_key_sid: str | None = None
+    api_key_secret: str | None = None
 
 
 async def upsert_meta(
@@ -37,7 +52,7 @@ async def upsert_meta(
     Writing its credentials resumes sending if it was paused for an expired token."""
     account = await by_phone_number_id(session, phone_number_id)
     if account is None:
-        account = Account(provider="meta", phone_number_id=phone_number_id, credentials=b"")
+        account = Account(provider=META, phone_number_id=phone_number_id, credentials=b"")
         session.add(account)
     account.name = name
     account.waba_id = waba_id
@@ -48,13 +63,46 @@ async def upsert_meta(
     return account
 
 
+async def upsert_twilio(
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    name: str,
+    account_sid: str,
+    sender: str,
+    credentials: TwilioCredentials,
+    messaging_service_sid: str | None = None,
+    sandbox: bool = False,
+    send_rate: int | None = None,
+) -> Account:
+    """Create or update the Twilio account of the WhatsApp ``sender`` (``whatsapp:+E164``, its phone_number_id).
+    Writing its credentials resumes sending if it was paused for refused credentials."""
+    account = await by_sender(session, sender)
+    if account is None or account.provider != TWILIO:
+        account = Account(provider=TWILIO, phone_number_id=sender, credentials=b"")
+        session.add(account)
+    account.name = name
+    account.twilio_account_sid = account_sid
+    account.messaging_service_sid = messaging_service_sid
+    account.display_phone_number = sender.removeprefix("whatsapp:+")
+    account.sandbox = sandbox
+    account.send_rate = send_rate
+    await _store_twilio_credentials(session, vault, account, credentials)
+    return account
+
+
 async def update(
     session: AsyncSession, vault: Vault, account: Account, *, access_token: str | None, send_rate: int | None
 ) -> None:
-    """``wahub account update``: a new access token (which resumes paused sending) and/or send rate."""
+    """``wahub account update``: a new access token (Twilio: auth token), which resumes paused sending, and/or
+    send rate."""
     if send_rate is not None:
         account.send_rate = send_rate
-    if access_token is not None:
+    if access_token is not None and account.provider == TWILIO:
+        old_twilio = twilio_credentials(account, vault)
+        new = TwilioCredentials(access_token, old_twilio.api_key_sid, old_twilio.api_key_secret)
+        await _store_twilio_credentials(session, vault, account, new)
+    elif access_token is not None:
         old = credentials(account, vault)
         await _store_credentials(session, vault, account, Credentials(access_token, old.app_secret, old.verify_token))
     await session.flush()
@@ -64,7 +112,21 @@ async def _store_credentials(session: AsyncSession, vault: Vault, account: Accou
     account.credentials = vault.encrypt(
         {"access_token": creds.access_token, "app_secret": creds.app_secret, "verify_token": creds.verify_token}
     )
-    account.webhook_key_id = signature.key_id(creds.app_secret) if creds.app_secret else None
+    await _keyed(session, account, creds.app_secret)
+
+
+async def _store_twilio_credentials(
+    session: AsyncSession, vault: Vault, account: Account, creds: TwilioCredentials
+) -> None:
+    account.credentials = vault.encrypt(
+        {"auth_token": creds.auth_token, "api_key_sid": creds.api_key_sid, "api_key_secret": creds.api_key_secret}
+    )
+    await _keyed(session, account, creds.auth_token)
+
+
+async def _keyed(session: AsyncSession, account: Account, webhook_secret: str) -> None:
+    """Name the secret its webhooks are signed with, and resume sending paused for refused credentials."""
+    account.webhook_key_id = signature.key_id(webhook_secret) if webhook_secret else None
     await session.flush()
     if account.sending_paused:  # new credentials: try sending again, now
         account.sending_paused = None
@@ -72,7 +134,17 @@ async def _store_credentials(session: AsyncSession, vault: Vault, account: Accou
         await outbox.due_now(session, account.id)
 
 
+def twilio_credentials(account: Account, vault: Vault) -> TwilioCredentials:
+    doc = vault.decrypt(account.credentials)
+    return TwilioCredentials(
+        auth_token=str(doc.get("auth_token", "")),
+        api_key_sid=doc.get("api_key_sid"),
+        api_key_secret=doc.get("api_key_secret"),
+    )
+
+
 def credentials(account: Account, vault: Vault) -> Credentials:
+    """A Meta account's secrets (a Twilio account's: ``twilio_credentials``)."""
     doc = vault.decrypt(account.credentials)
     return Credentials(
         access_token=str(doc.get("access_token", "")),
@@ -84,7 +156,7 @@ def credentials(account: Account, vault: Vault) -> Credentials:
 async def fill_key_ids(session: AsyncSession, vault: Vault) -> int:
     """Give accounts stored before wahub kept ``webhook_key_id`` theirs (at start, where the vault is known).
     Returns how many it filled."""
-    stmt = sa.select(Account).where(Account.provider == "meta", Account.webhook_key_id.is_(None))
+    stmt = sa.select(Account).where(Account.provider == META, Account.webhook_key_id.is_(None))
     filled = 0
     for account in (await session.scalars(stmt)).all():
         secret = credentials(account, vault).app_secret
@@ -96,7 +168,22 @@ async def fill_key_ids(session: AsyncSession, vault: Vault) -> int:
 
 
 async def by_phone_number_id(session: AsyncSession, phone_number_id: str) -> Account | None:
-    stmt = sa.select(Account).where(Account.provider == "meta", Account.phone_number_id == phone_number_id)
+    stmt = sa.select(Account).where(Account.provider == META, Account.phone_number_id == phone_number_id)
+    return (await session.scalars(stmt)).first()
+
+
+async def by_sender(session: AsyncSession, sender: str) -> Account | None:
+    """The account that sends as ``sender``: a Meta phone_number_id, or a Twilio sender written
+    ``whatsapp:+14155238886``, ``+14155238886`` or ``14155238886``."""
+    if sender.isdigit():
+        found = await by_phone_number_id(session, sender)
+        if found is not None:
+            return found
+    try:
+        address = config.whatsapp_address(sender)
+    except ValueError:
+        return None
+    stmt = sa.select(Account).where(Account.provider == TWILIO, Account.phone_number_id == address)
     return (await session.scalars(stmt)).first()
 
 
@@ -105,6 +192,11 @@ async def get(session: AsyncSession, account_id: int) -> Account:
     if account is None:
         raise errors.NotFound(f"account {account_id} does not exist")
     return account
+
+
+async def providers(session: AsyncSession) -> dict[int, str]:
+    """Each account's provider (meta, twilio) by account id: what messages and conversations show."""
+    return {row.id: row.provider for row in await session.execute(sa.select(Account.id, Account.provider))}
 
 
 async def all_accounts(session: AsyncSession) -> list[Account]:
@@ -117,9 +209,9 @@ async def real_accounts_exist(session: AsyncSession) -> bool:
 
 
 async def default_sender(session: AsyncSession, phone_number_id: str | None = None) -> Account:
-    """The account to send from: the one named, or the only one there is."""
+    """The account to send from: the one named (a Meta phone_number_id or a Twilio sender), or the only one."""
     if phone_number_id:
-        account = await by_phone_number_id(session, phone_number_id)
+        account = await by_sender(session, phone_number_id)
         if account is None:
             raise errors.NoAccount(f"no account has phone_number_id {phone_number_id}")
         return account
@@ -128,7 +220,10 @@ async def default_sender(session: AsyncSession, phone_number_id: str | None = No
     if not real:
         raise errors.NoAccount()
     if len(real) > 1:
-        raise errors.NoAccount("several accounts are configured: say which one sends with 'from' (a phone_number_id)")
+        raise errors.NoAccount(
+            "several accounts are configured: say which one sends with 'from' (a phone_number_id, or a Twilio "
+            "sender whatsapp:+…)"
+        )
     return real[0]
 
 

@@ -30,6 +30,8 @@ class Claimed:
     received_at: datetime
     # ``signature.key_id`` of the app secret that verified it (None: journaled before wahub recorded it).
     signed_by: str | None
+    # The route it came to (``webhook/sources.Source``): which parser reads it.
+    provider: str = "meta"
     result: str | None = None
     done: bool = False
 
@@ -53,8 +55,8 @@ QUEUE = queues.Queue(_EVENTS, due=lambda now: _EVENTS.c.processed_at.is_(None), 
 
 async def claim_batch(session: AsyncSession, limit: int) -> list[Claimed]:
     """Unprocessed events, oldest first, locked for this transaction (other workers skip them)."""
-    rows = await QUEUE.claim(session, limit, columns=("body", "attempts", "received_at", "signed_by"))
-    return [Claimed(row.id, row.body, row.attempts, row.received_at, row.signed_by) for row in rows]
+    rows = await QUEUE.claim(session, limit, columns=("body", "attempts", "received_at", "signed_by", "provider"))
+    return [Claimed(row.id, row.body, row.attempts, row.received_at, row.signed_by, row.provider) for row in rows]
 
 
 async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:

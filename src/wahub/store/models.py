@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 # Re-exported: the models' module is where code finds the schema, its base and its clock.
+from wahub.store.account_models import Account as Account
 from wahub.store.columns import Base as Base
 from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime
@@ -18,33 +19,6 @@ from wahub.store.stream_models import StreamBatch as StreamBatch
 from wahub.store.stream_models import StreamCounter as StreamCounter
 from wahub.store.users_models import RefreshToken as RefreshToken
 from wahub.store.users_models import User as User
-
-
-class Account(Base):
-    """A WhatsApp sender: a Meta phone number (or a Twilio sender). Credentials are stored encrypted."""
-
-    __tablename__ = "accounts"
-    __table_args__ = (sa.UniqueConstraint("provider", "phone_number_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(100))
-    provider: Mapped[str] = mapped_column(sa.String(16))
-    sandbox: Mapped[bool] = mapped_column(default=False)
-    phone_number_id: Mapped[str | None] = mapped_column(sa.String(64))
-    waba_id: Mapped[str | None] = mapped_column(sa.String(64))
-    display_phone_number: Mapped[str | None] = mapped_column(sa.String(32))
-    credentials: Mapped[bytes] = mapped_column(sa.LargeBinary)
-    # ``signature.key_id`` of its app secret (kept with the credentials): webhook events verified by that secret
-    # may change this account, and no other secret's may.
-    webhook_key_id: Mapped[str | None] = mapped_column(sa.String(16))
-    send_rate: Mapped[int | None]
-    # Kept up to date from phone_number_quality_update / account_update webhooks.
-    quality_rating: Mapped[str | None] = mapped_column(sa.String(32))
-    messaging_limit: Mapped[str | None] = mapped_column(sa.String(32))
-    status_event: Mapped[str | None] = mapped_column(sa.String(64))
-    # Why sending from this account is paused (Meta's 190: the access token expired or was revoked), or None.
-    sending_paused: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Contact(Base):

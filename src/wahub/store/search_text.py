@@ -131,8 +131,11 @@ def _interactive(obj: Mapping[str, Any]) -> Iterator[Any]:
 
 
 def _template(obj: Mapping[str, Any]) -> Iterator[Any]:
-    """A template's name and the text parameters the recipient reads."""
+    """A template's name and the text parameters the recipient reads (Twilio's: its variables' values)."""
     yield obj.get("name")
+    variables = obj.get("content_variables")
+    if isinstance(variables, Mapping):
+        yield from variables.values()
     for component in _dicts(obj.get("components")):
         for parameter in _dicts(component.get("parameters")):
             if parameter.get("type") == "text":

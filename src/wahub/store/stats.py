@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store.models import Message
+from wahub.store.models import Account, Message
 
 TOP_ERRORS = 20
 
@@ -31,7 +31,7 @@ class ErrorCount:
 class Outbound:
     """What became of the messages sent in the period. Rates are None when their denominator is 0."""
 
-    accepted: int = 0  # Meta took them (they have a wamid)
+    accepted: int = 0  # the provider took them (they have its id: Meta's wamid, Twilio's MessageSid)
     delivered: int = 0  # reached the phone: delivered, read or played
     read: int = 0  # read or played
     failed: int = 0
@@ -55,6 +55,7 @@ class Stats:
     until: datetime
     total: int = 0
     by_direction: dict[str, int] = field(default_factory=dict)
+    by_provider: dict[str, int] = field(default_factory=dict)  # meta, twilio
     by_type: dict[str, dict[str, int]] = field(default_factory=dict)  # direction -> message type -> count
     conversations: int = 0  # distinct conversations with a message in the period
     contacts: int = 0  # distinct contacts (and groups) with a message in the period
@@ -102,6 +103,14 @@ async def summary(session: AsyncSession, since: datetime, until: datetime) -> St
         out.possible_duplicates += int(duplicates or 0)
         if status == MessageStatus.FAILED.value:
             out.failed += n
+    by_provider = await session.execute(
+        sa.select(Account.provider, sa.func.count())
+        .select_from(Message)
+        .join(Account, Account.id == Message.account_id)
+        .where(period)
+        .group_by(Account.provider)
+    )
+    stats.by_provider = {provider: int(n) for provider, n in by_provider}
     conversations = sa.func.count(sa.distinct(Message.conversation_id))
     contacts = sa.func.count(sa.distinct(Message.contact_id))
     distinct = (await session.execute(sa.select(conversations, contacts).where(period))).one()
@@ -129,13 +138,16 @@ def render(stats: Stats) -> list[str]:
         f"statistics, last {period}: {stats.total:,} messages ({directions}) in {stats.conversations:,} "
         f"conversations with {stats.contacts:,} contacts",
     ]
+    if len(stats.by_provider) > 1:
+        lines.append("  by provider: " + ", ".join(f"{k} {v:,}" for k, v in sorted(stats.by_provider.items())))
     for direction, types in sorted(stats.by_type.items()):
         most_first = sorted(types.items(), key=lambda t: (-t[1], t[0]))
         lines.append(f"  {direction}: " + ", ".join(f"{k} {v:,}" for k, v in most_first))
     if stats.by_direction.get(Direction.OUTBOUND.value):
         lines.append(
-            f"  sent: accepted by Meta {out.accepted:,}, delivered {out.delivered:,} ({_percent(out.delivery_rate)}), "
-            f"read {out.read:,} ({_percent(out.read_rate)} of delivered), failed {out.failed:,}"
+            f"  sent: accepted by the provider {out.accepted:,}, delivered {out.delivered:,} "
+            f"({_percent(out.delivery_rate)}), read {out.read:,} ({_percent(out.read_rate)} of delivered), "
+            f"failed {out.failed:,}"
         )
     for e in stats.errors:
         lines.append(f"  failed {e.count:,}  {e.code if e.code is not None else '-'}: {e.title or 'unknown'}")

@@ -1,5 +1,6 @@
 """The media fetcher: downloads the media that inbound messages name into storage, right away (Meta's download
-URL lives 5 minutes), checked against Meta's SHA-256 and streamed in constant memory.
+URL lives 5 minutes), checked against Meta's SHA-256 and streamed in constant memory. Twilio states no SHA-256:
+its media are hashed as they download (through a temporary file, so they too are stored by content).
 
 A medium is claimed with a lease in one short transaction, fetched outside any transaction, and its result
 recorded in another. Each try asks Meta for a fresh URL, so an expired one never stops a retry. Files are
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import errors
 from wahub.provider import base
-from wahub.storage.base import BlobStore, content_key
+from wahub.storage.base import READ_CHUNK, BlobStore, content_key
 from wahub.store import counters, db, media
 from wahub.store.crypto import Vault
 from wahub.store.models import Media, utcnow
@@ -42,6 +44,7 @@ class _Job:
     mime_type: str | None
     provider: base.Provider
     attempts: int
+    source: str = "Meta"  # the provider, as reasons name it
 
 
 class MediaFetcher:
@@ -71,6 +74,7 @@ class MediaFetcher:
                     item.mime_type,
                     self._providers(numbers.provider_account(account, self._vault)),
                     item.attempts,
+                    account.provider.capitalize(),
                 )
                 for item, account in claimed
             ]
@@ -87,9 +91,9 @@ class MediaFetcher:
             self._counted("failed")
         except errors.ProviderError as exc:
             if exc.retryable:
-                await self._later(job, exc, f"Meta: {exc.code or '-'}: {exc.message}")
+                await self._later(job, exc, f"{job.source}: {exc.code or '-'}: {exc.message}")
             else:
-                reason = f"Meta no longer gives this media ({exc.code or '-'}: {exc.message})"
+                reason = f"{job.source} no longer gives this media ({exc.code or '-'}: {exc.message})"
                 await self._record(job, lambda item: media.failed(item, reason))
                 self._counted("failed")
         except errors.StorageError as exc:
@@ -112,10 +116,12 @@ class MediaFetcher:
         info = await job.provider.media_info(job.provider_media_id)
         expected = job.sha256 or info.sha256
         if info.file_size is not None and info.file_size > MAX_BYTES:
-            raise errors.MediaRejected(f"Meta says the file is {info.file_size} bytes, over {MAX_BYTES}")
-        if expected is None:
-            raise errors.MediaRejected("Meta gave no SHA-256 for this media: it cannot be verified")
+            raise errors.MediaRejected(f"{job.source} says the file is {info.file_size} bytes, over {MAX_BYTES}")
         mime = job.mime_type or info.mime_type
+        if expected is None and not info.hashed:
+            return await self._spooled(job, info, mime)
+        if expected is None:
+            raise errors.MediaRejected(f"{job.source} gave no SHA-256 for this media: it cannot be verified")
         key = content_key(expected)
         size = await self._store.size(key)
         if size is not None:
@@ -141,6 +147,37 @@ class MediaFetcher:
 
         await self._store.write(key, checked(), content_type=mime)
         return key, written, expected, mime, True
+
+    async def _spooled(
+        self, job: _Job, info: base.MediaInfo, mime: str | None
+    ) -> tuple[str, int, str, str | None, bool]:
+        """A medium whose provider states no SHA-256 (Twilio): downloaded once into a temporary file while it is
+        hashed (the provider checks the length its server announced), then stored under its content's key
+        unless those bytes are stored already. Constant memory; the temporary file goes when this returns."""
+        digest = hashlib.sha256()
+        written = 0
+        with tempfile.TemporaryFile(prefix="wahub-media-") as spool:
+            async for chunk in job.provider.download(info.url):
+                written += len(chunk)
+                if written > MAX_BYTES:
+                    raise errors.MediaRejected(f"the download exceeded {MAX_BYTES} bytes")
+                digest.update(chunk)
+                spool.write(chunk)
+            if written == 0:
+                raise errors.MediaRejected(f"{job.source} served an empty file")
+            sha = digest.hexdigest()
+            key = content_key(sha)
+            size = await self._store.size(key)
+            if size is not None:
+                return key, size, sha, mime, True
+            spool.seek(0)
+
+            async def chunks() -> AsyncIterator[bytes]:
+                while data := spool.read(READ_CHUNK):
+                    yield data
+
+            await self._store.write(key, chunks(), content_type=mime)
+        return key, written, sha, mime, True
 
     async def _later(self, job: _Job, exc: Exception, error: str) -> None:
         decision = retry.decide(exc, job.attempts, retry.MEDIA_FETCH, utcnow())

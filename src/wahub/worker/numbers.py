@@ -21,6 +21,7 @@ class Number:
     """A phone number this sender holds the lease of."""
 
     account_id: int
+    kind: str  # the provider: meta or twilio
     address: str  # the provider's id of the number: what the pair pacer and the logs name it by
     provider: base.Provider
     window: ratelimit.SendWindow
@@ -45,5 +46,16 @@ class Number:
 
 def provider_account(account: Account, vault: Vault) -> base.Account:
     """A stored account as its provider sees it, with its credentials decrypted."""
+    if account.provider == accounts.TWILIO:
+        creds = accounts.twilio_credentials(account, vault)
+        key = (creds.api_key_sid, creds.api_key_secret) if creds.api_key_sid and creds.api_key_secret else None
+        return base.Account(
+            provider=account.provider,
+            number=account.phone_number_id or "",
+            token=creds.auth_token,
+            account_sid=account.twilio_account_sid,
+            api_key=key,
+            messaging_service_sid=account.messaging_service_sid,
+        )
     token = accounts.credentials(account, vault).access_token
     return base.Account(provider=account.provider, number=account.phone_number_id or "", token=token)

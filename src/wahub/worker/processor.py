@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import domain
 from wahub.store import accounts, counters, db, events, statuses, subscriber_webhooks
 from wahub.store.models import utcnow
-from wahub.webhook import meta
+from wahub.webhook import meta, twilio
+from wahub.webhook.sources import Source
 from wahub.worker import apply
 from wahub.worker.outcome import Held, Outcome
 
@@ -137,8 +138,8 @@ class Processor:
         refused: dict[int, int] = {}
         for index, event in enumerate(batch):
             try:
-                value = meta.parse(event.body)
-            except meta.MalformedPayload as exc:
+                value = _parse(event)
+            except _MALFORMED as exc:
                 log.warning("webhook event rejected", extra={"event_id": event.id, "reason": str(exc)[:200]})
                 event.processed(f"rejected: {exc}")
                 continue
@@ -211,6 +212,16 @@ class Processor:
                 batch[index].failed_attempt(f"{type(exc).__name__}: {exc}")
                 failed.add(index)
         return counts, failed
+
+
+_MALFORMED = (meta.MalformedPayload, twilio.MalformedPayload)
+
+
+def _parse(event: events.Claimed) -> domain.ParsedWebhook:
+    """The event read by its source's parser."""
+    if event.provider == Source.META:
+        return meta.parse(event.body)
+    return twilio.parse(event.body, event.provider, event.received_at)
 
 
 _FOREIGN_EVENT = "rejected: signed with the app secret of another account ({} changes refused)"

@@ -175,6 +175,7 @@ class Sender:
         if number is None:
             number = self._numbers[account_id] = Number(
                 account_id=account_id,
+                kind=account.provider,
                 address=identity.number,
                 provider=provider,
                 window=ratelimit.SendWindow(rate, guard=self._jitter),
@@ -311,9 +312,11 @@ class Sender:
                     extra={"account_id": number.account_id, "number": number.address},
                 )
             number.paused = True
+            credential, setting = _CREDENTIALS.get(number.kind, _CREDENTIALS["meta"])
             reason = (
-                f"Meta refused the access token ({exc.code}: {exc.message}); replace it (wahub account update "
-                "--access-token, or WAHUB_ACCESS_TOKEN and restart) and sending resumes; queued messages wait"
+                f"{number.kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
+                f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
+                "queued messages wait"
             )
             self._recorder.put(Paused(number.account_id, reason))
             self._recorder.put(Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
@@ -332,6 +335,10 @@ class Sender:
         self._count(job, "failed", exc.code)
         is_send = job.kind == outbox.JobKind.SEND.value
         self._recorder.put(Failed(job.job_id, job.message_id if is_send else None, exc))
+
+
+# What each provider's credential is called, and its setting: for the reason a paused account shows.
+_CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
 
 
 def _outbound(job: outbox.Claimed) -> base.Outbound | None:

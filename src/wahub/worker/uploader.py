@@ -33,7 +33,7 @@ class Uploader:
         """The message with the provider's id for its file (``upload_id``), uploading the file first unless the
         provider has it from an upload it still keeps; and whether it was uploaded just now."""
         media_id = message.wahub_media_id
-        if media_id is None:
+        if media_id is None or not provider.uploads_files:  # Twilio fetches the file from a link of ours
             return message, False
         async with db.transaction(self._sessions) as session:
             item = await media.get(session, media_id)

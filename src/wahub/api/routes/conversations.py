@@ -25,7 +25,7 @@ from wahub.api.deps import (
     Sender,
     entity_filter,
 )
-from wahub.store import conversations, db, entities, paging, search
+from wahub.store import accounts, conversations, db, entities, paging, search
 from wahub.store.models import Contact, Conversation, utcnow
 from wahub.store.search_text import parse
 
@@ -78,9 +78,11 @@ async def list_conversations(
     now = utcnow()
     linked = await entities.of_conversations(session, [conv.id for conv, _ in page.items])
     users = await conversations.user_names(session, (conv.assignee_user_id for conv, _ in page.items))
+    providers = await accounts.providers(session) if page.items else {}
     return schemas.ConversationPage(
         items=[
-            schemas.ConversationOut.of(conv, contact, now, linked.get(conv.id), users) for conv, contact in page.items
+            schemas.ConversationOut.of(conv, contact, now, providers, linked.get(conv.id), users)
+            for conv, contact in page.items
         ],
         next_cursor=page.next_cursor,
     )
@@ -138,7 +140,8 @@ async def _conversation_out(session: AsyncSession, conversation_id: int) -> sche
     assert contact is not None
     linked = await entities.of_conversations(session, [conversation.id])
     users = await conversations.user_names(session, [conversation.assignee_user_id])
-    return schemas.ConversationOut.of(conversation, contact, utcnow(), linked.get(conversation.id), users)
+    providers = await accounts.providers(session)
+    return schemas.ConversationOut.of(conversation, contact, utcnow(), providers, linked.get(conversation.id), users)
 
 
 @router.post("/{conversation_id}/assign", response_model=schemas.ConversationOut)

@@ -23,6 +23,7 @@ from wahub.api import schemas, visibility
 from wahub.api.deps import Ctx, Reader, ReadSession, Sender
 from wahub.storage import remote, uploads
 from wahub.store import accounts, db, media
+from wahub.store.crypto import Vault
 from wahub.store.models import Media
 
 router = APIRouter(prefix="/api/v1/media", tags=["media"])
@@ -34,9 +35,15 @@ _INLINE = ("image/", "audio/", "video/")
 
 
 def signed_path(ctx: Ctx, item: Media, now: float | None = None) -> str:
-    expires = int((now or time.time()) + LINK_TTL)
-    signature = ctx.vault.sign(f"media:{item.id}:{expires}")
-    return f"/api/v1/media/{item.id}/content?expires={expires}&sig={signature}"
+    return content_path(ctx.vault, item.id, LINK_TTL, now)
+
+
+def content_path(vault: Vault, media_id: int, ttl: float, now: float | None = None) -> str:
+    """The path of a link that streams the file for ``ttl`` seconds (to an inbox user, or to a provider that
+    fetches the files it sends: ``runtime.py`` gives Twilio these, on ``WAHUB_PUBLIC_URL``)."""
+    expires = int((now or time.time()) + ttl)
+    signature = vault.sign(f"media:{media_id}:{expires}")
+    return f"/api/v1/media/{media_id}/content?expires={expires}&sig={signature}"
 
 
 # The upload's form, declared here because the route reads it itself, after the API key: FastAPI reads a form
@@ -48,7 +55,7 @@ _UPLOAD_FORM = {
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "the file"},
         "type": {"type": "string", "description": "the file's MIME type, when its Content-Type is not it"},
-        "from": {"type": "string", "description": "phone_number_id that will send it"},
+        "from": {"type": "string", "description": "the account that will send it (phone_number_id or Twilio sender)"},
     },
 }
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}}}}
@@ -96,7 +103,9 @@ class FromUrl(BaseModel):
 
     url: str = Field(min_length=8, max_length=2048, description="an http(s) URL of the file")
     filename: str | None = Field(default=None, min_length=1, max_length=255)
-    sender: str | None = Field(default=None, alias="from", description="phone_number_id that will send it")
+    sender: str | None = Field(
+        default=None, alias="from", description="the account that will send it (phone_number_id or Twilio sender)"
+    )
 
 
 @router.post("/from-url", response_model=schemas.MediaOut, status_code=201)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from wahub.api import schemas, visibility
 from wahub.api.deps import Reader, ReadSession
-from wahub.store import entities, search
+from wahub.store import accounts, entities, search
 from wahub.store.search_text import parse
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
@@ -46,10 +46,11 @@ async def search_messages(
         session, parse(q), limit=limit, cursor=cursor, visible=visibility.conversation_filter(principal)
     )
     linked = await entities.of_messages(session, [hit.message.id for hit in page.items])
+    providers = await accounts.providers(session) if page.items else {}
     return SearchPage(
         items=[
             SearchHit(
-                message=schemas.MessageOut.of(hit.message, hit.contact, linked.get(hit.message.id)),
+                message=schemas.MessageOut.of(hit.message, hit.contact, providers, linked.get(hit.message.id)),
                 snippet=hit.snippet,
                 highlights=list(hit.highlights),
             )

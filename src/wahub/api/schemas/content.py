@@ -15,6 +15,7 @@ from wahub.api.schemas.common import Id
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
 FILENAME_MAX = 255  # wahub's bound: Meta states none, file systems stop here
+CONTENT_VARIABLE_MAX = 1024
 
 
 def _http_url(value: str) -> str:
@@ -108,9 +109,30 @@ class TemplateComponent(Open):
 
 
 class Template(Open):
-    name: str = Field(min_length=1, max_length=512)
-    language: Language
+    """Meta's template (``name``, ``language``, ``components``) or Twilio's Content template (``content_sid``,
+    ``content_variables``); which one the sending account takes is checked when it is queued."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=512)
+    language: Language | None = None
     components: list[TemplateComponent] | None = None
+    content_sid: str | None = Field(
+        default=None, pattern=r"^HX[0-9a-fA-F]{32}$", description="Twilio: the Content template's SID (HX…)"
+    )
+    content_variables: dict[str, Annotated[str, Field(max_length=CONTENT_VARIABLE_MAX)]] | None = Field(
+        default=None, max_length=100, description='Twilio: the values of its variables, {"1": "Ana"}'
+    )
+
+    @model_validator(mode="after")
+    def _meta_or_twilio(self) -> Template:
+        if self.content_sid is not None:
+            if self.name is not None or self.language is not None or self.components is not None:
+                raise ValueError("a template is Meta's (name, language, components) or Twilio's (content_sid)")
+        elif self.name is None or self.language is None:
+            missing = "name" if self.name is None else "language"
+            raise ValueError(f"'{missing}' is required for a Meta template; a Twilio one takes 'content_sid' instead")
+        elif self.content_variables is not None:
+            raise ValueError("'content_variables' go with a Twilio 'content_sid'; Meta's go in 'components'")
+        return self
 
 
 class Context(Closed):

@@ -46,6 +46,7 @@ class ConversationOut(BaseModel):
 
     id: int
     account_id: int
+    provider: str = Field(description="the provider of its account: meta or twilio")
     contact: ContactRefOut
     state: Literal["open", "resolved"] = Field(description="resolved until reopened, or until the contact writes again")
     assignee: UserRefOut | None = Field(description="the user it is assigned to; null: no one")
@@ -62,14 +63,17 @@ class ConversationOut(BaseModel):
         conversation: Conversation,
         contact: Contact,
         now: datetime,
+        providers: Mapping[int, str],
         linked: list[tuple[str, str]] | None = None,
         users: Mapping[int, str] | None = None,
     ) -> ConversationOut:
-        """The conversation as the API shows it; ``users`` names its assignee (``conversations.user_names``)."""
+        """The conversation as the API shows it; ``providers`` is each account's (``accounts.providers``),
+        ``users`` names its assignee (``conversations.user_names``)."""
         assignee = conversation.assignee_user_id
         return cls.model_validate(
             Joined(
                 conversation,
+                provider=providers.get(conversation.account_id, "unknown"),
                 contact=contact,
                 assignee=None if assignee is None else UserRefOut(id=assignee, name=(users or {}).get(assignee)),
                 window_closes_at=conversations.window_closes_at(conversation),

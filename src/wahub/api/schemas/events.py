@@ -68,6 +68,7 @@ class StatsOut(BaseModel):
     days: int
     total: int
     by_direction: dict[str, int]
+    by_provider: dict[str, int] = Field(description="messages by the provider of their account: meta, twilio")
     by_type: dict[str, dict[str, int]] = Field(description="direction -> message type -> count")
     conversations: int = Field(description="distinct conversations with a message in the period")
     contacts: int = Field(description="distinct contacts (and groups) with a message in the period")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.api.schemas.common import ContactRefOut, EntityRef, ErrorOut, Joined
-from wahub.store import conversations, entities, messages
+from wahub.store import accounts, conversations, entities, messages
 from wahub.store.models import ApiKey, Contact, Message, StatusRecord
 
 Senders = Mapping[tuple[str, int], str]
@@ -68,6 +68,8 @@ class MessageOut(BaseModel):
     model_config = ConfigDict(extra="allow", from_attributes=True)
 
     id: int
+    account_id: int
+    provider: str = Field(description="the provider of its account: meta or twilio (whose id 'wamid' is)")
     wamid: str | None
     direction: Literal["inbound", "outbound"]
     type: str
@@ -120,14 +122,17 @@ class MessageOut(BaseModel):
         cls,
         message: Message,
         contact: Contact,
+        providers: Mapping[int, str],
         linked: list[tuple[str, str]] | None = None,
         senders: Senders | None = None,
     ) -> MessageOut:
-        """The message as the API shows it; ``senders`` names who sent it (``sender_names``)."""
+        """The message as the API shows it; ``providers`` is each account's (``accounts.providers``),
+        ``senders`` names who sent it (``sender_names``)."""
         failed = message.error_code is not None or message.error_title
         out = cls.model_validate(
             Joined(
                 message,
+                provider=providers.get(message.account_id, "unknown"),
                 contact=contact,
                 error=message if failed else None,
                 entities=EntityRef.all_of(linked or []),
@@ -153,7 +158,8 @@ class MessageOut(BaseModel):
         contact = await session.get(Contact, message.contact_id)
         assert contact is not None  # a foreign key guarantees it
         linked = await entities.of_messages(session, [message.id])
-        return cls.of(message, contact, linked.get(message.id), await sender_names(session, [message]))
+        names = await sender_names(session, [message])
+        return cls.of(message, contact, await accounts.providers(session), linked.get(message.id), names)
 
     @classmethod
     async def all_of(cls, session: AsyncSession, rows: list[tuple[Message, Contact]]) -> list[MessageOut]:
@@ -161,7 +167,8 @@ class MessageOut(BaseModel):
         together)."""
         linked = await entities.of_messages(session, [m.id for m, _ in rows])
         names = await sender_names(session, [m for m, _ in rows])
-        return [cls.of(m, c, linked.get(m.id), names) for m, c in rows]
+        providers = await accounts.providers(session) if rows else {}
+        return [cls.of(m, c, providers, linked.get(m.id), names) for m, c in rows]
 
 
 class MessagePage(BaseModel):

@@ -91,7 +91,10 @@ class SendMessage(BaseModel):
     context: Context | None = None
     biz_opaque_callback_data: str | None = Field(default=None, max_length=CALLBACK_DATA_MAX)
     sender: str | None = Field(
-        default=None, alias="from", description="phone_number_id to send from, when several are configured"
+        default=None,
+        alias="from",
+        description="the account to send from, when several are configured: a Meta phone_number_id or a Twilio "
+        "sender (whatsapp:+E164)",
     )
     entities: list[EntityRef] | None = Field(
         default=None,

@@ -1,0 +1,120 @@
+"""The fakes ``bench/send.py`` measures against, each in its own process: fakegraph (Meta's Cloud API) or
+faketwilio (Twilio's Messaging API), with a latency on every call and the log of when each send arrived; and
+the bare aiohttp loop that posts the same sends as the baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import http.client
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from serving import BenchError, free_port  # bench/serving.py
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PHONE_NUMBER_ID = "100000000000001"  # fakegraph's default
+TEMPLATE = {"name": "hello_world", "language": {"code": "en_US"}}
+TWILIO_SID = "AC" + "0" * 31 + "1"  # faketwilio's default
+TWILIO_TOKEN = "bench-auth-token"  # the bench's own fake
+TWILIO_SENDER = "whatsapp:+14155238886"
+CONTENT_SID = "HX" + "1" * 32  # faketwilio's approved hello_world
+
+
+def recipients(n: int) -> list[str]:
+    """N distinct numbers, so a pair limit (one recipient) never comes into play."""
+    return [f"1555{i:07d}" for i in range(n)]
+
+
+def call(port: int, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    payload = json.dumps(body).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    if response.status >= 400:
+        raise BenchError(f"{method} {path} answered {response.status}: {data[:300]!r}")
+    return json.loads(data) if data else None
+
+
+class Fake:
+    """``python -m fakegraph`` or ``python -m faketwilio`` (``provider``: meta or twilio) on a free port."""
+
+    def __init__(self, provider: str, workdir: Path, latency_ms: float) -> None:
+        self.provider = provider
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logfile = workdir / f"fake-{provider}.log"
+        common = ["--port", str(self.port), "--no-reply", "--seed", "1", "--speed", "1000"]
+        if provider == "twilio":
+            cmd = ["-m", "faketwilio", *common, "--no-callbacks", "--auth-token", TWILIO_TOKEN]
+        else:
+            cmd = ["-m", "fakegraph", *common]
+        with open(self.logfile, "wb") as out:
+            self.proc = subprocess.Popen(
+                [str(VENV_BIN / "python"), *cmd], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                call(self.port, "GET", "/_fake/config", timeout=2)
+                break
+            except (OSError, BenchError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"the fake did not start:\n{self.logfile.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        call(self.port, "POST", "/_fake/faults", {"latency_ms": latency_ms})
+
+    def arrivals(self) -> list[float]:
+        return sorted(call(self.port, "GET", "/_fake/arrivals")["data"])
+
+    def clear(self) -> None:
+        call(self.port, "DELETE", "/_fake/arrivals")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def bare_loop(provider: str, url: str, n: int, in_flight: int) -> int:
+    """Post N sends (Meta's JSON body, or Twilio's form with basic auth) with ``in_flight`` requests at a time
+    and no limit; returns how many failed."""
+    import aiohttp
+
+    todo = iter(recipients(n))
+    failed = 0
+    if provider == "twilio":
+        target = f"{url}/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
+        auth = base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+        headers = {"Authorization": f"Basic {auth}"}
+    else:
+        target = f"{url}/v25.0/{PHONE_NUMBER_ID}/messages"
+        headers = {"Authorization": "Bearer x"}
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_worker() -> None:
+            nonlocal failed
+            for to in todo:
+                if provider == "twilio":
+                    form = {"To": f"whatsapp:+{to}", "From": TWILIO_SENDER, "ContentSid": CONTENT_SID}
+                    request = session.post(target, data=form, headers=headers)
+                else:
+                    body = {"messaging_product": "whatsapp", "to": to, "type": "template", "template": TEMPLATE}
+                    request = session.post(target, json=body, headers=headers)
+                async with request as response:
+                    await response.read()
+                    failed += response.status >= 400
+
+        await asyncio.gather(*(one_worker() for _ in range(in_flight)))
+    return failed
