@@ -31,7 +31,11 @@ class GraphClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, version: str, timeout: float = 30.0) -> None:
         self._session = session
         self._base = f"{base_url.rstrip('/')}/{version}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # Waiting for a connection (the pool's queue, then connecting) and waiting for the answer are bounded
+        # apart: only a request that was written can have reached Meta, so only the second kind of timeout
+        # leaves the outcome unknown (a possible duplicate on retry); the first is a plain transient failure.
+        self._seconds = timeout
+        self._timeout = aiohttp.ClientTimeout(total=2 * timeout, connect=timeout, sock_read=timeout)
 
     async def send_message(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> SendResult:
         """POST /{phone_number_id}/messages; returns Meta's wamid or raises a ProviderError."""
@@ -80,7 +84,7 @@ class GraphClient:
         """Stream the bytes behind a media URL (bearer token required). A URL that has expired answers with a
         ProviderError; ask ``media_info`` for a new one."""
         headers = {"Authorization": f"Bearer {token}"}
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout.total, sock_read=self._timeout.total)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._seconds, sock_read=self._seconds)
         try:
             async with self._session.get(url, headers=headers, timeout=timeout) as response:
                 if response.status >= 400:
@@ -123,6 +127,8 @@ class GraphClient:
             ) as response:
                 raw = await response.read()
                 status = response.status
+        except aiohttp.ConnectionTimeoutError as exc:  # no connection within the time: nothing was sent
+            raise errors.TransientProviderError("Graph API: no connection in time") from exc
         except TimeoutError as exc:
             raise errors.OutcomeUnknown("Graph API timed out") from exc
         except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
