@@ -124,3 +124,46 @@ async def test_stats_refuse_a_period_out_of_range_and_need_a_key(
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_input"
         assert "days" in refused.json()["error"]["message"]
     assert (await anon.get("/api/v1/stats")).status_code == 401
+
+
+async def test_stats_count_each_utc_day_of_the_period_in_and_out_with_empty_days_listed(
+    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    now = utcnow()
+    today = now.date()
+    at_noon = datetime.combine(today, datetime.min.time(), tzinfo=now.tzinfo) + timedelta(hours=12)
+    two_days_ago = at_noon - timedelta(days=2)
+    await deliver(
+        anon,
+        ctx,
+        text_from("wamid.d1", wa_id="14155550101", user_id=None, name="Ada", at=int(two_days_ago.timestamp())),
+        text_from("wamid.d2", wa_id="14155550101", user_id=None, name="Ada", at=int(two_days_ago.timestamp()) + 60),
+        text_from("wamid.d3", wa_id="14155550102", user_id=None, name="Bo", at=int(now.timestamp()) - 1),
+    )
+    # Sent two days ago: delivered and read; sent today: one delivered, one only accepted.
+    await sent(sessions, account, "14155550101", wamid="o1", status="read", created_at=two_days_ago,
+               delivered_at=two_days_ago, read_at=two_days_ago)  # fmt: skip
+    await sent(sessions, account, "14155550102", wamid="o2", status="delivered", delivered_at=now)
+    await sent(sessions, account, "14155550102", wamid="o3", status="sent")
+
+    async with db.transaction(sessions) as session:
+        until = utcnow()  # after the last message was queued
+        found = await stats.summary(session, until - timedelta(days=3), until)
+    assert [d.day for d in found.by_day] == [today - timedelta(days=n) for n in (3, 2, 1, 0)]
+    assert found.by_day == [
+        stats.Day(today - timedelta(days=3)),
+        stats.Day(today - timedelta(days=2), inbound=2, outbound=1, delivered=1, read=1),
+        stats.Day(today - timedelta(days=1)),
+        stats.Day(today, inbound=1, outbound=2, delivered=1, read=0),
+    ]
+    assert sum(d.inbound + d.outbound for d in found.by_day) == found.total
+
+    answer = (await client.get("/api/v1/stats", params={"days": 3})).json()
+    assert answer["by_day"][1] == {
+        "day": (today - timedelta(days=2)).isoformat(), "inbound": 2, "outbound": 1, "delivered": 1, "read": 1
+    }  # fmt: skip
+    assert [d["day"] for d in answer["by_day"]][-1] == today.isoformat()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,7 +133,7 @@ def as_json(snap: Snapshot) -> str:
 
 
 def _jsonable(value: object) -> str:
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # datetimes too (a subclass); the statistics' days
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
 

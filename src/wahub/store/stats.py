@@ -3,13 +3,14 @@ unique conversations and contacts, delivery and read rates of what was sent, and
 
 A message counts in the period of when it happened: Meta's timestamp for what Meta reported (inbound, echoes,
 history shared at onboarding), else when wahub queued it. Delivered and read come from the status timestamps,
-so a message read without a ``delivered`` webhook still counts as delivered (a read implies it).
+so a message read without a ``delivered`` webhook still counts as delivered (a read implies it). The series
+by day (``Stats.by_day``, the admin dashboard's chart) cuts the period at UTC midnights, every day listed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +50,17 @@ class Outbound:
         return round(self.read / self.delivered, 4) if self.delivered else None
 
 
+@dataclass(frozen=True, slots=True)
+class Day:
+    """The messages of one UTC day: received, sent (queued), and of those sent, delivered and read."""
+
+    day: date
+    inbound: int = 0
+    outbound: int = 0
+    delivered: int = 0
+    read: int = 0
+
+
 @dataclass(slots=True)
 class Stats:
     since: datetime
@@ -61,6 +73,7 @@ class Stats:
     contacts: int = 0  # distinct contacts (and groups) with a message in the period
     outbound: Outbound = field(default_factory=Outbound)
     errors: list[ErrorCount] = field(default_factory=list)  # failures by Meta's code, most frequent first
+    by_day: list[Day] = field(default_factory=list)  # every UTC day of the period, oldest first
 
 
 def _when() -> sa.ColumnElement[datetime]:
@@ -123,7 +136,49 @@ async def summary(session: AsyncSession, since: datetime, until: datetime) -> St
         .limit(TOP_ERRORS)
     )
     stats.errors = [ErrorCount(code, title, int(n)) for code, title, n in failures]
+    stats.by_day = await _by_day(session, period, since, until, delivered, read)
     return stats
+
+
+async def _by_day(
+    session: AsyncSession,
+    period: sa.ColumnElement[bool],
+    since: datetime,
+    until: datetime,
+    delivered: sa.ColumnElement[bool],
+    read: sa.ColumnElement[bool],
+) -> list[Day]:
+    """Each UTC day from ``since``'s to the one before ``until`` (empty days too), with its counts."""
+    # date() of a timestamp: a date on PostgreSQL, 'YYYY-MM-DD' on SQLite (timestamps are stored as naive UTC).
+    day = sa.func.date(_when())
+    outbound = Message.direction == Direction.OUTBOUND.value
+    rows = await session.execute(
+        sa.select(
+            day,
+            sa.func.sum(sa.case((Message.direction == Direction.INBOUND.value, 1), else_=0)),
+            sa.func.sum(sa.case((outbound, 1), else_=0)),
+            sa.func.sum(sa.case((sa.and_(outbound, delivered), 1), else_=0)),
+            sa.func.sum(sa.case((sa.and_(outbound, read), 1), else_=0)),
+        )
+        .where(period)
+        .group_by(day)
+    )
+    found = {}
+    for raw, inbound, sent, n_delivered, n_read in rows:
+        d = _as_date(raw)
+        found[d] = Day(d, int(inbound or 0), int(sent or 0), int(n_delivered or 0), int(n_read or 0))
+    first, last = _utc_day(since), _utc_day(until - timedelta(microseconds=1))
+    return [found.get(d) or Day(d) for d in (first + timedelta(days=n) for n in range((last - first).days + 1))]
+
+
+def _utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date() if at.tzinfo is not None else at.date()
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def render(stats: Stats) -> list[str]:

@@ -3,7 +3,7 @@ values."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +58,16 @@ class OutboundStatsOut(BaseModel):
     by_status: dict[str, int]
 
 
+class DayOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    day: date = Field(description="a UTC day")
+    inbound: int
+    outbound: int = Field(description="messages sent (queued) that day")
+    delivered: int = Field(description="of those, delivered (or read or played)")
+    read: int = Field(description="of those, read (or played)")
+
+
 class StatsOut(BaseModel):
     """Messages that happened in ``[since, until)``: Meta's timestamp for what Meta reported, else when queued."""
 
@@ -74,6 +84,7 @@ class StatsOut(BaseModel):
     contacts: int = Field(description="distinct contacts (and groups) with a message in the period")
     outbound: OutboundStatsOut
     errors: list[ErrorCountOut] = Field(description="failed outbound messages by error code, most frequent first")
+    by_day: list[DayOut] = Field(description="every UTC day of the period, oldest first (the first and last partly)")
 
     @classmethod
     def of(cls, found: stats.Stats, days: int) -> StatsOut:
