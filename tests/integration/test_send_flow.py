@@ -3,6 +3,7 @@ fakegraph plays Meta; nothing of wahub is mocked."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -92,6 +93,9 @@ async def test_an_expired_token_pauses_the_account_until_its_credentials_are_rep
 
     ready = await eventually(paused, timeout=10)
     assert "190" in ready["sending_paused"][PHONE_NUMBER_ID]
+    async with db.transaction(sessions) as session:
+        paused_since = (await accounts.default_sender(session, PHONE_NUMBER_ID)).sending_paused_at
+    assert paused_since is not None and utcnow() - paused_since < timedelta(minutes=1)  # since when: the admin pages
     second = (await client.post("/api/v1/messages", json={**TEXT, "text": {"body": "again"}})).json()
     # A message of another account, queued after them: once the sender has claimed it, it has passed over the
     # paused account's due jobs, which it would have claimed in that pass (or before) were the pause ignored.
@@ -129,3 +133,5 @@ async def test_an_expired_token_pauses_the_account_until_its_credentials_are_rep
     for message in (first, second):
         await wait_for_status(client, message["id"], "read")
     assert "sending_paused" not in (await anon.get("/readyz")).json()
+    async with db.transaction(sessions) as session:
+        assert (await accounts.default_sender(session, PHONE_NUMBER_ID)).sending_paused_at is None

@@ -37,4 +37,5 @@ class Account(Base):
     status_event: Mapped[str | None] = mapped_column(sa.String(64))
     # Why sending from this account is paused (Meta's 190: the access token expired or was revoked), or None.
     sending_paused: Mapped[str | None] = mapped_column(sa.Text)
+    sending_paused_at: Mapped[datetime | None]  # since when (None: not paused, or paused before wahub kept it)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

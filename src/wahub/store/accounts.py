@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import config, errors
 from wahub.store import outbox
 from wahub.store.crypto import Vault
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, Message, utcnow
 from wahub.webhook import signature
 
 META = "meta"
@@ -129,7 +129,7 @@ async def _keyed(session: AsyncSession, account: Account, webhook_secret: str) -
     account.webhook_key_id = signature.key_id(webhook_secret) if webhook_secret else None
     await session.flush()
     if account.sending_paused:  # new credentials: try sending again, now
-        account.sending_paused = None
+        account.sending_paused = account.sending_paused_at = None
         await session.flush()
         await outbox.due_now(session, account.id)
 
@@ -191,6 +191,16 @@ async def get(session: AsyncSession, account_id: int) -> Account:
     account = await session.get(Account, account_id)
     if account is None:
         raise errors.NotFound(f"account {account_id} does not exist")
+    return account
+
+
+async def pause_sending(session: AsyncSession, account_id: int, reason: str) -> Account:
+    """Stop sending from the account (the provider refused its credentials: Meta's 190) until new ones are
+    written; keeps since when it has been paused."""
+    account = await get(session, account_id)
+    if account.sending_paused is None:
+        account.sending_paused_at = utcnow()
+    account.sending_paused = reason
     return account
 
 

@@ -103,5 +103,5 @@ class Recorder:
                 session, self._holder, [(r.job_id, f"{r.error.code or '-'}: {r.error.message}") for r in failed]
             )
             for paused in (r for r in batch if isinstance(r, Paused)):
-                (await accounts.get(session, paused.account_id)).sending_paused = paused.reason
+                await accounts.pause_sending(session, paused.account_id, paused.reason)
             await subscriber_webhooks.emit(session, out)
