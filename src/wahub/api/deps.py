@@ -111,15 +111,15 @@ async def _authenticated(request: Request, ctx: AppContext) -> Principal:
     return Principal("key", row.id, "key", scopes, row.key_hash)
 
 
-async def user_session(request: Request, ctx: AppContext) -> Principal:
+async def user_session(request: Request, ctx: AppContext, form_token: str | None = None) -> Principal:
     """The signed-in user of the request's session cookies (the API's and the inbox's pages' one check): 401 when
     the access token is missing, expired or the user disabled, 403 without the CSRF token on a state-changing
-    request, 429 over the user's rate."""
+    request (in its header, or ``form_token``: a page's form field), 429 over the user's rate."""
     claims = ctx.tokens.check(request.cookies.get(sessions.ACCESS_COOKIE, ""))
     if claims is None:
         raise errors.Unauthorized("the session has expired: refresh it (POST /api/v1/auth/refresh) or log in again")
     if request.method not in sessions.SAFE_METHODS and not sessions.csrf_ok(
-        request.cookies.get(sessions.CSRF_COOKIE), request.headers.get(sessions.CSRF_HEADER)
+        request.cookies.get(sessions.CSRF_COOKIE), request.headers.get(sessions.CSRF_HEADER) or form_token
     ):
         raise errors.Forbidden(f"send the {sessions.CSRF_COOKIE} cookie's value in the {sessions.CSRF_HEADER} header")
     async with ctx.readers() as session, session.begin():

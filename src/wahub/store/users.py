@@ -108,6 +108,13 @@ async def disable(session: AsyncSession, email: str) -> User:
     return user
 
 
+async def enable(session: AsyncSession, email: str) -> User:
+    """Let a disabled user log in again (their old sessions stay revoked)."""
+    user = await _named(session, email)
+    user.disabled_at = None
+    return user
+
+
 async def reset_password(session: AsyncSession, email: str, password: str) -> User:
     """Set a new password and revoke every session of the user."""
     user = await _named(session, email)

@@ -24,6 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from wahub import errors
 from wahub.api import sessions
 from wahub.api.deps import Ctx, Principal, user_session
+from wahub.store.users import UserRole
 
 TZ_COOKIE = "wahub_tz"  # the browser's time zone (IANA name), set by the pages' script
 
@@ -32,17 +33,47 @@ class LoginNeeded(Exception):
     """The request has no valid session: a page goes to the login page, an htmx request gets 401."""
 
 
+class NotAllowed(Exception):
+    """A page for admins, opened by someone else (403)."""
+
+
+class FormExpired(Exception):
+    """A form posted without the browser's CSRF token (403): from another site, or an old page."""
+
+
 async def viewer(request: Request, ctx: Ctx) -> Principal:
     """The signed-in user looking at a page (``LoginNeeded`` without a valid session)."""
+    return await _signed_in(request, ctx)
+
+
+async def _signed_in(request: Request, ctx: Ctx, form_token: str | None = None) -> Principal:
+    """``viewer``, for a posted form too: ``form_token`` is the CSRF token it carries."""
     if sessions.ACCESS_COOKIE not in request.cookies:
         raise LoginNeeded
     try:
-        return await user_session(request, ctx)
+        return await user_session(request, ctx, form_token)
     except errors.Unauthorized as exc:
         raise LoginNeeded from exc
 
 
+async def admin(request: Request, ctx: Ctx) -> Principal:
+    """The signed-in admin looking at an admin page (``NotAllowed`` for an agent); a form posted to one must carry
+    the CSRF token (``FormExpired``), checked before anything of the form is read."""
+    if sessions.ACCESS_COOKIE not in request.cookies:
+        raise LoginNeeded
+    submitted = None
+    if request.method not in sessions.SAFE_METHODS:
+        submitted = str((await request.form()).get("csrf_token") or "") or None
+        if not csrf_ok(request, submitted):
+            raise FormExpired
+    principal = await _signed_in(request, ctx, submitted)
+    if principal.kind != "user" or principal.role != UserRole.ADMIN:
+        raise NotAllowed
+    return principal
+
+
 Viewer = Annotated[Principal, Depends(viewer)]
+AdminViewer = Annotated[Principal, Depends(admin)]
 
 
 def is_htmx(request: Request) -> bool:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal, get_args
 from fastapi import APIRouter, Query, Response
 
 from wahub.api import schemas
+from wahub.api.context import AppContext
 from wahub.api.deps import Admin, Ctx, ReadSession
 from wahub.store import db, paging, subscriber_webhooks
 from wahub.store.models import WebhookDelivery
@@ -84,7 +85,12 @@ async def replay(
     """Send deliveries again, at once and with fresh attempts: by default every failed one; or those in
     ``states`` (``delivered`` too, to rebuild a subscriber's copy), written ``since`` a time; or the ``ids``
     named, whatever their state (with ``states`` too: those of them in these states)."""
-    wanted = body or schemas.ReplayIn()
+    return schemas.ReplayOut(replayed=await replay_deliveries(ctx, subscription_id, body or schemas.ReplayIn()))
+
+
+async def replay_deliveries(ctx: AppContext, subscription_id: int, wanted: schemas.ReplayIn) -> int:
+    """Queue the deliveries ``wanted`` names again and wake the deliverer; returns how many (the admin pages'
+    replay too)."""
     states = wanted.states
     if wanted.ids and "states" not in wanted.model_fields_set:
         states = list(get_args(schemas.DeliveryState))
@@ -93,4 +99,4 @@ async def replay(
             session, subscription_id, states=states, since=wanted.since, ids=wanted.ids
         )
     ctx.notifier.notify(Channel.EVENTS)
-    return schemas.ReplayOut(replayed=count)
+    return count
