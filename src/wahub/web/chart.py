@@ -15,6 +15,7 @@ from wahub.store import stats
 WIDTH, HEIGHT = 720.0, 260.0
 LEFT, RIGHT, TOP, BOTTOM = 44.0, 8.0, 12.0, 28.0  # room for the axis labels
 MAX_LABELS = 8  # day labels under the bars, at most
+GRID_LINES = 4  # above the x axis
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +57,22 @@ class Chart:
     summary: str  # the chart in words (the SVG's accessible name)
 
 
-def nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 5, 10, 20, 50… that is at least ``value`` (the y axis' top)."""
+def nice_step(value: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 25, 50, 100… that is at least ``value``: a step between grid lines."""
     step = 1
     while True:
-        for factor in (1, 2, 5):
+        for factor in (1, 2, 2.5, 5) if step >= 10 else (1, 2, 5):
             if step * factor >= value:
-                return step * factor
+                return int(step * factor)
         step *= 10
 
 
 def messages_per_day(days: Sequence[stats.Day]) -> Chart:
     """A bar pair (received, sent) for each day, on a y axis from 0 to a round number."""
     right, base = WIDTH - RIGHT, HEIGHT - BOTTOM
-    top = nice_ceiling(max([1, *(max(d.inbound, d.outbound) for d in days)]))
+    highest = max([1, *(max(d.inbound, d.outbound) for d in days)])
+    step = nice_step(-(-highest // GRID_LINES))  # ceiling division
+    top = step * GRID_LINES
     plot_height = base - TOP
     slot = (right - LEFT) / max(1, len(days))
     bar = max(0.5, slot * 0.38)
@@ -96,11 +99,7 @@ def messages_per_day(days: Sequence[stats.Day]) -> Chart:
             )
         if (len(days) - 1 - n) % every == 0:  # the last day always has its label
             labels.append(Label(round(LEFT + (n + 0.5) * slot, 2), f"{day.day:%d %b}"))
-    ticks = [
-        Tick(round(base - plot_height * k / 4, 2), f"{top * k // 4:,}" if top >= 4 or k in (0, 4) else "")
-        for k in range(5)
-    ]
-    ticks = [t for t in ticks if t.label]
+    ticks = [Tick(round(base - plot_height * k / GRID_LINES, 2), f"{step * k:,}") for k in range(GRID_LINES + 1)]
     received, sent = sum(d.inbound for d in days), sum(d.outbound for d in days)
     first, last = (days[0].day, days[-1].day) if days else (None, None)
     summary = (
