@@ -6,13 +6,16 @@ and send through ``POST /api/v1/messages``, as any API client does. It never cal
 it reads the store and writes to the outbox (through the API).
 
     site.py        mount(app): the routes, the static files, the login redirect; serves_page(path)
-    auth.py        who looks at a page (the API's session check), the forms' CSRF token, safe ``next`` paths
+    auth.py        who looks at a page (the API's session check; admins only for /admin), the forms' CSRF token,
+                   safe ``next`` paths
     reading.py     what a page shows, read through the store with api/visibility applied
+    administration.py  what the admin pages show (users, keys, accounts, webhook deliveries, the statistics)
+    chart.py       the dashboard's messages-per-day chart as geometry for an inline SVG (pure)
     views.py       rows, headers and bubbles as the templates show them (pure)
     templating.py  the Jinja2 environment (autoescape on) and the static files' digest
-    routes/        login.py (/login, /logout), inbox.py (/, /c/{id} and its partials, /list)
-    templates/     base.html, login.html, inbox.html; partials/ (one file per swappable part)
-    static/        app.css, js/ (one ES module per concern), vendor/ (htmx)
+    routes/        login.py (/login, /logout), inbox.py (/, /c/{id} and its partials, /list), admin.py (/admin/…)
+    templates/     base.html, login.html, inbox.html; partials/ (one file per swappable part); admin/ (its pages)
+    static/        app.css, admin.css, js/ (one ES module per concern), vendor/ (htmx)
 """
 
 from wahub.web.site import mount, serves_page
