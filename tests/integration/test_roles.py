@@ -88,6 +88,8 @@ async def test_an_agent_cannot_list_users_create_keys_or_manage_webhooks(signed_
     for method, path, body in (
         ("GET", "/api/v1/users", None),
         ("POST", "/api/v1/users", {"email": "x@example.com", "name": "X"}),
+        ("POST", "/api/v1/users/1/enable", None),
+        ("POST", "/api/v1/users/1/reset-password", None),
         ("GET", "/api/v1/api-keys", None),
         ("POST", "/api/v1/api-keys", {"name": "mine"}),
         ("GET", "/api/v1/webhooks", None),
