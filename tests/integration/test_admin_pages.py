@@ -5,6 +5,7 @@ says through the store (users, API keys, accounts, webhook replays, the statisti
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -192,7 +193,11 @@ async def test_accounts_show_their_provider_and_a_pause_with_its_reason_and_time
         paused_at = (await accounts.get(session, account.id)).sending_paused_at
     assert paused_at is not None
     page = (await admin.get("/admin/accounts")).text
-    assert f"paused since {paused_at:%Y-%m-%d %H:%M}" in page  # UTC: this client sent no time zone
+    assert f"paused since {paused_at:%Y-%m-%d %H:%M}" in page and "Times in UTC." in page  # it sent no zone
+    admin.cookies.set("wahub_tz", "Asia/Tokyo")  # as the inbox's script sets it
+    in_tokyo = (await admin.get("/admin/accounts")).text
+    assert f"paused since {(paused_at + timedelta(hours=9)):%Y-%m-%d %H:%M}" in in_tokyo
+    assert "Times in Asia/Tokyo." in in_tokyo
     assert "190: &lt;the token expired&gt;" in page
 
 

@@ -63,6 +63,7 @@ def _page(
         section=section,
         sections=SECTIONS,
         when=lambda at: administration.when(clock, at),
+        zone=str(clock.zone),
         **context,
     )
 
