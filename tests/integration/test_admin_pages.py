@@ -138,8 +138,9 @@ async def test_an_admin_adds_disables_enables_and_resets_a_user_through_the_stor
     assert root is not None
     myself = await admin.post(f"/admin/users/{root.id}/disable", data={"csrf_token": token})
     assert myself.status_code == 409 and "You cannot disable yourself." in myself.text
-    assert (await admin.post("/admin/users/99999/disable", data={"csrf_token": token})).status_code == 404
-    assert (await admin.post("/admin/users/abc/enable", data={"csrf_token": token})).status_code == 404
+    for path in ("/admin/users/99999/disable", "/admin/users/abc/enable", "/admin/api-keys/99999/revoke"):
+        missing = await admin.post(path, data={"csrf_token": token})
+        assert missing.status_code == 404 and "There is no such user, API key" in missing.text, path
 
 
 async def test_the_api_enables_and_resets_users_with_the_same_store_functions(
@@ -226,6 +227,8 @@ async def test_a_failed_delivery_is_listed_and_replayed_through_the_apis_replay(
     assert "queued again" in page and f'id="delivery-{delivery_id}"' not in page
     nothing = await admin.post(f"/admin/webhooks/{sub.id}/replay", data={"csrf_token": csrf(admin)})
     assert nothing.headers["location"] == "/admin/webhooks?done=none-replayed"
+    gone = await admin.post("/admin/webhooks/99999/replay", data={"csrf_token": csrf(admin)})
+    assert gone.status_code == 404 and "<h1>Not found</h1>" in gone.text
 
 
 async def test_the_dashboard_draws_messages_per_day_as_an_svg_chart(login: Login) -> None:

@@ -48,4 +48,4 @@ _REFUSALS = {
 async def _refused(request: Request, exc: Exception) -> Response:
     """403 for an admin page opened by an agent, or a form posted without the browser's CSRF token."""
     pages: Pages = request.app.state.pages
-    return pages.render("admin/refused.html", status=403, reason=_REFUSALS[type(exc)])
+    return pages.render("admin/refused.html", status=403, title="Not allowed", reason=_REFUSALS[type(exc)])

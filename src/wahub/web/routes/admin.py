@@ -9,9 +9,11 @@ API's routes use (``api/routes/users.py``, ``apikeys.py``, ``subscriptions.py``)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
@@ -24,8 +26,28 @@ from wahub.store.models import ApiKey, utcnow
 from wahub.web import administration, auth
 from wahub.web.auth import AdminViewer
 from wahub.web.deps import LocalClock, Templates
+from wahub.web.templating import Pages
 
-router = APIRouter(prefix="/admin", include_in_schema=False)
+
+class _Page(APIRoute):
+    """An admin page's route: what names nothing (a user, key, subscription or delivery gone, or a bad id) is a
+    page saying so (404), not the API's JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.NotFound:
+                pages: Pages = request.app.state.pages
+                return pages.render("admin/refused.html", status=404, title="Not found", reason=_MISSING)
+
+        return handle
+
+
+_MISSING = "There is no such user, API key, subscription or delivery (any more). Go back and reload the page."
+router = APIRouter(prefix="/admin", include_in_schema=False, route_class=_Page)
 
 SECTIONS = {
     "stats": "Statistics",
