@@ -218,3 +218,22 @@ def test_an_agent_cannot_open_the_admin_pages(sandbox: Sandbox, page: Page, shot
         assert answer is not None and answer.status == 403, path
         assert page.locator("#refusal").inner_text() == "This page is for admins."
     shot(page, "agent-refused")
+
+
+def test_logging_out_of_an_admin_page_revokes_the_refresh_token(
+    sandbox: Sandbox, page: Page, context: BrowserContext, shot: Shots
+) -> None:
+    to_admin(page, sandbox, "users")
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    page.click("#logout button")
+    page.wait_for_url(f"{sandbox.url}/login")
+    shot(page, "logged-out")
+    assert page.request.get(f"{sandbox.url}/api/v1/me").status == 401
+    # The copy of the refresh token taken before is refused too: revoked through the API, not only cleared here.
+    refresh = httpx.post(
+        f"{sandbox.url}/api/v1/auth/refresh",
+        cookies={"wahub_refresh": cookies["wahub_refresh"], "wahub_csrf": cookies["wahub_csrf"]},
+        headers={"X-CSRF-Token": cookies["wahub_csrf"]},
+        timeout=10,
+    )
+    assert refresh.status_code == 401, refresh.text
