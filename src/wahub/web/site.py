@@ -16,7 +16,7 @@ from wahub.web.routes import admin, compose, inbox, login
 from wahub.web.templating import STATIC, Pages
 
 PAGES = frozenset({"/", "/login", "/logout", "/list", "/admin"})
-PAGE_PREFIXES = ("/c/", "/list/", "/admin/")
+PAGE_PREFIXES = ("/c/", "/e/", "/list/", "/admin/")
 
 
 def serves_page(path: str) -> bool:

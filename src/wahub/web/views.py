@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wahub.domain import MessageStatus
@@ -19,6 +19,9 @@ from wahub.store import conversations
 from wahub.store.models import Contact, Conversation, Message
 from wahub.store.search_text import search_text
 from wahub.web import contents, template_forms
+
+if TYPE_CHECKING:
+    from wahub.web.workflow import Bar
 
 # The rank of each status (``domain.MessageStatus.rank``): ticks only ever move to a higher one. The pages hand
 # this table to their script (``static/js/ticks.js``) so that both sides order statuses the same way.
@@ -200,6 +203,7 @@ class Header:
     sender: str | None  # the account's phone_number_id a message goes from (None: the account has no Meta number)
     last_inbound_id: int | None  # the message a read receipt names
     window_note: str  # why free text is disabled and since when (empty while the window is open)
+    workflow: Bar | None = None  # assign, resolve or reopen, the linked records (``workflow.py``)
 
 
 def header(

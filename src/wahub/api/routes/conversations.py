@@ -25,7 +25,7 @@ from wahub.api.deps import (
     Sender,
     entity_filter,
 )
-from wahub.store import accounts, conversations, db, entities, paging, search
+from wahub.store import accounts, conversations, db, entities, paging, search, stream
 from wahub.store.models import Contact, Conversation, utcnow
 from wahub.store.search_text import parse
 
@@ -112,6 +112,8 @@ async def link_conversation(
         await _conversation_out(session, conversation_id)  # 404 first
         if not await entities.link(session, body.key, conversation_id=conversation_id):
             response.status_code = 200
+        else:
+            _linked(session, conversation_id, "linked")
         return await _conversation_out(session, conversation_id)
 
 
@@ -129,7 +131,13 @@ async def unlink_conversation(
         await _conversation_out(session, conversation_id)
         if not await entities.unlink(session, (entity_type, entity_id), conversation_id=conversation_id):
             raise errors.NotFound(f"conversation {conversation_id} is not linked to {entity_type} {entity_id}")
+        _linked(session, conversation_id, "unlinked")
     return Response(status_code=204)
+
+
+def _linked(session: AsyncSession, conversation_id: int, why: str) -> None:
+    """Tell the live stream that the conversation's links changed (an inbox's list by entity moves it)."""
+    stream.publish(session, [stream.Change(stream.CONVERSATION_UPDATED, conversation_id=conversation_id, why=why)])
 
 
 async def _conversation_out(session: AsyncSession, conversation_id: int) -> schemas.ConversationOut:

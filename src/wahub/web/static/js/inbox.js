@@ -2,16 +2,19 @@
 // the composer and the live stream. Parts come from the server as HTML (escaped there); this module places them.
 
 import * as composer from "./composer.js";
+import * as jump from "./jump.js";
+import * as listnav from "./listnav.js";
 import { Live } from "./live.js";
 import "./media.js";
 import * as replies from "./replies.js";
 import { csrfToken, goToLogin, keepSessionFresh, logOut, part, refreshSession, rememberTimeZone, request } from "./session.js";
 import * as thread from "./thread.js";
 import * as ticks from "./ticks.js";
+import * as workflow from "./workflow.js";
 
 const shell = document.getElementById("shell");
 const list = document.getElementById("conversation-list");
-const filter = shell.dataset.filter;
+const listQuery = shell.dataset.listQuery; // the list's view (filter, account, entity, search): web/listing.py
 ticks.configure(JSON.parse(shell.dataset.ranks), JSON.parse(shell.dataset.tickLabels));
 rememberTimeZone();
 keepSessionFresh();
@@ -52,6 +55,7 @@ function conversationOpened() {
     else link.removeAttribute("aria-current");
   }
   composer.setUp(document.getElementById("composer"));
+  jump.toTarget();
   markRead();
 }
 
@@ -85,7 +89,7 @@ async function refreshHeader(conversationId) {
 // --- the list -----------------------------------------------------------------------------------------
 
 async function refreshRow(conversationId) {
-  const response = await part(`/list/${conversationId}?filter=${encodeURIComponent(filter)}`);
+  const response = await part(`/list/${conversationId}?${listQuery}`);
   const existing = document.getElementById(`conv-${conversationId}`);
   if (response.status === 204) {
     existing?.remove();
@@ -115,7 +119,8 @@ async function onEvent(kind, data) {
     return;
   }
   if (kind === "message.created") {
-    if (data.conversation_id !== open || thread.bubbleOf(data.message_id)) return;
+    // A thread opened deep inside (at a search's result) gets its newest messages by scrolling down.
+    if (data.conversation_id !== open || thread.bubbleOf(data.message_id) || !jump.atNewest()) return;
     const response = await part(`/c/${open}/messages/${data.message_id}`);
     if (response.status !== 200 || thread.bubbleOf(data.message_id)) return;
     thread.append(await response.text());
@@ -142,7 +147,7 @@ async function onEvent(kind, data) {
 }
 
 async function onResync() {
-  const response = await part(`/list?filter=${encodeURIComponent(filter)}`);
+  const response = await part(`/list?${listQuery}`);
   const after = Number(response.headers.get("X-Wahub-Stream-After") || 0);
   if (response.ok) {
     list.innerHTML = await response.text();
@@ -160,6 +165,7 @@ function onState(state) {
   dot.dataset.state = state;
   dot.title = label;
   dot.setAttribute("aria-label", label);
+  document.getElementById("connection-notice").hidden = state !== "reconnecting";
 }
 
 // --- log out: through the API, which also revokes the refresh token ------------------------------------
@@ -170,5 +176,11 @@ document.getElementById("logout")?.addEventListener("submit", async (event) => {
   location.assign("/login");
 });
 
+listnav.setUp(document.querySelector(".sidebar"));
+jump.setUp(document.getElementById("pane"));
+workflow.setUp(document.getElementById("pane"), async (conversationId) => {
+  await refreshHeader(conversationId);
+  await refreshRow(conversationId);
+});
 conversationOpened();
 new Live(Number(shell.dataset.streamAfter || 0), { onEvent, onResync, onState }).open();
