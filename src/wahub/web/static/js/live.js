@@ -1,7 +1,8 @@
 // One EventSource per page on /api/v1/stream. It resumes after the position the page was read at
 // (?last_event_id=), and after a drop the browser reconnects by itself with Last-Event-ID. When the stream
 // says `resync` (it kept too little), the page reloads its parts and listens again from their position.
-// A connection refused (a session that expired) is renewed and opened again after the last event seen.
+// A connection refused (a session that expired) is renewed and opened again after the last event seen; the
+// wait between tries ends early when the browser comes back online.
 
 import { refreshSession } from "./session.js";
 
@@ -16,6 +17,8 @@ export class Live {
     this.source = null;
     this.failures = 0;
     this.queue = Promise.resolve(); // events are handled one after the other, in order
+    this.wake = null;
+    window.addEventListener("online", () => this.wake?.());
   }
 
   open() {
@@ -53,7 +56,11 @@ export class Live {
     if (this.source !== source) return;
     this.failures += 1;
     const wait = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6));
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    await new Promise((resolve) => {
+      this.wake = resolve;
+      setTimeout(resolve, wait);
+    });
+    this.wake = null;
     await refreshSession();
     if (this.source === source) this.open();
   }
