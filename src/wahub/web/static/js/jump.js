@@ -5,9 +5,7 @@
 export function toTarget() {
   const target = document.querySelector("#thread .bubble.target");
   if (!target) return;
-  target.scrollIntoView({ block: "center" });
-  target.setAttribute("tabindex", "-1");
-  target.focus({ preventScroll: true });
+  target.scrollIntoView({ block: "center" }); // the focus stays where it was (the list, walked by keyboard)
 }
 
 // The scroller stacks from its end (newest at the bottom): a page added below would push what is in view up.
