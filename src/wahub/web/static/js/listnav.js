@@ -19,16 +19,10 @@ export function setUp(sidebar) {
     else if (event.key === "End" && at >= 0) next = links.length - 1;
     if (next === null || (fromSearch && event.key !== "ArrowDown")) return;
     event.preventDefault();
-    select(links, links[next]);
+    links[next].focus();
+    links[next].scrollIntoView({ block: "nearest" });
   });
   for (const select of sidebar.querySelectorAll("select[data-submit-on-change]")) {
     select.addEventListener("change", () => select.form.requestSubmit());
   }
-}
-
-function select(links, link) {
-  for (const other of links) other.removeAttribute("aria-selected");
-  link.setAttribute("aria-selected", "true");
-  link.focus();
-  link.scrollIntoView({ block: "nearest" });
 }
