@@ -132,9 +132,23 @@ def test_a_search_lands_on_an_old_message_and_the_thread_loads_both_ways(
     assert in_view(page, target)
     assert page.locator("#thread .bubble", has_text=re.compile(r"^after 79$")).count() == 0  # not the newest page
     shot(page, "landed")
+    # A message arriving now belongs after the pages not loaded yet: the list shows it, the thread waits.
+    sandbox.inbound(talker, "while you read deep inside", name="Old Timer")
+    page.locator(".row .preview", has_text="while you read deep inside").wait_for()
+    assert page.locator("#thread .bubble", has_text="while you read deep inside").count() == 0
 
-    # Scrolling down loads the newer pages up to the newest message; scrolling up, the older ones.
-    newest = page.locator("#thread .bubble .text", has_text=re.compile(r"^after 79$"))
+    # Scrolling down loads the newer pages up to the newest message, what was read staying in place; scrolling
+    # up, the older ones.
+    last = page.locator("#thread .newer").locator("xpath=preceding-sibling::div[contains(@class, 'bubble')][1]")
+    anchor = page.locator("#thread .bubble", has=page.get_by_text(last.locator(".text").inner_text(), exact=True))
+    # Scrolled to the bottom and measured in one task: before the newer page can have been asked for.
+    before = anchor.evaluate(
+        "(a) => { document.getElementById('messages').scrollTop = 0; return a.getBoundingClientRect().y; }"
+    )
+    page.locator("#thread .bubble .text", has_text=re.compile(r"^after 25$")).wait_for()
+    after = anchor.evaluate("(a) => a.getBoundingClientRect().y")
+    assert abs(after - before) < 2, (before, after)
+    newest = page.locator("#thread .bubble .text", has_text="while you read deep inside")
     for _ in range(10):
         if newest.count():
             break
@@ -149,7 +163,7 @@ def test_a_search_lands_on_an_old_message_and_the_thread_loads_both_ways(
         page.evaluate("() => { const s = document.getElementById('messages'); s.scrollTop = -s.scrollHeight; }")
         page.wait_for_timeout(300)
     oldest.wait_for()
-    assert page.locator("#thread .bubble").count() == 111
+    assert page.locator("#thread .bubble").count() == 112  # each once
     shot(page, "oldest-loaded")
 
     # Reached the newest page: a message written now appears live at the end.
