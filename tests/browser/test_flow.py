@@ -54,26 +54,19 @@ class Restartable(Sandbox):
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restartable]:
     folder = tmp_path_factory.mktemp("flow")
     port = free_port()
-    process = Wahub(folder, port)
+    box = Restartable("", "", "", "", "", folder / "wahub-data", Wahub(folder, port), folder, port)
     try:
-        key = started(process)
-        banner = "".join(process.output)
+        assert box.process is not None
+        box.api_key = started(box.process)
+        box.url = box.process.url
+        banner = "".join(box.process.output)
         login = re.search(r"sandbox admin login: (\S+) password: (\S+)", banner)
         fake = FAKEGRAPH.search(banner)
         assert login and fake, banner
-        yield Restartable(
-            process.url,
-            key,
-            login.group(1),
-            login.group(2),
-            fake.group(1),
-            folder / "wahub-data",
-            process,
-            folder,
-            port,
-        )
+        box.admin_email, box.admin_password, box.fakegraph = login.group(1), login.group(2), fake.group(1)
+        yield box
     finally:
-        process.stop()
+        box.stop()  # the process running now: a test may have restarted it
 
 
 def second_page(chromium: Browser, watched: Watched) -> tuple[BrowserContext, Page]:
