@@ -320,7 +320,9 @@ def test_after_a_restart_the_page_reconnects_and_shows_what_came_meanwhile(
         ben = sandbox.conversation_of(BEN)
         stored(sandbox, "meanwhile")
         # The page tries again (and fails, offline) after the messages were stored: it had no stream then.
-        with page.expect_event("requestfailed", lambda r: "/api/v1/stream" in r.url):
+        with page.expect_event(
+            "requestfailed", lambda r: "/api/v1/stream" in r.url, timeout=60_000
+        ):  # back-off: ≤ 30 s
             pass
         assert streams == [], streams
         assert page.locator("#thread .bubble", has_text="written while you were away").count() == 0
