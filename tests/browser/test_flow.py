@@ -184,6 +184,13 @@ def test_the_list_is_walked_with_the_arrow_keys_and_enter_opens(sandbox: Restart
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#conversation[data-id='{ids[1]}']")
     assert page.evaluate(focused) == ids[1]  # the list keeps the focus: down again goes on
+    # A live update renders the row again: the selection stays on it.
+    kim, _ = sandbox.add_user("kim@example.com")
+    assert sandbox.api("POST", f"/api/v1/conversations/{ids[1]}/assign", json={"user_id": kim}).status_code == 200
+    page.locator(f"#conv-{ids[1]} .assignee", has_text="Kim").wait_for()
+    assert page.evaluate(focused) == ids[1]
+    assert [row.get_attribute("data-id") for row in rows.all()] == ids  # in its place (ties: by id, as the server)
+    assert sandbox.api("POST", f"/api/v1/conversations/{ids[1]}/assign", json={"user_id": None}).status_code == 200
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#conversation[data-id='{ids[2]}']")
@@ -252,6 +259,7 @@ def test_a_records_page_shows_what_is_linked_to_it_and_links_are_edited_on_the_c
         assert "Linked to invoice INV/42" in watcher.locator(".entity-chip").inner_text()
 
         page.goto(f"{sandbox.url}/c/{ben}")
+        page.wait_for_selector("#live[data-state=live]")  # the page's scripts run: the bar's form is theirs
         page.fill(".link-form [name=entity_type]", "invoice")
         page.fill(".link-form [name=entity_id]", "INV/42")
         page.click(".link-form button[type=submit]")
@@ -273,6 +281,7 @@ def test_a_records_page_shows_what_is_linked_to_it_and_links_are_edited_on_the_c
         assert linked.status_code == 201, linked.text
         page.locator(f"#conv-{dev}").wait_for()
         page.goto(f"{sandbox.url}/e/invoice/INV%2F42")
+        page.wait_for_selector("#live[data-state=live]")
         assert sorted(
             page.locator("#conversation-list .row").evaluate_all("(rs) => rs.map((r) => r.dataset.id)")
         ) == sorted([str(ben), str(dev)])

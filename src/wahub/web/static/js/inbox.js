@@ -101,12 +101,18 @@ async function refreshRow(conversationId) {
   const row = template.content.querySelector(".row");
   if (!row) return;
   if (conversationId === thread.openConversation()) row.querySelector("a").setAttribute("aria-current", "true");
+  const focused = existing?.contains(document.activeElement); // the keyboard's selection stays on the row
   existing?.remove();
   list.querySelector(".empty")?.remove();
-  // Newest activity first: before the first row that is older (ISO times in UTC compare as text).
-  const older = [...list.querySelectorAll(".row")].find((other) => other.dataset.activity < row.dataset.activity);
+  // Newest activity first, as the server orders them: before the first row that is older (ISO times in UTC
+  // compare as text), or as old with a lower id (times are to the second: ties are common).
+  const { activity, id } = row.dataset;
+  const older = [...list.querySelectorAll(".row")].find(
+    (other) => other.dataset.activity < activity || (other.dataset.activity === activity && Number(other.dataset.id) < Number(id)),
+  );
   list.insertBefore(row, older || list.querySelector(".more"));
   window.htmx.process(row);
+  if (focused) row.querySelector("a").focus({ preventScroll: true });
 }
 
 // --- live events ----------------------------------------------------------------------------------------
