@@ -1,7 +1,7 @@
 """Mounting the inbox on the HTTP app: its routes, its static files, the login redirect.
 
 ``serves_page(path)`` names the inbox's pages, so that ``api/headers.py`` gives them the inbox's
-Content-Security-Policy (and ``no-store``); a new page (a later ``/e/…``) adds its prefix here.
+Content-Security-Policy (and ``no-store``); a new page adds its prefix here.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ async function refreshHeader(conversationId) {
   const response = await part(`/c/${conversationId}/header`);
   const header = document.getElementById("conv-header");
   if (!response.ok || !header || thread.openConversation() !== conversationId) return;
-  header.innerHTML = await response.text();
+  workflow.renew(header, await response.text());
   const head = headOf();
   composer.reflectWindow(document.getElementById("composer"), head?.dataset.windowOpen === "true", head?.dataset.windowNote);
 }

@@ -36,6 +36,18 @@ export function setUp(pane, onChanged) {
   });
 }
 
+// The header (and its bar) is rendered again on every change of its conversation: what is being typed in the
+// link form stays, and so does the focus.
+export function renew(header, html) {
+  const inputs = [...header.querySelectorAll(".link-form input")];
+  const typed = inputs.map((input) => input.value);
+  const focused = inputs.indexOf(document.activeElement);
+  header.innerHTML = html;
+  const fresh = [...header.querySelectorAll(".link-form input")];
+  fresh.forEach((input, n) => { input.value = typed[n] ?? ""; });
+  if (focused >= 0) fresh[focused]?.focus();
+}
+
 async function act(bar, url, method, body, onChanged) {
   const error = bar.querySelector(".wf-error");
   const options = { method };
@@ -54,6 +66,7 @@ async function act(bar, url, method, body, onChanged) {
     return show(error, answer?.error?.message || `That did not work (${response.status}).`);
   }
   show(error, "");
+  bar.querySelector(".link-form")?.reset(); // done: what was typed goes
   await onChanged(Number(bar.dataset.conversation));
 }
 
