@@ -34,6 +34,7 @@ from wahub import commands, config, sandbox, sandbox_twilio, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
+from wahub.automations.template_sync import TemplateSyncer
 from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
 from wahub.roles import Role
@@ -182,7 +183,10 @@ async def serve(
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
-    sender = media_fetcher = deliverer = pruner = None
+    sender = media_fetcher = deliverer = pruner = syncer = None
+    if role is not Role.PROCESSOR:
+        # Template create, delete and sync on request (the API) call Meta through this client.
+        ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
     if role in (Role.ALL, Role.WORKER):
         providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(
@@ -198,6 +202,8 @@ async def serve(
         deliverer = Deliverer(sessions, http, vault, tally=ctx.tally)
         # In the deliverer's loop: old deliveries, and processed webhook bodies past WAHUB_RAW_EVENT_DAYS.
         pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)
+        # Also in the deliverer's loop: template syncs at start, daily, and after template webhooks.
+        syncer = TemplateSyncer(sessions, GraphClient(http, graph_url, settings.graph_version), vault)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -209,7 +215,13 @@ async def serve(
     worker_task: asyncio.Task[None] | None = None
     if processor is not None or sender is not None:
         worker = Worker(
-            notifier, processor=processor, sender=sender, media=media_fetcher, deliverer=deliverer, pruner=pruner
+            notifier,
+            processor=processor,
+            sender=sender,
+            media=media_fetcher,
+            deliverer=deliverer,
+            pruner=pruner,
+            templates=syncer,
         )
         worker_task = asyncio.create_task(worker.run(stop))
     try:

@@ -13,6 +13,7 @@ from wahub.api.intake import SendIntake
 from wahub.api.limits import FailedKeys, KeyLimiter
 from wahub.api.sessions import AccessTokens
 from wahub.api.usage import KeyUsage
+from wahub.automations.template_sync import TemplateApi
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
 from wahub.store import counters, db
@@ -48,6 +49,8 @@ class AppContext:
     failed_logins: FailedKeys
     # The id and scopes of each API key this process authenticated (a send's fast path needs no query).
     known_keys: dict[str, tuple[int, frozenset[str]]]
+    # Meta's template calls (create, delete, sync on request), set by the composition root; None: not offered.
+    template_api: TemplateApi | None = None
     # The time refresh tokens are checked against (their grace window), moved by tests.
     clock: Callable[[], datetime] = utcnow
 

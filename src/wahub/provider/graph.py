@@ -9,6 +9,7 @@ Error reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,41 @@ class GraphClient:
         if not isinstance(media_id, str | int) or not str(media_id):
             raise errors.TransientProviderError("Graph API answered the upload without a media id")
         return str(media_id)
+
+    async def templates(self, waba_id: str, token: str, page_size: int = 100) -> list[dict[str, Any]]:
+        """GET /{waba_id}/message_templates, every page (following ``paging.next``): Meta's template objects.
+        https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/message_templates/"""
+        fields = "name,language,status,category,components,quality_score,rejected_reason,parameter_format,id"
+        path: str | None = f"/{waba_id}/message_templates?fields={fields}&limit={page_size}"
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while path is not None:
+            data = await self._call("GET", path, token)
+            items = data.get("data")
+            if not isinstance(items, list):
+                raise errors.TransientProviderError("Graph API answered the template list without data")
+            found.extend(item for item in items if isinstance(item, dict))
+            paging: dict[str, Any] = data["paging"] if isinstance(data.get("paging"), dict) else {}
+            after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
+            # The next page by our own base and the cursor (``next`` names Meta's host, not a configured one).
+            cursor = urllib.parse.quote(str(after), safe="")
+            path = f"/{waba_id}/message_templates?fields={fields}&limit={page_size}&after={cursor}" if after else None
+            if after in seen:
+                raise errors.TransientProviderError("Graph API's template paging went round in a circle")
+            seen.add(str(after))
+        return found
+
+    async def create_template(self, waba_id: str, token: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /{waba_id}/message_templates: Meta's answer (``id``, ``status``, ``category``)."""
+        return await self._call("POST", f"/{waba_id}/message_templates", token, json_body=body)
+
+    async def delete_template(self, waba_id: str, token: str, name: str, hsm_id: str | None = None) -> None:
+        """DELETE /{waba_id}/message_templates?name=…: every language of ``name``, or (with ``hsm_id``, the
+        template's id) that one only."""
+        query = urllib.parse.urlencode({"name": name, **({"hsm_id": hsm_id} if hsm_id else {})})
+        data = await self._call("DELETE", f"/{waba_id}/message_templates?{query}", token)
+        if data.get("success") is not True:
+            raise errors.TransientProviderError("Graph API did not confirm the template's deletion")
 
     async def _call(
         self,

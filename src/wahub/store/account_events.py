@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import subscriber_webhooks, upsert
+from wahub.store import subscriber_webhooks, template_syncs, upsert
 from wahub.store.models import Account, AccountEvent, Template, utcnow
 
 
@@ -67,6 +67,8 @@ async def _apply(session: AsyncSession, field: str, waba_id: str | None, value: 
         return
     if field in _TEMPLATE_FIELDS:
         await _apply_template(session, field, waba_id, value)
+        # The webhook says what changed of one template; the list says all of it (components of a new one).
+        await template_syncs.request(session, [waba_id], template_syncs.WEBHOOK)
     elif field == "phone_number_quality_update":
         for account in await _accounts(session, waba_id, value.get("display_phone_number")):
             account.quality_rating = _text(value.get("event"))

@@ -17,6 +17,7 @@ from wahub.store.columns import utcnow as utcnow
 from wahub.store.inbox_models import CannedReply as CannedReply
 from wahub.store.stream_models import StreamBatch as StreamBatch
 from wahub.store.stream_models import StreamCounter as StreamCounter
+from wahub.store.template_models import TemplateSync as TemplateSync
 from wahub.store.users_models import RefreshToken as RefreshToken
 from wahub.store.users_models import User as User
 

@@ -9,7 +9,7 @@ https://developers.facebook.com/docs/graph-api/reference/whats-app-business-acco
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,9 +65,62 @@ async def upsert_many(session: AsyncSession, waba_id: str, items: Iterable[Mappi
         row.category = _text(item.get("category"), 32)
         row.reason = _text(item.get("rejected_reason"), 10_000)
         row.components = list(components) if isinstance(components, list) else None
+        quality = item.get("quality_score")
+        if isinstance(quality, dict) and quality.get("score") is not None:
+            row.quality = _text(quality.get("score"), 32)
         row.updated_at = utcnow()
         written += 1
     return written
+
+
+async def replace_all(session: AsyncSession, waba_id: str, items: Sequence[Mapping[str, Any]]) -> int:
+    """Make ``waba_id``'s templates exactly Meta's full list ``items``: each written whole, and the ones Meta
+    no longer has (deleted in Business Manager) forgotten. Returns how many were written."""
+    written = await upsert_many(session, waba_id, items)
+    keep = {(str(i.get("name")), str(i.get("language"))) for i in items}
+    stmt = sa.select(Template).where(Template.waba_id == waba_id)
+    for row in (await session.scalars(stmt)).all():
+        if (row.name, row.language) not in keep:
+            await session.delete(row)
+    return written
+
+
+def listing(
+    waba_ids: list[str],
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    language: str | None = None,
+    category: str | None = None,
+) -> sa.Select[tuple[Template]]:
+    """The statement listing these WABAs' templates, filtered (``name``: a part of it, any case)."""
+    stmt = sa.select(Template).where(Template.waba_id.in_(waba_ids))
+    if name:
+        stmt = stmt.where(sa.func.lower(Template.name).contains(name.lower(), autoescape=True))
+    if status:
+        stmt = stmt.where(Template.status == status.upper())
+    if language:
+        stmt = stmt.where(Template.language == language)
+    if category:
+        stmt = stmt.where(Template.category == category.upper())
+    return stmt
+
+
+async def named(session: AsyncSession, waba_id: str, name: str) -> list[Template]:
+    """The templates called ``name`` (one per language)."""
+    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name).order_by(Template.language)
+    return list((await session.scalars(stmt)).all())
+
+
+async def find(session: AsyncSession, waba_id: str, name: str, language: str) -> Template | None:
+    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name, Template.language == language)
+    return (await session.scalars(stmt)).first()
+
+
+async def forget(session: AsyncSession, rows: Iterable[Template]) -> None:
+    """Forget these templates (Meta deleted them)."""
+    for row in rows:
+        await session.delete(row)
 
 
 def _text(value: Any, limit: int) -> str | None:

@@ -8,13 +8,13 @@ and how a send fills them: https://developers.facebook.com/docs/whatsapp/cloud-a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from wahub.message_templates import components, render
 from wahub.store.models import Template
 
-PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+PLACEHOLDER = components.PLACEHOLDER
 MEDIA_HEADERS = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
 
 
@@ -151,31 +151,12 @@ class Filled:
 
 def filled(row: Template | None, sent: Any) -> Filled | None:
     """The text of the template ``sent`` (a message's ``template`` object) with its parameters in place of the
-    variables; None when wahub does not have the template's text."""
-    made = choice(row) if row is not None else None
-    if made is None or not isinstance(sent, dict):
+    variables (``message_templates/render.py``, which the API's preview uses too); None when wahub does not have
+    the template's text."""
+    made = render.render(row.components, sent) if row is not None and isinstance(sent, dict) else None
+    if made is None:
         return None
-    values: dict[str, str] = {}
-    for component in _dicts(sent.get("components")):
-        kind = str(component.get("type", "")).lower()
-        for n, parameter in enumerate(_dicts(component.get("parameters")), start=1):
-            name = str(parameter.get("parameter_name") or n)
-            values[f"{kind}-{name}"] = _value(parameter)
-
-    def text(segments: list[Segment]) -> str:
-        return "".join(values.get(s.param, s.text) if s.param else s.text for s in segments)
-
-    return Filled(text(made.header) or None, text(made.body), made.footer, made.buttons)
-
-
-def _value(parameter: dict[str, Any]) -> str:
-    """A parameter as the recipient reads it: its text, or a currency's or date's fallback value."""
-    kind = parameter.get("type")
-    if kind == "text" and isinstance(parameter.get("text"), str):
-        return str(parameter["text"])
-    inner = parameter.get(kind) if isinstance(kind, str) else None
-    fallback = inner.get("fallback_value") if isinstance(inner, dict) else None
-    return str(fallback) if fallback is not None else f"[{kind}]"
+    return Filled(made.header, made.body, made.footer, [b.text for b in made.buttons])
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

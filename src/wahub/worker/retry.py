@@ -33,6 +33,8 @@ class Policy:
 # like any transient failure.
 SEND = Policy(max_attempts=10, base=1.0, ceiling=300.0, slower=((errors.PairLimited, 6.0),))
 MEDIA_FETCH = Policy(max_attempts=8, base=2.0, ceiling=600.0)
+# Reading an account's templates: a few tries over an hour or so, then the next daily sync.
+TEMPLATE_SYNC = Policy(max_attempts=6, base=30.0, ceiling=1800.0)
 WEBHOOK_DELIVERY = Policy(max_attempts=15, base=10.0, ceiling=3600.0)  # about 12 hours of tries
 
 

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from wahub.automations.template_sync import TemplateSyncer
 from wahub.wakeups import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
@@ -37,13 +38,16 @@ class Worker:
         media: MediaFetcher | None = None,
         deliverer: Deliverer | None = None,
         pruner: Pruner | None = None,
+        templates: TemplateSyncer | None = None,
     ) -> None:
-        """``pruner`` runs in the deliverer's loop, which must be there too."""
+        """``pruner`` and ``templates`` (the template syncs) run in the deliverer's loop, which must be there
+        too: periodic upkeep shares that loop rather than starting loops of its own."""
         self._processor = processor
         self._sender = sender
         self._media = media
         self._deliverer = deliverer
         self._pruner = pruner
+        self._templates = templates
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -60,6 +64,8 @@ class Worker:
             step: Callable[[], Awaitable[int]] = self._deliverer.run_once
             if self._pruner is not None:
                 step = _after(self._pruner.run_due, step)
+            if self._templates is not None:
+                step = _after(self._templates.run_due, step)
             deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
             loops.append(asyncio.create_task(deliveries))
         try:
