@@ -29,6 +29,7 @@ from wahub.api.routes import (
     stats,
     stream,
     subscriptions,
+    templates,
     users,
 )
 from wahub.webhook import intake
@@ -126,6 +127,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(canned_replies.router)
     app.include_router(contacts.router)
     app.include_router(events.router)
+    app.include_router(templates.router)
     app.include_router(media.router)
     app.include_router(stats.router)
     app.include_router(subscriptions.router)

@@ -30,6 +30,7 @@ _STATUS: dict[type[errors.WahubError], tuple[int, str]] = {
     errors.InvalidInput: (422, "invalid_input"),
     errors.Conflict: (409, "conflict"),
     errors.NoAccount: (422, "no_account"),
+    errors.TransientProviderError: (502, "provider_unavailable"),
 }
 
 _HTTP_CODES = {
@@ -66,6 +67,7 @@ _MEANING = {
     416: "the byte range asked for is outside the file",
     422: "the input is not valid: details.errors names each field and its problem",
     429: "this API key is over its rate limit: retry after Retry-After seconds",
+    502: "Meta did not answer, or answered with a transient error: try again later",
     503: "the database or the media storage is not answering, or the server is busy: retry after Retry-After seconds",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
+from wahub.message_templates import params
 from wahub.sending import rules
 from wahub.sending.request import SendRequest
-from wahub.store import accounts, contacts, media, outbound, reach
+from wahub.store import accounts, contacts, media, outbound, reach, template_syncs, templates
 from wahub.store.models import Account, Contact, Message
 
 
@@ -39,6 +40,8 @@ async def prepare(
     if account is None:
         account = senders[request.sender] = await accounts.default_sender(session, request.sender)
     rules.check(account.provider, request)
+    if request.type is domain.MessageType.TEMPLATE and account.provider == accounts.META and account.waba_id:
+        await _check_template(session, account.waba_id, request.content)
     if (
         not request.group
         and not _valid_number(request.to)
@@ -124,3 +127,40 @@ async def _check_upload(session: AsyncSession, account: Account, kind: str, medi
             f"{where}: a {item.mime_type} file cannot be sent as {kind} (only as {', '.join(sorted(kinds))})",
             field=where,
         )
+
+
+# Statuses in which Meta refuses to send a template (132001 not approved, 132015 paused, 132016 disabled).
+_UNSENDABLE = frozenset({"PENDING", "REJECTED", "PAUSED", "DISABLED", "PENDING_DELETION", "DELETED", "LIMIT_EXCEEDED"})
+
+
+async def _check_template(session: AsyncSession, waba_id: str, content: Any) -> None:
+    """A template send checked against the stored template: its status, then its parameters (count, types,
+    button indexes: ``message_templates/params.py``). A template wahub does not have is refused only once a sync
+    has read the account's full list: before that, wahub cannot tell a missing template from one it has not
+    read, and Meta decides. After a sync, a template created since is what a user most likely means, so the
+    refusal says when the list was read and how to read it again."""
+    if not isinstance(content, dict) or not isinstance(content.get("name"), str):
+        return
+    language = content.get("language")
+    code = language.get("code") if isinstance(language, dict) else None
+    if not isinstance(code, str):
+        return
+    name = content["name"]
+    row = await templates.find(session, waba_id, name, code)
+    if row is None:
+        synced = await template_syncs.last_synced(session, waba_id)
+        if synced is not None:
+            raise errors.InvalidInput(
+                f"template.name: this account has no template '{name}' in {code} (its templates were read from "
+                f"Meta at {synced:%Y-%m-%d %H:%M} UTC; run 'wahub templates sync' or POST /api/v1/templates/sync "
+                "if it was created since)",
+                field="template.name",
+            )
+        return
+    if row.status in _UNSENDABLE:
+        raise errors.InvalidInput(
+            f"template.name: template '{name}' in {code} is {row.status}: Meta sends only approved templates",
+            field="template.name",
+        )
+    if row.components:
+        params.check(row.components, content)
