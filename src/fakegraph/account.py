@@ -79,6 +79,7 @@ class AccountEndpoints:
         return JSONResponse(
             templates.page(
                 base,
+                self.state.templates,
                 limit=int(limit_raw) if limit_raw else None,
                 after=query.get("after"),
                 name=query.get("name"),

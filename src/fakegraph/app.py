@@ -24,6 +24,7 @@ from fakegraph.messages import MessageEndpoints
 from fakegraph.simulation import Simulator
 from fakegraph.state import FakeState
 from fakegraph.tasks import TaskSet
+from fakegraph.template_admin import TemplateAdmin
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -39,6 +40,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     account = AccountEndpoints(state, media)
     messages = MessageEndpoints(state, simulator)
     control = ControlEndpoints(state, simulator, tasks)
+    template_admin = TemplateAdmin(state, delivery, tasks)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -56,6 +58,8 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/{version}/{object_id}/messages", wrap(messages.post), methods=["POST"]),
         Route("/{version}/{object_id}/media", wrap(media.upload), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", wrap(account.message_templates), methods=["GET"]),
+        Route("/{version}/{object_id}/message_templates", wrap(template_admin.create), methods=["POST"]),
+        Route("/{version}/{object_id}/message_templates", wrap(template_admin.delete), methods=["DELETE"]),
         Route("/{version}/{object_id}/phone_numbers", wrap(account.phone_numbers), methods=["GET"]),
         Route("/{version}/{object_id}", wrap(account.get_object), methods=["GET"]),
         Route("/{version}/{object_id}", wrap(account.delete_object), methods=["DELETE"]),

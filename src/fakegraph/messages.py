@@ -70,9 +70,9 @@ class MessageEndpoints:
             return "service"
         template_obj = body["template"]
         if self.state.config.strict_templates:
-            return templates.category_of(templates.check_send(template_obj))
+            return templates.category_of(templates.check_send(self.state.templates, template_obj))
         language = template_obj.get("language", {})
-        known = templates.find(str(template_obj.get("name")), str(language.get("code", "")))
+        known = templates.find(self.state.templates, str(template_obj.get("name")), str(language.get("code", "")))
         return templates.category_of(known) if known is not None else "utility"
 
     def _apply_send_faults(self, wa_id: str) -> None:

@@ -6,6 +6,7 @@ dicts are enough: no awaits happen between reading and writing any of these fiel
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import random
 import time
@@ -13,7 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakegraph import ids
+from fakegraph import ids, templates
 from fakegraph.config import FakeGraphConfig, SimulatedContact
 from fakegraph.faults import Faults
 
@@ -110,6 +111,8 @@ class FakeState:
         # When each POST /messages arrived (before latency and faults): what Meta counts against the limits.
         self.message_arrivals: deque[float] = deque(maxlen=config.max_messages)
         self.pair_times: dict[str, deque[float]] = {}
+        # The WABA's templates: the built-in ones, then those created and deleted through the API.
+        self.templates: list[dict[str, Any]] = copy.deepcopy(templates.TEMPLATES)
         self._next_request_id = 1
         self._next_webhook_id = 1
 
@@ -127,6 +130,7 @@ class FakeState:
         self.send_times.clear()
         self.message_arrivals.clear()
         self.pair_times.clear()
+        self.templates = copy.deepcopy(templates.TEMPLATES)
 
     def contact(self, wa_id: str) -> SimulatedContact | None:
         """The simulated contact with this wa_id, if fakegraph plays one."""

@@ -1,4 +1,5 @@
-"""Built-in message templates, `GET /{waba_id}/message_templates` paging, and template-send checks.
+"""Built-in message templates (each app starts with a copy, `FakeState.templates`), `GET
+/{waba_id}/message_templates` paging, and template-send checks.
 
 Shapes follow https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/message_templates/
 """
@@ -172,6 +173,7 @@ TEMPLATES: list[dict[str, Any]] = [
 
 def page(
     base_url: str,
+    rows_all: list[dict[str, Any]],
     *,
     limit: int | None,
     after: str | None,
@@ -180,9 +182,7 @@ def page(
 ) -> dict[str, Any]:
     """One page of templates with Graph's cursor paging (`paging.cursors`, `paging.next`)."""
     rows = [
-        t
-        for t in TEMPLATES
-        if (name is None or name in t["name"]) and (status is None or t["status"] == status.upper())
+        t for t in rows_all if (name is None or name in t["name"]) and (status is None or t["status"] == status.upper())
     ]
     size = DEFAULT_PAGE_SIZE if limit is None else limit
     if size <= 0:
@@ -212,15 +212,15 @@ def category_of(template: dict[str, Any]) -> str:
     return str(template["category"]).lower()
 
 
-def find(name: str, language: str) -> dict[str, Any] | None:
-    """The template with this name and language code, if any."""
-    for template in TEMPLATES:
+def find(rows: list[dict[str, Any]], name: str, language: str) -> dict[str, Any] | None:
+    """The template with this name and language code among ``rows`` (the state's templates), if any."""
+    for template in rows:
         if template["name"] == name and template["language"] == language:
             return template
     return None
 
 
-def check_send(template_obj: dict[str, Any]) -> dict[str, Any]:
+def check_send(rows: list[dict[str, Any]], template_obj: dict[str, Any]) -> dict[str, Any]:
     """Check a `template` send object against the built-in template; return the template or raise.
 
     Mirrors Meta: unknown name/language is 132001, paused 132015, wrong parameter counts 132000, a
@@ -229,7 +229,7 @@ def check_send(template_obj: dict[str, Any]) -> dict[str, Any]:
     name = str(template_obj.get("name", ""))
     language = template_obj.get("language")
     code = str(language.get("code", "")) if isinstance(language, dict) else ""
-    template = find(name, code)
+    template = find(rows, name, code)
     if template is None or template["status"] in ("REJECTED", "PENDING"):
         raise errors.GraphError(132001, details=f"template name ({name}) does not exist in {code}")
     if template["status"] == "PAUSED":
