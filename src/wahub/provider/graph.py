@@ -29,6 +29,8 @@ class SendResult:
 class GraphClient:
     """Calls the Graph API. One per process; the aiohttp session is owned by the caller."""
 
+    template_page = 100  # templates asked for per page of GET /{waba_id}/message_templates
+
     def __init__(self, session: aiohttp.ClientSession, base_url: str, version: str, timeout: float = 30.0) -> None:
         self._session = session
         self._base = f"{base_url.rstrip('/')}/{version}"
@@ -112,9 +114,10 @@ class GraphClient:
             raise errors.TransientProviderError("Graph API answered the upload without a media id")
         return str(media_id)
 
-    async def templates(self, waba_id: str, token: str, page_size: int = 100) -> list[dict[str, Any]]:
+    async def templates(self, waba_id: str, token: str) -> list[dict[str, Any]]:
         """GET /{waba_id}/message_templates, every page (following ``paging.next``): Meta's template objects.
         https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account/message_templates/"""
+        page_size = self.template_page
         fields = "name,language,status,category,components,quality_score,rejected_reason,parameter_format,id"
         path: str | None = f"/{waba_id}/message_templates?fields={fields}&limit={page_size}"
         found: list[dict[str, Any]] = []

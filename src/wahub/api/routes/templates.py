@@ -150,7 +150,8 @@ async def _refused_by_meta(call: Awaitable[T]) -> T:
     try:
         return await call
     except errors.PermanentProviderError as exc:
-        raise errors.InvalidInput(f"Meta refused it: {exc.message}", field="template", code=exc.code) from exc
+        said = f"{exc.message}: {exc.details_text}" if exc.details_text else exc.message
+        raise errors.InvalidInput(f"Meta refused it: {said}", field="template", code=exc.code) from exc
 
 
 async def _waba_of(session: AsyncSession, account_id: int | None) -> str:
