@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from wahub.cli import account, apikey, database, fakegraph, media, monitor, send, serve, user
+from wahub.cli import account, apikey, database, fakegraph, media, monitor, send, serve, templates, user
 
 app = typer.Typer(
     name="wahub",
@@ -28,6 +28,7 @@ app.add_typer(apikey.app, name="apikey")
 app.add_typer(user.app, name="user")
 app.add_typer(account.app, name="account")
 app.add_typer(media.app, name="media")
+app.add_typer(templates.app, name="templates")
 
 PRIVATE_UMASK = 0o077
 
