@@ -184,9 +184,8 @@ async def serve(
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
     sender = media_fetcher = deliverer = pruner = syncer = None
-    if role is not Role.PROCESSOR:
-        # Template create, delete and sync on request (the API) call Meta through this client.
-        ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
+    # Meta's template calls: the API's (create, delete, sync on request) and the worker's syncs.
+    template_api = ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
     if role in (Role.ALL, Role.WORKER):
         providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(
@@ -202,8 +201,7 @@ async def serve(
         deliverer = Deliverer(sessions, http, vault, tally=ctx.tally)
         # In the deliverer's loop: old deliveries, and processed webhook bodies past WAHUB_RAW_EVENT_DAYS.
         pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)
-        # Also in the deliverer's loop: template syncs at start, daily, and after template webhooks.
-        syncer = TemplateSyncer(sessions, GraphClient(http, graph_url, settings.graph_version), vault)
+        syncer = TemplateSyncer(sessions, template_api, vault)  # in that loop too: at start, daily, on webhooks
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -408,7 +406,8 @@ def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _
             _admin_login(info, url),
             "  send a text:",
             f"    {post}-H 'Content-Type: application/json' -d '{json.dumps(text, ensure_ascii=False)}'",
-            "  or a template (needs no open window; the sandbox's templates are listed in the README):",
+            "  or a template (needs no open window; the sandbox's templates: "
+            f"curl {url}/api/v1/templates -H 'Authorization: Bearer {info.api_key}'):",
             f"    {post}-H 'Content-Type: application/json' -d '{json.dumps(template)}'",
             "  then watch them reach 'read':",
             f"    curl {url}/api/v1/messages -H 'Authorization: Bearer {info.api_key}'",
