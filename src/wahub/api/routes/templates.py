@@ -157,7 +157,10 @@ async def _refused_by_meta(call: Awaitable[T]) -> T:
 async def _waba_of(session: AsyncSession, account_id: int | None) -> str:
     """The WhatsApp Business Account of ``account_id`` (a Meta account), or the only one there is."""
     if account_id is not None:
-        account = await accounts.get(session, account_id)
+        try:
+            account = await accounts.get(session, account_id)
+        except errors.NotFound as exc:
+            raise errors.InvalidInput(f"account_id: no account {account_id}", field="account_id") from exc
         if account.provider != accounts.META or not account.waba_id:
             raise errors.InvalidInput(
                 f"account_id: account {account_id} has no WhatsApp Business Account (templates are Meta's)",
