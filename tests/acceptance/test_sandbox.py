@@ -131,6 +131,27 @@ def test_sandbox_sends_a_template_that_reaches_read_and_refuses_text_to_a_closed
     assert httpx.get(f"{wahub.url}/api/v1/messages").status_code == 401
 
 
+def test_the_sandbox_s_templates_are_listed_by_the_api_and_synced_at_start(wahub: Wahub) -> None:
+    auth = {"Authorization": f"Bearer {started(wahub)}"}
+
+    def listed() -> dict[tuple[str, str], str]:
+        page = httpx.get(f"{wahub.url}/api/v1/templates", headers=auth, params={"limit": 50}).json()
+        return {(t["name"], t["language"]): t["status"] for t in page["items"]}
+
+    templates = listed()
+    assert templates[("hello_world", "en_US")] == "APPROVED" and templates[("feedback_survey", "en_US")] == "PAUSED"
+    assert len(templates) == 8
+    # The worker's sync at start has read fakegraph's list: a template it does not have is refused before queueing.
+    deadline = time.monotonic() + 20
+    while True:
+        unknown = {"to": "+14155550101", "type": "template", "template": {"name": "nope", "language": {"code": "en"}}}
+        answer = httpx.post(f"{wahub.url}/api/v1/messages", headers=auth, json=unknown)
+        if answer.status_code == 422 or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert answer.status_code == 422 and "no template 'nope' in en" in answer.json()["error"]["message"]
+
+
 def inbound(url: str, key: str) -> list[dict[str, Any]]:
     page = httpx.get(
         f"{url}/api/v1/messages", params={"direction": "inbound"}, headers={"Authorization": f"Bearer {key}"}
