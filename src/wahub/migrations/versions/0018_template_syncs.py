@@ -1,7 +1,7 @@
 """template syncs: when each WhatsApp Business Account's templates are next read from Meta
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-01 11:10:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import wahub.store.models
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
