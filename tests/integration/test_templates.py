@@ -137,6 +137,27 @@ async def test_a_real_status_webhook_updates_the_template_and_makes_a_sync_due_a
     assert after.reason == "daily"
 
 
+async def test_a_webhook_arriving_while_a_sync_runs_makes_another_sync_due_after_it(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    async with db.transaction(sessions) as session:
+        await template_syncs.request(session, [WABA_ID], template_syncs.START)
+    async with db.transaction(sessions) as session:
+        ((sync_id, waba_id, attempts),) = await template_syncs.claim(session)
+    assert (waba_id, attempts) == (WABA_ID, 1)
+    async with db.transaction(sessions) as session:  # the sync is reading Meta's list; a webhook comes
+        await template_syncs.request(session, [WABA_ID], template_syncs.WEBHOOK)
+        assert await template_syncs.claim(session) == []  # not while the first one holds it
+    async with db.transaction(sessions) as session:
+        await template_syncs.done(session, sync_id, 8)
+    async with db.transaction(sessions) as session:
+        again = await template_syncs.claim(session)
+    assert [w for _, w, _ in again] == [WABA_ID]
+    async with db.transaction(sessions) as session:
+        await template_syncs.done(session, again[0][0], 8)
+        assert await template_syncs.claim(session) == []  # then a day away
+
+
 async def test_a_created_template_is_approved_by_webhook_and_synced_by_the_worker(
     client: httpx.AsyncClient, ctx: AppContext, sessions: async_sessionmaker[AsyncSession], graph: GraphClient
 ) -> None:

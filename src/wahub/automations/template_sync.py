@@ -61,13 +61,11 @@ async def sync(sessions: async_sessionmaker[AsyncSession], api: TemplateApi, vau
     list is read in full before anything is written, so a failure halfway leaves the stored ones as they were."""
     async with db.transaction(sessions) as session:
         token = await token_for(session, vault, waba_id)
+        sync_id = await template_syncs.begin(session, waba_id)
     found = await api.templates(waba_id, token)
     async with db.transaction(sessions) as session:
         count = await templates.replace_all(session, waba_id, found)
-        await template_syncs.request(session, [waba_id], template_syncs.DAILY_REASON)
-        row = await template_syncs.get(session, waba_id)
-        if row is not None:
-            await template_syncs.done(session, row.id, count)
+        await template_syncs.done(session, sync_id, count)
     return count
 
 

@@ -13,8 +13,8 @@ from wahub.store.columns import Base, utcnow
 class TemplateSync(Base):
     """When the templates of one WhatsApp Business Account are next read from Meta, and how the last read went.
     One row per WABA, a job queue of its own (``store/template_syncs.py``): due at ``run_at``, claimed until
-    ``locked_until``; a finished sync puts ``run_at`` a day ahead, a request or a template webhook brings it to
-    now."""
+    ``locked_until``; a claim puts ``run_at`` a day ahead, a request or a template webhook brings it back to
+    now (also while a sync runs: it then runs again once that one ends)."""
 
     __tablename__ = "template_syncs"
 

@@ -1,8 +1,9 @@
 """When each WhatsApp Business Account's templates are read from Meta: one row per WABA in ``template_syncs``,
 a job queue on ``queues.py``'s claim/lease path. ``request`` makes a WABA's sync due (at start, on demand, on a
-template webhook); ``claim`` hands due ones to a worker, for ``LEASE``; ``done`` puts the next one a day ahead
-(the daily sync), ``failed`` at the retry's time. Two workers never read one WABA at once: the claim locks the
-row and moves its lease ahead, and a claim whose worker died is due again once the lease has run out.
+template webhook); ``claim`` hands due ones to a worker, for ``LEASE``, and puts the next one a day ahead (the
+daily sync); ``done`` records what it read, ``failed`` puts the next one at the retry's time. Two workers never
+read one WABA at once: the claim locks the row and moves its lease ahead, and a claim whose worker died is due
+again once the lease has run out.
 """
 
 from __future__ import annotations
@@ -49,31 +50,46 @@ async def request(session: AsyncSession, waba_ids: Iterable[str], reason: str, *
 
 
 async def claim(session: AsyncSession, limit: int = 10, *, now: datetime | None = None) -> list[tuple[int, str, int]]:
-    """Claim due syncs: (id, waba_id, attempts so far including this one), for ``LEASE``."""
+    """Claim due syncs: (id, waba_id, attempts so far including this one), for ``LEASE``. The next sync is put a
+    day ahead now, not when this one ends: a request arriving while it runs (a webhook about a template it may
+    have read already) brings it back to now, and is not lost when this one finishes."""
+    now = now or utcnow()
     rows = await QUEUE.claim(session, limit, lease=LEASE, columns=("waba_id", "attempts"), now=now)
+    if rows:
+        await session.execute(
+            sa.update(TemplateSync)
+            .where(TemplateSync.id.in_([row.id for row in rows]))
+            .values(run_at=now + DAILY, reason=DAILY_REASON)
+            .execution_options(synchronize_session=False)
+        )
     return [(row.id, row.waba_id, row.attempts + 1) for row in rows]
 
 
-async def done(session: AsyncSession, sync_id: int, count: int, *, now: datetime | None = None) -> None:
-    """A sync read ``count`` templates: the next one is due in a day."""
+async def begin(session: AsyncSession, waba_id: str, *, now: datetime | None = None) -> int:
+    """A sync on request starts (not through the queue): as a claim does, the next is put a day ahead. Returns
+    the row's id, for ``done``."""
     now = now or utcnow()
-    values = {
-        "run_at": now + DAILY,
-        "reason": DAILY_REASON,
-        "attempts": 0,
-        "synced_at": now,
-        "synced": count,
-        "last_error": None,
-    }
+    await request(session, [waba_id], DAILY_REASON, now=now)
+    row = await get(session, waba_id)
+    assert row is not None
+    row.run_at, row.reason = now + DAILY, DAILY_REASON
+    await session.flush()
+    return row.id
+
+
+async def done(session: AsyncSession, sync_id: int, count: int, *, now: datetime | None = None) -> None:
+    """A sync read ``count`` templates (the next is due when its claim or a request since has said)."""
+    values = {"attempts": 0, "synced_at": now or utcnow(), "synced": count, "last_error": None}
     await QUEUE.settle(session, [{"b_id": sync_id}], values)
 
 
 async def failed(session: AsyncSession, sync_id: int, error: str, retry_at: datetime | None) -> None:
-    """A sync failed: try again at ``retry_at``, or (no retry left) at the next daily time."""
-    run_at = retry_at or utcnow() + DAILY
-    values = {"run_at": run_at, "last_error": error[:2000]}
+    """A sync failed: try again at ``retry_at``, or (no retry left) at the next daily time, set by the claim."""
+    values: dict[str, object] = {"last_error": error[:2000]}
     if retry_at is None:
         values["attempts"] = 0
+    else:
+        values["run_at"] = retry_at
     await QUEUE.settle(session, [{"b_id": sync_id}], values)
 
 
