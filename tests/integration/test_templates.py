@@ -8,6 +8,7 @@ import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -22,7 +23,7 @@ from wahub.api.context import AppContext
 from wahub.automations import template_sync
 from wahub.provider.graph import GraphClient
 from wahub.store import db, template_syncs, templates
-from wahub.store.models import Account, Template, TemplateSync
+from wahub.store.models import Account, Template, TemplateSync, utcnow
 from wahub.webhook.signature import meta_signature
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.processor import Processor
@@ -155,7 +156,9 @@ async def test_a_webhook_arriving_while_a_sync_runs_makes_another_sync_due_after
     assert [w for _, w, _ in again] == [WABA_ID]
     async with db.transaction(sessions) as session:
         await template_syncs.done(session, again[0][0], 8)
-        assert await template_syncs.claim(session) == []  # then a day away
+        assert await template_syncs.claim(session) == []  # then a day away: the daily sync
+        tomorrow = utcnow() + template_syncs.DAILY + timedelta(seconds=1)
+        assert [w for _, w, _ in await template_syncs.claim(session, now=tomorrow)] == [WABA_ID]
 
 
 async def test_a_created_template_is_approved_by_webhook_and_synced_by_the_worker(
