@@ -95,20 +95,22 @@ def prepare(work: Path, env: dict[str, str], args: argparse.Namespace) -> float:
     return seeded
 
 
-def archive_of(work: Path) -> tuple[int, int, int]:
-    """The seeded folder's messages, conversations, and the last message of the large conversation (1)."""
+def archive_of(work: Path) -> tuple[int, int, int, int]:
+    """The seeded folder's messages, conversations, and the large conversation's (1) last message and last text
+    (the static baseline's live bubble)."""
     with sqlite3.connect(work / "data" / "wahub.db") as conn:
-        messages, conversations, last = conn.execute(
+        counts = conn.execute(
             "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM conversations), "
-            "(SELECT max(id) FROM messages WHERE conversation_id = 1)"
+            "(SELECT max(id) FROM messages WHERE conversation_id = 1), "
+            "(SELECT max(id) FROM messages WHERE conversation_id = 1 AND type = 'text')"
         ).fetchone()
-    return int(messages), int(conversations), int(last)
+    return tuple(int(n) for n in counts)  # type: ignore[return-value]
 
 
 # --- the browser ---------------------------------------------------------------------------------------------
 
 
-def snapshots(page: Any, base_url: str, last: int) -> str:
+def snapshots(page: Any, base_url: str, last: int, last_text: int) -> str:
     """The static baseline's pages, from the server's own HTML without scripts; returns their URL prefix."""
 
     def fetch(path: str, htmx: bool = False) -> str:
@@ -126,7 +128,7 @@ def snapshots(page: Any, base_url: str, last: int) -> str:
         ("inbox.html", inbox),
         ("conversation.html", fetch("/c/1")),
         ("pane.html", fetch("/c/1", htmx=True)),
-        ("bubble.html", fetch(f"/c/1/messages/{last}")),
+        ("bubble.html", fetch(f"/c/1/messages/{last_text}")),
     ):
         (SNAPSHOT / name).write_text(text)
     return f"{base_url}{found.group(1)}_bench/"
@@ -158,7 +160,7 @@ def open_conversation(page: Any, list_url: str, last: int, pane_url: str | None)
     return float(opened["at"] - page.evaluate("window.__bench.clickAt"))
 
 
-def measure(base_url: str, last: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure(base_url: str, last: int, text: int, args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     figures: dict[str, Any] = {"nav": ([], []), "open": ([], []), "deep": ([], []), "loads": [os.getloadavg()[0]]}
@@ -183,11 +185,11 @@ def measure(base_url: str, last: int, args: argparse.Namespace) -> dict[str, Any
             page.fill("#password", PASSWORD)
             page.click("#login-form button[type=submit]")
             page.wait_for_selector("#live[data-state=live]")
-            static = snapshots(page, base_url, last)
+            static = snapshots(page, base_url, last, text)
             figures["sizes"] = {
                 name: (SNAPSHOT / name).stat().st_size for name in ("inbox.html", "conversation.html", "pane.html")
             }
-            for round_ in range(args.rounds + 1):  # round 0 warms the caches up and is not counted
+            for round_ in range(args.rounds + 1 if args.rounds else 0):  # round 0 warms up, not counted
                 for which, (list_url, deep_url, pane) in enumerate(
                     (
                         (f"{static}inbox.html", f"{static}conversation.html", f"{static}pane.html"),
@@ -240,6 +242,8 @@ def report(args: argparse.Namespace, seeded: float, figures: dict[str, Any]) -> 
     verdicts = []
     for label, key, bar in rows:
         base, wahub = figures[key]
+        if not wahub:  # --rounds 0: the live phase alone
+            continue
         ratio = statistics.median(wahub) / max(statistics.median(base), 0.1)
         for name, values in (("static", base), ("wahub", wahub)):
             extra = f"{ratio:>8.2f}" if name == "wahub" else ""
@@ -267,12 +271,17 @@ def report(args: argparse.Namespace, seeded: float, figures: dict[str, Any]) -> 
                     f"          webhook POST -> {what}: p50 {pct(values, 50):.0f} ms, "
                     f"p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms"
                 )
-        scripts: dict[str, list[float]] = {}
+        scripts: dict[str, list[tuple[float, float]]] = {}
         for frame in result.frames:
             for script in frame["scripts"]:
-                scripts.setdefault(f"{script['invoker']} ({script['source']})", []).append(script["duration"])
-        for where, spent in sorted(scripts.items(), key=lambda item: -sum(item[1]))[:5]:
-            print(f"          in long frames: {where[:90]} x{len(spent)}, {sum(spent):.0f} ms")
+                scripts.setdefault(f"{script['invoker']} ({script['source']})", []).append(
+                    (script["duration"], script["layout"])
+                )
+        for where, spent in sorted(scripts.items(), key=lambda item: -sum(d for d, _ in item[1]))[:5]:
+            print(
+                f"          in long frames: {where[:90]} x{len(spent)}, {sum(d for d, _ in spent):.0f} ms "
+                f"(forced style and layout {sum(f for _, f in spent):.0f} ms)"
+            )
     wahub_live = figures["live"][1]
     ok = not wahub_live.longtasks and wahub_live.arrived == wahub_live.sent
     passed &= ok
@@ -319,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.reuse:
             seeded = prepare(work, env, args)
-        messages, conversations, last = archive_of(work)
+        messages, conversations, last, text = archive_of(work)
         port = free_port()
         log = work / "wahub.log"
         with open(log, "wb") as out:
@@ -328,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         try:
             wait_port(port, proc, log, timeout=60)
-            figures = measure(f"http://127.0.0.1:{port}", last, args)
+            figures = measure(f"http://127.0.0.1:{port}", last, text, args)
             figures.update(messages=messages, conversations=conversations)
         finally:
             proc.send_signal(signal.SIGTERM)
