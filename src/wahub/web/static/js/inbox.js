@@ -117,20 +117,43 @@ async function refreshRow(conversationId) {
 
 // --- live events ----------------------------------------------------------------------------------------
 
+// A batch of events (live.js), in order. The open conversation's new messages are fetched together and added
+// in one go, and only the newest inbound one is marked read; a conversation updated several times is renewed
+// once (its row and header are read whole, so once shows the latest).
+async function onEvents(events) {
+  const open = thread.openConversation();
+  await showNew(open, events.filter(({ kind, data }) => kind === "message.created" && data.conversation_id === open));
+  const renewed = new Set();
+  for (const { kind, data } of events) {
+    if (kind === "message.created") continue;
+    if (kind === "conversation.updated") {
+      if (renewed.has(data.conversation_id)) continue;
+      renewed.add(data.conversation_id);
+    }
+    await onEvent(kind, data);
+  }
+}
+
+async function showNew(open, created) {
+  const fresh = created.map(({ data }) => data).filter((data) => !thread.bubbleOf(data.message_id));
+  // A thread opened deep inside (at a search's result) gets its newest messages by scrolling down.
+  if (!fresh.length || !jump.atNewest()) return;
+  const parts = await Promise.all(fresh.map(async (data) => {
+    const response = await part(`/c/${open}/messages/${data.message_id}`);
+    return response.status === 200 ? response.text() : "";
+  }));
+  if (thread.openConversation() !== open) return;
+  const html = parts.filter((text, i) => text && !thread.bubbleOf(fresh[i].message_id)).join("");
+  if (html) thread.append(html);
+  const inbound = fresh.filter((data) => data.direction === "inbound").pop();
+  if (inbound) markRead(inbound.message_id);
+}
+
 async function onEvent(kind, data) {
   const open = thread.openConversation();
   if (kind === "conversation.updated") {
     await refreshRow(data.conversation_id);
     if (data.conversation_id === open) await refreshHeader(open);
-    return;
-  }
-  if (kind === "message.created") {
-    // A thread opened deep inside (at a search's result) gets its newest messages by scrolling down.
-    if (data.conversation_id !== open || thread.bubbleOf(data.message_id) || !jump.atNewest()) return;
-    const response = await part(`/c/${open}/messages/${data.message_id}`);
-    if (response.status !== 200 || thread.bubbleOf(data.message_id)) return;
-    thread.append(await response.text());
-    if (data.direction === "inbound") markRead(data.message_id);
     return;
   }
   if (kind === "message.updated") {
@@ -189,4 +212,4 @@ workflow.setUp(document.getElementById("pane"), async (conversationId) => {
   await refreshRow(conversationId);
 });
 conversationOpened();
-new Live(Number(shell.dataset.streamAfter || 0), { onEvent, onResync, onState }).open();
+new Live(Number(shell.dataset.streamAfter || 0), { onEvents, onResync, onState }).open();

@@ -27,12 +27,41 @@ export function oneSeparatorPerDay(root = threadElement()) {
   }
 }
 
+// New bubbles at the end. While the reader is at the end, the thread keeps its newest KEPT bubbles and lets
+// the older ones go (scrolling up loads them again, as when the conversation was opened): a conversation left
+// open under a stream of messages does not grow without end, and a new bubble costs the same after an hour.
+const KEPT = 200;
+const NEAR_END_PX = 160;
+
 export function append(html) {
   const thread = threadElement();
   if (!thread) return;
+  const scroller = thread.closest(".scroller");
+  // Read before the change (layout is clean then). The scroller stacks from its end: 0 there, negative above.
+  const atEnd = !scroller || Math.abs(scroller.scrollTop) < NEAR_END_PX;
   thread.querySelector(".no-messages")?.remove();
   thread.insertAdjacentHTML("beforeend", html);
   oneSeparatorPerDay(thread);
+  if (atEnd) keepNewest(thread, KEPT);
+}
+
+export function keepNewest(thread, kept) {
+  const bubbles = thread.querySelectorAll(":scope > .bubble[data-message-id]");
+  if (bubbles.length <= kept) return;
+  const first = bubbles[bubbles.length - kept];
+  let separator = null; // the first kept bubble's day separator, if it goes with the older ones
+  while (thread.firstElementChild && thread.firstElementChild !== first) {
+    const node = thread.firstElementChild;
+    if (node.classList.contains("day") && node.dataset.day === first.dataset.day) separator = node;
+    node.remove();
+  }
+  if (separator) thread.prepend(separator);
+  const older = element("div", "older", "Loading older messages…");
+  older.setAttribute("hx-get", `/c/${openConversation()}/messages?before=${first.dataset.messageId}`);
+  older.setAttribute("hx-trigger", "intersect once");
+  older.setAttribute("hx-swap", "outerHTML");
+  thread.prepend(older);
+  window.htmx?.process(older);
 }
 
 // Replace a bubble with a newer rendering of it, keeping the further tick of the two.
