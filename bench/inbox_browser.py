@@ -22,7 +22,9 @@ hold on the median. The machine's load average is printed with the figures.
 
 Usage: ``PYTHONPATH=$PWD/src .venv/bin/python bench/inbox_browser.py [--rounds 9] [--rate 20] [--seconds 60]
 [--keep] [--reuse DIR] [--trace FILE]`` (``--keep`` keeps the seeded folder, ``--reuse`` measures it again
-without seeding; ``--trace`` writes Chrome's performance trace of the live phase).
+without seeding; ``--trace FILE`` writes Chrome's performance trace of wahub's live phase there, the baseline's
+beside it as ``FILE.static.json``, and prints the CPU time of the page's main-thread tasks from them, which the
+machine's load does not lengthen).
 """
 
 from __future__ import annotations
@@ -205,7 +207,9 @@ def measure(base_url: str, last: int, text: int, args: argparse.Namespace) -> di
                         figures["open"][which].append(opened)
             figures["loads"].append(os.getloadavg()[0])
             figures["live"] = [
-                live(page, base_url, static, args, True, None, browser),
+                live(
+                    page, base_url, static, args, True, args.trace and args.trace.with_suffix(".static.json"), browser
+                ),
                 live(page, base_url, static, args, False, args.trace, browser),
             ]
         finally:
@@ -271,6 +275,13 @@ def report(args: argparse.Namespace, seeded: float, figures: dict[str, Any]) -> 
                     f"          webhook POST -> {what}: p50 {pct(values, 50):.0f} ms, "
                     f"p99 {pct(values, 99):.0f} ms, max {max(values):.0f} ms"
                 )
+        if result.cpu_tasks:
+            over = sum(1 for t in result.cpu_tasks if t >= TASK_BAR_MS)
+            print(
+                f"          trace: {len(result.cpu_tasks)} main-thread tasks, CPU time p99 "
+                f"{pct(result.cpu_tasks, 99):.1f} ms, max {max(result.cpu_tasks):.1f} ms, "
+                f"{over} of {TASK_BAR_MS:.0f} ms or more"
+            )
         scripts: dict[str, list[tuple[float, float]]] = {}
         for frame in result.frames:
             for script in frame["scripts"]:

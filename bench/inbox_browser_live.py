@@ -31,6 +31,7 @@ class Live:
     longtasks: list[float] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # from the POST to the bubble in the DOM, ms
+    cpu_tasks: list[float] = field(default_factory=list)  # with --trace: the page's main-thread tasks' CPU ms
     streamed: list[float] = field(default_factory=list)  # from the POST to the stream event at the page, ms
     loads: tuple[float, float] = (0.0, 0.0)
 
@@ -72,6 +73,26 @@ def post_inbound(base_url: str, rate: float, seconds: float, sent: dict[int, flo
             answer = client.post("/webhooks/meta", content=body, headers=headers)
             if answer.status_code != 200:
                 errors.append(f"{answer.status_code} {answer.text[:200]}")
+
+
+def task_cpu(trace: Path) -> list[float]:
+    """The CPU time (ms) of each task on the renderer's main thread in a Chrome trace, from its second second on
+    (starting the trace interrupts the page once). Wall-clock long tasks include the time the OS gave the renderer's
+    core to others; a task's CPU time does not, so on a loaded machine it says what the page itself spent."""
+    loaded = json.loads(trace.read_text())
+    events = loaded["traceEvents"] if isinstance(loaded, dict) else loaded
+    mains = {
+        (e["pid"], e["tid"]) for e in events if e.get("name") == "thread_name" and e["args"]["name"] == "CrRendererMain"
+    }
+    tasks = [
+        e
+        for e in events
+        if e.get("ph") == "X" and e.get("name") == "ThreadControllerImpl::RunTask" and (e["pid"], e["tid"]) in mains
+    ]
+    if not tasks:
+        return []
+    start = min(e["ts"] for e in tasks) + 1_000_000
+    return [e.get("tdur", 0) / 1000 for e in tasks if e["ts"] >= start]
 
 
 def mark(page: Any, name: str) -> dict[str, float]:
@@ -121,6 +142,7 @@ def live(
     page.wait_for_timeout(500)  # the last arrival's own work
     if trace:
         browser.stop_tracing()
+        result.cpu_tasks = task_cpu(trace)
     if errors:
         raise BenchError(f"{len(errors)} webhooks refused, first: {errors[0]}")
     state = page.evaluate(
