@@ -269,6 +269,8 @@ def report(args: argparse.Namespace, seeded: float, figures: dict[str, Any]) -> 
             f"{max((f['blocking'] for f in result.frames), default=0):.0f} ms); load {result.loads[0]:.2f} -> "
             f"{result.loads[1]:.2f}"
         )
+        if result.posted_s:
+            print(f"          {result.sent} webhooks posted in {result.posted_s:.1f} s (the last answer included)")
         for what, values in (("stream event at the page", result.streamed), ("bubble in the DOM", result.latencies)):
             if values:
                 print(

@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from serving import BenchError  # bench/serving.py
 
 NUMBERS = ("100000000000001", "100000000000002")  # the seeded accounts' phone number ids
 APP_SECRET, WABA_ID = "bench-secret", "200000000000001"
+KEPT = 200  # bubbles static/js/thread.js keeps while the reader is at the end (the baseline too)
 BIG_CONTACT = "491510000001"  # conversation 1's contact (inbox_seed.contact_rows)
 
 
@@ -31,6 +33,7 @@ class Live:
     longtasks: list[float] = field(default_factory=list)
     frames: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # from the POST to the bubble in the DOM, ms
+    posted_s: float = 0.0  # from the first webhook POST to the last answer
     cpu_tasks: list[float] = field(default_factory=list)  # with --trace: the page's main-thread tasks' CPU ms
     streamed: list[float] = field(default_factory=list)  # from the POST to the stream event at the page, ms
     loads: tuple[float, float] = (0.0, 0.0)
@@ -60,19 +63,25 @@ def webhook(n: int) -> tuple[bytes, dict[str, str]]:
     return body, {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
 
 
-def post_inbound(base_url: str, rate: float, seconds: float, sent: dict[int, float], errors: list[str]) -> None:
-    """``rate`` signed inbound webhooks a second for ``seconds``, each on its own time slot."""
+def post_inbound(base_url: str, rate: float, seconds: float, sent: dict[int, float], errors: list[str]) -> float:
+    """``rate`` signed inbound webhooks a second for ``seconds``, each on its own time slot (a few in flight, so a
+    slow answer does not delay the next); returns the seconds from the first POST to the last answer."""
     bodies = [webhook(n) for n in range(int(rate * seconds))]
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    with httpx.Client(base_url=base_url, timeout=30) as client, ThreadPoolExecutor(8) as pool:
         start = time.monotonic()
-        for n, (body, headers) in enumerate(bodies):
+
+        def post(n: int) -> None:
             wait = start + n / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            body, headers = bodies[n]
             sent[n] = time.time() * 1000
             answer = client.post("/webhooks/meta", content=body, headers=headers)
             if answer.status_code != 200:
                 errors.append(f"{answer.status_code} {answer.text[:200]}")
+
+        list(pool.map(post, range(len(bodies))))
+        return time.monotonic() - start
 
 
 def task_cpu(trace: Path) -> list[float]:
@@ -125,17 +134,19 @@ def live(
         browser.start_tracing(page=page, path=str(trace), screenshots=False)
     if baseline:
         page.evaluate(
-            "([url, every, total]) => { let n = 0; const thread = document.getElementById('thread');"
+            "([url, every, total, kept]) => { let n = 0; const thread = document.getElementById('thread');"
             " const timer = setInterval(async () => { const i = n++;"
             "  if (i >= total - 1) clearInterval(timer);"
             "  const html = await (await fetch(url, { cache: 'no-store' })).text();"
             "  thread.insertAdjacentHTML('beforeend', html.replace(/<p class=\"text\">[^<]*/,"
-            '   `<p class="text">bench live ${i}`)); }, every); }',
-            [f"{static}bubble.html", 1000 / args.rate, total],
+            '   `<p class="text">bench live ${i}`));'
+            "  const bubbles = thread.querySelectorAll(':scope > .bubble');"  # the newest `kept`, as thread.js
+            "  for (let k = 0; k < bubbles.length - kept; k++) bubbles[k].remove(); }, every); }",
+            [f"{static}bubble.html", 1000 / args.rate, total, KEPT],
         )
         page.wait_for_timeout(args.seconds * 1000)
     else:
-        post_inbound(base_url, args.rate, args.seconds, sent, errors)
+        result.posted_s = post_inbound(base_url, args.rate, args.seconds, sent, errors)
     deadline = time.monotonic() + max(30.0, 2 * args.seconds)  # a page that fell behind may catch up
     while time.monotonic() < deadline and page.evaluate("Object.keys(window.__bench.arrivals).length") < total:
         page.wait_for_timeout(200)
