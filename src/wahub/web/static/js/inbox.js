@@ -138,9 +138,10 @@ async function showNew(open, created) {
   const fresh = created.map(({ data }) => data).filter((data) => !thread.bubbleOf(data.message_id));
   // A thread opened deep inside (at a search's result) gets its newest messages by scrolling down.
   if (!fresh.length || !jump.atNewest()) return;
+  // One bubble that cannot be fetched (the network dropped) does not keep the others out.
   const parts = await Promise.all(fresh.map(async (data) => {
-    const response = await part(`/c/${open}/messages/${data.message_id}`);
-    return response.status === 200 ? response.text() : "";
+    const response = await part(`/c/${open}/messages/${data.message_id}`).catch(() => null);
+    return response?.status === 200 ? response.text().catch(() => "") : "";
   }));
   if (thread.openConversation() !== open) return;
   const html = parts.filter((text, i) => text && !thread.bubbleOf(fresh[i].message_id)).join("");
