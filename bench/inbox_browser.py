@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from inbox_browser_live import APP_SECRET, NUMBERS, WABA_ID, live, mark, settle  # bench/inbox_browser_live.py
+from inbox_browser_live import APP_SECRET, NUMBERS, WABA_ID, live, mark, renice_browser, settle
 from inbox_seed import Archive, seed_sqlite, vocabulary  # bench/inbox_seed.py
 from serving import BenchError, free_port, wait_port  # bench/serving.py
 
@@ -167,12 +167,7 @@ def measure(base_url: str, last: int, text: int, args: argparse.Namespace) -> di
 
     figures: dict[str, Any] = {"nav": ([], []), "open": ([], []), "deep": ([], []), "loads": [os.getloadavg()[0]]}
     with sync_playwright() as driver:
-        executable = CHROMIUM
-        if args.browser_nice:  # chromium and its children (the renderer) at that niceness, through a wrapper
-            executable = str(args.work / "chromium-niced")
-            Path(executable).write_text(f'#!/bin/sh\nexec nice -n {args.browser_nice} {CHROMIUM} "$@"\n')
-            os.chmod(executable, 0o755)
-        browser = driver.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(
                 viewport={"width": 1280, "height": 800},
@@ -211,6 +206,8 @@ def measure(base_url: str, last: int, text: int, args: argparse.Namespace) -> di
                         figures["deep"][which].append(deep)
                         figures["open"][which].append(opened)
             figures["loads"].append(os.getloadavg()[0])
+            if args.browser_nice:
+                renice_browser(args.browser_nice)
             figures["live"] = [
                 live(
                     page, base_url, static, args, True, args.trace and args.trace.with_suffix(".static.json"), browser
@@ -330,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         "--browser-nice",
         type=int,
         default=0,
-        help="run chromium at this niceness (e.g. -10: ahead of the server and the machine's other work, as the "
-        "foreground app on an agent's computer, where the server is elsewhere); root for a negative one",
+        help="the live phase with chromium's threads at this niceness (e.g. -10: ahead of the server and the "
+        "machine's other work, as the foreground app on an agent's computer, where the server is elsewhere); root for "
+        "a negative one",
     )
     args = parser.parse_args(argv)
     if not Path(CHROMIUM).exists():
