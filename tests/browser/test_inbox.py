@@ -4,12 +4,13 @@ ticks forward live and its reply, hostile names and bodies, the security policy,
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING
 
 from tests.browser.conftest import PHONE, Sandbox, Shots, log_in
 
 if TYPE_CHECKING:
-    from playwright.sync_api import BrowserContext, Page
+    from playwright.sync_api import BrowserContext, Page, Route
 
 ANA, BEN, CHLOE, DEV = "14155550101", "14155550102", "14155550103", "14155550104"
 BLUE = "rgb(83, 189, 235)"
@@ -120,12 +121,21 @@ def test_a_text_ticks_forward_live_and_the_simulated_reply_appears(sandbox: Sand
                     if (tick && change.attributeName === "data-status") {
                         record(tick.closest(".bubble"), tick.dataset.status);
                     }
+                    // A bubble the stream brought before the send's answer comes in whole, with its status.
+                    for (const node of change.addedNodes || []) {
+                        const added = node.querySelectorAll ? [node, ...node.querySelectorAll(".bubble")] : [];
+                        for (const bubble of added.filter((b) => b.matches(".bubble.outbound[data-message-id]"))) {
+                            const shown = bubble.querySelector(".tick");
+                            if (shown) record(bubble, shown.dataset.status);
+                        }
+                    }
                     if (change.attributeName === "data-message-id" && change.oldValue === null) {
                         window.tickHistory[change.target.dataset.messageId] = window.tickHistory.pending || [];
                         delete window.tickHistory.pending;
                     }
                 }
-            }).observe(document.getElementById("thread"), {subtree: true, attributes: true, attributeOldValue: true,
+            }).observe(document.getElementById("thread"), {subtree: true, childList: true, attributes: true,
+                                                             attributeOldValue: true,
                                                              attributeFilter: ["data-status", "data-message-id"]});
         }"""
     )
@@ -160,6 +170,44 @@ def test_a_text_ticks_forward_live_and_the_simulated_reply_appears(sandbox: Sand
     page.wait_for_selector(f"#conv-{ana}:not(.unread)")
     shot(page, "reply")
     assert page.evaluate("() => window.samePage") is True
+
+
+def test_statuses_that_come_before_the_sends_answer_still_reach_its_bubble(
+    sandbox: Sandbox, page: Page, shot: Shots
+) -> None:
+    """The stream may bring a message and its statuses before POST /api/v1/messages has answered the page (a
+    slow answer): the message's bubble still shows them (the stream's own bubble takes the composer's place).
+    Here the answer is held until the message is read, so no later event could make up for a lost one."""
+    dev = sandbox.conversation_of(DEV)
+    held: list[int] = []
+
+    def hold_until_read(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        answer = route.fetch()
+        message_id = int(answer.json()["id"])
+        held.append(message_id)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if sandbox.api("GET", f"/api/v1/messages/{message_id}").json().get("status") == "read":
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # the stream's events reach the page meanwhile
+        route.fulfill(response=answer)
+
+    log_in(page, sandbox.url, sandbox.admin_email, sandbox.admin_password)
+    page.click(f"#conv-{dev} a")
+    page.wait_for_selector(f"#conversation[data-id='{dev}']")
+    page.route("**/api/v1/messages", hold_until_read)
+    page.fill("#composer-text", "Read before you know it")
+    page.press("#composer-text", "Enter")
+    page.wait_for_function("() => [...document.querySelectorAll('#thread .bubble.outbound')].pop().dataset.messageId")
+    assert held, "the send's answer was not held"
+    assert sandbox.api("GET", f"/api/v1/messages/{held[0]}").json()["status"] == "read"
+    page.wait_for_selector(f"#m-{held[0]} .tick[data-status='read']", timeout=5_000)
+    shot(page, "read-before-the-answer")
+    page.unroute("**/api/v1/messages")
 
 
 def test_a_refused_send_stays_on_its_bubble_with_the_reason(sandbox: Sandbox, page: Page, shot: Shots) -> None:
