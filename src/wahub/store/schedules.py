@@ -50,11 +50,18 @@ def _checked(expression: str, tz: str) -> None:
 
 
 async def create(
-    session: AsyncSession, *, cron_expression: str, tz: str, message: dict[str, Any], name: str | None = None
+    session: AsyncSession,
+    *,
+    cron_expression: str,
+    tz: str,
+    message: dict[str, Any],
+    name: str | None = None,
+    now: datetime | None = None,
 ) -> Schedule:
-    """A new active schedule; raises ``InvalidInput`` for an expression or a time zone that cannot be read."""
+    """A new active schedule, first due at the first time after ``now``; raises ``InvalidInput`` for an
+    expression or a time zone that cannot be read."""
     _checked(cron_expression, tz)
-    now = utcnow()
+    now = now or utcnow()
     schedule = Schedule(
         name=name,
         cron=cron_expression,
