@@ -94,6 +94,8 @@ async def create_schedule(body: ScheduleIn, ctx: Ctx, _who: Writer) -> ScheduleO
     """A recurring message. A cron expression or a time zone that cannot be read is a 422. Each firing queues
     the message as a send would: a free-form message whose 24-hour window is closed by then is not sent, and the
     firing's history says why (send a template)."""
+    if body.message.send_at is not None:
+        raise errors.InvalidInput("message.send_at: a schedule sends at its cron times", field="message.send_at")
     async with db.transaction(ctx.sessions) as session:
         schedule = await schedules.create(
             session, cron_expression=body.cron, tz=body.tz, message=stored(body.message.to_request()), name=body.name
