@@ -195,6 +195,7 @@ async def test_api_create_list_show_pause_resume_delete(
     assert response.status_code == 201, response.text
     created = response.json()
     assert created["state"] == "active" and created["message"]["content"] == {"body": "Good morning"}
+    assert "24-hour window" in created["warnings"][0]  # free-form: each firing needs the window open
     next_run = datetime.fromisoformat(created["next_run_at"])
     assert next_run > utcnow() and next_run.astimezone().minute == 0
     sid = created["id"]
@@ -244,6 +245,7 @@ async def test_a_firing_refused_records_why_and_the_schedule_goes_on(
         ({"cron": "0 8 * * *", "tz": "Europe/Atlantis", "message": TEXT}, "tz"),
         ({"cron": "0 8 * * *", "message": {"to": "+14155550101", "type": "text"}}, "message"),
         ({"cron": "0 8 * * *", "message": {**TEXT, "send_at": "2030-01-01T00:00:00Z"}}, "message.send_at"),
+        ({"cron": "0 8 * * *", "message": {**TEXT, "to": "+19995550101"}}, "not a valid phone number"),
     ],
 )
 async def test_a_schedule_that_cannot_be_read_is_a_422(

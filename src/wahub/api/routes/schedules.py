@@ -14,10 +14,16 @@ from wahub import errors
 from wahub.api import schemas
 from wahub.api.deps import Ctx, Overseer, ReadSession, Sender
 from wahub.automations.schedules import stored
+from wahub.sending import service
 from wahub.store import db, schedules
 from wahub.store.models import Schedule, ScheduleFiring
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
+
+FREE_FORM = (
+    "a free-form message is sent only while the contact's 24-hour window is open: a firing when it is closed "
+    "queues nothing and its history says why; send a template to reach the contact any time"
+)
 
 
 async def _writer(principal: Sender) -> None:
@@ -72,6 +78,7 @@ class ScheduleOut(BaseModel):
     last_error: str | None
     created_at: datetime
     history: list[FiringOut] | None = Field(default=None, description="its latest firings, newest first")
+    warnings: list[str] = Field(default_factory=list, description="what may keep its messages from being sent")
 
     @classmethod
     def of(cls, schedule: Schedule, history: list[ScheduleFiring] | None = None) -> ScheduleOut:
@@ -96,11 +103,16 @@ async def create_schedule(body: ScheduleIn, ctx: Ctx, _who: Writer) -> ScheduleO
     firing's history says why (send a template)."""
     if body.message.send_at is not None:
         raise errors.InvalidInput("message.send_at: a schedule sends at its cron times", field="message.send_at")
+    request = body.message.to_request()
     async with db.transaction(ctx.sessions) as session:
+        await service.prepare(session, request)  # the sender account and the recipient, checked as a send's
         schedule = await schedules.create(
-            session, cron_expression=body.cron, tz=body.tz, message=stored(body.message.to_request()), name=body.name
+            session, cron_expression=body.cron, tz=body.tz, message=stored(request), name=body.name
         )
-        return ScheduleOut.of(schedule)
+        out = ScheduleOut.of(schedule)
+    if request.free_form:
+        out.warnings.append(FREE_FORM)
+    return out
 
 
 @router.get("", response_model=list[ScheduleOut])
