@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import messages, queues
+from wahub.store import messages, queues, stream
 from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
 
 
@@ -229,7 +229,12 @@ async def cancel(session: AsyncSession, message_id: int) -> None:
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise errors.Conflict(f"message {message_id} is being sent or was sent: too late to cancel it")
-    messages.record_failure(await messages.get(session, message_id), None, "cancelled", CANCELLED)
+    message = await messages.get(session, message_id)
+    messages.record_failure(message, None, "cancelled", CANCELLED)
+    tick = stream.status_tick(
+        message.id, message.conversation_id, None, "failed", message.failed_at, (None, "cancelled")
+    )
+    stream.publish(session, [tick])  # the inbox shows it failed at once
 
 
 async def due_now(session: AsyncSession, account_id: int) -> None:
