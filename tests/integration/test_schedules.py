@@ -255,3 +255,27 @@ async def test_a_schedule_that_cannot_be_read_is_a_422(
     assert response.status_code == 422, response.text
     assert field in response.text
     assert (await client.get("/api/v1/schedules")).json() == []
+
+
+async def test_a_firing_that_fails_for_another_reason_is_retried_then_recorded(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    start = datetime(2026, 6, 1, 7, 2, tzinfo=UTC)
+    async with db.transaction(sessions) as session:  # a message a schedule cannot read (written by hand)
+        broken = await schedules.create(
+            session, cron_expression="0 * * * *", tz="UTC", message={"type": "text"}, now=start
+        )
+    due = datetime(2026, 6, 1, 8, tzinfo=UTC)
+    clock = Clock(due + timedelta(seconds=1))
+    firer = ScheduleFirer(sessions, clock=clock)
+    for attempt in range(1, 5):
+        assert await firer.run_once() == 1
+        again = await _reload(sessions, broken.id)
+        assert again.attempts == attempt and again.next_run_at == due and "KeyError" in (again.last_error or "")
+        assert again.locked_until is not None and again.locked_until > clock.now
+        assert await firer.run_once() == 0  # not before its retry time
+        clock.now = again.locked_until + timedelta(seconds=1)
+    assert await firer.run_once() == 1  # the fifth try: recorded as not sent, and on to the next time
+    (firing,) = await _firings(sessions)
+    assert firing.due_at == due and firing.message_id is None and "KeyError" in (firing.error or "")
+    assert (await _reload(sessions, broken.id)).next_run_at == datetime(2026, 6, 1, 9, tzinfo=UTC)

@@ -6,7 +6,8 @@ A firing queues the schedule's message exactly as ``POST /api/v1/messages`` woul
 ``store/outbound.py``: the sender account, the recipient, the 24-hour window), records it in the schedule's
 history with the message's id, or with the reason nothing was queued (a window closed, an account removed),
 and moves the schedule to its next time. A refusal is the firing's outcome, not a retry: the next time comes
-as planned."""
+as planned. Any other failure (the database) is retried as any job is (``worker/retry.py``'s
+``SCHEDULE_FIRING``), the due time kept, then recorded as not sent."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from wahub.sending import service
 from wahub.sending.request import SendRequest
 from wahub.store import db, outbound, schedules
 from wahub.store.models import Schedule, utcnow
+from wahub.worker import retry
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,15 @@ class ScheduleFirer:
         async with db.transaction(self._sessions) as session:
             due = await schedules.claim(session, self._batch, self._lease, now)
             for schedule in due:
-                message_id, error = await _queue(session, schedule)
+                try:
+                    message_id, error = await _queue(session, schedule)
+                except Exception as exc:  # not the message's fault: tried again later, as any job
+                    later = retry.decide(exc, schedule.attempts, retry.SCHEDULE_FIRING, now)
+                    if later is not None:
+                        log.warning("schedule %s: firing failed, tried again in %.0f s", schedule.id, later.delay)
+                        await schedules.later(session, schedule, later.when, repr(exc))
+                        continue
+                    message_id, error = None, f"not sent: {exc!r}"
                 await schedules.fired(session, schedule, now, message_id=message_id, error=error)
         if due:
             log.info("fired schedules", extra={"schedules": [s.id for s in due]})

@@ -163,6 +163,12 @@ async def fired(
     return firing
 
 
+async def later(session: AsyncSession, schedule: Schedule, when: datetime, error: str) -> None:
+    """The firing failed for a passing reason: the same due time is tried again at ``when`` (its lease until
+    then), its attempts counted."""
+    await QUEUE.settle(session, [{"b_id": schedule.id}], {"locked_until": when, "last_error": error})
+
+
 async def due_count(session: AsyncSession, now: datetime) -> int:
     stmt = sa.select(sa.func.count()).select_from(_TABLE).where(QUEUE.due(now))
     return int(await session.scalar(stmt) or 0)
