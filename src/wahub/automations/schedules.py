@@ -12,6 +12,7 @@ as planned. Any other failure (the database) is retried as any job is (``worker/
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 20  # schedules fired per transaction
 LEASE = timedelta(minutes=2)  # a claim left by a worker that died is taken again after this
+# Seconds between two looks for due schedules (their times are minutes): the sender's loop runs a step per
+# batch of sends, and a look that found something takes the write lock, which the webhook path needs too.
+EVERY = 1.0
 
 
 def stored(request: SendRequest) -> dict[str, Any]:
@@ -73,15 +77,24 @@ class ScheduleFirer:
         self._clock = clock
         self._batch = batch
         self._lease = lease
+        self._last = -EVERY
 
     async def run_due(self) -> None:
-        """Fire every due schedule (``runner.Worker`` runs this before the sender's step)."""
+        """Fire every due schedule, if the last look was ``EVERY`` ago or more (``runner.Worker`` runs this
+        before each of the sender's steps)."""
+        if time.monotonic() - self._last < EVERY:
+            return
+        self._last = time.monotonic()
         while await self.run_once() == self._batch:
             pass
 
     async def run_once(self) -> int:
-        """Fire up to ``batch`` due schedules in one transaction; returns how many."""
+        """Fire up to ``batch`` due schedules in one transaction; returns how many. A read first: with nothing
+        due, no write transaction is begun."""
         now = self._clock()
+        async with self._sessions() as session:
+            if not await schedules.due_count(session, now):
+                return 0
         async with db.transaction(self._sessions) as session:
             due = await schedules.claim(session, self._batch, self._lease, now)
             for schedule in due:
