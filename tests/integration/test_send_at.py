@@ -4,6 +4,7 @@ taken yet can be cancelled."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
+from tests.support import eventually
 from wahub.store import db, outbox, stream
 from wahub.store.models import Account, OutboxJob, utcnow
 
@@ -120,3 +122,28 @@ async def test_a_held_message_can_be_cancelled_until_it_is_taken(
     response = await client.post(f"/api/v1/messages/{now}/cancel")
     assert response.status_code == 409 and "too late" in response.text
     assert (await client.post("/api/v1/messages/999999/cancel")).status_code == 404
+
+
+async def test_a_running_worker_sends_a_held_message_at_its_time_not_before(
+    client: httpx.AsyncClient, worker: None, graph_url: str
+) -> None:
+    at = utcnow() + timedelta(seconds=2)
+    held = (await client.post("/api/v1/messages", json={**TEXT, "send_at": at.isoformat()})).json()["id"]
+    async with httpx.AsyncClient(base_url=graph_url) as fake:
+
+        async def requests() -> list[dict[str, object]]:
+            found: list[dict[str, object]] = (await fake.get("/_fake/requests?path_contains=/messages")).json()["data"]
+            return found
+
+        await asyncio.sleep(1.0)
+        assert await requests() == []  # the worker polls all along: not yet
+        assert (await client.get(f"/api/v1/messages/{held}")).json()["status"] == "queued"
+
+        async def sent() -> str | None:
+            status: str = (await client.get(f"/api/v1/messages/{held}")).json()["status"]
+            return status if status != "queued" else None
+
+        await eventually(sent, timeout=20)
+        assert utcnow() >= at
+        (request,) = await requests()
+        assert request["body"]["text"] == {"body": "Reminder"}  # type: ignore[index]
