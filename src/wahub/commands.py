@@ -13,6 +13,7 @@ import contextlib
 import mimetypes
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from wahub import config, errors
 from wahub.store import accounts, db, migrate
 from wahub.store.crypto import Vault
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, Message, utcnow
 
 if TYPE_CHECKING:
     from wahub.api.schemas import SendMessage
@@ -173,6 +174,16 @@ async def queue_send(store: Store, secret_key: str, body: SendMessage) -> Messag
     async with store.transaction() as session:
         message, _contact = await service.queue(session, body.to_request())
         return message
+
+
+async def window_warning(store: Store, message: Message, send_at: datetime | None) -> str | None:
+    """``wahub send --at``: the warning ``POST /api/v1/messages`` gives when the window will be closed by then."""
+    from wahub.store import outbound
+
+    if send_at is None or message.type == "template" or message.group_id is not None or send_at <= utcnow():
+        return None
+    async with store.transaction() as session:
+        return await outbound.window_warning(session, message.conversation_id, send_at)
 
 
 async def update_account(

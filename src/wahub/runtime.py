@@ -34,6 +34,7 @@ from wahub import commands, config, sandbox, sandbox_twilio, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
+from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
 from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
@@ -220,6 +221,7 @@ async def serve(
             deliverer=deliverer,
             pruner=pruner,
             templates=syncer,
+            schedules=ScheduleFirer(sessions) if sender is not None else None,  # fired in the sender's loop
         )
         worker_task = asyncio.create_task(worker.run(stop))
     try:

@@ -30,6 +30,7 @@ COMMANDS = [
     ["account", "remove", "--phone-number-id", "998877", "--yes"],
     ["media", "retry"],
     ["monitor"],
+    ["schedule", "list"],
     ["send", "--to", "+14155550101", "--template", "hello_world"],
     ["send", "--to", "+14155550101", "--file", A_FILE],
 ]

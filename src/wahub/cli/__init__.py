@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from wahub.cli import account, apikey, database, fakegraph, media, monitor, send, serve, templates, user
+from wahub.cli import account, apikey, database, fakegraph, media, monitor, schedule, send, serve, templates, user
 
 app = typer.Typer(
     name="wahub",
@@ -29,6 +29,7 @@ app.add_typer(user.app, name="user")
 app.add_typer(account.app, name="account")
 app.add_typer(media.app, name="media")
 app.add_typer(templates.app, name="templates")
+app.add_typer(schedule.app, name="schedule")
 
 PRIVATE_UMASK = 0o077
 

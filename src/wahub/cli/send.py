@@ -42,6 +42,10 @@ async def send(
     ] = None,
     caption: Annotated[str | None, typer.Option(help="With --file: a caption (image, video, document)")] = None,
     sender: Annotated[str | None, typer.Option("--from", help="phone_number_id to send from")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Send it at this time, ISO 8601 with a time zone (2026-12-24T09:00:00+01:00); past: now"),
+    ] = None,
     entity: Annotated[
         list[str] | None,
         typer.Option(help="Link the message to an entity of your systems, TYPE:ID (e.g. invoice:INV-42); repeatable"),
@@ -53,10 +57,12 @@ async def send(
     from wahub import commands
 
     if file is not None:
+        if at is not None:
+            fail("--at: not with --file (upload the file, then send it with --json and its wahub_media_id)", code=2)
         links = _entities(entity or [])
         await _send_file(file, to, caption, sender, links, data_dir, database_url, others=(text, template, json_file))
         return
-    body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [])
+    body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [], at)
     async with commands.opened(load_settings(data_dir, database_url)) as store:
         key = secret_key(store.settings)
         try:
@@ -65,7 +71,13 @@ async def send(
             raise  # not a usage error: the same command works with a template, or once the contact writes
         except errors.InvalidInput as exc:  # found with the data: a number no contact has, a file not uploaded
             fail(exc.message, code=2)
-    say(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")
+        warning = await commands.window_warning(store, message, body.send_at)
+    if body.send_at is not None:
+        say(f"queued {message.type} message {message.id} to +{body.to}, held until {body.send_at.isoformat()}")
+        if warning:
+            say(f"warning: {warning}")
+    else:
+        say(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")
     print(message.id)
 
 
@@ -119,6 +131,7 @@ def _send_body(
     json_file: str | None,
     sender: str | None,
     entities: list[str],
+    at: str | None = None,
 ) -> SendMessage:
     from pydantic import ValidationError
 
@@ -147,6 +160,8 @@ def _send_body(
         raw["to"] = to
     if sender is not None:
         raw["from"] = sender
+    if at is not None:
+        raw["send_at"] = at
     if entities:
         raw["entities"] = [*raw.get("entities", []), *_entities(entities)]
     try:

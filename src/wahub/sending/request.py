@@ -5,6 +5,7 @@ by ``sending/service.py``. No I/O."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from wahub.domain import MessageType
@@ -24,6 +25,7 @@ class SendRequest:
     reply_to: str | None = None  # the wamid answered (Meta's ``context.message_id``)
     callback_data: str | None = None  # Meta's ``biz_opaque_callback_data``, given back in the message's statuses
     entities: tuple[tuple[str, str], ...] = ()  # (entity_type, entity_id) of other systems to link it to
+    send_at: datetime | None = None  # held in the outbox until then (aware); None or past: now
 
     @property
     def free_form(self) -> bool:

@@ -70,6 +70,7 @@ async def prepare(
         entities=tuple(dict.fromkeys(request.entities)),
         sent_by_user_id=sent_by_user_id,
         sent_by_api_key_id=sent_by_api_key_id,
+        send_at=request.send_at,
     )
 
 

@@ -39,6 +39,11 @@ class QueuedSend:
     # Who queues it: a signed-in user or an API key (neither: wahub itself, e.g. the CLI or a campaign).
     sent_by_user_id: int | None = None
     sent_by_api_key_id: int | None = None
+    send_at: datetime | None = None  # its job is due then (None or a past time: now)
+
+    def later(self, now: datetime) -> bool:
+        """Held until a time still to come: the window is the one at that time, not now (``window_warning``)."""
+        return self.send_at is not None and self.send_at > now
 
     @property
     def chat(self) -> domain.ContactRef:
@@ -64,10 +69,16 @@ async def queue_many(
     now = utcnow()
     results: list[tuple[Message, Contact] | errors.WindowClosed] = []
     rows = []
+    due: list[datetime] = []  # each row's job's run_at
     for item in items:
         contact = resolved[item.account.id].get(item.chat)
         chat = chats[item.account.id][contact.id]
-        if item.free_form and item.group_id is None and not conversations.window_open(chat, now):
+        if (
+            item.free_form
+            and item.group_id is None
+            and not item.later(now)
+            and not conversations.window_open(chat, now)
+        ):
             results.append(_window_closed(chat))
             continue
         row = {
@@ -89,6 +100,7 @@ async def queue_many(
             "queued_at": now,
         }
         rows.append(row)
+        due.append(item.send_at if item.later(now) and item.send_at else now)
         conversations.record_activity(chat, now)
         results.append((Message(**row), contact))
     closed = [item.to.key for item, r in zip(items, results, strict=True) if isinstance(r, errors.WindowClosed)]
@@ -104,7 +116,9 @@ async def queue_many(
         for row, (message, _), message_id in zip(rows, new, await db.new_ids(session, table, len(rows)), strict=True):
             row["id"] = message.id = message_id
         await session.execute(sa.insert(table), rows)
-        await session.execute(sa.insert(OutboxJob), [_job(m.id, m.account_id, now) for m, _ in new])
+        await session.execute(
+            sa.insert(OutboxJob), [_job(m.id, m.account_id, now, at) for (m, _), at in zip(new, due, strict=True)]
+        )
         stream.publish(session, [c for m, _ in new for c in stream.message_created(m.id, m.conversation_id, "queued")])
         queued = [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
         links = [(message.id, entity) for item, (message, _) in queued for entity in item.entities]
@@ -121,17 +135,31 @@ def _uploaded_file(item: QueuedSend) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _job(message_id: int, account_id: int, now: datetime) -> dict[str, Any]:
+def _job(message_id: int, account_id: int, now: datetime, run_at: datetime) -> dict[str, Any]:
     return {
         "message_id": message_id,
         "account_id": account_id,
         "kind": outbox.JobKind.SEND.value,
         "state": outbox.JobState.PENDING.value,
         "attempts": 0,
-        "run_at": now,
+        "run_at": run_at,
         "created_at": now,
         "updated_at": now,
     }
+
+
+async def window_warning(session: AsyncSession, conversation_id: int, send_at: datetime) -> str | None:
+    """What to tell who queues a free-form message for ``send_at``: that its conversation's 24-hour window will
+    be closed by then (it is sent anyway, and fails with the window's reason unless the contact writes first)."""
+    chat = await session.get(Conversation, conversation_id)
+    closes = conversations.window_closes_at(chat) if chat is not None else None
+    if closes is not None and closes > send_at:
+        return None
+    when = f"closes at {closes.isoformat()}" if closes else "is not open (this contact has not written yet)"
+    return (
+        f"the 24-hour customer-service window {when}, before send_at: unless the contact writes before then, the "
+        "message will fail with window_closed; send a template instead"
+    )
 
 
 def _window_closed(conversation: Conversation) -> errors.WindowClosed:

@@ -12,7 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.store import messages, queues
+from wahub import errors
+from wahub.store import messages, queues, stream
 from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
 
 
@@ -209,6 +210,31 @@ async def fail_many(session: AsyncSession, holder: str, rows: Sequence[tuple[int
         {"state": JobState.FAILED.value, "last_error": sa.bindparam("b_error")},
         holder=holder,
     )
+
+
+CANCELLED = "cancelled before it was sent"
+
+
+async def cancel(session: AsyncSession, message_id: int) -> None:
+    """Take a message's pending send job out of the queue: the message ends ``failed``, ``cancelled``. Raises
+    ``NotFound`` (no such message to send) or ``Conflict`` (the worker has taken it, or it was sent)."""
+    job = await for_message(session, message_id)
+    if job is None or job.kind != JobKind.SEND.value:
+        raise errors.NotFound(f"message {message_id} is not an outbound message")
+    taken = await session.execute(
+        sa.update(OutboxJob)
+        .where(OutboxJob.id == job.id, OutboxJob.state == JobState.PENDING.value)
+        .values(state=JobState.FAILED.value, last_error=CANCELLED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise errors.Conflict(f"message {message_id} is being sent or was sent: too late to cancel it")
+    message = await messages.get(session, message_id)
+    messages.record_failure(message, None, "cancelled", CANCELLED)
+    tick = stream.status_tick(
+        message.id, message.conversation_id, None, "failed", message.failed_at, (None, "cancelled")
+    )
+    stream.publish(session, [tick])  # the inbox shows it failed at once
 
 
 async def due_now(session: AsyncSession, account_id: int) -> None:

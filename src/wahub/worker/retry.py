@@ -28,6 +28,9 @@ class Policy:
         return next((base for cls, base in self.slower if isinstance(error, cls)), self.base)
 
 
+# A schedule's firing that failed for a reason not its own (the database): a few tries, then recorded as not sent.
+SCHEDULE_FIRING = Policy(max_attempts=5, base=5.0, ceiling=300.0)
+
 # Sends. The pair limit (about one message per 6 s to one recipient) wants a pause of its own length. The
 # throughput limit does not: the sender's window for the number slows down instead, and the message retries
 # like any transient failure.

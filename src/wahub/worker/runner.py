@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
 from wahub.wakeups import Channel, Notifier
 from wahub.worker.deliverer import Deliverer
@@ -39,15 +40,18 @@ class Worker:
         deliverer: Deliverer | None = None,
         pruner: Pruner | None = None,
         templates: TemplateSyncer | None = None,
+        schedules: ScheduleFirer | None = None,
     ) -> None:
         """``pruner`` and ``templates`` (the template syncs) run in the deliverer's loop, which must be there
-        too: periodic upkeep shares that loop rather than starting loops of its own."""
+        too: periodic upkeep shares that loop rather than starting loops of its own. ``schedules`` (the recurring
+        schedules' firings) run in the sender's, before each of its steps, which then sends what they queued."""
         self._processor = processor
         self._sender = sender
         self._media = media
         self._deliverer = deliverer
         self._pruner = pruner
         self._templates = templates
+        self._schedules = schedules
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -55,7 +59,10 @@ class Worker:
         if self._processor is not None:
             loops.append(asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)))
         if self._sender is not None:
-            loops.append(asyncio.create_task(self._loop("sender", self._sender.run_once, Channel.OUTBOX, stop)))
+            sends: Callable[[], Awaitable[int]] = self._sender.run_once
+            if self._schedules is not None:
+                sends = _after(self._schedules.run_due, sends)
+            loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
             loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))

@@ -21,7 +21,7 @@ from wahub.api.deps import (
     Sender,
     entity_filter,
 )
-from wahub.store import conversations, db, entities, idempotency, messages, outbox, statuses
+from wahub.store import conversations, db, entities, idempotency, messages, outbound, outbox, statuses
 from wahub.store.models import utcnow
 from wahub.wakeups import Channel
 
@@ -65,7 +65,27 @@ async def send_message(
         response.headers["Idempotent-Replayed"] = "true"
     else:
         ctx.notifier.notify(Channel.OUTBOX)
+    request = body.to_request()
+    if request.send_at is not None and request.free_form and request.send_at > utcnow():
+        async with ctx.sessions() as session:
+            warning = await outbound.window_warning(session, queued.message.conversation_id, request.send_at)
+        queued.message.warnings = [warning] if warning else []  # type: ignore[attr-defined]  # an extra field
     return queued.message
+
+
+@router.post(
+    "/{message_id}/cancel",
+    response_model=schemas.MessageOut,
+    responses={409: {"description": "the message is being sent or was sent: too late to cancel"}},
+)
+async def cancel_message(message_id: schemas.Id, ctx: Ctx, principal: Sender) -> schemas.MessageOut:
+    """Cancel a queued message before it is sent (one held by ``send_at``, or waiting its turn): it ends
+    ``failed`` with the reason ``cancelled``. Too late once the worker has taken it (409)."""
+    async with db.transaction(ctx.sessions) as session:
+        await visibility.check_message(session, principal, message_id)
+        await outbox.cancel(session, message_id)
+    async with ctx.sessions() as session:
+        return await schemas.MessageOut.load(session, message_id)
 
 
 @router.get("", response_model=schemas.MessagePage)

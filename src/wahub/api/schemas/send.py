@@ -12,6 +12,7 @@ added, so the JSON Meta receives is the JSON the client sent, with ``to`` normal
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -57,6 +58,8 @@ GROUP_TYPES = ("text", "image", "video", "audio", "document", "template")
 GROUP_ID = re.compile(r"[A-Za-z0-9._@-]{1,128}")
 # A wa_id as Meta writes it: digits only. One phonenumbers does not know may still be a contact Meta gave us.
 WA_ID = re.compile(r"[0-9]{7,15}")
+# How far ahead ``send_at`` may be: further is most likely a mistaken year, and a window or template may be gone.
+SEND_AT_MAX = timedelta(days=366)
 
 
 class SendMessage(BaseModel):
@@ -101,6 +104,22 @@ class SendMessage(BaseModel):
         max_length=ENTITIES_MAX,
         description="wahub's own: link the message to these entities of your systems (not sent to Meta)",
     )
+    send_at: datetime | None = Field(
+        default=None,
+        description="wahub's own: send it at this time (ISO 8601 with a time zone, at most 366 days ahead; a past "
+        "time sends it now). Until then it can be cancelled (POST /api/v1/messages/{id}/cancel)",
+    )
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z")
+        if value - datetime.now(tz=UTC) > SEND_AT_MAX:
+            raise ValueError(f"at most {SEND_AT_MAX.days} days ahead")
+        return value.astimezone(UTC)
 
     @field_validator("to")
     @classmethod
@@ -146,6 +165,7 @@ class SendMessage(BaseModel):
             reply_to=self.context.message_id if self.context else None,
             callback_data=self.biz_opaque_callback_data,
             entities=tuple(e.key for e in self.entities or ()),
+            send_at=self.send_at,
         )
 
 
