@@ -1,4 +1,4 @@
-"""``wahub schedule add|list|show|pause|resume|delete`` and ``wahub send --at``, on a SQLite data folder."""
+"""``wahub schedule add|list|show|pause|resume|remove`` and ``wahub send --at``, on a SQLite data folder."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_schedule_commands_add_list_show_pause_resume_delete(tmp_path: Path) -> 
     assert run("schedule", "resume", sid).exit_code == 0
     shown = run("schedule", "show", sid)
     assert shown.exit_code == 0 and "active, '0 8 * * 1-5' in Europe/Madrid" in shown.stdout
-    assert run("schedule", "delete", sid).exit_code == 0
+    assert run("schedule", "remove", sid).exit_code == 0
     gone = run("schedule", "show", sid)
     assert gone.exit_code == 2 and f"schedule {sid} does not exist" in gone.stderr
 

@@ -132,7 +132,8 @@ async def resume(schedule_id: ScheduleId, data_dir: DataDir = None, database_url
     await _set(schedule_id, "resume", data_dir, database_url)
 
 
-@app.command("delete")
+@app.command("remove")
+@app.command("delete", hidden=True)  # the API's word; SPEC's CLI says remove
 @runs
 async def delete(schedule_id: ScheduleId, data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Delete a schedule and its history."""
