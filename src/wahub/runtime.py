@@ -16,21 +16,18 @@ import logging
 import os
 import signal
 import socket
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
 import sqlalchemy as sa
 import uvicorn
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp
 
 import fakegraph
 import faketwilio
-from wahub import commands, config, sandbox, sandbox_twilio, wakeups
+from wahub import commands, config, processor_child, sandbox, sandbox_twilio, wakeups
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
@@ -39,9 +36,9 @@ from wahub.automations.template_sync import TemplateSyncer
 from wahub.provider import base, meta, twilio
 from wahub.provider.graph import GraphClient
 from wahub.roles import Role
-from wahub.store import accounts, counters, db, stream
+from wahub.store import accounts, counters, db
 from wahub.store.crypto import Vault
-from wahub.wakeups import Channel, Notifier
+from wahub.wakeups import Channel
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
@@ -56,7 +53,6 @@ T = TypeVar("T")
 PROCESSOR_NICE = 10
 HELLO_WORLD = {"name": "hello_world", "language": {"code": "en_US"}}
 BUSY_WINDOW = 0.2  # webhooks arrived this recently: intake is busy
-CHILD_STOP_SECONDS = 15.0
 # How long the link Twilio fetches an outbound file from works: Twilio fetches it as it sends, but may hold a
 # message in its queue for a while first.
 PROVIDER_LINK_TTL = 3600
@@ -206,9 +202,9 @@ async def serve(
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
-    unannounce = _announce_commits(engine, stream_fd) if stream_fd is not None else None
+    unannounce = processor_child.announce_commits(engine, stream_fd) if stream_fd is not None else None
     if role is Role.ALL:
-        tasks.append(asyncio.create_task(_supervise_processor(settings, notifier, stop), name="processor-child"))
+        tasks.append(asyncio.create_task(processor_child.supervise(settings, notifier, stop), name="processor-child"))
     flusher = counters.Flusher(sessions, ctx.tally)
     flusher.start()
     worker_task: asyncio.Task[None] | None = None
@@ -284,79 +280,6 @@ async def _greet(ctx: AppContext, http: aiohttp.ClientSession, info: _Sandbox, *
     except (aiohttp.ClientError, sa.exc.SQLAlchemyError) as exc:
         log.warning("the simulated contacts could not write first (%s); text them once they have", exc)
         return list(sandbox_twilio.CONTACTS if twilio_sandbox else sandbox.CONTACTS)
-
-
-async def _supervise_processor(settings: config.Settings, notifier: Notifier, stop: asyncio.Event) -> None:
-    """Run the webhook processor as a child process (``serve --role processor``) until ``stop``, restarting it
-    if it exits. In a process of its own it has its own interpreter lock: intake and processing then run on two
-    cores instead of sharing one (docs/decisions.md has the measurements). Its nice value leaves intake first
-    in line for the CPU; the backlog is durable. New events wake it through a pipe (``wakeups.PipeWaker``); when
-    this process dies, even by ``kill -9``, the pipe closes and the child stops too. A second pipe, the other
-    way, carries the child's "stream events committed" to ``Channel.STREAM`` here (the live stream's reader);
-    each child gets new pipes."""
-    env = dict(os.environ, WAHUB_DATA_DIR=str(settings.data_dir), WAHUB_DATABASE_URL=settings.database_url)
-    pause = 1.0
-    while not stop.is_set():
-        read_fd, write_fd = os.pipe()
-        waker = wakeups.PipeWaker(write_fd)
-        notifier.forward(Channel.EVENTS, waker)
-        back_fd, stream_fd = os.pipe()
-        unwatch = wakeups.watch_pipe(back_fd, notifier, Channel.STREAM)
-        cmd = [sys.executable, "-m", "wahub", "serve", "--role", Role.PROCESSOR.value]
-        cmd += ["--wake-fd", str(read_fd), "--stream-fd", str(stream_fd)]
-        try:
-            child = await asyncio.create_subprocess_exec(*cmd, env=env, pass_fds=(read_fd, stream_fd))
-        except BaseException:
-            notifier.unforward(Channel.EVENTS, waker)
-            waker.close()
-            unwatch()
-            raise
-        finally:
-            os.close(read_fd)
-            os.close(stream_fd)
-        started = time.monotonic()
-        waker()  # work off what is already waiting
-        exited = asyncio.create_task(child.wait())
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        notifier.unforward(Channel.EVENTS, waker)
-        waker.close()
-        unwatch()
-        # A child killed between a commit and its byte leaves events unannounced: the reader looks once more.
-        notifier.notify(Channel.STREAM)
-        if stop.is_set():
-            stopping.cancel()
-            if child.returncode is None:
-                child.terminate()
-                try:
-                    await asyncio.wait_for(exited, CHILD_STOP_SECONDS)
-                except TimeoutError:
-                    child.kill()
-                    await exited
-            return
-        stopping.cancel()
-        log.error("the webhook processor exited with code %s; restarting it", child.returncode)
-        pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 30.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
-
-
-def _announce_commits(engine: AsyncEngine, fd: int) -> Callable[[], None]:
-    """Wake the other end of the pipe ``fd`` after each commit through ``engine`` that wrote stream events;
-    returns what stops it and closes ``fd``."""
-    loop = asyncio.get_running_loop()
-    waker = wakeups.PipeWaker(fd)
-
-    def committed() -> None:
-        loop.call_soon_threadsafe(waker)
-
-    undo = stream.on_commit(engine, committed)
-
-    def unannounce() -> None:
-        undo()
-        waker.close()
-
-    return unannounce
 
 
 async def _wait_started(
