@@ -38,4 +38,6 @@ class Account(Base):
     # Why sending from this account is paused (Meta's 190: the access token expired or was revoked), or None.
     sending_paused: Mapped[str | None] = mapped_column(sa.Text)
     sending_paused_at: Mapped[datetime | None]  # since when (None: not paused, or paused before wahub kept it)
+    # An inbound text that is exactly this word (trimmed, any case) opts its sender out of marketing; None: off.
+    opt_out_keyword: Mapped[str | None] = mapped_column(sa.String(32), default="STOP", server_default="STOP")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

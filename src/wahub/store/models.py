@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 # Re-exported: the models' module is where code finds the schema, its base and its clock.
 from wahub.store.account_models import Account as Account
+from wahub.store.audience_models import ContactLabel as ContactLabel
 from wahub.store.columns import Base as Base
 from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime
@@ -43,6 +44,15 @@ class Contact(Base):
     # Marketing-message preference from user_preferences webhooks ("stop", "resume"...).
     marketing_preference: Mapped[str | None] = mapped_column(sa.String(32))
     marketing_preference_at: Mapped[datetime | None]
+    # The name the business saved for them (a CSV import); ``profile_name`` is the one WhatsApp shows.
+    saved_name: Mapped[str | None] = mapped_column(sa.String(256))
+    # Custom attributes: a flat JSON object of strings, numbers and booleans (``store/audiences.py``).
+    attributes: Mapped[dict[str, Any] | None]
+    # Since when they opted out of marketing (campaigns skip them), and how: api, keyword or meta.
+    opted_out_at: Mapped[datetime | None]
+    opt_out_source: Mapped[str | None] = mapped_column(sa.String(16))
+    # When the opt-out last changed either way: an older change (a late webhook) never overrides a newer one.
+    opt_out_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

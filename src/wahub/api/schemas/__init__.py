@@ -14,10 +14,9 @@ from wahub.api.schemas.common import (
     ErrorOut,
     Id,
 )
+from wahub.api.schemas.contacts import ContactLabelsIn, ContactOut, ContactPage, ContactPatch
 from wahub.api.schemas.conversations import (
     AssignIn,
-    ContactOut,
-    ContactPage,
     ConversationOut,
     ConversationPage,
     UserRefOut,
@@ -46,8 +45,10 @@ __all__ = [
     "CannedReplyIn",
     "CannedReplyOut",
     "CannedReplyPatch",
+    "ContactLabelsIn",
     "ContactOut",
     "ContactPage",
+    "ContactPatch",
     "ContactRefOut",
     "ConversationOut",
     "ConversationPage",

@@ -1,4 +1,4 @@
-"""Bodies of ``/api/v1/contacts`` and ``/api/v1/conversations``, read from their rows."""
+"""Bodies of ``/api/v1/conversations``, read from their rows."""
 
 from __future__ import annotations
 
@@ -6,33 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from wahub.api.schemas.common import ContactRefOut, EntityRef, Id, Joined
 from wahub.store import conversations
 from wahub.store.models import Contact, Conversation
-
-
-class ContactOut(ContactRefOut):
-    previous_wa_ids: list[str]
-    marketing_preference: str | None
-    marketing_preference_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    @field_validator("previous_wa_ids", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: list[str] | None) -> list[str]:
-        return value or []
-
-    @classmethod
-    def of(cls, c: Contact) -> ContactOut:
-        return cls.model_validate(c)
-
-
-class ContactPage(BaseModel):
-    items: list[ContactOut]
-    next_cursor: str | None
 
 
 # A user as a conversation or a message names them (no docstring: it would become its OpenAPI description).
