@@ -888,6 +888,26 @@ PREFERENCES: dict[tuple[str, str], list[dict[str, Any]]] = {
             "timestamp": 1731705721,
         }
     ],
+    ("docs", "user_preferences_resume"): [
+        {
+            "phone_number_id": "106540352242922",
+            "contact": ContactRef("16505551234"),
+            "category": "marketing_messages",
+            "value": "resume",
+            "detail": "User requested to resume marketing messages",
+            "timestamp": 1731705721,
+        }
+    ],
+    ("docs", "user_preferences_stop"): [
+        {
+            "phone_number_id": "106540352242922",
+            "contact": ContactRef("16505551234", name="Sheena Nelson"),
+            "category": "marketing_messages",
+            "value": "stop",
+            "detail": "User requested to stop marketing messages",
+            "timestamp": 1739321024,
+        }
+    ],
     ("user_marketing_preferences", "signup"): [
         {
             "phone_number_id": "106540352242922",
@@ -953,7 +973,7 @@ TABLES: dict[str, dict[tuple[str, str], list[Any]]] = {
 def test_every_payload_has_a_row_in_the_tables() -> None:
     covered = {key for table in TABLES.values() for key in table}
     assert sorted(covered) == ALL_PAYLOADS
-    assert len(ALL_PAYLOADS) == 74 + 16 + 4
+    assert len(ALL_PAYLOADS) == 74 + 16 + 6
 
 
 @pytest.mark.parametrize(("source", "name"), ALL_PAYLOADS)

@@ -209,3 +209,19 @@ def apply_preference(contact: Contact, category: str, value: str, at: datetime) 
     if value == "resume":
         return opt_in(contact, at)
     return False
+
+
+async def merge(session: AsyncSession, *, keep: Contact, drop: Contact) -> None:
+    """``drop`` becomes part of ``keep`` (``contacts.merge``): its labels join ``keep``'s, its attributes fill
+    ``keep``'s gaps, and the opt-out that changed last holds."""
+    rows = (await session.execute(sa.select(ContactLabel).where(ContactLabel.contact_id == drop.id))).scalars().all()
+    moved = [{"contact_id": keep.id, "key": r.key, "name": r.name, "created_at": r.created_at} for r in rows]
+    await upsert.insert_ignore_rows(session, ContactLabel.__table__, moved)  # type: ignore[arg-type]
+    if drop.attributes:
+        keep.attributes = {**drop.attributes, **(keep.attributes or {})}
+    keep.saved_name = keep.saved_name or drop.saved_name
+    if drop.opt_out_changed_at is not None and (
+        keep.opt_out_changed_at is None or drop.opt_out_changed_at > keep.opt_out_changed_at
+    ):
+        keep.opted_out_at, keep.opt_out_source = drop.opted_out_at, drop.opt_out_source
+        keep.opt_out_changed_at = drop.opt_out_changed_at

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.domain import ContactRef
-from wahub.store import upsert
+from wahub.domain import ContactRef, InboundMessage, MessageType
+from wahub.store import audiences, upsert
 from wahub.store.models import Contact, Conversation, Message, utcnow
 
 
@@ -142,6 +142,7 @@ async def merge(session: AsyncSession, *, keep: Contact, drop: Contact) -> None:
         theirs.contact_id = keep.id
     await session.execute(sa.update(Message).where(Message.contact_id == drop.id).values(contact_id=keep.id))
     wa_id, user_id, name = drop.wa_id, drop.user_id, drop.profile_name
+    await audiences.merge(session, keep=keep, drop=drop)
     await session.delete(drop)
     await session.flush()
     keep.wa_id = keep.wa_id or wa_id
@@ -169,11 +170,25 @@ async def change_number(session: AsyncSession, contact: Contact, new_wa_id: str)
     contact.updated_at = utcnow()
 
 
-def record_preference(contact: Contact, value: str, at: datetime) -> None:
-    """A marketing-message preference (stop, resume...); an older one never replaces a newer one."""
+def record_preference(contact: Contact, category: str, value: str, at: datetime) -> None:
+    """A marketing-message preference (stop, resume...); an older one never replaces a newer one. ``stop`` and
+    ``resume`` of ``marketing_messages`` also opt the contact out and back in (``audiences.apply_preference``)."""
     if contact.marketing_preference_at is None or at >= contact.marketing_preference_at:
         contact.marketing_preference = value[:32]
         contact.marketing_preference_at = at
+    audiences.apply_preference(contact, category, value, at)
+
+
+def record_text(contact: Contact, opt_out_keyword: str | None, message: InboundMessage) -> bool:
+    """A new inbound message from the contact: a text that is exactly the account's opt-out keyword (trimmed,
+    any case) opts them out of marketing. A group's messages opt no one out. Returns whether it did."""
+    if message.type is not MessageType.TEXT or message.group_id:
+        return False
+    text = message.content.get("text")
+    body = text.get("body") if isinstance(text, dict) else None
+    if not audiences.is_opt_out_keyword(opt_out_keyword, body):
+        return False
+    return audiences.opt_out(contact, message.timestamp, audiences.Source.KEYWORD)
 
 
 async def _conversation(session: AsyncSession, contact: Contact) -> Conversation | None:

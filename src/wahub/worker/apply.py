@@ -79,13 +79,8 @@ def is_empty(parsed: domain.ParsedWebhook) -> bool:
 
 
 def _size(parsed: domain.ParsedWebhook) -> int:
-    return (
-        len(parsed.messages)
-        + len(parsed.statuses)
-        + len(parsed.preferences)
-        + len(parsed.account_events)
-        + len(parsed.errors)
-    )
+    kinds = (parsed.messages, parsed.statuses, parsed.preferences, parsed.account_events, parsed.errors)
+    return sum(len(kind) for kind in kinds)
 
 
 async def apply_batch(
@@ -122,7 +117,7 @@ async def apply_batch(
     await _messages(session, msgs, resolved, counts, out)
     await _statuses(session, known, batch, counts, out)
     for index, account, pref in prefs:
-        contacts.record_preference(resolved[account.id].get(pref.contact), pref.value, pref.timestamp)
+        contacts.record_preference(resolved[account.id].get(pref.contact), pref.category, pref.value, pref.timestamp)
         counts[index][Held(Outcome.PREFERENCE)] += 1
     await _account_events(session, known, batch, counts, out)
     return counts
@@ -224,6 +219,7 @@ async def _messages(
         thread = threads[m.account.id][resolved[m.account.id].get(_chat(m.value)).id]
         if m.value.direction is Direction.INBOUND:
             conversations.record_inbound(thread, m.value.timestamp)
+            contacts.record_text(contact, m.account.opt_out_keyword, m.value)  # the opt-out keyword opts out
             if out is not None:
                 mid = new[(m.account.id, m.value.provider_id)]
                 view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
