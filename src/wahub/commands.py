@@ -187,12 +187,25 @@ async def window_warning(store: Store, message: Message, send_at: datetime | Non
 
 
 async def update_account(
-    store: Store, secret_key: str, phone_number_id: str | None, *, access_token: str | None, send_rate: int | None
+    store: Store,
+    secret_key: str,
+    phone_number_id: str | None,
+    *,
+    access_token: str | None,
+    send_rate: int | None,
+    opt_out_keyword: str | None = None,
 ) -> Account:
-    """``wahub account update``: a new access token and/or send rate for a stored account."""
+    """``wahub account update``: a new access token, send rate and/or opt-out keyword for a stored account."""
     async with store.transaction() as session:
         account = await accounts.default_sender(session, phone_number_id)
-        await accounts.update(session, Vault(secret_key), account, access_token=access_token, send_rate=send_rate)
+        await accounts.update(
+            session,
+            Vault(secret_key),
+            account,
+            access_token=access_token,
+            send_rate=send_rate,
+            opt_out_keyword=opt_out_keyword,
+        )
         return account
 
 

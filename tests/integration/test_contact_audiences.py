@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
-from wahub.store import audiences, conversations, db, users
-from wahub.store.models import Contact, Conversation
+from wahub.domain import ContactRef
+from wahub.store import audiences, contacts, conversations, db, users
+from wahub.store.models import Account, Contact, Conversation, utcnow
 
 
 @pytest.fixture
@@ -167,3 +168,26 @@ async def test_an_agent_changes_only_the_contacts_they_may_write_to(
     assert numbers(await client.get("/api/v1/contacts", params={"label": "vip"})) == {"14155550101", "14155550102"}
     contact = (await client.get(f"/api/v1/contacts/{theirs}")).json()
     assert contact["attributes"] == {} and contact["opted_out_at"] is None
+
+
+async def test_merged_contacts_keep_labels_attributes_name_and_the_latest_opt_out(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    async with db.transaction(sessions) as session:
+        keep = await contacts.upsert_contact(session, account.id, ContactRef(wa_id="14155550101"))
+        drop = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=None, user_id="US.1"))
+        await audiences.add_labels(session, keep.id, ["vip"])
+        await audiences.add_labels(session, drop.id, ["VIP", "Madrid"])
+        audiences.merge_attributes(keep, {"a": 1})
+        audiences.merge_attributes(drop, {"a": 2, "b": "x"})
+        drop.saved_name = "Bo"
+        audiences.opt_out(drop, utcnow(), audiences.Source.KEYWORD)
+        await session.flush()
+        await contacts.merge(session, keep=keep, drop=drop)
+        keep_id = keep.id
+    async with sessions() as session:
+        merged = await session.get(Contact, keep_id)
+        assert merged is not None
+        assert (merged.attributes, merged.saved_name, merged.opt_out_source) == ({"a": 1, "b": "x"}, "Bo", "keyword")
+        assert (await audiences.labels_of(session, [keep_id]))[keep_id] == ["Madrid", "vip"]
+        assert (await session.scalars(sa.select(Contact.id))).all() == [keep_id]

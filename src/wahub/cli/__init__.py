@@ -11,7 +11,20 @@ import sys
 
 import typer
 
-from wahub.cli import account, apikey, database, fakegraph, media, monitor, schedule, send, serve, templates, user
+from wahub.cli import (
+    account,
+    apikey,
+    contacts,
+    database,
+    fakegraph,
+    media,
+    monitor,
+    schedule,
+    send,
+    serve,
+    templates,
+    user,
+)
 
 app = typer.Typer(
     name="wahub",
@@ -27,6 +40,7 @@ app.add_typer(database.app, name="db")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(user.app, name="user")
 app.add_typer(account.app, name="account")
+app.add_typer(contacts.app, name="contacts")
 app.add_typer(media.app, name="media")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")

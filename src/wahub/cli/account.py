@@ -34,19 +34,31 @@ async def update(
         ),
     ] = None,
     send_rate: SendRate = None,
+    opt_out_keyword: Annotated[
+        str | None,
+        typer.Option(help="An inbound text that is exactly this word (any case) opts its sender out; '' for none"),
+    ] = None,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Change a stored account: its access token and/or its send rate. A running wahub picks it up."""
+    """Change a stored account: its access token, send rate and/or opt-out keyword (default STOP). A running
+    wahub picks it up."""
     from wahub import commands
 
-    if access_token is None and send_rate is None:
-        fail("give --access-token and/or --send-rate", code=2)
+    if access_token is None and send_rate is None and opt_out_keyword is None:
+        fail("give --access-token, --send-rate and/or --opt-out-keyword", code=2)
     async with commands.opened(load_settings(data_dir, database_url)) as store:
         account = await commands.update_account(
-            store, secret_key(store.settings), phone_number_id, access_token=access_token, send_rate=send_rate
+            store,
+            secret_key(store.settings),
+            phone_number_id,
+            access_token=access_token,
+            send_rate=send_rate,
+            opt_out_keyword=opt_out_keyword,
         )
+    keyword = f"opt-out keyword {opt_out_keyword.strip() or '(none)'}" if opt_out_keyword is not None else None
     changed = [w for w, v in (("access token", access_token), (f"send rate {send_rate}/s", send_rate)) if v]
+    changed += [keyword] if keyword else []
     say(f"updated account {account.phone_number_id}: {', '.join(changed)}")
 
 

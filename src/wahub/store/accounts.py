@@ -92,12 +92,23 @@ async def upsert_twilio(
 
 
 async def update(
-    session: AsyncSession, vault: Vault, account: Account, *, access_token: str | None, send_rate: int | None
+    session: AsyncSession,
+    vault: Vault,
+    account: Account,
+    *,
+    access_token: str | None,
+    send_rate: int | None,
+    opt_out_keyword: str | None = None,
 ) -> None:
-    """``wahub account update``: a new access token (Twilio: auth token), which resumes paused sending, and/or
-    send rate."""
+    """``wahub account update``: a new access token (Twilio: auth token), which resumes paused sending, send
+    rate and/or opt-out keyword (``""``: none)."""
     if send_rate is not None:
         account.send_rate = send_rate
+    if opt_out_keyword is not None:
+        keyword = opt_out_keyword.strip()
+        if len(keyword) > 32:
+            raise errors.InvalidInput("opt_out_keyword: at most 32 characters", field="opt_out_keyword")
+        account.opt_out_keyword = keyword or None
     if access_token is not None and account.provider == TWILIO:
         old_twilio = twilio_credentials(account, vault)
         new = TwilioCredentials(access_token, old_twilio.api_key_sid, old_twilio.api_key_secret)
