@@ -2,7 +2,8 @@
 line number and the reason. Pure: no database; ``contact_importer.py`` stores the good rows.
 
 Columns (by header, any case): the number (``number``, ``phone``, ``phone_number`` or ``wa_id``; required), then
-optionally ``name`` and ``labels`` (separated by ``;`` or ``|``); any other column is an attribute of that name.
+optionally ``name`` and ``labels`` (separated by ``;`` or ``|``); any other column is an attribute of that name
+(spaces in it become ``_``).
 The file is UTF-8 (an Excel byte-order mark is fine), separated by commas, semicolons or tabs (the header's most
 frequent one).
 """
@@ -97,6 +98,7 @@ def _columns(header: list[str]) -> dict[str, int]:
         elif not name:
             raise errors.InvalidInput(f"header: column {index + 1} has no name")
         else:
+            name = "_".join(name.split())  # "Customer ID" names the attribute Customer_ID
             try:
                 audiences.attribute_changes({name: ""})
             except errors.InvalidInput as exc:
