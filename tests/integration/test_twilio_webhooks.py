@@ -207,3 +207,21 @@ async def test_a_signed_form_that_names_no_message_is_kept_and_marked_rejected(
     await Processor(sessions, event_sessions).run_once()
     (event,) = await journaled(event_sessions)
     assert event.processed_at is not None and event.result == "rejected: an inbound message names no MessageSid or To"
+
+
+async def test_the_opt_out_keyword_works_on_twilio_accounts_too(
+    twilio_account: Account,
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    hello = {**INBOUND, "MessageSid": "SM" + "2" * 32, "SmsMessageSid": "SM" + "2" * 32}
+    stop = {**INBOUND, "Body": " Stop ", "MessageSid": "SM" + "3" * 32, "SmsMessageSid": "SM" + "3" * 32}
+    for form in (hello, stop):
+        assert (await post(anon, "/webhooks/twilio", form)).status_code == 200
+        await Processor(sessions, event_sessions).run_once()
+        async with sessions() as session:
+            contact = (await session.scalars(sa.select(Contact).where(Contact.wa_id == "14155550111"))).one()
+        assert (contact.opt_out_source, contact.account_id) == (
+            ("keyword", twilio_account.id) if form is stop else (None, twilio_account.id)
+        )
