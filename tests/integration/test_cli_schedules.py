@@ -33,6 +33,12 @@ def test_schedule_commands_add_list_show_pause_resume_delete(tmp_path: Path) -> 
         return CliRunner().invoke(cli.app, [*args, *data])
 
     assert run("db", "upgrade").exit_code == 0
+    hourly = ["schedule", "add", "--cron", "0 * * * *", "--to", "+14155550101", "--text", "hi"]
+    nobody = run(*hourly)  # checked as the API checks: no account could send it
+    assert nobody.exit_code == 2 and "No account is configured" in nobody.stderr, nobody.output
+    account = ["--phone-number-id", "998877", "--access-token", "t", "--app-secret", "s"]
+    assert run("account", "add", *account).exit_code == 0
+    assert run("schedule", "add", "--cron", "0 * * * *", "--to", "not a number", "--text", "hi").exit_code == 2
     added = run(
         "schedule", "add", "--cron", "0 8 * * 1-5", "--tz", "Europe/Madrid", "--to", "+14155550101",
         "--template", "hello_world", "--name", "morning",

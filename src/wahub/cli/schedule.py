@@ -41,17 +41,18 @@ async def add(
     from wahub import commands
     from wahub.automations.schedules import stored
     from wahub.cli.send import _send_body
+    from wahub.sending import service
     from wahub.store import schedules
 
     body = _send_body(to, text, template, language, param or [], json_file, sender, [])
     if body.send_at is not None:
         fail("a schedule sends at its cron times: its message takes no send_at", code=2)
+    request = body.to_request()
     async with commands.opened(load_settings(data_dir, database_url)) as store, store.transaction() as session:
         try:
-            made = await schedules.create(
-                session, cron_expression=cron, tz=tz, message=stored(body.to_request()), name=name
-            )
-        except errors.InvalidInput as exc:
+            await service.prepare(session, request)  # the sender account and the recipient, as the API checks
+            made = await schedules.create(session, cron_expression=cron, tz=tz, message=stored(request), name=name)
+        except errors.WahubError as exc:  # no account to send from, a bad recipient, a bad cron or zone
             fail(exc.message, code=2)
     say(f"added schedule {made.id} ({cron} in {tz}); first at {_when(made.next_run_at, tz)}")
     print(made.id)
