@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # each number counts its sends in a window of one second plus this, so jittered arrivals stay within the
     # limit too. 0 sends at exactly the limit, and a jittered second may then hold a few sends over it.
     send_jitter_ms: int = Field(default=20, ge=0, le=500)
+    # How long a send whose answer was lost (a worker killed mid-send, a timeout) waits for the message's status
+    # before it is sent again, for messages sent at most once where they can be (campaigns'), in seconds.
+    send_confirm_seconds: int = Field(default=300, ge=1, le=86_400)
     # Requests per second one API key may make to this process (a burst of twice that passes); 0: no limit.
     api_rate_limit: int = Field(default=200, ge=0, le=1_000_000)
     # Media fetched from a URL a user gave may come from loopback or private addresses (off: SSRF protection).

@@ -133,6 +133,23 @@ def group_contact(group_id: str) -> ContactRef:
     return ContactRef(wa_id=None, user_id=f"group:{group_id}")
 
 
+_REFERENCE_PREFIX = "wahub:"
+
+
+def send_reference(message_id: int) -> str:
+    """What wahub asks the provider to echo in a message's statuses, so a status names the message even when the
+    send's answer never came back (``referenced_message``)."""
+    return f"{_REFERENCE_PREFIX}{message_id}"
+
+
+def referenced_message(reference: str | None) -> int | None:
+    """The message id a ``send_reference`` names, or None for anything else (a client's own callback data)."""
+    if reference is None or not reference.startswith(_REFERENCE_PREFIX):
+        return None
+    digits = reference[len(_REFERENCE_PREFIX) :]
+    return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderErrorInfo:
     code: int | None
@@ -191,6 +208,9 @@ class StatusUpdate:
     conversation: JSON | None = None
     recipient_type: str = "individual"
     participant: ContactRef | None = None
+    # The reference wahub gave the message when it sent it (``send_reference``), which the provider echoes in its
+    # statuses: it names the message even when the send's answer, with the provider's id, was lost.
+    reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

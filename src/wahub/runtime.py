@@ -18,6 +18,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -191,6 +192,7 @@ async def serve(
             vault,
             send_rate=settings.send_rate,
             send_jitter=settings.send_jitter_ms / 1000,
+            confirm_grace=timedelta(seconds=settings.send_confirm_seconds),
             storage=ctx.storage,
             tally=ctx.tally,
         )

@@ -67,6 +67,9 @@ class Outbound:
     content: Mapping[str, Any]
     reply_to: str | None = None
     upload_id: str | None = None
+    # wahub's reference for the message (``domain.send_reference``), asked back in its statuses where the provider
+    # can echo one and the content carries no callback data of the client's.
+    reference: str | None = None
 
     @property
     def wahub_media_id(self) -> int | None:

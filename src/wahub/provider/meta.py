@@ -81,6 +81,9 @@ def build_payload(message: base.Outbound) -> dict[str, Any]:
     payload.update(message.content)
     if message.reply_to:
         payload["context"] = {"message_id": message.reply_to}
+    if message.reference and "biz_opaque_callback_data" not in payload:
+        # Meta gives it back in every status of the message: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+        payload["biz_opaque_callback_data"] = message.reference
     if message.wahub_media_id is not None:
         if message.upload_id is None:
             raise errors.PermanentProviderError(f"the file {message.wahub_media_id} was not uploaded to Meta")

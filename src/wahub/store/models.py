@@ -265,6 +265,9 @@ class OutboxJob(Base):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
     # "send" the message; or, for an inbound message, mark it "read" ("read_typing": and show typing).
     kind: Mapped[str] = mapped_column(sa.String(16), default="send", server_default="send")
+    # A send whose answer was lost (its worker died, its call timed out) waits for the message's status, which
+    # names it by ``domain.send_reference``, before it is sent again: at most once where the provider echoes it.
+    confirm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     state: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(default=0)
     run_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -40,6 +40,9 @@ class QueuedSend:
     sent_by_user_id: int | None = None
     sent_by_api_key_id: int | None = None
     send_at: datetime | None = None  # its job is due then (None or a past time: now)
+    # Sent at most once where the provider can confirm it: a send whose answer was lost is not sent again until
+    # the grace for its status has passed (``store/outbox.py``, ``OutboxJob.confirm``). Campaigns ask for it.
+    confirm: bool = False
 
     def later(self, now: datetime) -> bool:
         """Held until a time still to come: the window is the one at that time, not now (``window_warning``)."""
@@ -117,14 +120,23 @@ async def queue_many(
             row["id"] = message.id = message_id
         await session.execute(sa.insert(table), rows)
         await session.execute(
-            sa.insert(OutboxJob), [_job(m.id, m.account_id, now, at) for (m, _), at in zip(new, due, strict=True)]
+            sa.insert(OutboxJob),
+            [
+                _job(m.id, m.account_id, now, at, item.confirm)
+                for (item, (m, _)), at in zip(_queued(items, results), due, strict=True)
+            ],
         )
         stream.publish(session, [c for m, _ in new for c in stream.message_created(m.id, m.conversation_id, "queued")])
-        queued = [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
-        links = [(message.id, entity) for item, (message, _) in queued for entity in item.entities]
+        links = [(message.id, entity) for item, (message, _) in _queued(items, results) for entity in item.entities]
         if links:
             await entities.link_messages(session, links)
     return results
+
+
+def _queued(
+    items: Sequence[QueuedSend], results: Sequence[tuple[Message, Contact] | errors.WindowClosed]
+) -> list[tuple[QueuedSend, tuple[Message, Contact]]]:
+    return [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
 
 
 def _uploaded_file(item: QueuedSend) -> int | None:
@@ -135,11 +147,12 @@ def _uploaded_file(item: QueuedSend) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _job(message_id: int, account_id: int, now: datetime, run_at: datetime) -> dict[str, Any]:
+def _job(message_id: int, account_id: int, now: datetime, run_at: datetime, confirm: bool) -> dict[str, Any]:
     return {
         "message_id": message_id,
         "account_id": account_id,
         "kind": outbox.JobKind.SEND.value,
+        "confirm": confirm,
         "state": outbox.JobState.PENDING.value,
         "attempts": 0,
         "run_at": run_at,

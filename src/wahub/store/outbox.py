@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub import errors
+from wahub import domain, errors
 from wahub.store import messages, queues, stream
-from wahub.store.models import Account, Contact, Message, OutboxJob, utcnow
+from wahub.store.models import Account, Contact, Message, OutboxJob, SendLease, utcnow
 
 
 class JobState(enum.StrEnum):
@@ -97,6 +97,7 @@ class Claimed:
     group_id: str | None
     wa_id: str | None
     user_id: str | None
+    confirm: bool = False
 
 
 async def claim(session: AsyncSession, account_id: int, holder: str, limit: int, lease: timedelta) -> list[Claimed]:
@@ -119,6 +120,7 @@ async def claim(session: AsyncSession, account_id: int, holder: str, limit: int,
             Message.group_id,
             Contact.wa_id,
             Contact.user_id,
+            OutboxJob.confirm,
         )
         .join(Message, Message.id == OutboxJob.message_id)
         .join(Contact, Contact.id == Message.contact_id)
@@ -129,20 +131,41 @@ async def claim(session: AsyncSession, account_id: int, holder: str, limit: int,
 
 
 async def due_accounts(session: AsyncSession) -> set[int]:
-    """Accounts with jobs due now: one indexed probe per account, however long the queue."""
+    """Accounts with jobs due now, or with claims left by a sender whose lease on the number ran out (it died:
+    whoever takes the lease puts them back, ``requeue_abandoned``, even when nothing else waits). One indexed
+    probe per account, however long the queue."""
+    now = utcnow()
     due = (
         sa.select(OutboxJob.id)
         .where(
             OutboxJob.account_id == Account.id,
             OutboxJob.state == JobState.PENDING.value,
-            OutboxJob.run_at <= utcnow(),
+            OutboxJob.run_at <= now,
         )
         .exists()
     )
-    return set((await session.scalars(sa.select(Account.id).where(due))).all())
+    claimed = (
+        sa.select(OutboxJob.id)
+        .where(OutboxJob.account_id == Account.id, OutboxJob.state == JobState.RUNNING.value)
+        .exists()
+    )
+    held = (
+        sa.select(SendLease.account_id).where(SendLease.account_id == Account.id, SendLease.expires_at > now).exists()
+    )
+    orphaned = sa.and_(claimed, ~held)
+    return set((await session.scalars(sa.select(Account.id).where(sa.or_(due, orphaned)))).all())
 
 
-async def requeue_abandoned(session: AsyncSession, account_id: int, holder: str) -> int:
+# How long a send whose answer was lost waits for its status before it is sent again, if it asked to be confirmed
+# (``OutboxJob.confirm``): Meta's ``sent`` status comes within seconds; a status late by more than this is taken
+# as never coming, and the message goes again, flagged.
+CONFIRM_GRACE = timedelta(minutes=5)
+AWAITING_STATUS = "outcome unknown: waiting for the message's status before sending it again"
+
+
+async def requeue_abandoned(
+    session: AsyncSession, account_id: int, holder: str, confirm_grace: timedelta = CONFIRM_GRACE
+) -> int:
     """The account's lease just passed to ``holder``: jobs another holder claimed and never recorded go back
     in the queue, due now, and their messages are flagged: they may have reached the provider already."""
     return await _requeue(
@@ -152,10 +175,11 @@ async def requeue_abandoned(session: AsyncSession, account_id: int, holder: str)
             OutboxJob.state == JobState.RUNNING.value,
             sa.or_(OutboxJob.locked_by.is_(None), OutboxJob.locked_by != holder),
         ),
+        confirm_grace,
     )
 
 
-async def reclaim_stuck(session: AsyncSession, holder: str) -> int:
+async def reclaim_stuck(session: AsyncSession, holder: str, confirm_grace: timedelta = CONFIRM_GRACE) -> int:
     """Our own claims whose lease ran out (a send that never finished) go back in the queue, flagged."""
     return await _requeue(
         session,
@@ -164,15 +188,110 @@ async def reclaim_stuck(session: AsyncSession, holder: str) -> int:
             OutboxJob.locked_by == holder,
             OutboxJob.locked_until < utcnow(),
         ),
+        confirm_grace,
     )
 
 
-async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool]) -> int:
+async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool], confirm_grace: timedelta) -> int:
+    """Claims whose result never came back go back in the queue. A send whose message got its provider id
+    meanwhile (its status named it: ``confirm_sent``) is done; one that asked to be confirmed waits
+    ``confirm_grace`` for its status; the others are due now. Those that may go again are flagged."""
     rows = await QUEUE.release(
-        session, which, {"state": JobState.PENDING.value, "run_at": utcnow()}, columns=("message_id", "kind")
+        session, which, {"state": JobState.PENDING.value, "run_at": utcnow()}, columns=("message_id", "kind", "confirm")
     )
-    await messages.flag_possible_duplicates(session, [r.message_id for r in rows if r.kind == JobKind.SEND.value])
+    sends = [r for r in rows if r.kind == JobKind.SEND.value]
+    if sends:
+        sent = set(
+            (
+                await session.scalars(
+                    sa.select(Message.id).where(
+                        Message.id.in_([r.message_id for r in sends]), Message.wamid.is_not(None)
+                    )
+                )
+            ).all()
+        )
+        await _settle_confirmed(session, sent)
+        waiting = [r.id for r in sends if r.confirm and r.message_id not in sent]
+        if waiting:
+            await session.execute(
+                sa.update(OutboxJob)
+                .where(OutboxJob.id.in_(waiting))
+                .values(run_at=utcnow() + confirm_grace, last_error=AWAITING_STATUS)
+                .execution_options(synchronize_session=False)
+            )
+        await messages.flag_possible_duplicates(session, [r.message_id for r in sends if r.message_id not in sent])
     return len(rows)
+
+
+async def confirm_sent(session: AsyncSession, updates: Sequence[tuple[int, domain.StatusUpdate]]) -> None:
+    """Statuses that name a message by wahub's reference (``domain.send_reference``), (account id, status). A message
+    without its provider id yet takes this one (the send's answer was lost, or is still on its way, and then
+    brings the same id), and its send job, if it waits to be sent again, is done: the message arrived once.
+    One read finds the few that need it: almost always the send's answer came first."""
+    found = [
+        (account_id, message_id, update.provider_id)
+        for account_id, update in updates
+        if (message_id := domain.referenced_message(update.reference)) is not None
+    ]
+    if not found:
+        return
+    unnamed = set(
+        (
+            await session.execute(
+                sa.select(Message.id, Message.account_id).where(
+                    Message.id.in_({message_id for _, message_id, _ in found}),
+                    Message.direction == domain.Direction.OUTBOUND.value,
+                    Message.wamid.is_(None),
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
+    named = set()
+    for account_id, message_id, wamid in found:
+        if (message_id, account_id) not in unnamed or message_id in named:
+            continue
+        named.add(message_id)
+        await session.execute(
+            sa.update(Message)
+            .where(Message.id == message_id, Message.wamid.is_(None))
+            .values(wamid=wamid)
+            .execution_options(synchronize_session=False)
+        )
+    await _settle_confirmed(session, named)
+
+
+async def _settle_confirmed(session: AsyncSession, message_ids: set[int]) -> None:
+    """These messages reached the provider (they have its id): a send job of theirs still pending is done, and
+    they are no possible duplicates (they were not sent again)."""
+    if not message_ids:
+        return
+    settled = await session.execute(
+        sa.update(OutboxJob)
+        .where(
+            OutboxJob.message_id.in_(message_ids),
+            OutboxJob.kind == JobKind.SEND.value,
+            OutboxJob.state == JobState.PENDING.value,
+        )
+        .values(state=JobState.DONE.value, last_error=None, updated_at=utcnow())
+        .returning(OutboxJob.message_id)
+        .execution_options(synchronize_session=False)
+    )
+    done = list(settled.scalars().all())
+    if done:
+        await session.execute(
+            sa.update(Message)
+            .where(Message.id.in_(done))
+            .values(
+                possible_duplicate=False,
+                status=sa.case(
+                    (Message.status == domain.MessageStatus.QUEUED.value, domain.MessageStatus.ACCEPTED.value),
+                    else_=Message.status,
+                ),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def complete_many(session: AsyncSession, holder: str, job_ids: Sequence[int]) -> None:

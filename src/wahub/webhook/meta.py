@@ -222,6 +222,7 @@ def _status(change: _Change, status: dict[str, Any]) -> domain.StatusUpdate:
         conversation=conversation if isinstance(conversation, dict) else None,
         recipient_type=recipient_type,
         participant=participant,
+        reference=text(status.get("biz_opaque_callback_data")),
     )
 
 

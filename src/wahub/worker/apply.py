@@ -17,7 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import Direction, MessageStatus, MessageType
-from wahub.store import account_events, contacts, conversations, media, messages, statuses, stream, subscriber_webhooks
+from wahub.store import (
+    account_events,
+    contacts,
+    conversations,
+    media,
+    messages,
+    outbox,
+    statuses,
+    stream,
+    subscriber_webhooks,
+)
 from wahub.store.models import Account, Contact, Message, utcnow
 from wahub.store.search_text import indexed_text
 from wahub.worker.outcome import Held, Outcome
@@ -341,6 +351,7 @@ async def _statuses(
                 Held(Outcome.STATUS if update.status is not MessageStatus.UNKNOWN else Outcome.UNKNOWN_STATUS)
             ] += 1
     if items:
+        await outbox.confirm_sent(session, items)  # before: a status may name a message whose send's answer was lost
         await statuses.record_many(session, items, out)
 
 

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import errors
+from wahub import domain, errors
 from wahub.provider import base
 from wahub.storage.base import BlobStore
 from wahub.store import accounts, counters, db, leases, outbox
@@ -67,8 +67,12 @@ class Sender:
         holder: str | None = None,
         storage: BlobStore | None = None,
         tally: counters.Tally | None = None,
+        confirm_grace: timedelta = outbox.CONFIRM_GRACE,
     ) -> None:
+        """``confirm_grace``: how long a send that asked to be confirmed (``OutboxJob.confirm``) and whose answer
+        was lost waits for its status before it is sent again."""
         self._sessions = sessions
+        self._confirm_grace = confirm_grace
         self._tally = tally if tally is not None else counters.Tally()
         self._providers = providers
         self._vault = vault
@@ -150,7 +154,9 @@ class Sender:
                     del self._numbers[account_id]
             won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL)
             for lease in won:
-                if lease.new and (count := await outbox.requeue_abandoned(session, lease.account_id, self.holder)):
+                if lease.new and (
+                    count := await outbox.requeue_abandoned(session, lease.account_id, self.holder, self._confirm_grace)
+                ):
                     log.warning(
                         "took over sending from a sender that stopped; its unfinished sends go again, flagged as "
                         "possible duplicates",
@@ -159,7 +165,7 @@ class Sender:
                 await self._hold(session, lease.account_id, started)
             if started - self._reclaimed > RECLAIM_EVERY:
                 self._reclaimed = started
-                if count := await outbox.reclaim_stuck(session, self.holder):
+                if count := await outbox.reclaim_stuck(session, self.holder, self._confirm_grace):
                     log.warning("sends that never finished go again, flagged", extra={"jobs": count})
 
     async def _hold(self, session: AsyncSession, account_id: int, renewed: float) -> None:
@@ -206,6 +212,10 @@ class Sender:
     async def _send(self, number: Number, job: outbox.Claimed) -> None:
         passed = False
         try:
+            if job.kind == outbox.JobKind.SEND.value and job.wamid is not None:
+                # Its status named it (``outbox.confirm_sent``) after the claim read it as waiting: it arrived.
+                self._recorder.put(Done(job.job_id, job.message_id, job.wamid))
+                return
             message = _outbound(job)
             if message is not None and not message.recipient.key:
                 unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
@@ -328,7 +338,11 @@ class Sender:
             maybe_sent = (
                 message_sent and isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
             )
-            self._recorder.put(Again(job.job_id, job.message_id, decision.when, summary, True, maybe_sent))
+            when = decision.when
+            if maybe_sent and job.confirm:  # its status, if it arrived, settles it first (``outbox.confirm_sent``)
+                when = max(when, utcnow() + self._confirm_grace)
+                summary = f"{summary}; {outbox.AWAITING_STATUS}"
+            self._recorder.put(Again(job.job_id, job.message_id, when, summary, True, maybe_sent))
             self._count(job, "retried", exc.code)
             return
         log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
@@ -346,7 +360,8 @@ def _outbound(job: outbox.Claimed) -> base.Outbound | None:
     if job.kind != outbox.JobKind.SEND.value:
         return None
     recipient = base.Recipient(group_id=job.group_id, wa_id=job.wa_id, user_id=job.user_id)
-    return base.Outbound(recipient, job.message_type, job.content, reply_to=job.reply_to_wamid)
+    reference = domain.send_reference(job.message_id) if job.confirm else None
+    return base.Outbound(recipient, job.message_type, job.content, reply_to=job.reply_to_wamid, reference=reference)
 
 
 def _kind(job: outbox.Claimed) -> str:
