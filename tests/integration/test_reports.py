@@ -235,3 +235,26 @@ async def test_a_failing_source_is_retried_then_recorded_failed(ctx: AppContext)
             clock.now = run.run_at + timedelta(seconds=1)
     assert run.state == "failed" and run.finished_at is not None
     assert await runner.run_once() == 0
+
+
+async def test_api_create_list_run_and_read_runs(client: httpx.AsyncClient, ctx: AppContext, tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("item,qty\napples,3\n")
+    body = {"name": "orders", "source": "csv", "path": str(path), "to": ["+14155550101"], "caption": "Orders"}
+    created = await client.post("/api/v1/reports", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["definition"]["to"] == ["14155550101"]
+    assert (await client.post("/api/v1/reports", json=body)).status_code == 409
+    bad = await client.post("/api/v1/reports", json={**body, "name": "x", "source": "sql"})
+    assert bad.status_code == 422 and "database" in bad.text
+    assert [r["name"] for r in (await client.get("/api/v1/reports")).json()] == ["orders"]
+    queued = await client.post("/api/v1/reports/orders/run")
+    assert queued.status_code == 202 and queued.json()["state"] == "queued"
+    runner = running.ReportRunner(ctx.sessions, ctx.storage, ctx.settings)
+    assert await runner.run_once() == 1
+    (run,) = (await client.get("/api/v1/reports/orders/runs")).json()
+    assert run["trigger"] == "api" and run["state"] == "done" and run["storage_key"].startswith("reports/orders/")
+    assert run["error"] and "window" in run["error"]  # the contact never wrote: the document was not queued
+    assert (await client.post("/api/v1/reports/nope/run")).status_code == 404
+    assert (await client.delete("/api/v1/reports/orders")).status_code == 204
+    assert (await client.get("/api/v1/reports/orders")).status_code == 404
