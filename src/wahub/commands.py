@@ -373,3 +373,15 @@ async def queue_file_send(
             raw["entities"] = entities
         message, _contact = await service.queue(session, schemas.SendMessage.model_validate(raw).to_request())
         return message
+
+
+async def run_report(store: Store, secret_key: str, name: str) -> tuple[int, Any]:
+    """``wahub report run``: build report ``name`` here, store it, and queue its sends (a running wahub's sender
+    sends them); returns the run's id and ``automations.reports.Outcome``. The configured account is stored
+    first, as for ``wahub send``."""
+    from wahub import storage
+    from wahub.automations import reports
+
+    await _store_configured_account(store, secret_key, Vault(secret_key))
+    blobs = storage.from_url(store.settings.storage_url)
+    return await reports.run_now(store.sessions, blobs, store.settings, name)

@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # Which provider the sandbox fakes when no account is configured (``wahub serve --sandbox twilio``).
     sandbox_provider: Literal["meta", "twilio"] = "meta"
 
+    # Reports (``[reports.NAME]`` tables in wahub.toml; fields: ``automations/report_definition.py``), and the
+    # databases their SQL queries may read, by name (``[report_databases]``, ``NAME = "postgresql://…"``).
+    reports: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    report_databases: dict[str, str] = Field(default_factory=dict)
+
     log_level: str = "INFO"
     log_file: Path | None = None
     log_json: bool = False

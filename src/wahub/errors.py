@@ -15,6 +15,7 @@
     │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
     ├── NoAccount                     no account can send this message
     ├── StorageError                  the media storage backend failed or refused (unreachable, denied): retryable
+    ├── ReportSourceError             a report's data could not be read (database, file, URL down): retryable
     ├── MediaRejected                 a downloaded file is not what the provider said it is (SHA-256, size)
     ├── DeliveryFailed                a subscriber did not take its webhook (no 2xx): retryable
     └── ProviderError                 a provider (Meta, Twilio) refused or failed a call: code, subcode, retryable
@@ -112,6 +113,12 @@ class StorageError(WahubError):
     """The media storage backend failed."""
 
     retryable = True  # a file that could not be read or written is passing, like a provider's 5xx
+
+
+class ReportSourceError(WahubError):
+    """The report's data could not be read."""
+
+    retryable = True  # a database or a URL that does not answer now may answer later
 
 
 class DeliveryFailed(WahubError):

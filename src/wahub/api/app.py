@@ -25,6 +25,7 @@ from wahub.api.routes import (
     health,
     media,
     messages,
+    reports,
     schedules,
     search,
     stats,
@@ -131,6 +132,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(templates.router)
     app.include_router(media.router)
     app.include_router(schedules.router)
+    app.include_router(reports.router)
     app.include_router(stats.router)
     app.include_router(subscriptions.router)
     app.include_router(stream.router)

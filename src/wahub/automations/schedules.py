@@ -7,7 +7,8 @@ A firing queues the schedule's message exactly as ``POST /api/v1/messages`` woul
 history with the message's id, or with the reason nothing was queued (a window closed, an account removed),
 and moves the schedule to its next time. A refusal is the firing's outcome, not a retry: the next time comes
 as planned. Any other failure (the database) is retried as any job is (``worker/retry.py``'s
-``SCHEDULE_FIRING``), the due time kept, then recorded as not sent."""
+``SCHEDULE_FIRING``), the due time kept, then recorded as not sent. A report schedule (``wahub report schedule``)
+fires the same way, its firing queueing a run of its report (``automations/reports.py``) instead of a message."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import domain, errors
 from wahub.sending import service
 from wahub.sending.request import SendRequest
-from wahub.store import db, outbound, schedules
+from wahub.store import db, outbound, reports, schedules
 from wahub.store.models import Schedule, utcnow
 from wahub.worker import retry
 
@@ -113,8 +114,19 @@ class ScheduleFirer:
         return len(due)
 
 
+def report_message(name: str) -> dict[str, Any]:
+    """What a report schedule keeps in place of a message (``wahub report schedule``): the report's name."""
+    return {"report": name}
+
+
 async def _queue(session: AsyncSession, schedule: Schedule) -> tuple[int | None, str | None]:
-    """The schedule's message queued: its id, or why it was not."""
+    """The schedule's message queued: its id, or why it was not. A report schedule queues a run of its report
+    instead (``store/reports.py``), which the worker's report runner builds and sends; its firing names no
+    message."""
+    report = schedule.message.get("report")
+    if isinstance(report, str):
+        await reports.queue_run(session, report, "schedule", schedule.next_run_at)
+        return None, None
     try:
         async with session.begin_nested():
             prepared = await service.prepare(session, request_of(schedule.message))

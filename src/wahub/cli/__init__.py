@@ -19,6 +19,7 @@ from wahub.cli import (
     fakegraph,
     media,
     monitor,
+    report,
     schedule,
     send,
     serve,
@@ -44,6 +45,7 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(media.app, name="media")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(report.app, name="report")
 
 PRIVATE_UMASK = 0o077
 

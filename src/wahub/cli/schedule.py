@@ -71,7 +71,8 @@ async def list_schedules(data_dir: DataDir = None, database_url: DatabaseUrl = N
         say("no schedules; add one with 'wahub schedule add'")
     for s in found:
         nxt = _when(s.next_run_at, s.tz) if s.state == schedules.State.ACTIVE.value else "-"
-        print(f"{s.id}\t{s.state}\t{s.cron}\t{s.tz}\t{nxt}\t+{s.message['to']}\t{s.message['type']}\t{s.name or ''}")
+        what = f"report\t{s.message['report']}" if "report" in s.message else f"+{s.message['to']}\t{s.message['type']}"
+        print(f"{s.id}\t{s.state}\t{s.cron}\t{s.tz}\t{nxt}\t{what}\t{s.name or ''}")
 
 
 @app.command("show")
@@ -93,7 +94,12 @@ async def show(
         except errors.NotFound as exc:
             fail(exc.message, code=2)
     print(f"schedule {s.id} {s.name or ''}: {s.state}, '{s.cron}' in {s.tz}")
-    print(f"sends {s.message['type']} to +{s.message['to']}; next: {_when(s.next_run_at, s.tz)}")
+    what = (
+        f"runs report {s.message['report']}"
+        if "report" in s.message
+        else f"sends {s.message['type']} to +{s.message['to']}"
+    )
+    print(f"{what}; next: {_when(s.next_run_at, s.tz)}")
     for f in history:
         outcome = f"message {f.message_id}" if f.message_id is not None else f"not sent: {f.error}"
         print(f"{_when(f.due_at, s.tz)}\t{outcome}")

@@ -146,6 +146,35 @@ async def fetch(url: str, *, allow_private: bool) -> Fetched:
     return Fetched(spool, mime, name)
 
 
+async def fetch_data(url: str, *, allow_private: bool, limit: int) -> bytes:
+    """The body of ``url`` (a report's CSV or workbook), with the same address checks as ``fetch`` and at most
+    ``limit`` bytes; ``errors.InvalidInput`` for a URL wahub does not fetch, ``errors.ReportSourceError`` for
+    one that fails now (unreachable, an error status, too slow)."""
+    target = URL(url)
+    _check_literal(target, allow_private)
+    connector = aiohttp.TCPConnector(resolver=None if allow_private else _PublicOnly())
+    body = bytearray()
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=TIMEOUT) as http:
+            response = await _follow(http, target, allow_private)
+            if response.status >= 400:
+                response.release()
+                raise errors.ReportSourceError(f"url: the server answered {response.status}")
+            async for chunk in response.content.iter_chunked(CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise errors.InvalidInput(f"url: the file is larger than {limit:,} bytes", field="url")
+            response.release()
+    except TimeoutError as exc:
+        raise errors.ReportSourceError("url: the download took too long") from exc
+    except aiohttp.ClientError as exc:
+        cause: Any = exc.__cause__ or exc.__context__
+        if isinstance(cause, errors.InvalidInput):
+            raise cause from exc
+        raise errors.ReportSourceError(f"url: could not download it ({type(exc).__name__})") from exc
+    return bytes(body)
+
+
 async def _follow(http: aiohttp.ClientSession, url: URL, allow_private: bool) -> aiohttp.ClientResponse:
     """GET ``url``, following redirects here so that each hop's address is checked."""
     for _ in range(MAX_REDIRECTS + 1):

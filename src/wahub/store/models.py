@@ -16,6 +16,8 @@ from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime
 from wahub.store.columns import utcnow as utcnow
 from wahub.store.inbox_models import CannedReply as CannedReply
+from wahub.store.report_models import Report as Report
+from wahub.store.report_models import ReportRun as ReportRun
 from wahub.store.schedule_models import Schedule as Schedule
 from wahub.store.schedule_models import ScheduleFiring as ScheduleFiring
 from wahub.store.stream_models import StreamBatch as StreamBatch

@@ -31,6 +31,10 @@ class Policy:
 # A schedule's firing that failed for a reason not its own (the database): a few tries, then recorded as not sent.
 SCHEDULE_FIRING = Policy(max_attempts=5, base=5.0, ceiling=300.0)
 
+# A report's run (its source read, its file built and stored): a database or URL that is down gets about half an
+# hour of tries; a source that can never work (a query that writes, a missing file) fails at once.
+REPORT_RUN = Policy(max_attempts=5, base=60.0, ceiling=900.0)
+
 # Sends. The pair limit (about one message per 6 s to one recipient) wants a pause of its own length. The
 # throughput limit does not: the sender's window for the number slows down instead, and the message retries
 # like any transient failure.

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from wahub.automations.reports import ReportRunner
 from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
 from wahub.wakeups import Channel, Notifier
@@ -41,10 +42,12 @@ class Worker:
         pruner: Pruner | None = None,
         templates: TemplateSyncer | None = None,
         schedules: ScheduleFirer | None = None,
+        reports: ReportRunner | None = None,
     ) -> None:
-        """``pruner`` and ``templates`` (the template syncs) run in the deliverer's loop, which must be there
-        too: periodic upkeep shares that loop rather than starting loops of its own. ``schedules`` (the recurring
-        schedules' firings) run in the sender's, before each of its steps, which then sends what they queued."""
+        """``pruner``, ``templates`` (the template syncs) and ``reports`` (the queued report runs) run in the
+        deliverer's loop, which must be there too: periodic upkeep shares that loop rather than starting loops of
+        its own. ``schedules`` (the recurring schedules' firings, report schedules too) run in the sender's,
+        before each of its steps, which then sends what they queued."""
         self._processor = processor
         self._sender = sender
         self._media = media
@@ -52,6 +55,7 @@ class Worker:
         self._pruner = pruner
         self._templates = templates
         self._schedules = schedules
+        self._reports = reports
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -73,6 +77,8 @@ class Worker:
                 step = _after(self._pruner.run_due, step)
             if self._templates is not None:
                 step = _after(self._templates.run_due, step)
+            if self._reports is not None:
+                step = _after(self._reports.run_due, step)
             deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
             loops.append(asyncio.create_task(deliveries))
         try:
