@@ -1,7 +1,7 @@
 """outbox confirm: a send job whose lost answer is confirmed by the message's status before it is sent again
 
 Revision ID: 0025
-Revises: 0020
+Revises: 0021
 Create Date: 2026-12-01 14:30:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025"
-down_revision: str | None = "0020"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
