@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
 from tests.support import eventually
-from wahub.store import db, outbox, stream
+from wahub.store import db, outbox, stream_events
 from wahub.store.models import Account, OutboxJob, utcnow
 
 TEXT = {"to": "+14155550101", "type": "text", "text": {"body": "Reminder"}}
@@ -112,7 +112,7 @@ async def test_a_held_message_can_be_cancelled_until_it_is_taken(
     job = await _job(sessions, held)
     assert job.state == "failed" and job.last_error == outbox.CANCELLED
     async with sessions() as session:  # the live stream tells the inbox
-        ticks = [e.payload for e in await stream.read(session, 0) if e.payload.get("message_id") == held]
+        ticks = [e.payload for e in await stream_events.read(session, 0) if e.payload.get("message_id") == held]
     assert ticks[-1]["status"] == "failed" and ticks[-1]["error"]["title"] == "cancelled"
     assert (await client.post(f"/api/v1/messages/{held}/cancel")).status_code == 409
 

@@ -22,7 +22,7 @@ from tests.support import SseReader, eventually, running
 from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.live import Hub
-from wahub.store import conversations, db, stream, users
+from wahub.store import conversations, db, stream, stream_events, users
 from wahub.store.models import Account, Conversation, Message, StreamBatch
 
 TICKS = ["accepted", "sent", "delivered", "read"]
@@ -174,11 +174,11 @@ async def test_overlapping_transactions_cannot_make_a_reader_skip_an_event(
     change = [stream.Change(stream.CONVERSATION_UPDATED, conversation_id=conversation_id, why="overlap")]
     readers = db.sessionmaker(engine, readonly=True)
     async with readers() as session, session.begin():
-        start = await stream.last_id(session)
+        start = await stream_events.last_id(session)
 
     async def visible() -> list[int]:
         async with readers() as session, session.begin():
-            return [e.id for e in await stream.read(session, start)]
+            return [e.id for e in await stream_events.read(session, start)]
 
     async def commit_second() -> None:
         async with sessions() as session, session.begin():
@@ -332,7 +332,7 @@ async def test_ticks_of_one_message_in_one_transaction_become_its_last(
     the last; another message's tick and a non-status update of the first stay."""
     first, second = await some_message(client, open_window), await some_message(client, open_window)
     async with db.transaction(sessions) as session:
-        before = await stream.last_id(session)
+        before = await stream_events.last_id(session)
     async with db.transaction(sessions) as session:
         stream.publish(
             session,
@@ -345,7 +345,7 @@ async def test_ticks_of_one_message_in_one_transaction_become_its_last(
             ],
         )
     async with db.transaction(sessions) as session:
-        written = await stream.read(session, before)
+        written = await stream_events.read(session, before)
     assert [(e.payload["message_id"], e.payload["why"], e.payload.get("status")) for e in written] == [
         (second, "status", "sent"),
         (first, "reaction", "queued"),
@@ -360,13 +360,13 @@ async def test_pages_cut_inside_one_transactions_events_lose_nothing(
     client resuming from an id inside it gets exactly the rest."""
     message_id = await some_message(client, open_window)
     async with db.transaction(sessions) as session:
-        start = await stream.last_id(session)
+        start = await stream_events.last_id(session)
     await touch(sessions, message_id, [f"big {i}" for i in range(1_200)])
     await touch(sessions, message_id, ["next"])
     pages = []
     after = start
     async with db.transaction(sessions) as session:
-        while page := await stream.read(session, after, 500):
+        while page := await stream_events.read(session, after, 500):
             pages.append(page)
             after = page[-1].id
     assert [len(p) for p in pages] == [500, 500, 201]

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from wahub.store import stream
+from wahub.store import stream, stream_events
 from wahub.wakeups import Channel, Notifier
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,11 @@ class Subscription:
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._events: deque[stream.Event] = deque()
+        self._events: deque[stream_events.Event] = deque()
         self._ready = asyncio.Event()
         self.overflowed = False
 
-    def offer(self, events: Sequence[stream.Event]) -> None:
+    def offer(self, events: Sequence[stream_events.Event]) -> None:
         if self.overflowed:
             return
         if len(self._events) + len(events) > self._size:
@@ -55,7 +55,7 @@ class Subscription:
             self._events.extend(events)
         self._ready.set()
 
-    async def take(self, timeout: float) -> list[stream.Event]:
+    async def take(self, timeout: float) -> list[stream_events.Event]:
         """What arrived (waiting up to ``timeout`` seconds for something); empty after the timeout."""
         if not self._events and not self.overflowed:
             with contextlib.suppress(TimeoutError):
@@ -97,7 +97,7 @@ class Hub:
 
     async def start(self) -> None:
         async with self._readers() as session, session.begin():
-            self.last = await stream.last_id(session)
+            self.last = await stream_events.last_id(session)
         loop = asyncio.get_running_loop()
         self._undo_commit = stream.on_commit(self._engine, lambda: _call_soon(loop, self._wake.set))
         self._notifier.forward(Channel.STREAM, self.wake)
@@ -150,7 +150,7 @@ class Hub:
     async def _read_new(self) -> None:
         while True:
             async with self._readers() as session, session.begin():
-                events = await stream.read(session, self.last, PAGE)
+                events = await stream_events.read(session, self.last, PAGE)
             if not events:
                 return
             self.last = events[-1].id

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.api import visibility
 from wahub.api.deps import Principal
-from wahub.store import conversations, entities, messages, paging, search, stream
+from wahub.store import conversations, entities, messages, paging, search, stream_events
 from wahub.store.models import Account, Contact, Conversation, Message
 from wahub.store.search_text import parse
 from wahub.web import bubble_extras, contents, views, workflow
@@ -48,7 +48,7 @@ class Chunk:
 async def stream_position(session: AsyncSession) -> int:
     """The live stream's last event id, read before a page's data: the page's script resumes the stream after
     it, so nothing written after the page was read is missed (something read twice is harmless)."""
-    return await stream.last_id(session)
+    return await stream_events.last_id(session)
 
 
 def _scope(principal: Principal, view: ListView) -> list[sa.ColumnElement[bool]]:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub.store import db, events, stream, subscriber_webhooks
+from wahub.store import db, events, stream, stream_events, subscriber_webhooks
 from wahub.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Pruner:
             processed_before = now - self._raw_events_kept
             forgotten = await _in_chunks(self._events, lambda session: events.prune(session, processed_before))
         stream_before = now - stream.KEEP
-        streamed = await _in_chunks(self._sessions, lambda session: stream.prune(session, stream_before))
+        streamed = await _in_chunks(self._sessions, lambda session: stream_events.prune(session, stream_before))
         return Pruned(deliveries, forgotten, streamed)
 
 

@@ -21,7 +21,7 @@ from wahub import errors
 from wahub.api import visibility
 from wahub.api.deps import Ctx, Principal, Reader
 from wahub.api.live import PAGE, Hub, Subscription
-from wahub.store import stream
+from wahub.store import stream, stream_events
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
@@ -76,13 +76,13 @@ class Viewer:
     def of(cls, principal: Principal) -> Viewer:
         return cls(visibility.agent_id(principal))
 
-    def sees(self, event: stream.Event) -> bool:
+    def sees(self, event: stream_events.Event) -> bool:
         if self.agent_id is None:
             return True
         return event.conversation_id is not None and event.assignee_user_id in (None, self.agent_id)
 
 
-def _sse(event: stream.Event) -> ServerSentEvent:
+def _sse(event: stream_events.Event) -> ServerSentEvent:
     data = {"id": event.id, "kind": event.kind, **event.payload, "at": stream.timestamp(event.created_at)}
     return ServerSentEvent(json.dumps(data, separators=(",", ":")), event=event.kind, id=str(event.id))
 
@@ -103,13 +103,13 @@ async def _events(
     try:
         if resuming:  # what was written before the subscription is in the table (the hub may not have read it)
             async with readers() as session, session.begin():
-                gone = await stream.missed(session, after)
+                gone = await stream_events.missed(session, after)
             if gone:
                 yield _resync("the events after this id are no longer kept")
                 return
             while True:  # catch up from the table, a page at a time
                 async with readers() as session, session.begin():
-                    page = await stream.read(session, after, PAGE)
+                    page = await stream_events.read(session, after, PAGE)
                 for event in page:
                     if viewer.sees(event):
                         yield _sse(event)
