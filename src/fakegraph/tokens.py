@@ -20,6 +20,7 @@ one: its type, when it expires, and whether it was revoked, which makes every Gr
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -207,7 +208,11 @@ class TokenEndpoints:
             return JSONResponse({"success": True})
         if request.method == "GET":
             return JSONResponse({"data": [{"token": t, **asdict(g)} for t, g in self.book.grants.items()]})
-        body = await request.json() if (await request.body()).strip() else {}
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return _bad("body is not JSON")
         if not isinstance(body, dict):
             return _bad("body must be a JSON object")
         unknown = sorted(set(body) - {"token", "type", "expires_at", "expires_in", "revoked", "mint", "scopes"})

@@ -148,3 +148,5 @@ async def test_a_revoked_token_fails_every_call_with_190(fake: httpx.AsyncClient
 async def test_bad_token_controls_are_refused_with_a_reason(fake: httpx.AsyncClient, body: dict[str, object]) -> None:
     answer = await fake.post("/_fake/tokens", json=body)
     assert answer.status_code == 400 and answer.json()["error"]["message"]
+    garbled = await fake.post("/_fake/tokens", content=b"{not json")
+    assert garbled.status_code == 400 and garbled.json()["error"]["message"] == "body is not JSON"

@@ -86,10 +86,11 @@ class TokenChecker:
     async def _ask(self, now: datetime) -> int:
         async with self._sessions() as session:
             due = [
-                (a.id, accounts.credentials(a, self._vault).access_token)
+                (a.id, token)
                 for a in await tokens.due_checks(session, now)
                 if (self._sandbox or not a.sandbox)
                 and time.monotonic() - self._failed.get(a.id, -RETRY_SECONDS) >= RETRY_SECONDS
+                and (token := _token(a, self._vault))
             ]
         for account_id, token in due:
             refused: errors.ProviderError | None = None
@@ -107,7 +108,7 @@ class TokenChecker:
                 refused = errors.AccessTokenInvalid(f"debug_token: {info.error or 'the token is not valid'}", code=190)
             async with db.transaction(self._sessions) as session:
                 account = await session.get(Account, account_id)
-                if account is None or accounts.credentials(account, self._vault).access_token != token:
+                if account is None or _token(account, self._vault) != token:
                     continue  # removed, or given another token meanwhile: that one is asked about next time
                 if refused is not None:
                     await accounts.pause_sending(session, account_id, refused_reason(account.provider, refused))
@@ -115,3 +116,12 @@ class TokenChecker:
                 else:
                     tokens.record(account, info, now)
         return len(due)
+
+
+def _token(account: Account, vault: Vault) -> str | None:
+    """The account's access token; None when there is none, or it was stored under another WAHUB_SECRET_KEY
+    (the sender reports that one)."""
+    try:
+        return accounts.credentials(account, vault).access_token or None
+    except errors.InvalidInput:
+        return None
