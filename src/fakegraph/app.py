@@ -25,6 +25,7 @@ from fakegraph.simulation import Simulator
 from fakegraph.state import FakeState
 from fakegraph.tasks import TaskSet
 from fakegraph.template_admin import TemplateAdmin
+from fakegraph.tokens import TokenEndpoints
 
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -41,6 +42,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     messages = MessageEndpoints(state, simulator)
     control = ControlEndpoints(state, simulator, tasks)
     template_admin = TemplateAdmin(state, delivery, tasks)
+    tokens = TokenEndpoints(state.tokens)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -54,7 +56,12 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/_fake/config", guard(control.config), methods=["GET", "POST"]),
         Route("/_fake/contacts", guard(control.contacts), methods=["GET"]),
         Route("/_fake/reset", guard(control.reset), methods=["POST"]),
+        Route("/_fake/tokens", guard(tokens.control), methods=["GET", "POST", "DELETE"]),
         Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
+        Route("/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
+        Route("/{version}/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
+        Route("/debug_token", wrap(tokens.debug), methods=["GET"]),
+        Route("/{version}/debug_token", wrap(tokens.debug), methods=["GET"]),
         Route("/{version}/{object_id}/messages", wrap(messages.post), methods=["POST"]),
         Route("/{version}/{object_id}/media", wrap(media.upload), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", wrap(account.message_templates), methods=["GET"]),

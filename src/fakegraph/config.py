@@ -46,6 +46,9 @@ class FakeGraphConfig:
     display_phone_number: str = "15550000001"
     verified_name: str = "Fakegraph Sandbox"
     waba_id: str = "200000000000001"
+    # The Meta app's id: `client_id` of `GET /oauth/access_token` (its secret is `app_secret`) and `app_id` of
+    # `GET /debug_token`.
+    app_id: str = "300000000000001"
     contacts: list[SimulatedContact] = field(default_factory=default_contacts)
     speed: float = 1.0
     reply: bool = True

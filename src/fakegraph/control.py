@@ -162,6 +162,7 @@ class ControlEndpoints:
             {
                 "phone_number_id": config.phone_number_id,
                 "waba_id": config.waba_id,
+                "app_id": config.app_id,
                 "display_phone_number": config.display_phone_number,
                 "seed": config.seed,
             }

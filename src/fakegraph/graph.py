@@ -33,8 +33,9 @@ class GraphGate:
     def __init__(self, state: FakeState) -> None:
         self.state = state
 
-    def wrap(self, handler: Endpoint) -> Endpoint:
-        """The endpoint `handler` as Meta would serve it."""
+    def wrap(self, handler: Endpoint, *, bearer: bool = True) -> Endpoint:
+        """The endpoint `handler` as Meta would serve it; `bearer` False: it takes no access token (the token
+        exchange carries the app's id and secret instead)."""
 
         async def endpoint(request: Request) -> Response:
             started = time.time()
@@ -42,7 +43,7 @@ class GraphGate:
                 self.state.message_arrivals.append(started)
             request.state.body = await _read_json(request)
             try:
-                response = await self._serve(request, handler)
+                response = await self._serve(request, handler, bearer)
             except errors.GraphError as exc:
                 response = JSONResponse(exc.body(), status_code=exc.http_status)
             except ClientDisconnect:
@@ -53,7 +54,7 @@ class GraphGate:
 
         return endpoint
 
-    async def _serve(self, request: Request, handler: Endpoint) -> Response:
+    async def _serve(self, request: Request, handler: Endpoint, bearer: bool) -> Response:
         version = request.path_params.get("version")
         if version is not None and not _VERSION.fullmatch(version):
             raise errors.unknown_path(request.url.path)
@@ -67,20 +68,20 @@ class GraphGate:
             if self.state.rng.random() < 0.5:
                 raise errors.GraphError(131000, http_status=500)
             raise errors.GraphError(2, http_status=503)
-        self.check_token(request)
+        if bearer:
+            self.check_token(request)
         return await handler(request)
 
     def check_token(self, request: Request) -> None:
-        """Raise 190 unless the request carries the configured access token (header or query)."""
-        expected = self.state.config.access_token
-        if expected is None:
-            return
+        """Raise 190 unless the request carries a token fakegraph accepts (header or query): the configured one
+        or a registered one that has neither expired nor been revoked (`tokens.TokenBook`)."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             token = request.query_params.get("access_token", "")
-        if token.strip() != expected:
-            raise errors.invalid_token()
+        refused = self.state.tokens.refusal(token.strip())
+        if refused is not None:
+            raise refused
 
     def _log(self, request: Request, response: Response, started: float) -> None:
         body = getattr(request.state, "log_body", None)

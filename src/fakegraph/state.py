@@ -14,7 +14,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakegraph import ids, templates
+from fakegraph import ids, templates, tokens
 from fakegraph.config import FakeGraphConfig, SimulatedContact
 from fakegraph.faults import Faults
 
@@ -113,11 +113,13 @@ class FakeState:
         self.pair_times: dict[str, deque[float]] = {}
         # The WABA's templates: the built-in ones, then those created and deleted through the API.
         self.templates: list[dict[str, Any]] = copy.deepcopy(templates.TEMPLATES)
+        # Tokens beside the configured one: exchanged, registered, expiring or revoked through /_fake/tokens.
+        self.tokens = tokens.TokenBook(self.config)
         self._next_request_id = 1
         self._next_webhook_id = 1
 
     def reset(self) -> None:
-        """Forget messages, media, logs and faults; keep config and re-seed the dice."""
+        """Forget messages, media, logs, faults and tokens; keep config and re-seed the dice."""
         self.rng.seed(self.config.seed)
         self.faults = Faults()
         self.messages.clear()
@@ -131,6 +133,7 @@ class FakeState:
         self.message_arrivals.clear()
         self.pair_times.clear()
         self.templates = copy.deepcopy(templates.TEMPLATES)
+        self.tokens.grants.clear()
 
     def contact(self, wa_id: str) -> SimulatedContact | None:
         """The simulated contact with this wa_id, if fakegraph plays one."""

@@ -265,12 +265,13 @@ async def add_twilio_account(
 
 async def test_account(store: Store, secret_key: str, phone_number_id: str | None) -> tuple[dict[str, Any], bool]:
     """``wahub account test``: ask the provider for the account with the stored credentials: Meta (the
-    configured Graph URL) for the number, Twilio (``WAHUB_TWILIO_URL`` or Twilio's own) for the account and its
-    sender; a sandbox's account is asked of a fakegraph (faketwilio) started for the check. Returns the answer and
-    whether it was a sandbox's."""
+    configured Graph URL) for the number and, through ``debug_token``, the token's kind and expiry (kept on the
+    account, under ``token`` in the answer), Twilio (``WAHUB_TWILIO_URL`` or Twilio's own) for the account and
+    its sender; a sandbox's account is asked of a fakegraph (faketwilio) started for the check. Returns the
+    answer and whether it was a sandbox's."""
     import aiohttp
 
-    from wahub import sandbox
+    from wahub import commands_tokens, sandbox
     from wahub.provider import base, meta
     from wahub.provider.graph import GraphClient
     from wahub.worker import numbers
@@ -304,7 +305,10 @@ async def test_account(store: Store, secret_key: str, phone_number_id: str | Non
             if is_sandbox:
                 creds = sandbox.credentials(secret_key)
                 graph_url = await stack.enter_async_context(sandbox.fakegraph_running(creds))
-            provider = meta.Meta(GraphClient(http, graph_url, settings.graph_version, timeout=15), identity)
+            graph = GraphClient(http, graph_url, settings.graph_version, timeout=15)
+            info = await meta.Meta(graph, identity).check_account()
+            info["token"] = await commands_tokens.looked_up(store, vault, account.id, graph, identity.token)
+            return info, is_sandbox
         return await provider.check_account(), is_sandbox
 
 

@@ -248,6 +248,24 @@ class ChangeError:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What Meta says of an access token (``debug_token``): whether it is valid, of which kind (``USER``,
+    ``SYSTEM_USER``, ``PAGE``...), and when it expires (None: never, as a System User's token)."""
+
+    valid: bool
+    type: str | None
+    expires_at: datetime | None
+    data_access_expires_at: datetime | None = None
+    scopes: tuple[str, ...] = ()
+    app_id: str | None = None
+    error: str | None = None  # why it is not valid, in Meta's words
+
+    @property
+    def system_user(self) -> bool:
+        return self.type == "SYSTEM_USER"
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)

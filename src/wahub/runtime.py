@@ -47,6 +47,7 @@ from wahub.worker.processor import Processor
 from wahub.worker.pruning import Pruner
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
+from wahub.worker.token_check import TokenChecker
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,7 +183,7 @@ async def serve(
         # Started by ``all``, the processor shares the machine with intake: it yields while webhooks pour in.
         busy = (lambda: notifier.since_last(Channel.EVENTS) < BUSY_WINDOW) if wake_fd is not None else None
         processor = Processor(sessions, db.sessionmaker(events_engine), busy=busy, tally=ctx.tally)
-    sender = media_fetcher = deliverer = pruner = syncer = None
+    sender = media_fetcher = deliverer = pruner = syncer = token_checker = None
     # Meta's template calls: the API's (create, delete, sync on request) and the worker's syncs.
     template_api = ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
     if role in (Role.ALL, Role.WORKER):
@@ -202,6 +203,8 @@ async def serve(
         # In the deliverer's loop: old deliveries, and processed webhook bodies past WAHUB_RAW_EVENT_DAYS.
         pruner = Pruner(sessions, db.sessionmaker(events_engine), raw_event_days=settings.raw_event_days)
         syncer = TemplateSyncer(sessions, template_api, vault)  # in that loop too: at start, daily, on webhooks
+        # And the tokens' lifetimes: Meta's debug_token daily, a warning seven days before one lapses.
+        token_checker = TokenChecker(sessions, template_api, vault, sandbox=settings.sandbox)
     if wake_fd is not None:
         os.nice(PROCESSOR_NICE)
         wakeups.watch_pipe(wake_fd, notifier, Channel.EVENTS, on_close=stop.set)
@@ -220,6 +223,7 @@ async def serve(
             deliverer=deliverer,
             pruner=pruner,
             templates=syncer,
+            tokens=token_checker,
             schedules=ScheduleFirer(sessions) if sender is not None else None,  # fired in the sender's loop
             reports=ReportRunner(sessions, ctx.storage, settings) if deliverer is not None else None,
         )

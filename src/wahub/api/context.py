@@ -51,7 +51,8 @@ class AppContext:
     known_keys: dict[str, tuple[int, frozenset[str]]]
     # Meta's template calls (create, delete, sync on request), set by the composition root; None: not offered.
     template_api: TemplateApi | None = None
-    # The time refresh tokens are checked against (their grace window), moved by tests.
+    # The time refresh tokens are checked against (their grace window) and /readyz's access token warnings are
+    # reckoned at, moved by tests.
     clock: Callable[[], datetime] = utcnow
 
     @classmethod

@@ -200,7 +200,47 @@ async def test(
             fail(f"the provider answered {exc.code or '-'}: {exc.message}")
     if is_sandbox:
         say("the sandbox's account: checked against the built-in fake (fakegraph or faketwilio) with the stored token")
+    token = info.get("token")
+    if isinstance(token, dict):
+        say(f"access token: {token['summary']}")
     print(json.dumps(info, indent=2))
+
+
+@app.command(
+    "exchange-token",
+    epilog="Example: wahub account exchange-token 1122334455667 --app-id 300000000000001 --token EAAG...",
+)
+@runs
+async def exchange_token(
+    account: Annotated[
+        str | None, typer.Argument(help="The account's phone_number_id (default: the only or default one)")
+    ] = None,
+    app_id: Annotated[str, typer.Option(help="The Meta app's id (client_id)")] = "",
+    token: Annotated[str, typer.Option(help="A short-lived user access token (about an hour) of that app")] = "",
+    app_secret: Annotated[
+        str | None, typer.Option(help="The app's secret (default: the account's, which signs its webhooks)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Turn a short-lived user token into a long-lived one (about 60 days) through Meta's token exchange, and
+    store it on the account, encrypted, with its expiry; sending paused for the old token resumes. wahub warns
+    seven days before it lapses (/readyz, wahub monitor, an account.event webhook). A System User token does not
+    expire and needs none of this: give it with wahub account update --access-token."""
+    from wahub import commands, commands_tokens
+
+    if not app_id or not token:
+        fail("give --app-id and --token (the short-lived user token to exchange)", code=2)
+    if not app_id.isdigit():
+        fail(f"--app-id: Meta's numeric app id, got {app_id!r}", code=2)
+    async with commands.opened(load_settings(data_dir, database_url)) as store:
+        try:
+            stored, lifetime = await commands_tokens.exchange(
+                store, secret_key(store.settings), account, app_id=app_id, app_secret=app_secret, short_token=token
+            )
+        except errors.ProviderError as exc:
+            fail(f"Meta refused the exchange ({exc.code or '-'}: {exc.message})")
+    say(f"stored a long-lived access token for account {stored.phone_number_id}: it {lifetime}")
 
 
 @app.command("remove", epilog="Example: wahub account remove --phone-number-id 1122334455667 --yes")

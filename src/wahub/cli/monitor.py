@@ -28,7 +28,8 @@ async def monitor(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Sending state of each account (paused by Meta, and why), outbox, last hour's sends, failures by
+    """Sending state of each account (paused by Meta, and why), access tokens that lapse within seven days,
+    outbox, last hour's sends, failures by
     Meta's code, webhook events waiting, and the statistics of the last day (messages by direction and type,
     conversations, delivery and read rates, errors)."""
     import asyncio

@@ -12,11 +12,12 @@ import json
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 
-from wahub import errors
+from wahub import domain, errors
 from wahub.provider.base import MediaInfo, hex_sha256
 
 
@@ -24,6 +25,14 @@ from wahub.provider.base import MediaInfo, hex_sha256
 class SendResult:
     wamid: str
     wa_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangedToken:
+    """A long-lived token from ``exchange_token`` and when it expires (None: Meta gave no lifetime)."""
+
+    access_token: str
+    expires_at: datetime | None
 
 
 class GraphClient:
@@ -150,16 +159,47 @@ class GraphClient:
         if data.get("success") is not True:
             raise errors.TransientProviderError("Graph API did not confirm the template's deletion")
 
+    async def exchange_token(self, app_id: str, app_secret: str, short_token: str) -> ExchangedToken:
+        """GET /oauth/access_token?grant_type=fb_exchange_token: a short-lived user token turned into a
+        long-lived one (about 60 days), with the app's id and secret and no bearer token.
+        https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-long-lived"""
+        query = urllib.parse.urlencode(
+            {
+                "grant_type": "fb_exchange_token",
+                "client_id": app_id,
+                "client_secret": app_secret,
+                "fb_exchange_token": short_token,
+            }
+        )
+        data = await self._call("GET", f"/oauth/access_token?{query}", None)
+        token, lifetime = data.get("access_token"), data.get("expires_in")
+        if not isinstance(token, str) or not token:
+            raise errors.TransientProviderError("Graph API answered the token exchange without a token")
+        expires_at = None
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
+            expires_at = datetime.now(UTC) + timedelta(seconds=lifetime)
+        return ExchangedToken(token, expires_at)
+
+    async def debug_token(self, token: str) -> domain.TokenInfo:
+        """GET /debug_token?input_token=…, asked with the token itself: its kind, validity and expiry
+        (``expires_at`` 0: never, as a System User's token). https://developers.facebook.com/docs/graph-api/reference/debug_token"""
+        query = urllib.parse.urlencode({"input_token": token})
+        data = await self._call("GET", f"/debug_token?{query}", token)
+        found = data.get("data")
+        if not isinstance(found, dict):
+            raise errors.TransientProviderError("Graph API answered debug_token without data")
+        return token_info(found)
+
     async def _call(
         self,
         method: str,
         path: str,
-        token: str,
+        token: str | None,
         *,
         json_body: dict[str, Any] | None = None,
         form: aiohttp.FormData | None = None,
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         try:
             async with self._session.request(
                 method, self._base + path, json=json_body, data=form, headers=headers, timeout=self._timeout
@@ -178,6 +218,27 @@ class GraphClient:
         if status >= 400 or "error" in data:
             raise _error(status, data)
         return data
+
+
+def token_info(data: dict[str, Any]) -> domain.TokenInfo:
+    """``debug_token``'s ``data`` as a ``TokenInfo``: times are Unix seconds, 0 meaning never."""
+    error = data.get("error") if isinstance(data.get("error"), dict) else None
+    scopes = data["scopes"] if isinstance(data.get("scopes"), list) else []
+    return domain.TokenInfo(
+        valid=data.get("is_valid") is True,
+        type=str(data["type"]) if isinstance(data.get("type"), str) else None,
+        expires_at=_unix_time(data.get("expires_at")),
+        data_access_expires_at=_unix_time(data.get("data_access_expires_at")),
+        scopes=tuple(str(s) for s in scopes),
+        app_id=str(data["app_id"]) if isinstance(data.get("app_id"), str | int) else None,
+        error=f"{error.get('code', '-')}: {error.get('message', '')}" if error else None,
+    )
+
+
+def _unix_time(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _json(raw: bytes) -> dict[str, Any]:

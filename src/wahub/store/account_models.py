@@ -38,6 +38,13 @@ class Account(Base):
     # Why sending from this account is paused (Meta's 190: the access token expired or was revoked), or None.
     sending_paused: Mapped[str | None] = mapped_column(sa.Text)
     sending_paused_at: Mapped[datetime | None]  # since when (None: not paused, or paused before wahub kept it)
+    # What Meta's debug_token last said of the access token (``store/tokens.py``): its kind (USER, SYSTEM_USER...),
+    # when it expires (None: never, or not known yet), when that was asked (None: never, or the token changed
+    # since), and the expiry that was last warned about, seven days before it (one warning per token).
+    token_type: Mapped[str | None] = mapped_column(sa.String(32))
+    token_expires_at: Mapped[datetime | None]
+    token_checked_at: Mapped[datetime | None]
+    token_warned_for: Mapped[datetime | None]
     # An inbound text that is exactly this word (trimmed, any case) opts its sender out of marketing; None: off.
     opt_out_keyword: Mapped[str | None] = mapped_column(sa.String(32), default="STOP", server_default="STOP")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

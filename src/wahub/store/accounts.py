@@ -120,6 +120,9 @@ async def update(
 
 
 async def _store_credentials(session: AsyncSession, vault: Vault, account: Account, creds: Credentials) -> None:
+    if _token_of(account, vault) != creds.access_token:
+        # Another token: what Meta said of the old one (its kind, expiry, the warning sent) no longer holds.
+        account.token_type = account.token_expires_at = account.token_checked_at = account.token_warned_for = None
     account.credentials = vault.encrypt(
         {"access_token": creds.access_token, "app_secret": creds.app_secret, "verify_token": creds.verify_token}
     )
@@ -143,6 +146,16 @@ async def _keyed(session: AsyncSession, account: Account, webhook_secret: str) -
         account.sending_paused = account.sending_paused_at = None
         await session.flush()
         await outbox.due_now(session, account.id)
+
+
+def _token_of(account: Account, vault: Vault) -> str | None:
+    """The stored access token, or None (none stored, or under another WAHUB_SECRET_KEY)."""
+    if not account.credentials:
+        return None
+    try:
+        return credentials(account, vault).access_token
+    except errors.InvalidInput:
+        return None
 
 
 def twilio_credentials(account: Account, vault: Vault) -> TwilioCredentials:

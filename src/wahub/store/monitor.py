@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store import events, stats
+from wahub.store import events, stats, subscriber_webhooks, tokens
 from wahub.store.models import Account, Media, Message, OutboxJob, SendLease, WebhookDelivery, utcnow
 
 RECENT = timedelta(hours=1)
@@ -28,6 +28,17 @@ class AccountState:
     send_rate: int | None
     paused: str | None  # why Meta stopped this account's sending, if it did
     sender: str | None  # the worker holding the send lease, while it is valid
+    token_expires_at: datetime | None = None  # as Meta's debug_token last said (None: never, or not asked)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something to act on before it stops sending: an access token lapsing within seven days (or lapsed)."""
+
+    account: str
+    code: str
+    expires_at: str
+    message: str
 
 
 @dataclass(slots=True)
@@ -42,11 +53,15 @@ class Snapshot:
     events_waiting: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)  # subscriber webhook deliveries by state
     stats: stats.Stats | None = None  # the statistics of the last days, when asked for
+    warnings: list[Alert] = field(default_factory=list)  # access tokens that lapse within seven days
 
 
-async def snapshot(session: AsyncSession, event_session: AsyncSession, days: float = 0) -> Snapshot:
-    """The monitor's view now; with ``days``, the statistics of that many days up to now too."""
-    now = utcnow()
+async def snapshot(
+    session: AsyncSession, event_session: AsyncSession, days: float = 0, now: datetime | None = None
+) -> Snapshot:
+    """The monitor's view at ``now`` (default: now); with ``days``, the statistics of that many days up to it
+    too."""
+    now = now or utcnow()
     snap = Snapshot(at=now)
     if days > 0:
         snap.stats = await stats.summary(session, now - timedelta(days=days), now)
@@ -57,8 +72,25 @@ async def snapshot(session: AsyncSession, event_session: AsyncSession, days: flo
     }
     for a in (await session.scalars(sa.select(Account).order_by(Account.id))).all():
         snap.accounts.append(
-            AccountState(a.phone_number_id or "-", a.name, a.sandbox, a.send_rate, a.sending_paused, leases.get(a.id))
+            AccountState(
+                a.phone_number_id or "-",
+                a.name,
+                a.sandbox,
+                a.send_rate,
+                a.sending_paused,
+                leases.get(a.id),
+                a.token_expires_at,
+            )
         )
+    snap.warnings = [
+        Alert(
+            w.phone_number_id,
+            "access_token_expired" if w.lapsed else "access_token_expiring",
+            subscriber_webhooks.timestamp(w.expires_at),
+            w.message(now),
+        )
+        for w in await tokens.warnings(session, now)
+    ]
     rows = await session.execute(sa.select(OutboxJob.state, sa.func.count()).group_by(OutboxJob.state))
     snap.outbox = {str(state): int(n) for state, n in rows}
     snap.due = int(
@@ -108,6 +140,8 @@ def render(snap: Snapshot) -> str:
         lines.append(f"  {a.phone_number_id}  {a.name}{sandbox}  {rate}  {state}")
     if not snap.accounts:
         lines.append("  none: configure WAHUB_PHONE_NUMBER_ID or run the sandbox")
+    if snap.warnings:
+        lines += ["", "warnings"] + [f"  {w.message}" for w in snap.warnings]
     outbox = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.outbox.items())) or "empty"
     lines += ["", f"outbox: {outbox}; due now {snap.due:,}"]
     sent = ", ".join(f"{k} {v:,}" for k, v in sorted(snap.sent_last_hour.items())) or "none"

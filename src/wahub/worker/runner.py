@@ -18,6 +18,7 @@ from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
 from wahub.worker.pruning import Pruner
 from wahub.worker.sender import Sender
+from wahub.worker.token_check import TokenChecker
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,13 @@ class Worker:
         templates: TemplateSyncer | None = None,
         schedules: ScheduleFirer | None = None,
         reports: ReportRunner | None = None,
+        tokens: TokenChecker | None = None,
     ) -> None:
-        """``pruner``, ``templates`` (the template syncs) and ``reports`` (the queued report runs) run in the
-        deliverer's loop, which must be there too: periodic upkeep shares that loop rather than starting loops of
-        its own. ``schedules`` (the recurring schedules' firings, report schedules too) run in the sender's,
-        before each of its steps, which then sends what they queued."""
+        """``pruner``, ``templates`` (the template syncs), ``reports`` (the queued report runs) and ``tokens``
+        (the daily look at the access tokens) run in the deliverer's loop, which must be there too: periodic
+        upkeep shares that loop rather than starting loops of its own. ``schedules`` (the recurring schedules'
+        firings, report schedules too) run in the sender's, before each of its steps, which then sends what they
+        queued."""
         self._processor = processor
         self._sender = sender
         self._media = media
@@ -56,6 +59,7 @@ class Worker:
         self._templates = templates
         self._schedules = schedules
         self._reports = reports
+        self._tokens = tokens
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -79,6 +83,8 @@ class Worker:
                 step = _after(self._templates.run_due, step)
             if self._reports is not None:
                 step = _after(self._reports.run_due, step)
+            if self._tokens is not None:
+                step = _after(self._tokens.run_due, step)
             deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
             loops.append(asyncio.create_task(deliveries))
         try:

@@ -322,13 +322,7 @@ class Sender:
                     extra={"account_id": number.account_id, "number": number.address},
                 )
             number.paused = True
-            credential, setting = _CREDENTIALS.get(number.kind, _CREDENTIALS["meta"])
-            reason = (
-                f"{number.kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
-                f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
-                "queued messages wait"
-            )
-            self._recorder.put(Paused(number.account_id, reason))
+            self._recorder.put(Paused(number.account_id, refused_reason(number.kind, exc)))
             self._recorder.put(Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
             self._count(job, "paused", exc.code)
             return
@@ -353,6 +347,17 @@ class Sender:
 
 # What each provider's credential is called, and its setting: for the reason a paused account shows.
 _CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
+
+
+def refused_reason(kind: str, exc: errors.ProviderError) -> str:
+    """Why an account's sending is paused when its provider refused its credentials (Meta's 190): what the
+    admin pages, ``/readyz`` and ``wahub monitor`` show."""
+    credential, setting = _CREDENTIALS.get(kind, _CREDENTIALS["meta"])
+    return (
+        f"{kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
+        f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
+        "queued messages wait"
+    )
 
 
 def _outbound(job: outbox.Claimed) -> base.Outbound | None:

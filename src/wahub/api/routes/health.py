@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from wahub import errors
 from wahub.api import prometheus
 from wahub.api.deps import Ctx
-from wahub.store import counters, db, monitor
+from wahub.store import counters, db, monitor, subscriber_webhooks, tokens
 from wahub.store.models import Account
 
 router = APIRouter(tags=["health"])
@@ -40,7 +40,8 @@ async def metrics(ctx: Ctx) -> Response:
 
 @router.get("/readyz")
 async def readyz(ctx: Ctx) -> JSONResponse:
-    """The process can serve: its database answers."""
+    """The process can serve: its database answers. Still ready, it lists accounts whose sending is paused
+    (``sending_paused``: why) and ``warnings``: access tokens that lapse within seven days, or have lapsed."""
     checks: dict[str, str] = {}
     try:
         async with ctx.readers() as session:
@@ -57,8 +58,20 @@ async def readyz(ctx: Ctx) -> JSONResponse:
                 sa.select(Account.phone_number_id, Account.sending_paused).where(Account.sending_paused.is_not(None))
             )
             paused = {str(number): str(reason) for number, reason in rows}
+            now = ctx.clock()
+            lapsing = await tokens.warnings(session, now)
         if paused:
             body["sending_paused"] = paused
+        if lapsing:
+            body["warnings"] = [
+                {
+                    "account": w.phone_number_id,
+                    "code": "access_token_expired" if w.lapsed else "access_token_expiring",
+                    "expires_at": subscriber_webhooks.timestamp(w.expires_at),
+                    "message": w.message(now),
+                }
+                for w in lapsing
+            ]
     # Storage is reported, not required: webhooks and sends go on during an outage, and media waits.
     try:
         await asyncio.wait_for(ctx.storage.check(), STORAGE_CHECK_SECONDS)
