@@ -13,6 +13,7 @@ https://developers.google.com/drive/api/guides/search-files
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import secrets
@@ -51,6 +52,10 @@ class Drive:
     fail_chunks: int = 0  # answer the next n chunks 503 without keeping them
     keep_short: int = 0  # keep only the first 256 KiB of the next n chunks (Google may keep less than sent)
     queries: list[str] = field(default_factory=list)  # every files.list ``q``
+    refused: int = 0  # API calls answered 401
+    # When set: after keeping the first chunk of an upload, set ``chunk_in`` and wait for ``go_on``.
+    chunk_in: asyncio.Event | None = None
+    go_on: asyncio.Event | None = None
     _order: itertools.count[int] = field(default_factory=itertools.count)
 
     def add(self, name: str, mime: str, parent: str, content: bytes = b"") -> Item:
@@ -144,6 +149,7 @@ def create_app() -> Starlette:
         return scheme == "Bearer" and token in drive.tokens
 
     def unauthorized() -> JSONResponse:
+        drive.refused += 1
         return _error(401, "authError", "Invalid Credentials", "Authorization")
 
     def item_of(file_id: str) -> Item | None:
@@ -281,6 +287,9 @@ def create_app() -> Starlette:
             received.extend(body[:UNIT])
             return resume_incomplete(received)
         received.extend(body)
+        if drive.chunk_in is not None and drive.go_on is not None and start == 0 and not last:
+            drive.chunk_in.set()
+            await drive.go_on.wait()
         return finish(upload_id, session) if last else resume_incomplete(received)
 
     def resume_incomplete(received: bytearray) -> Response:

@@ -358,8 +358,9 @@ def _kept(persisted: str | None, total: int) -> int:
     return kept
 
 
-def from_url(url: str) -> DriveStore:
-    """The store ``url`` names; ``errors.InvalidInput`` says what is wrong with one that cannot work."""
+def from_url(url: str, *, clock: Callable[[], float] = time.monotonic) -> DriveStore:
+    """The store ``url`` names; ``errors.InvalidInput`` says what is wrong with one that cannot work. ``clock``
+    (seconds) decides when an access token is due for renewal."""
     parts = urlsplit(url)
     options = dict(parse_qsl(parts.query))
     folder = [unquote(s) for s in (parts.netloc + parts.path).split("/") if s]
@@ -384,6 +385,7 @@ def from_url(url: str) -> DriveStore:
         client_secret=options.get("client_secret", ""),
         api_url=options.get("api_url", API_URL),
         token_url=options.get("token_url", TOKEN_URL),
+        clock=clock,
     )
 
 
