@@ -18,8 +18,10 @@ https://developers.google.com/drive/api/guides/manage-uploads#resumable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+import re
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
@@ -40,6 +42,7 @@ SPOOL_IN_MEMORY = 8 * 1024 * 1024
 RESUMES = 3  # times one upload goes on after a 5xx or a cut connection
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
 ALL_DRIVES = {"supportsAllDrives": "true"}
+Http = aiohttp.ClientSession
 OPTIONS = {"access_token", "refresh_token", "client_id", "client_secret", "folder_id", "api_url", "token_url"}
 
 
@@ -81,16 +84,14 @@ class DriveStore:
             async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
                 parent = await self._folder_id(http, [*self._base, *dirs], create=True)
                 assert parent is not None
-                existing = await self._child(http, parent, name, folder=False)
+                existing = _id(await self._child(http, parent, name, folder=False))
                 session = await self._open_session(http, parent, name, existing, total, content_type)
                 try:
                     await _upload(http, session, spool, total)
                 except BaseException:
-                    try:
+                    with contextlib.suppress(aiohttp.ClientError):
                         async with http.delete(session):  # cancel: Drive drops what it received
                             pass
-                    except aiohttp.ClientError:
-                        pass
                     raise
         return total
 
@@ -144,63 +145,46 @@ class DriveStore:
 
     # --- folders and files by name ----------------------------------------------------------------------------
 
-    async def _file(self, http: aiohttp.ClientSession, dirs: list[str], name: str) -> dict[str, Any] | None:
+    async def _file(self, http: Http, dirs: list[str], name: str) -> dict[str, Any] | None:
         parent = await self._folder_id(http, [*self._base, *dirs], create=False)
-        return None if parent is None else await self._child_item(http, parent, name, folder=False)
+        return None if parent is None else await self._child(http, parent, name, folder=False)
 
-    async def _folder_id(self, http: aiohttp.ClientSession, path: list[str], *, create: bool) -> str | None:
+    async def _folder_id(self, http: Http, path: list[str], *, create: bool) -> str | None:
         """The id of the folder ``path`` below the root, made (with its parents) when missing if ``create``."""
         parent = self._root
         for depth, name in enumerate(path, 1):
             known = "/".join(path[:depth])
-            found = self._folders.get(known) or await self._child(http, parent, name, folder=True)
+            found = self._folders.get(known) or _id(await self._child(http, parent, name, folder=True))
             if found is None:
                 if not create:
                     return None
                 async with self._creating:  # one folder of a name, whatever this process writes at once
-                    found = await self._child(http, parent, name, folder=True) or await self._mkdir(http, parent, name)
+                    found = _id(await self._child(http, parent, name, folder=True))
+                    found = found or await self._mkdir(http, parent, name)
             self._folders[known] = parent = found
         return parent
 
-    async def _mkdir(self, http: aiohttp.ClientSession, parent: str, name: str) -> str:
+    async def _mkdir(self, http: Http, parent: str, name: str) -> str:
         body = {"name": name, "mimeType": FOLDER, "parents": [parent]}
         await self._json(http, "POST", f"{self._api}/drive/v3/files", params={"fields": "id", **ALL_DRIVES}, json=body)
         # Drive allows two folders of one name: if another process made one too, everyone takes the oldest.
-        found = await self._child(http, parent, name, folder=True)
+        found = _id(await self._child(http, parent, name, folder=True))
         if found is None:
             raise errors.StorageError(f"{self.label}: Google Drive lost the folder {name!r} it just made")
         return found
 
-    async def _child(self, http: aiohttp.ClientSession, parent: str, name: str, *, folder: bool) -> str | None:
-        item = await self._child_item(http, parent, name, folder=folder)
-        return None if item is None else str(item["id"])
-
-    async def _child_item(
-        self, http: aiohttp.ClientSession, parent: str, name: str, *, folder: bool
-    ) -> dict[str, Any] | None:
+    async def _child(self, http: Http, parent: str, name: str, *, folder: bool) -> dict[str, Any] | None:
         """The oldest file (or folder) called ``name`` in ``parent`` that is not in the bin."""
         kind = f"mimeType {'=' if folder else '!='} '{FOLDER}'"
         query = f"name = '{_quoted(name)}' and '{_quoted(parent)}' in parents and {kind} and trashed = false"
-        params = {
-            "q": query,
-            "fields": "files(id,size)",
-            "orderBy": "createdTime",
-            "pageSize": "1",
-            "includeItemsFromAllDrives": "true",
-            **ALL_DRIVES,
-        }
+        params = {"q": query, "fields": "files(id,size)", "orderBy": "createdTime", "pageSize": "1", **ALL_DRIVES}
+        params["includeItemsFromAllDrives"] = "true"
         listed = await self._json(http, "GET", f"{self._api}/drive/v3/files", params=params)
         files = listed.get("files") or []
         return dict(files[0]) if files else None
 
     async def _open_session(
-        self,
-        http: aiohttp.ClientSession,
-        parent: str,
-        name: str,
-        existing: str | None,
-        total: int,
-        content_type: str | None,
+        self, http: Http, parent: str, name: str, existing: str | None, total: int, content_type: str | None
     ) -> str:
         """A resumable upload session's URL: a new file in ``parent``, or a new revision of ``existing``."""
         mime = content_type or "application/octet-stream"
@@ -224,7 +208,7 @@ class DriveStore:
 
     async def _json(
         self,
-        http: aiohttp.ClientSession,
+        http: Http,
         method: str,
         url: str,
         *,
@@ -245,7 +229,7 @@ class DriveStore:
 
     async def _send(
         self,
-        http: aiohttp.ClientSession,
+        http: Http,
         method: str,
         url: str,
         *,
@@ -269,12 +253,12 @@ class DriveStore:
             return response
         raise AssertionError("unreachable")
 
-    async def _auth(self, http: aiohttp.ClientSession) -> dict[str, str]:
+    async def _auth(self, http: Http) -> dict[str, str]:
         if self._token is None or self._token[1] <= self._clock():
             self._token = await self._sign_in(http)
         return {"Authorization": f"Bearer {self._token[0]}"}
 
-    async def _sign_in(self, http: aiohttp.ClientSession) -> tuple[str, float]:
+    async def _sign_in(self, http: Http) -> tuple[str, float]:
         """A fresh access token from the refresh token, kept until a minute before Google says it lapses.
         https://developers.google.com/identity/protocols/oauth2/web-server#offline"""
         if self._refresh is None:
@@ -296,7 +280,7 @@ class DriveStore:
         return str(body["access_token"]), self._clock() + int(body.get("expires_in", 3600)) - 60
 
 
-async def _upload(http: aiohttp.ClientSession, session: str, spool: IO[bytes], total: int) -> None:
+async def _upload(http: Http, session: str, spool: IO[bytes], total: int) -> None:
     """Send the spool's ``total`` bytes to the upload ``session`` (its URL carries its own authorization)."""
     offset, resumes = 0, 0
     while True:
@@ -330,7 +314,7 @@ async def _upload(http: aiohttp.ClientSession, session: str, spool: IO[bytes], t
             offset = where
 
 
-async def _where(http: aiohttp.ClientSession, session: str, total: int) -> int | None:
+async def _where(http: Http, session: str, total: int) -> int | None:
     """How much of an interrupted upload Google kept (None: all of it, the file exists)."""
     headers = {"Content-Range": f"bytes */{total}"}
     try:
@@ -346,16 +330,10 @@ async def _where(http: aiohttp.ClientSession, session: str, total: int) -> int |
 
 def _kept(persisted: str | None, total: int) -> int:
     """The next offset from a 308's ``Range: bytes=0-N`` (no header: nothing kept)."""
-    if persisted is None:
-        return 0
-    try:
-        first, last = persisted.removeprefix("bytes=").split("-")
-        kept = int(last) + 1
-    except ValueError as exc:
-        raise errors.StorageError(f"Google Drive sent a bad Range {persisted!r}") from exc
-    if first != "0" or not 0 < kept <= total:
+    match = re.fullmatch(r"bytes=0-(\d+)", persisted or "")
+    if persisted is not None and (match is None or int(match.group(1)) >= total):
         raise errors.StorageError(f"Google Drive sent a bad Range {persisted!r}")
-    return kept
+    return 0 if match is None else int(match.group(1)) + 1
 
 
 def from_url(url: str, *, clock: Callable[[], float] = time.monotonic) -> DriveStore:
@@ -394,6 +372,10 @@ def _segments(key: str) -> list[str]:
     if not all(segments) or ".." in segments:
         raise errors.InvalidInput(f"bad storage key {key!r}")
     return segments
+
+
+def _id(item: dict[str, Any] | None) -> str | None:
+    return None if item is None else str(item["id"])
 
 
 def _quoted(value: str) -> str:
