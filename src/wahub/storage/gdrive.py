@@ -284,13 +284,13 @@ async def _upload(http: Http, session: str, spool: IO[bytes], total: int) -> Non
     """Send the spool's ``total`` bytes to the upload ``session`` (its URL carries its own authorization)."""
     offset, resumes = 0, 0
     while True:
-        spool.seek(offset)
-        chunk = spool.read(CHUNK)
-        last = offset + len(chunk) >= total
-        span = f"{offset}-{offset + len(chunk) - 1}" if chunk else "*"
-        headers = {"Content-Range": f"bytes {span}/{total}"}
+        length = min(CHUNK, total - offset)
+        last = offset + length >= total
+        span = f"{offset}-{offset + length - 1}" if length else "*"
+        headers = {"Content-Range": f"bytes {span}/{total}", "Content-Length": str(length)}
         try:
-            async with http.put(session, data=chunk, headers=headers, allow_redirects=False) as response:
+            body = _pieces(spool, offset, length)
+            async with http.put(session, data=body, headers=headers, allow_redirects=False) as response:
                 status, persisted, text = response.status, response.headers.get("Range"), await response.text()
         except (aiohttp.ClientError, TimeoutError):
             status, persisted, text = 0, None, ""
@@ -312,6 +312,15 @@ async def _upload(http: Http, session: str, spool: IO[bytes], total: int) -> Non
             if where is None:
                 return
             offset = where
+
+
+async def _pieces(spool: IO[bytes], offset: int, length: int) -> AsyncIterator[bytes]:
+    """``length`` bytes of the spool from ``offset``, a piece at a time: aiohttp sends each as the socket takes
+    it, where a whole chunk handed over at once would sit in memory twice (the bytes and the transport's buffer)."""
+    spool.seek(offset)
+    while length > 0 and (piece := spool.read(min(READ_CHUNK, length))):
+        length -= len(piece)
+        yield piece
 
 
 async def _where(http: Http, session: str, total: int) -> int | None:
