@@ -177,6 +177,19 @@ async def test_a_folder_id_that_is_missing_or_a_file_fails_the_check(fake: tuple
     assert drive_of(app).path("Shared media/x/y") is not None
 
 
+async def test_a_folder_deleted_in_drive_is_made_again_on_the_next_write(fake: tuple[Starlette, str]) -> None:
+    app, url = fake
+    store = storage.from_url(gdrive_url(url))
+    await store.write("reports/a.xlsx", chunks_of(b"a"))
+    reports = drive_of(app).path("wahub/media/reports")
+    assert reports is not None
+    del drive_of(app).items[reports.id]  # someone removed it by hand (and with it, its files)
+    with pytest.raises(errors.StorageError, match="File not found"):
+        await store.write("reports/b.xlsx", chunks_of(b"b"))
+    await store.write("reports/b.xlsx", chunks_of(b"b"))  # the retry
+    assert await read_all(store, "reports/b.xlsx") == b"b"
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [

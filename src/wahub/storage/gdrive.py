@@ -1,5 +1,5 @@
 """Google Drive through the Drive API v3, wahub's own client: OpenDAL's gdrive service talks only to Google's fixed
-hosts, so nothing could test it, and it writes a file in one request.
+hosts, so nothing could test it.
 
 ``gdrive://wahub/media?refresh_token=…&client_id=…&client_secret=…`` names the folder ``wahub/media`` in the
 user's My Drive (its folders are created when missing). ``folder_id=…`` starts the path at another folder (one
@@ -9,9 +9,10 @@ when something else keeps a token fresh. Keys are paths below the folder: ``sha2
 OAuth scope ``https://www.googleapis.com/auth/drive.file`` is enough for folders wahub creates itself.
 
 Writes spool to a temporary file (in memory up to 8 MB, then on disk) and go up through a resumable upload
-session in chunks of 8 MiB (multiples of 256 KiB, Google's unit), starting again from where Google says it
-stopped after a 5xx or a cut connection. Drive creates the file, or the new revision of the one already there,
-only when the last chunk is in, so a reader never sees half a file; a failed write cancels the session.
+session (``resumable.py``) in chunks of 8 MiB (multiples of 256 KiB, Google's unit), starting again from where
+Google says it stopped after a 5xx or a cut connection. Drive creates the file, or the new revision of the one
+already there, only when the last chunk is in, so a reader never sees half a file; a failed write cancels the
+session.
 https://developers.google.com/drive/api/guides/manage-uploads#resumable
 """
 
@@ -19,27 +20,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
-import re
 import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiohttp
 
 from wahub import errors
+from wahub.storage import resumable
 from wahub.storage.base import READ_CHUNK
 from wahub.storage.opendal_store import label_of
 
 API_URL = "https://www.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"  # noqa: S105 - an address, not a secret
 FOLDER = "application/vnd.google-apps.folder"
-CHUNK = 32 * 256 * 1024  # 8 MiB: chunks must be multiples of 256 KiB, but the last
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
-RESUMES = 3  # times one upload goes on after a 5xx or a cut connection
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=120)
 ALL_DRIVES = {"supportsAllDrives": "true"}
 Http = aiohttp.ClientSession
@@ -82,12 +80,16 @@ class DriveStore:
                 spool.write(chunk)
             total = spool.tell()
             async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
-                parent = await self._folder_id(http, [*self._base, *dirs], create=True)
-                assert parent is not None
-                existing = _id(await self._child(http, parent, name, folder=False))
-                session = await self._open_session(http, parent, name, existing, total, content_type)
                 try:
-                    await _upload(http, session, spool, total)
+                    parent = await self._folder_id(http, [*self._base, *dirs], create=True)
+                    assert parent is not None
+                    existing = _id(await self._child(http, parent, name, folder=False))
+                    session = await self._open_session(http, parent, name, existing, total, content_type)
+                except errors.StorageError:
+                    self._folders.clear()  # a folder deleted in Drive: the next try looks the path up again
+                    raise
+                try:
+                    await resumable.upload(http, session, spool, total)
                 except BaseException:
                     with contextlib.suppress(aiohttp.ClientError):
                         async with http.delete(session):  # cancel: Drive drops what it received
@@ -114,7 +116,7 @@ class DriveStore:
                 if response.status == 416:
                     return
                 if response.status >= 400:
-                    raise _failure(response.status, await response.text(), f"read {key}")
+                    raise resumable.failure(response.status, await response.text(), f"read {key}")
                 try:
                     async for chunk in response.content.iter_chunked(READ_CHUNK):
                         yield chunk
@@ -198,7 +200,7 @@ class DriveStore:
         response = await self._send(http, method, url, params=params, json=meta, headers=headers)
         async with response:
             if response.status >= 400:
-                raise _failure(response.status, await response.text(), f"start uploading {name}")
+                raise resumable.failure(response.status, await response.text(), f"start uploading {name}")
             location = response.headers.get("Location")
         if not location:
             raise errors.StorageError(f"{self.label}: Google Drive opened no upload session")
@@ -221,7 +223,9 @@ class DriveStore:
             if response.status == 404 and missing_ok:
                 return None
             if response.status >= 400:
-                raise _failure(response.status, await response.text(), f"{method} {url.removeprefix(self._api)}")
+                raise resumable.failure(
+                    response.status, await response.text(), f"{method} {url.removeprefix(self._api)}"
+                )
             try:
                 return await response.json(content_type=None) if response.status != 204 else {}
             except (aiohttp.ClientError, ValueError) as exc:
@@ -280,71 +284,6 @@ class DriveStore:
         return str(body["access_token"]), self._clock() + int(body.get("expires_in", 3600)) - 60
 
 
-async def _upload(http: Http, session: str, spool: IO[bytes], total: int) -> None:
-    """Send the spool's ``total`` bytes to the upload ``session`` (its URL carries its own authorization)."""
-    offset, resumes = 0, 0
-    while True:
-        length = min(CHUNK, total - offset)
-        last = offset + length >= total
-        span = f"{offset}-{offset + length - 1}" if length else "*"
-        headers = {"Content-Range": f"bytes {span}/{total}", "Content-Length": str(length)}
-        try:
-            body = _pieces(spool, offset, length)
-            async with http.put(session, data=body, headers=headers, allow_redirects=False) as response:
-                status, persisted, text = response.status, response.headers.get("Range"), await response.text()
-        except (aiohttp.ClientError, TimeoutError):
-            status, persisted, text = 0, None, ""
-        if status in (200, 201):
-            if not last:
-                raise errors.StorageError("Google Drive finished the upload before the last chunk")
-            return
-        if status == 308:  # Resume Incomplete: go on from what Google kept, which may be less than was sent
-            moved, offset = offset, _kept(persisted, total)
-            if offset > moved:
-                continue
-        elif status and status < 500:
-            raise _failure(status, text, "upload a chunk")
-        resumes += 1  # a 5xx, a cut connection, or a chunk Google did not keep any of
-        if resumes > RESUMES:
-            raise errors.StorageError(f"Google Drive upload interrupted {resumes} times (last: {status or 'cut'})")
-        if status != 308:
-            where = await _where(http, session, total)
-            if where is None:
-                return
-            offset = where
-
-
-async def _pieces(spool: IO[bytes], offset: int, length: int) -> AsyncIterator[bytes]:
-    """``length`` bytes of the spool from ``offset``, a piece at a time: aiohttp sends each as the socket takes
-    it, where a whole chunk handed over at once would sit in memory twice (the bytes and the transport's buffer)."""
-    spool.seek(offset)
-    while length > 0 and (piece := spool.read(min(READ_CHUNK, length))):
-        length -= len(piece)
-        yield piece
-
-
-async def _where(http: Http, session: str, total: int) -> int | None:
-    """How much of an interrupted upload Google kept (None: all of it, the file exists)."""
-    headers = {"Content-Range": f"bytes */{total}"}
-    try:
-        async with http.put(session, data=b"", headers=headers, allow_redirects=False) as response:
-            if response.status in (200, 201):
-                return None
-            if response.status == 308:
-                return _kept(response.headers.get("Range"), total)
-            raise _failure(response.status, await response.text(), "ask how much of an upload arrived")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise errors.StorageError(f"Google Drive unreachable while uploading: {type(exc).__name__}") from exc
-
-
-def _kept(persisted: str | None, total: int) -> int:
-    """The next offset from a 308's ``Range: bytes=0-N`` (no header: nothing kept)."""
-    match = re.fullmatch(r"bytes=0-(\d+)", persisted or "")
-    if persisted is not None and (match is None or int(match.group(1)) >= total):
-        raise errors.StorageError(f"Google Drive sent a bad Range {persisted!r}")
-    return 0 if match is None else int(match.group(1)) + 1
-
-
 def from_url(url: str, *, clock: Callable[[], float] = time.monotonic) -> DriveStore:
     """The store ``url`` names; ``errors.InvalidInput`` says what is wrong with one that cannot work. ``clock``
     (seconds) decides when an access token is due for renewal."""
@@ -390,15 +329,3 @@ def _id(item: dict[str, Any] | None) -> str | None:
 def _quoted(value: str) -> str:
     """``value`` inside single quotes of a files.list query (``\\`` and ``'`` escaped)."""
     return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def _failure(status: int, text: str, doing: str) -> errors.StorageError:
-    """Google's reason (``error.message`` and ``errors[0].reason`` of its JSON) in a ``StorageError``."""
-    reason = text[:200]
-    try:
-        error = json.loads(text)["error"]
-        details = error.get("errors") or [{}]
-        reason = f"{error.get('message')} ({details[0].get('reason') or error.get('status')})"
-    except (ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return errors.StorageError(f"Google Drive answered {status} to {doing}: {reason}")
