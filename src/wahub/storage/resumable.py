@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import IO
 
 import aiohttp
 
 from wahub import errors
-from wahub.storage.base import READ_CHUNK
+from wahub.storage import spooled
 
 CHUNK = 32 * 256 * 1024  # 8 MiB: chunks must be multiples of 256 KiB, but the last
 RESUMES = 3  # times one upload goes on after a 5xx or a cut connection
@@ -30,7 +29,7 @@ async def upload(http: aiohttp.ClientSession, session: str, spool: IO[bytes], to
         span = f"{offset}-{offset + length - 1}" if length else "*"
         headers = {"Content-Range": f"bytes {span}/{total}", "Content-Length": str(length)}
         try:
-            body = _pieces(spool, offset, length)
+            body = spooled.pieces(spool, offset, length)
             async with http.put(session, data=body, headers=headers, allow_redirects=False) as response:
                 status, persisted, text = response.status, response.headers.get("Range"), await response.text()
         except (aiohttp.ClientError, TimeoutError):
@@ -53,15 +52,6 @@ async def upload(http: aiohttp.ClientSession, session: str, spool: IO[bytes], to
             if where is None:
                 return
             offset = where
-
-
-async def _pieces(spool: IO[bytes], offset: int, length: int) -> AsyncIterator[bytes]:
-    """``length`` bytes of the spool from ``offset``, a piece at a time: aiohttp sends each as the socket takes
-    it, where a whole chunk handed over at once would sit in memory twice (the bytes and the transport's buffer)."""
-    spool.seek(offset)
-    while length > 0 and (piece := spool.read(min(READ_CHUNK, length))):
-        length -= len(piece)
-        yield piece
 
 
 async def _where(http: aiohttp.ClientSession, session: str, total: int) -> int | None:
