@@ -1,5 +1,5 @@
-"""Backends through Apache OpenDAL (SPEC.md §10): a local folder, S3-compatible, GCS, Azure Blob, Google Drive,
-OneDrive and memory, from one ``WAHUB_STORAGE_URL``.
+"""Backends through Apache OpenDAL (SPEC.md §10): a local folder, S3-compatible, GCS, Azure Blob, OneDrive and
+memory, from one ``WAHUB_STORAGE_URL`` (Google Drive has its own client, ``gdrive.py``).
 
 URLs (options in the query string are passed to the backend; credentials may also come from the backend's
 usual environment, e.g. ``AWS_ACCESS_KEY_ID`` for S3):
@@ -8,7 +8,6 @@ usual environment, e.g. ``AWS_ACCESS_KEY_ID`` for S3):
 - ``s3://bucket/prefix?endpoint=https://…&region=…``     any S3-compatible store
 - ``gs://bucket/prefix?credential_path=/etc/gcs.json``   Google Cloud Storage
 - ``azblob://container/prefix?account_name=…&endpoint=…`` Azure Blob Storage
-- ``gdrive://folder/path?access_token=…``                Google Drive
 - ``onedrive://folder/path?access_token=…``              OneDrive (personal)
 - ``memory://``                                          in this process only, for tests
 """
@@ -33,7 +32,6 @@ _SERVICES: dict[str, tuple[str, str | None]] = {
     "s3": ("s3", "bucket"),
     "gs": ("gcs", "bucket"),
     "azblob": ("azblob", "container"),
-    "gdrive": ("gdrive", None),
     "onedrive": ("onedrive", None),
     "memory": ("memory", None),
 }
@@ -153,7 +151,7 @@ def from_url(url: str) -> OpenDALStore:
             )
         options[host_option] = parts.netloc
         options["root"] = path or "/"
-    elif scheme in ("gdrive", "onedrive"):
+    elif scheme == "onedrive":
         options["root"] = "/" + (parts.netloc + path).strip("/")
     if scheme == "s3":
         options.setdefault(

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import aiohttp
 
 from wahub import errors
+from wahub.storage import spooled
 from wahub.storage.base import READ_CHUNK
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
@@ -174,11 +175,11 @@ class SharePointStore:
 async def _upload(http: aiohttp.ClientSession, upload_url: str, spool: Any, total: int) -> None:
     start = 0
     while start < total:
-        fragment = spool.read(FRAGMENT)
-        end = start + len(fragment) - 1
-        headers = {"Content-Range": f"bytes {start}-{end}/{total}", "Content-Length": str(len(fragment))}
+        length = min(FRAGMENT, total - start)
+        end = start + length - 1
+        headers = {"Content-Range": f"bytes {start}-{end}/{total}", "Content-Length": str(length)}
         # The upload URL carries its own authorization; Microsoft refuses a bearer token on it.
-        async with http.put(upload_url, data=fragment, headers=headers) as response:
+        async with http.put(upload_url, data=spooled.pieces(spool, start, length), headers=headers) as response:
             if response.status >= 400:
                 raise _failure(response.status, await response.text(), "upload a fragment")
             if response.status in (200, 201):
