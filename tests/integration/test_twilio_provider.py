@@ -4,6 +4,7 @@ redirect. No database: the provider alone."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -106,3 +107,22 @@ async def test_inbound_media_streams_with_basic_auth_through_twilios_redirect(
         _ = [chunk async for chunk in wrong.download(info.url)]
     with pytest.raises(errors.PermanentProviderError):
         await twilio_provider.media_info("not-a-media-id")
+
+
+async def test_a_send_that_never_got_a_connection_in_time_is_no_possible_duplicate(fake: str) -> None:
+    """Two timeouts, as the Graph client's: the wait for a connection (the pool's included) apart from the wait
+    for the answer. One connection, held by a send faketwilio keeps hanging; the next send queues for it and gives
+    up: it was never sent, so it is a plain transient failure, not an unknown outcome."""
+    async with httpx.AsyncClient(base_url=fake) as control:
+        await control.post("/_fake/faults", json={"timeout_rate": 1.0, "timeout_hang_s": 2})
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+        holding = asyncio.create_task(provider(http, fake, timeout=10).send(TEXT))
+        await asyncio.sleep(0.2)  # the patient send has the connection
+        with pytest.raises(errors.TransientProviderError) as queued:
+            await provider(http, fake, timeout=0.3).send(TEXT)
+        assert not isinstance(queued.value, errors.OutcomeUnknown), queued.value
+        with pytest.raises(errors.TransientProviderError):  # faketwilio's answer after its hang
+            await holding
+    async with httpx.AsyncClient(base_url=fake) as control:
+        logged = (await control.get("/_fake/requests")).json()["data"]
+    assert sum(1 for r in logged if r["path"].endswith("/Messages.json")) == 1  # only the patient send arrived

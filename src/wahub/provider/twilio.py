@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -36,9 +36,11 @@ CAPTIONED = ("image", "video")  # Twilio sends a Body with these as their captio
 
 
 class _Http(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """The SDK's aiohttp client on an injected session (the caller's, one per process), with a timeout on every
-    call (the SDK passes none, and aiohttp then waits forever), basic auth as a header, and its request logs at
-    DEBUG (the SDK writes eight INFO lines per call)."""
+    """The SDK's aiohttp client on an injected session (the caller's, one per process), basic auth as a header,
+    and its request logs at DEBUG (the SDK writes eight INFO lines per call). Each call has two timeouts, as the
+    Graph client's: one to get a connection (a pool's wait included; none in time means nothing was sent, and
+    the send may go again at once) and one for each read of the answer (a lost answer: the message may have
+    been sent). The SDK would pass one number, which aiohttp takes as a total for both."""
 
     def __init__(self, session: aiohttp.ClientSession, timeout: float) -> None:
         super().__init__(pool_connections=False, timeout=timeout, logger=log)
@@ -58,10 +60,21 @@ class _Http(AsyncTwilioHttpClient):  # type: ignore[misc]
         headers = dict(headers or {})
         if auth is not None:
             headers["Authorization"] = _basic(*auth)
-        response: Response = await super().request(
-            method, url, params, data, headers, None, timeout or self.timeout, allow_redirects
-        )
-        return response
+        seconds = timeout or self.timeout
+        limits = aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+        self.log_request({"method": method.upper(), "url": url})
+        async with self.session.request(
+            method.upper(),
+            url,
+            params=cast(Any, params),
+            data=data,
+            headers=headers,
+            timeout=limits,
+            allow_redirects=allow_redirects,
+        ) as answer:
+            text = await answer.text()
+        self.log_response(answer.status, answer)
+        return Response(answer.status, text, answer.headers)
 
     def log_request(self, kwargs: dict[str, Any]) -> None:
         log.debug("Twilio API request", extra={"method": kwargs["method"], "url": kwargs["url"]})
@@ -246,6 +259,8 @@ async def _call(call: Coroutine[Any, Any, T]) -> T:
     except TwilioRestException as exc:
         code = exc.code if isinstance(exc.code, int) and exc.code != exc.status else None
         raise twilio_codes.error_for(code, str(exc.msg), http_status=exc.status) from exc
+    except aiohttp.ConnectionTimeoutError as exc:  # no connection within the time: nothing was sent
+        raise errors.TransientProviderError("Twilio API: no connection in time") from exc
     except TimeoutError as exc:
         raise errors.OutcomeUnknown("Twilio API timed out") from exc
     except aiohttp.ClientConnectorError as exc:
