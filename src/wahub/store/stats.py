@@ -5,18 +5,20 @@ A message counts in the period of when it happened: Meta's timestamp for what Me
 history shared at onboarding), else when wahub queued it. Delivered and read come from the status timestamps,
 so a message read without a ``delivered`` webhook still counts as delivered (a read implies it). The series
 by day (``Stats.by_day``, the admin dashboard's chart) cuts the period at UTC midnights, every day listed.
+Messages of erased people still count, from what ``ErasedMessage`` kept of them (``facts``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.domain import Direction, MessageStatus
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, ErasedMessage, Message
 
 TOP_ERRORS = 20
 
@@ -80,25 +82,67 @@ def _when() -> sa.ColumnElement[datetime]:
     return sa.func.coalesce(Message.provider_timestamp, Message.created_at)
 
 
-async def summary(session: AsyncSession, since: datetime, until: datetime) -> Stats:
-    """The statistics of the messages that happened in ``[since, until)``."""
-    period = sa.and_(_when() >= since, _when() < until)
-    stats = Stats(since=since, until=until)
-    delivered = sa.func.coalesce(Message.delivered_at, Message.read_at, Message.played_at).is_not(None)
-    read = sa.func.coalesce(Message.read_at, Message.played_at).is_not(None)
-    rows = await session.execute(
+def _flag(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.case((condition, 1), else_=0)
+
+
+def facts(since: datetime, until: datetime) -> sa.Subquery:
+    """One row per message that happened in ``[since, until)``: the stored messages, and the erased ones'
+    statistics (``ErasedMessage``), so that erasing a person leaves every count as it was."""
+    stored = (
         sa.select(
+            _when().label("happened_at"),
             Message.direction,
             Message.type,
             Message.status,
-            sa.func.count(),
-            sa.func.count(Message.wamid),
-            sa.func.sum(sa.case((delivered, 1), else_=0)),
-            sa.func.sum(sa.case((read, 1), else_=0)),
-            sa.func.sum(sa.case((Message.possible_duplicate.is_(True), 1), else_=0)),
+            _flag(Message.wamid.is_not(None)).label("accepted"),
+            _flag(sa.func.coalesce(Message.delivered_at, Message.read_at, Message.played_at).is_not(None)).label(
+                "delivered"
+            ),
+            _flag(sa.func.coalesce(Message.read_at, Message.played_at).is_not(None)).label("read"),
+            _flag(Message.possible_duplicate.is_(True)).label("duplicate"),
+            Message.error_code,
+            Message.error_title,
+            Message.conversation_id,
+            Message.contact_id,
+            Account.provider,
         )
-        .where(period)
-        .group_by(Message.direction, Message.type, Message.status)
+        .join(Account, Account.id == Message.account_id)
+        .where(_when() >= since, _when() < until)
+    )
+    erased = sa.select(
+        ErasedMessage.happened_at,
+        ErasedMessage.direction,
+        ErasedMessage.type,
+        ErasedMessage.status,
+        _flag(ErasedMessage.accepted.is_(True)),
+        _flag(ErasedMessage.delivered.is_(True)),
+        _flag(ErasedMessage.read.is_(True)),
+        _flag(ErasedMessage.possible_duplicate.is_(True)),
+        ErasedMessage.error_code,
+        ErasedMessage.error_title,
+        ErasedMessage.conversation_id,
+        ErasedMessage.contact_id,
+        ErasedMessage.provider,
+    ).where(ErasedMessage.happened_at >= since, ErasedMessage.happened_at < until)
+    return sa.union_all(stored, erased).subquery("facts")
+
+
+async def summary(session: AsyncSession, since: datetime, until: datetime) -> Stats:
+    """The statistics of the messages that happened in ``[since, until)``."""
+    f = facts(since, until).c
+    stats = Stats(since=since, until=until)
+    rows = await session.execute(
+        sa.select(
+            f.direction,
+            f.type,
+            f.status,
+            sa.func.count(),
+            sa.func.sum(f.accepted),
+            sa.func.sum(f.delivered),
+            sa.func.sum(f.read),
+            sa.func.sum(f.duplicate),
+        ).group_by(f.direction, f.type, f.status)
     )
     out = stats.outbound
     for direction, kind, status, count, with_wamid, n_delivered, n_read, duplicates in rows:
@@ -110,58 +154,47 @@ async def summary(session: AsyncSession, since: datetime, until: datetime) -> St
         if direction != Direction.OUTBOUND.value:
             continue
         out.by_status[status] = out.by_status.get(status, 0) + n
-        out.accepted += int(with_wamid)
+        out.accepted += int(with_wamid or 0)
         out.delivered += int(n_delivered or 0)
         out.read += int(n_read or 0)
         out.possible_duplicates += int(duplicates or 0)
         if status == MessageStatus.FAILED.value:
             out.failed += n
-    by_provider = await session.execute(
-        sa.select(Account.provider, sa.func.count())
-        .select_from(Message)
-        .join(Account, Account.id == Message.account_id)
-        .where(period)
-        .group_by(Account.provider)
-    )
+    by_provider = await session.execute(sa.select(f.provider, sa.func.count()).group_by(f.provider))
     stats.by_provider = {provider: int(n) for provider, n in by_provider}
-    conversations = sa.func.count(sa.distinct(Message.conversation_id))
-    contacts = sa.func.count(sa.distinct(Message.contact_id))
-    distinct = (await session.execute(sa.select(conversations, contacts).where(period))).one()
+    distinct = (
+        await session.execute(
+            sa.select(sa.func.count(sa.distinct(f.conversation_id)), sa.func.count(sa.distinct(f.contact_id)))
+        )
+    ).one()
     stats.conversations, stats.contacts = int(distinct[0]), int(distinct[1])
     failures = await session.execute(
-        sa.select(Message.error_code, sa.func.min(Message.error_title), sa.func.count())
-        .where(period, Message.direction == Direction.OUTBOUND.value, Message.status == MessageStatus.FAILED.value)
-        .group_by(Message.error_code)
-        .order_by(sa.func.count().desc(), Message.error_code)
+        sa.select(f.error_code, sa.func.min(f.error_title), sa.func.count())
+        .where(f.direction == Direction.OUTBOUND.value, f.status == MessageStatus.FAILED.value)
+        .group_by(f.error_code)
+        .order_by(sa.func.count().desc(), f.error_code)
         .limit(TOP_ERRORS)
     )
     stats.errors = [ErrorCount(code, title, int(n)) for code, title, n in failures]
-    stats.by_day = await _by_day(session, period, since, until, delivered, read)
+    stats.by_day = await _by_day(session, f, since, until)
     return stats
 
 
 async def _by_day(
-    session: AsyncSession,
-    period: sa.ColumnElement[bool],
-    since: datetime,
-    until: datetime,
-    delivered: sa.ColumnElement[bool],
-    read: sa.ColumnElement[bool],
+    session: AsyncSession, f: sa.ColumnCollection[str, sa.ColumnElement[Any]], since: datetime, until: datetime
 ) -> list[Day]:
     """Each UTC day from ``since``'s to the one before ``until`` (empty days too), with its counts."""
     # date() of a timestamp: a date on PostgreSQL, 'YYYY-MM-DD' on SQLite (timestamps are stored as naive UTC).
-    day = sa.func.date(_when())
-    outbound = Message.direction == Direction.OUTBOUND.value
+    day = sa.func.date(f.happened_at)
+    outbound = f.direction == Direction.OUTBOUND.value
     rows = await session.execute(
         sa.select(
             day,
-            sa.func.sum(sa.case((Message.direction == Direction.INBOUND.value, 1), else_=0)),
-            sa.func.sum(sa.case((outbound, 1), else_=0)),
-            sa.func.sum(sa.case((sa.and_(outbound, delivered), 1), else_=0)),
-            sa.func.sum(sa.case((sa.and_(outbound, read), 1), else_=0)),
-        )
-        .where(period)
-        .group_by(day)
+            sa.func.sum(_flag(f.direction == Direction.INBOUND.value)),
+            sa.func.sum(_flag(outbound)),
+            sa.func.sum(sa.case((outbound, f.delivered), else_=0)),
+            sa.func.sum(sa.case((outbound, f.read), else_=0)),
+        ).group_by(day)
     )
     found = {}
     for raw, inbound, sent, n_delivered, n_read in rows:
