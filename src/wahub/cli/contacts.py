@@ -10,7 +10,7 @@ import typer
 from wahub import errors
 from wahub.cli.base import DatabaseUrl, DataDir, fail, load_settings, runs, say
 
-app = typer.Typer(help="Contacts: import them from CSV.", no_args_is_help=True)
+app = typer.Typer(help="Contacts: import them from CSV, erase one.", no_args_is_help=True)
 
 
 @app.command(
@@ -66,3 +66,56 @@ async def import_contacts(
         f"created {summary.created}, updated {summary.updated}, unchanged {summary.unchanged}, "
         f"skipped {len(summary.skipped)}"
     )
+
+
+@app.command(
+    "erase",
+    epilog="Example: wahub contacts erase 42 --yes\n\nWithout --yes it only says what would be erased (exit 2).",
+)
+@runs
+async def erase(
+    contact_id: Annotated[int, typer.Argument(min=1, help="The contact's id (wahub's, as the API shows it)")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really erase: it cannot be undone")] = False,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="SQLite: rewrite the database files afterwards (VACUUM)")
+    ] = False,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Erase a person: their messages, statuses, media (unless another conversation shares the file), search
+    entries, conversations, labels and the contact; the webhook deliveries, live events and raw webhook events
+    that carry them. Statistics keep their counts; the audit log records who erased whom. Safe to run again."""
+    import getpass
+
+    from wahub import commands, erasure, storage
+    from wahub.cli.base import secret_key
+    from wahub.store import db
+    from wahub.store.crypto import Vault
+
+    settings = load_settings(data_dir, database_url)
+    async with commands.opened(settings) as store:
+        try:
+            planned = await erasure.preview(store.sessions, contact_id)
+        except errors.NotFound:
+            if (record := await erasure.earlier(store.sessions, contact_id)) is None:
+                raise
+            print(f"contact {contact_id} was erased already, at {record.created_at:%Y-%m-%d %H:%M} UTC")
+            return
+        if not yes:
+            say(f"contact {contact_id}: {_counts(planned.counts())}, and its raw webhook events")
+            fail("nothing erased: add --yes to erase them (it cannot be undone)", code=2)
+        key = Vault(secret_key(settings)).derive_key("erasure")
+        done = await erasure.erase_contact(
+            store.sessions,
+            db.sessionmaker(store.events_engine),
+            storage.from_url(settings.storage_url),
+            contact_id,
+            actor=f"cli ({getpass.getuser()})",
+            hash_key=key,
+            vacuum=vacuum,
+        )
+    print(f"erased contact {contact_id}: {_counts(done.counts())}")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items() if value or key == "messages")

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.api import schemas, visibility
-from wahub.api.deps import Ctx, Principal, Reader, ReadSession, Sender
+from wahub.api.deps import Admin, Ctx, Principal, Reader, ReadSession, Sender
 from wahub.store import audiences, db, paging
 from wahub.store.models import Contact, utcnow
 
@@ -119,6 +119,34 @@ async def opt_in(contact_id: schemas.Id, ctx: Ctx, principal: Sender) -> schemas
         contact = await _writable(session, principal, contact_id)
         audiences.opt_in(contact, utcnow())
         return await _contact_out(session, principal, contact_id)
+
+
+@router.post("/{contact_id}/erase", response_model=schemas.ContactErased)
+async def erase_contact(contact_id: schemas.Id, ctx: Ctx, principal: Admin) -> schemas.ContactErased:
+    """Erase the person (admins only; it cannot be undone): their messages, statuses, media files (unless
+    another conversation shares one), search entries, conversations, labels and the contact, and the webhook
+    deliveries, live events and raw webhook events that carry them. Statistics keep their counts; the audit log
+    records who erased whom. Again for a contact erased already: 200 with that erasure's counts."""
+    from wahub import erasure  # the erasure reads the journal's wire format: loaded when used
+
+    actor = f"{'user' if principal.kind == 'user' else 'api key'} {principal.id}"
+    try:
+        done = await erasure.erase_contact(
+            ctx.sessions,
+            db.sessionmaker(ctx.events),
+            ctx.storage,
+            contact_id,
+            actor=actor,
+            hash_key=ctx.vault.derive_key("erasure"),
+        )
+    except errors.NotFound:
+        record = await erasure.earlier(ctx.sessions, contact_id)
+        if record is None:
+            raise
+        return schemas.ContactErased(
+            contact_id=contact_id, erased_at=record.created_at, already=True, counts=record.details
+        )
+    return schemas.ContactErased(contact_id=contact_id, erased_at=utcnow(), already=False, counts=done.counts())
 
 
 async def _writable(session: AsyncSession, principal: Principal, contact_id: int) -> Contact:

@@ -14,7 +14,7 @@ from wahub.api.schemas.common import (
     ErrorOut,
     Id,
 )
-from wahub.api.schemas.contacts import ContactLabelsIn, ContactOut, ContactPage, ContactPatch
+from wahub.api.schemas.contacts import ContactErased, ContactLabelsIn, ContactOut, ContactPage, ContactPatch
 from wahub.api.schemas.conversations import (
     AssignIn,
     ConversationOut,
@@ -45,6 +45,7 @@ __all__ = [
     "CannedReplyIn",
     "CannedReplyOut",
     "CannedReplyPatch",
+    "ContactErased",
     "ContactLabelsIn",
     "ContactOut",
     "ContactPage",

@@ -73,3 +73,15 @@ class ContactPatch(BaseModel):
         f"{audiences.ATTRIBUTES_MAX} keys and {audiences.ATTRIBUTES_BYTES} bytes of JSON per contact",
     )
     saved_name: str | None = Field(default=None, max_length=256, description="the name the business saved for them")
+
+
+class ContactErased(BaseModel):
+    """What ``POST /api/v1/contacts/{id}/erase`` removed (or, for a contact erased earlier, removed then)."""
+
+    contact_id: int
+    erased_at: datetime = Field(description="when it was erased (the audit record's time)")
+    already: bool = Field(description="true: it had been erased before; these are that erasure's counts")
+    counts: dict[str, int] = Field(
+        description="messages, conversations, statuses, media, blobs, labels, deliveries, stream_events, "
+        "rewritten (others' rows that named them), journal_rewritten, journal_deleted"
+    )
