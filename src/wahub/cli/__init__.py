@@ -16,6 +16,7 @@ from wahub.cli import (
     apikey,
     contacts,
     database,
+    events,
     fakegraph,
     media,
     monitor,
@@ -43,6 +44,7 @@ app.add_typer(user.app, name="user")
 app.add_typer(account.app, name="account")
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(media.app, name="media")
+app.add_typer(events.app, name="events")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")

@@ -155,19 +155,17 @@ def _stands_in(m: _Msg) -> bool:
 
 
 async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: Counts) -> None:
-    """Messages stored already are duplicates, but for one case: a history sync first sends a media message as
-    a ``media_placeholder`` and later the message itself with its media (same wamid). The stored placeholder
-    then becomes that message, and its media is fetched like any other."""
+    """Messages stored already are duplicates, but for two cases. A history sync first sends a media message as
+    a ``media_placeholder`` and later the message itself with its media (same wamid): the stored placeholder
+    then becomes that message, and its media is fetched like any other. And a message stored as ``unknown``
+    by an older wahub, read again (redelivered, or ``wahub events reprocess``) by a parser that knows its type,
+    takes that type and its fields (``RETYPED``)."""
     real = [m for m in again if m.value.type is not MessageType.UNKNOWN]
     rows = await messages.by_wamids(session, {(m.account.id, m.value.provider_id) for m in real})
     fills = []
     for m in again:
         row = rows.get((m.account.id, m.value.provider_id))
-        if (
-            m.value.type is not MessageType.UNKNOWN
-            and row is not None
-            and domain.is_media_placeholder(row.type, row.content)
-        ):
+        if m.value.type is not MessageType.UNKNOWN and row is not None and _stand_in(row):
             fills.append((m, row))
         else:
             counts[m.index][Held(Outcome.DUPLICATE_MESSAGE)] += 1
@@ -175,11 +173,19 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
         session, [(m.account.id, m.value.media) for m, _ in fills if m.value.media is not None]
     )
     for m, row in fills:
+        retyped = row.type == MessageType.UNKNOWN.value
         row.type, row.content, row.raw = m.value.type.value, m.value.content, m.value.raw
         row.search_text = indexed_text(row.type, row.content)
         if m.value.media is not None:
             row.media_id = media_ids.get((m.account.id, m.value.media.media_id))
-        counts[m.index][Held(Outcome.PLACEHOLDER_FILLED)] += 1
+        if retyped:
+            row.reply_to_wamid, row.target_wamid = m.value.reply_to, m.value.target
+        counts[m.index][Held(Outcome.RETYPED if retyped else Outcome.PLACEHOLDER_FILLED)] += 1
+
+
+def _stand_in(row: Message) -> bool:
+    """A stored message that a later reading of it replaces: a history placeholder, or one of unknown type."""
+    return row.type == MessageType.UNKNOWN.value or domain.is_media_placeholder(row.type, row.content)
 
 
 async def _contacts(

@@ -17,6 +17,7 @@ class Outcome(enum.StrEnum):
     MESSAGE_FOR_UNKNOWN_NUMBER = "message for an unknown number"
     NUMBER_CHANGE = "number change"
     PLACEHOLDER_FILLED = "placeholder filled"
+    RETYPED = "retyped message"  # stored as unknown before, read now as its type (a redelivery, a reprocess)
     STATUS = "status"
     UNKNOWN_STATUS = "unknown status"
     STATUS_FOR_UNKNOWN_NUMBER = "status for an unknown number"

@@ -138,8 +138,8 @@ class Processor:
         refused: dict[int, int] = {}
         for index, event in enumerate(batch):
             try:
-                value = _parse(event)
-            except _MALFORMED as exc:
+                value = parse(event)
+            except MALFORMED as exc:
                 log.warning("webhook event rejected", extra={"event_id": event.id, "reason": str(exc)[:200]})
                 event.processed(f"rejected: {exc}")
                 continue
@@ -214,11 +214,11 @@ class Processor:
         return counts, failed
 
 
-_MALFORMED = (meta.MalformedPayload, twilio.MalformedPayload)
+MALFORMED = (meta.MalformedPayload, twilio.MalformedPayload)
 
 
-def _parse(event: events.Claimed) -> domain.ParsedWebhook:
-    """The event read by its source's parser."""
+def parse(event: events.Claimed) -> domain.ParsedWebhook:
+    """The event read by its source's parser (raises one of ``MALFORMED``)."""
     if event.provider == Source.META:
         return meta.parse(event.body)
     return twilio.parse(event.body, event.provider, event.received_at)
@@ -238,6 +238,7 @@ ITEM_LABELS: dict[Outcome, tuple[str | None, str]] = {
     Outcome.MESSAGE_FOR_UNKNOWN_NUMBER: ("message", "unknown_number"),
     Outcome.NUMBER_CHANGE: ("message", "number_change"),
     Outcome.PLACEHOLDER_FILLED: ("message", "filled_history_placeholder"),
+    Outcome.RETYPED: ("message", "retyped"),
     Outcome.STATUS: ("status", "stored"),
     Outcome.UNKNOWN_STATUS: ("status", "stored_unknown_status"),
     Outcome.STATUS_FOR_UNKNOWN_NUMBER: ("status", "unknown_number"),
