@@ -1,13 +1,14 @@
 """Erasing a person, end to end (``wahub contacts erase``, ``POST /api/v1/contacts/{id}/erase``): the journal,
 the main database and the storage, in an order that a rerun can always finish.
 
-1. The events journal is scrubbed first (``erasure.scrub_journal``), in its own transaction when it is a
-   database of its own (SQLite: ``wahub-events.db``); on PostgreSQL it is part of step 2's transaction.
+1. The events journal is scrubbed first, when it is a database of its own (SQLite: ``wahub-events.db``): read
+   in chunks without a lock, each chunk's changes written in a short transaction of its own (the webhook path
+   writes to that file). On PostgreSQL it is part of step 2's transaction (``erasure.scrub_journal``).
 2. The main database, in one transaction (``erasure.erase``); the blobs only the erased rows held are deleted
    from storage inside it, before the commit: if storage fails, nothing is committed and a rerun starts over;
    if the commit fails after the blobs went, the rows still name blobs that are gone, and a rerun deletes them.
-If step 1 commits and step 2 fails, the contact still exists, so a rerun finds it, finds nothing more to scrub
-in the journal, and does step 2. Once step 2 committed, the contact is gone and a rerun says so (404): done.
+If step 1 (or part of it) commits and step 2 fails, the contact still exists, so a rerun finds it, scrubs what
+is left in the journal, and does step 2. Once step 2 committed, the contact is gone and a rerun says so: done.
 
 On SQLite, both transactions run with ``PRAGMA secure_delete`` (what they delete is overwritten with zeros, not
 only marked free), the full-text index is rebuilt without the deleted entries (FTS5 ``optimize``: a delete only
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from wahub.storage.base import BlobStore
 from wahub.store import db, erasure, search
 from wahub.store.models import AuditRecord
+from wahub.webhook import scrub
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,7 @@ async def erase_contact(
     journal = erasure.Erased()
     separate = db.engine_of(event_sessions) is not db.engine_of(sessions)
     if separate:
-        async with db.transaction(event_sessions) as ev:
-            await _secure(ev, True)
-            await erasure.scrub_journal(ev, person, journal)
-            await _secure(ev, False)
+        await _scrub_separate_journal(event_sessions, person, journal)
     async with db.transaction(sessions) as session:
         await _secure(session, True)
         if not separate:
@@ -81,6 +80,23 @@ async def erase_contact(
     for engine in {db.engine_of(sessions), db.engine_of(event_sessions)}:
         await _compact(engine, vacuum)
     return done
+
+
+async def _scrub_separate_journal(
+    event_sessions: async_sessionmaker[AsyncSession], person: scrub.Person, journal: erasure.Erased
+) -> None:
+    """The journal on a SQLite file of its own: read without a lock, each chunk's changes written in a short
+    transaction, so webhooks are acknowledged meanwhile (they write to this file)."""
+    readers = db.sessionmaker(db.engine_of(event_sessions), readonly=True)
+    after: int | None = 0
+    while after is not None:
+        async with readers() as ev, ev.begin():
+            changes, after = await erasure.journal_chunk(ev, person, after)
+        if changes:
+            async with db.transaction(event_sessions) as ev:
+                await _secure(ev, True)
+                await erasure.write_journal(ev, changes, journal)
+                await _secure(ev, False)
 
 
 def _sqlite(session: AsyncSession) -> bool:

@@ -147,7 +147,7 @@ async def erase(session: AsyncSession, contact_id: int, *, actor: str, hash_key:
     rows = (await session.execute(sa.select(Message, Account.provider).join(Account).where(theirs))).all()
     message_ids = {m.id for m, _ in rows}
     await _keep_counts(session, [(m, provider) for m, provider in rows], conversation_ids)
-    done.blob_keys = await _media(session, {m.media_id for m, _ in rows if m.media_id}, message_ids)
+    done.media, done.blob_keys = await _media(session, {m.media_id for m, _ in rows if m.media_id}, message_ids)
     done.blobs = len(done.blob_keys)
     group_ids = {m.conversation_id for m, _ in rows} - conversation_ids
     done.rewritten += await _rewrite_messages(session, group_ids, message_ids, who)
@@ -200,10 +200,11 @@ async def _keep_counts(session: AsyncSession, rows: list[tuple[Message, str]], g
         await session.execute(sa.insert(ErasedMessage), kept)
 
 
-async def _media(session: AsyncSession, media_ids: set[int], message_ids: set[int]) -> list[str]:
-    """Delete the media rows only these messages use; returns the storage keys no remaining row holds."""
+async def _media(session: AsyncSession, media_ids: set[int], message_ids: set[int]) -> tuple[int, list[str]]:
+    """Delete the media rows only these messages use; returns how many, and the storage keys no remaining row
+    holds."""
     if not media_ids:
-        return []
+        return 0, []
     shared = set(
         (
             await session.scalars(
@@ -221,7 +222,7 @@ async def _media(session: AsyncSession, media_ids: set[int], message_ids: set[in
     )
     await session.execute(sa.delete(Media).where(Media.id.in_(gone)))
     still = set((await session.scalars(sa.select(Media.storage_key).where(Media.storage_key.in_(keys)))).all())
-    return sorted(k for k in keys - still if k)
+    return len(gone), sorted(k for k in keys - still if k)
 
 
 def _like_any(column: Any, person: scrub.Person) -> sa.ColumnElement[bool]:
@@ -329,33 +330,47 @@ async def _blank_stream(
     return blanked
 
 
+async def journal_chunk(
+    session: AsyncSession, person: scrub.Person, after: int
+) -> tuple[list[tuple[int, bytes | None]], int | None]:
+    """Read one chunk of the journal after event id ``after``: the events that mention the person, each with its
+    scrubbed body (None: to delete), and the last id read (None: the journal's end). Reading takes no write
+    lock, so the webhook path never waits for a scan of the whole journal."""
+    stmt = (
+        sa.select(WebhookEvent.id, WebhookEvent.provider, WebhookEvent.body)
+        .where(WebhookEvent.id > after)
+        .order_by(WebhookEvent.id)
+        .limit(_CHUNK)
+    )
+    rows = (await session.execute(stmt)).all()
+    changes: list[tuple[int, bytes | None]] = []
+    for event_id, provider, body in rows:
+        scrubbed = scrub.scrub_body(provider, bytes(body), person)
+        if scrubbed is None or scrubbed != bytes(body):
+            changes.append((event_id, scrubbed))
+    return changes, (rows[-1][0] if len(rows) == _CHUNK else None)
+
+
+async def write_journal(session: AsyncSession, changes: list[tuple[int, bytes | None]], done: Erased) -> None:
+    """Write what ``journal_chunk`` found, keeping each event's processed state and result; counts into
+    ``done``."""
+    doomed = [event_id for event_id, body in changes if body is None]
+    for event_id, body in changes:
+        if body is not None:
+            await session.execute(sa.update(WebhookEvent).where(WebhookEvent.id == event_id).values(body=body))
+            done.journal_rewritten += 1
+    if doomed:
+        await session.execute(sa.delete(WebhookEvent).where(WebhookEvent.id.in_(doomed)))
+        done.journal_deleted += len(doomed)
+
+
 async def scrub_journal(session: AsyncSession, person: scrub.Person, done: Erased) -> None:
-    """Rewrite or delete the journal's raw events that mention the person (``scrub.scrub_body``), keeping each
-    event's processed state and result; counts into ``done``. Safe to run again: a scrubbed event no longer
-    mentions them."""
-    after = 0
-    while True:
-        stmt = (
-            sa.select(WebhookEvent.id, WebhookEvent.provider, WebhookEvent.body)
-            .where(WebhookEvent.id > after)
-            .order_by(WebhookEvent.id)
-            .limit(_CHUNK)
-        )
-        rows = (await session.execute(stmt)).all()
-        doomed: list[int] = []
-        for event_id, provider, body in rows:
-            scrubbed = scrub.scrub_body(provider, bytes(body), person)
-            if scrubbed is None:
-                doomed.append(event_id)
-            elif scrubbed != bytes(body):
-                await session.execute(sa.update(WebhookEvent).where(WebhookEvent.id == event_id).values(body=scrubbed))
-                done.journal_rewritten += 1
-        if doomed:
-            await session.execute(sa.delete(WebhookEvent).where(WebhookEvent.id.in_(doomed)))
-            done.journal_deleted += len(doomed)
-        if len(rows) < _CHUNK:
-            return
-        after = rows[-1][0]
+    """The whole journal scrubbed of the person in the caller's transaction (``journal_chunk``,
+    ``write_journal``). Safe to run again: a scrubbed event no longer mentions them."""
+    after: int | None = 0
+    while after is not None:
+        changes, after = await journal_chunk(session, person, after)
+        await write_journal(session, changes, done)
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
