@@ -173,7 +173,7 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
         session, [(m.account.id, m.value.media) for m, _ in fills if m.value.media is not None]
     )
     for m, row in fills:
-        retyped = row.type == MessageType.UNKNOWN.value
+        retyped = not domain.is_media_placeholder(row.type, row.content)
         row.type, row.content, row.raw = m.value.type.value, m.value.content, m.value.raw
         row.search_text = indexed_text(row.type, row.content)
         if m.value.media is not None:
@@ -184,8 +184,8 @@ async def _fill_placeholders(session: AsyncSession, again: list[_Msg], counts: C
 
 
 def _stand_in(row: Message) -> bool:
-    """A stored message that a later reading of it replaces: a history placeholder, or one of unknown type."""
-    return row.type == MessageType.UNKNOWN.value or domain.is_media_placeholder(row.type, row.content)
+    """A stored message that a later reading of it replaces: one of unknown type (a history placeholder is one)."""
+    return row.type == MessageType.UNKNOWN.value
 
 
 async def _contacts(
