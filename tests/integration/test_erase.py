@@ -168,13 +168,14 @@ def sqlite_leftovers(database_url: str) -> dict[str, list[bytes]]:
 
 
 def postgres_leftovers(database_url: str) -> list[tuple[str, str, str]]:
-    """(table, column, needle) for every text, JSON or bytea column that holds a needle."""
+    """(table, column, needle) for every text, JSON, bytea or tsvector (the search index) column holding one."""
     url = db.sync_url(database_url).replace("postgresql+psycopg://", "postgresql://")
     hits = []
     with psycopg.connect(url) as conn:
         columns = conn.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea')"
+            "WHERE table_schema = 'public' "
+            "AND data_type IN ('text', 'character varying', 'json', 'jsonb', 'bytea', 'tsvector')"
         ).fetchall()
         for table, column, kind in columns:
             for needle in needles():
