@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,16 @@ def test_the_compose_file_runs_postgresql_the_upgrade_and_web_and_worker_process
     port = parse_cli(services["web"]["command"]).params["port"]
     assert all(mapping.endswith(f":{port}") for mapping in services["web"]["ports"])
     assert set(spec["volumes"]) == {"postgres-data", "wahub-data"}
+
+
+def test_every_file_wahub_reads_at_run_time_is_in_its_package() -> None:
+    """The image (and any ``pip install``) holds what ``[tool.setuptools.package-data]`` names besides the
+    modules: a template or static file missing there is missing in production only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package = ROOT / "src" / "wahub"
+    covered = {p for pattern in project["tool"]["setuptools"]["package-data"]["wahub"] for p in package.glob(pattern)}
+    data = {p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")}
+    assert not sorted(str(p.relative_to(package)) for p in data - covered), "not in pyproject's package-data"
 
 
 def test_the_dockerfile_copies_what_exists_and_its_entrypoint_is_wahub() -> None:
