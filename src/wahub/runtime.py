@@ -315,10 +315,12 @@ def _admin_login(info: _Sandbox, url: str) -> str:
 
 def _banner(settings: config.Settings, host: str, port: int, role: Role, info: _Sandbox | None) -> None:
     url = f"http://{_local(host)}:{port}"
-    lines = [
-        f"wahub is running ({role.value}) at {url}   API docs: {url}/docs",
-        f"  data: {settings.data_dir}",
-    ]
+    where = (  # a worker serves no HTTP: it works on the database the web processes write to
+        "(worker: processing, sending, media, deliveries; no HTTP)"
+        if role is Role.WORKER
+        else f"({role.value}) at {url}   API docs: {url}/docs"
+    )
+    lines = [f"wahub is running {where}", f"  data: {settings.data_dir}"]
     if info is not None and info.provider == "twilio":
         lines += sandbox_twilio.banner(url, info.fake_url, info.api_key, info.silent)
         lines.append(_admin_login(info, url))

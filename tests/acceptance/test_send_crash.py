@@ -258,6 +258,8 @@ async def test_two_workers_on_postgresql_never_send_the_same_message(
     assert set(per_recipient) == set(ids)
     assert max(per_recipient.values()) == 1
     assert flagged == 0
+    banner = (tmp_path / "worker-0.log").read_text().splitlines()[0]
+    assert "worker" in banner and "no HTTP" in banner and "/docs" not in banner  # a worker serves no HTTP
 
 
 async def _quiet(sessions: async_sessionmaker[AsyncSession]) -> bool:
