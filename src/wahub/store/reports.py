@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import queues
+from wahub.store import queues, schedules
 from wahub.store.models import Report, ReportRun, utcnow
 
 LEASE = timedelta(minutes=10)  # a build reads a database or a URL and writes a file: minutes at most
@@ -65,12 +65,24 @@ async def list_all(session: AsyncSession) -> list[Report]:
     return list((await session.scalars(sa.select(Report).order_by(Report.name))).all())
 
 
-async def delete(session: AsyncSession, name: str) -> None:
-    """The definition goes; its runs stay, as the messages they queued do."""
+async def delete(session: AsyncSession, name: str, *, with_schedules: bool = False) -> list[int]:
+    """The definition goes; its runs stay, as the messages they queued do. A report that has schedules is
+    refused (``Conflict`` naming them: each of their firings would queue a run that fails), unless
+    ``with_schedules``: they go with it. Returns the ids of the schedules deleted."""
     report = await find(session, name)
     if report is None:
         raise errors.NotFound(f"report '{name}' does not exist")
+    scheduled = [s.id for s in await schedules.of_report(session, name)]
+    if scheduled and not with_schedules:
+        ids = ", ".join(str(i) for i in scheduled)
+        raise errors.Conflict(
+            f"report '{name}' has schedules ({ids}): delete them first, or with it (?with_schedules=true)",
+            schedules=scheduled,
+        )
+    for schedule_id in scheduled:
+        await schedules.delete(session, schedule_id)
     await session.delete(report)
+    return scheduled
 
 
 # Runs.

@@ -89,6 +89,12 @@ async def list_all(session: AsyncSession) -> list[Schedule]:
     return list((await session.scalars(sa.select(Schedule).order_by(Schedule.id))).all())
 
 
+async def of_report(session: AsyncSession, report: str) -> list[Schedule]:
+    """The schedules that run report ``report`` (their message is ``{"report": NAME}``), oldest first. Read in
+    Python: schedules are few, and a JSON field is queried differently by each database."""
+    return [s for s in await list_all(session) if s.message.get("report") == report]
+
+
 async def pause(session: AsyncSession, schedule_id: int) -> Schedule:
     """Stop firing; a firing already under way still queues its message."""
     schedule = await get(session, schedule_id)

@@ -1,6 +1,7 @@
 """``/api/v1/reports``: report definitions (``automations/report_definition.py``) beside the ones in
 ``wahub.toml``, their runs, and a run on request: queued for the worker (``automations/reports.py``), which
-builds, stores and sends it; the web process never builds one. Admins and API keys (``send`` to write,
+builds, stores and sends it; the web process never builds one; and its schedules (``/{name}/schedules``: rows of
+``/api/v1/schedules`` whose message is ``{"report": NAME}``). Admins and API keys (``send`` to write,
 ``read`` to read); agents get 403."""
 
 from __future__ import annotations
@@ -8,14 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from wahub import errors
+from wahub.api import schemas
 from wahub.api.deps import Ctx, Overseer, ReadSession, Sender
+from wahub.api.routes.schedules import ScheduleOut
 from wahub.automations import report_definition
 from wahub.automations.report_definition import Definition
-from wahub.store import db, reports
+from wahub.automations.schedules import report_message
+from wahub.store import db, reports, schedules
 from wahub.store.models import ReportRun
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -113,13 +117,65 @@ async def get_report(name: str, ctx: Ctx, session: ReadSession, _who: Overseer) 
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_report(name: str, ctx: Ctx, _who: Writer) -> Response:
-    """A report made through the API; its runs and the messages they queued stay. A schedule of it fails its
-    runs from then on (remove it with DELETE /api/v1/schedules/{id})."""
+async def delete_report(
+    name: str,
+    ctx: Ctx,
+    _who: Writer,
+    with_schedules: Annotated[bool, Query(description="delete its schedules with it (else: 409 naming them)")] = False,
+) -> Response:
+    """A report made through the API; its runs and the messages they queued stay. A report with schedules is a
+    409 naming them (each firing would run a report that no longer exists): delete them first, or with it."""
     if name in ctx.settings.reports:
         raise errors.Conflict(f"report '{name}' is defined in wahub.toml: remove it there")
     async with db.transaction(ctx.sessions) as session:
-        await reports.delete(session, name)
+        await reports.delete(session, name, with_schedules=with_schedules)
+    return Response(status_code=204)
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"cron": "0 8 * * 1", "tz": "UTC"}]})
+
+    cron: str = Field(
+        min_length=1, max_length=120, description="five fields: minute hour day-of-month month day-of-week"
+    )
+    tz: str = Field(default="UTC", min_length=1, max_length=64, description="an IANA time zone, e.g. Europe/Madrid")
+    name: str | None = Field(default=None, max_length=100, description="default: 'report NAME'")
+
+
+@router.post("/{name}/schedules", status_code=201, response_model=ScheduleOut)
+async def schedule_report(name: str, body: ScheduleIn, ctx: Ctx, _who: Writer) -> ScheduleOut:
+    """Run the report at the times a cron expression names in a time zone, as ``wahub report schedule`` does:
+    each firing queues a run for the worker (retried when it fails; GET /api/v1/reports/{name}/runs). Its
+    firings, pause and resume are at /api/v1/schedules/{id}, where it is listed with the other schedules."""
+    async with db.transaction(ctx.sessions) as session:
+        await _one(ctx, session, name)
+        made = await schedules.create(
+            session,
+            cron_expression=body.cron,
+            tz=body.tz,
+            message=report_message(name),
+            name=body.name or f"report {name}",
+        )
+        return ScheduleOut.of(made)
+
+
+@router.get("/{name}/schedules", response_model=list[ScheduleOut])
+async def list_report_schedules(name: str, ctx: Ctx, session: ReadSession, _who: Overseer) -> list[ScheduleOut]:
+    """The report's schedules, oldest first (also those of a report since removed from wahub.toml)."""
+    found = await schedules.of_report(session, name)
+    if not found:
+        await _one(ctx, session, name)
+    return [ScheduleOut.of(s) for s in found]
+
+
+@router.delete("/{name}/schedules/{schedule_id}", status_code=204)
+async def delete_report_schedule(name: str, schedule_id: schemas.Id, ctx: Ctx, _who: Writer) -> Response:
+    """The schedule and its history; the runs it queued stay."""
+    async with db.transaction(ctx.sessions) as session:
+        schedule = await schedules.get(session, schedule_id)
+        if schedule.message.get("report") != name:
+            raise errors.NotFound(f"schedule {schedule_id} does not run report '{name}'")
+        await schedules.delete(session, schedule_id)
     return Response(status_code=204)
 
 

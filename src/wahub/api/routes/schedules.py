@@ -74,7 +74,9 @@ class ScheduleOut(BaseModel):
     tz: str
     state: str = Field(description="active or paused")
     next_run_at: datetime | None = Field(description="when it fires next (UTC); none while paused")
-    message: dict[str, object] = Field(description="what it sends: recipient, type and content")
+    message: dict[str, object] = Field(
+        description='what it sends: recipient, type and content; a report schedule: {"report": NAME}'
+    )
     last_error: str | None
     created_at: datetime
     history: list[FiringOut] | None = Field(default=None, description="its latest firings, newest first")
