@@ -5,6 +5,7 @@ at its time on the moved clock; a failing source retried, then recorded as faile
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from wahub.automations import reports as running
 from wahub.automations.schedules import ScheduleFirer, report_message
 from wahub.domain import ContactRef
 from wahub.store import contacts, conversations, db, reports, schedules
-from wahub.store.models import Account, Message, ReportRun, ScheduleFiring, utcnow
+from wahub.store.models import Account, Media, Message, ReportRun, ScheduleFiring, utcnow
 
 GROUP = "120363025246125486"
 SALES = [("north", 120.5, 3, "2026-11-01"), ("south", 80.0, 2, "2026-11-02"), ("east", 42.25, 1, "2026-11-03")]
@@ -158,6 +159,33 @@ async def test_a_csv_report_has_typed_columns_and_a_png_chart_when_asked(
     async with ctx.sessions() as session:
         types = sorted((await session.scalars(sa.select(Message.type))).all())
     assert types == ["document", "image"] and len((await _run(ctx.sessions, run_id)).message_ids or []) == 2
+
+
+async def test_a_later_run_of_the_same_dated_name_leaves_what_an_earlier_run_sent(
+    ctx: AppContext, tmp_path: Path, open_window: OpenWindow
+) -> None:
+    await open_window("14155550101")
+    path = tmp_path / "orders.csv"
+    path.write_text("item,qty\napples,3\n")
+    settings = _settings(ctx, source="csv", path=str(path))
+    _run_id, first = await running.run_now(ctx.sessions, ctx.storage, settings, "sales")
+    path.write_text("item,qty\napples,3\npears,5\n")  # the same day, other rows
+    _run_id, second = await running.run_now(ctx.sessions, ctx.storage, settings, "sales")
+    assert second.storage_key == first.storage_key  # the dated name holds the latest file
+    assert (await _book(ctx, first.storage_key))["Data"].max_row == 3
+
+    async def sent_rows(message_id: int) -> int:
+        async with ctx.sessions() as session:
+            message = await session.get(Message, message_id)
+            assert message is not None and message.media_id is not None
+            item = await session.get(Media, message.media_id)
+        assert item is not None and item.storage_key is not None
+        data = b"".join([chunk async for chunk in ctx.storage.read(item.storage_key)])
+        assert hashlib.sha256(data).hexdigest() == item.sha256 and len(data) == item.size
+        return int(openpyxl.load_workbook(io.BytesIO(data))["Data"].max_row)
+
+    assert await sent_rows(first.message_ids[0]) == 2  # what the first run's message sends is its own file
+    assert await sent_rows(second.message_ids[0]) == 3
 
 
 async def test_a_csv_url_on_a_loopback_address_is_refused(ctx: AppContext) -> None:

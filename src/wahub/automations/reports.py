@@ -1,5 +1,6 @@
 """Running a report: its rows read (``report_sources.py``), the workbook built (``report_workbook.py``), stored
-in the storage backend under ``reports/NAME/<file name with the date>``, registered as a file uploaded to wahub
+in the storage backend under ``reports/NAME/<file name with the date>`` (for people) and under its content's hash
+(for its messages: a later run of the same name does not change them), registered as a file uploaded to wahub
 (``store/media.register_upload``, as ``POST /api/v1/media`` does) and sent as a document with its caption and
 file name to each contact and group, through the outbox (``sending/service.py``): the sender uploads it to Meta
 by media id, and Twilio fetches it from its signed link, as any uploaded file.
@@ -30,7 +31,7 @@ from wahub.automations import report_definition, report_sources, report_workbook
 from wahub.automations.report_definition import XLSX, Definition
 from wahub.sending import service
 from wahub.sending.request import SendRequest
-from wahub.storage.base import BlobStore
+from wahub.storage.base import BlobStore, content_key
 from wahub.storage.uploads import Kept
 from wahub.store import accounts, db, media, outbound, reports
 from wahub.store.models import utcnow
@@ -93,14 +94,15 @@ async def build_and_queue(
     except ValueError as exc:
         raise errors.InvalidInput(str(exc), field="file_name") from None
     xlsx = await asyncio.to_thread(report_workbook.workbook, table, title=name, generated_at=now)
-    kept = await _store(storage, f"reports/{name}/{file_name}", xlsx, XLSX)
+    dated = f"reports/{name}/{file_name}"
+    kept = await _store(storage, dated, xlsx, XLSX)
     image: tuple[Kept, str] | None = None
     if definition.image:
         drawn = await asyncio.to_thread(report_workbook.png, table, title=name)
         if drawn is not None:
             png_name = file_name.rsplit(".", 1)[0] + ".png"
             image = (await _store(storage, f"reports/{name}/{png_name}", drawn, PNG), png_name)
-    outcome = Outcome(kept.key, kept.size, file_name)
+    outcome = Outcome(dated, kept.size, file_name)
     async with db.transaction(sessions) as session:
         account = await accounts.default_sender(session, definition.sender)
         document = await media.register_upload(session, account, kept, file_name)
@@ -126,7 +128,7 @@ async def build_and_queue(
         await reports.done(
             session,
             run_id,
-            storage_key=kept.key,
+            storage_key=dated,
             size=kept.size,
             message_ids=outcome.message_ids,
             error=outcome.note,
@@ -136,11 +138,19 @@ async def build_and_queue(
 
 
 async def _store(storage: BlobStore, key: str, data: bytes, mime: str) -> Kept:
+    """``data`` stored under ``key``, the dated name people find it by (a later run of the same name, the same
+    day, replaces it), and under its content's hash as an uploaded file is (``storage/uploads.py``), where the
+    run's messages read it: so a later run never changes what an earlier run's messages send or show."""
+
     async def chunks() -> AsyncIterator[bytes]:
         yield data
 
     size = await storage.write(key, chunks(), content_type=mime)
-    return Kept(hashlib.sha256(data).hexdigest(), key, size, mime)
+    sha256 = hashlib.sha256(data).hexdigest()
+    sent = content_key(sha256)
+    if await storage.size(sent) != size:
+        await storage.write(sent, chunks(), content_type=mime)
+    return Kept(sha256, sent, size, mime)
 
 
 async def _queue(session: AsyncSession, request: SendRequest) -> tuple[int | None, str | None]:
