@@ -3,7 +3,7 @@
 ``POST /api/v1/reports/{name}/schedules``) fire at their time, build .xlsx files that openpyxl reads back with
 the expected numbers and a chart, store them in Google Drive (``tests/gdrive_fake.py`` at the wire, under the
 dated name), and arrive at fakegraph as a document (uploaded from Drive, sent by media id with its file name and
-caption) to a contact and to a group, and at faketwilio as media to a contact (faketwilio fetching the stored
+caption), with the PNG chart the report asks for as an image, to a contact and to a group, and at faketwilio as media to a contact (faketwilio fetching the stored
 file's signed link, which streams it from Drive): the same bytes everywhere."""
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ tz = "{zone}"
 to = ["+{ada}"]
 groups = ["{group}"]
 caption = "Sales this week"
+image = true  # and a PNG chart
 sender = "{sender}"  # two accounts: Meta's number
 """
 
@@ -240,20 +241,29 @@ async def test_scheduled_reports_fire_on_time_store_in_google_drive_and_reach_me
     assert [c.value for c in orders_book["Data"]["B"]] == ["qty", 3, 5, 7]
     assert len(orders_book["Summary"]._charts) == 1
 
-    # Meta: the document, uploaded from Drive, sent by media id to the contact and to the group
+    # Meta: the document and the chart, uploaded from Drive, sent by media id to the contact and to the group
+    bearer = {"Authorization": f"Bearer {ACCESS_TOKEN}"}
     async with httpx.AsyncClient(base_url=graph_url) as graph:
 
-        async def documents() -> list[dict[str, Any]]:
-            rows = (await graph.get("/_fake/messages")).json()["data"]
-            return [m for m in rows if m["type"] == "document"] if len(rows) == 2 else []
+        async def all_four() -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = (await graph.get("/_fake/messages")).json()["data"]
+            return rows if len(rows) == 4 else []
 
-        sent = await eventually(documents, timeout=30)
+        arrived = await eventually(all_four, timeout=30)
+        sent = [m for m in arrived if m["type"] == "document"]
+        images = [m for m in arrived if m["type"] == "image"]
+        assert sorted(m["recipient_type"] for m in images) == ["group", "individual"]
+        png = fake_drive.path(f"wahub/media/reports/sales/sales-{day}.png")  # the chart, beside the workbook
+        assert png is not None and png.content.startswith(b"\x89PNG")
+        for image in images:
+            got = await graph.get(f"/v25.0/{image['payload']['image']['id']}", headers=bearer)
+            assert got.json()["sha256"] == hashlib.sha256(png.content).hexdigest()
         by_type = {m["recipient_type"]: m for m in sent}
         assert by_type["individual"]["wa_id"] == ADA and by_type["group"]["to"] == GROUP
         for message in sent:
             document = message["payload"]["document"]
             assert document["filename"] == f"sales-{day}.xlsx" and document["caption"] == "Sales this week"
-            uploaded = await graph.get(f"/v25.0/{document['id']}", headers={"Authorization": f"Bearer {ACCESS_TOKEN}"})
+            uploaded = await graph.get(f"/v25.0/{document['id']}", headers=bearer)
             assert uploaded.status_code == 200, uploaded.text
             assert uploaded.json()["sha256"] == hashlib.sha256(stored["sales"]).hexdigest()
             assert int(uploaded.json()["file_size"]) == len(stored["sales"])
@@ -271,4 +281,4 @@ async def test_scheduled_reports_fire_on_time_store_in_google_drive_and_reach_me
     (fetch,) = message["media_fetches"]
     assert "/api/v1/media/" in fetch["url"] and fetch["http_status"] == 200
     assert fetch["sha256"] == hashlib.sha256(stored["orders"]).hexdigest() and fetch["size"] == len(stored["orders"])
-    assert len(orders_run.message_ids or []) == 2 and len(sales_run.message_ids or []) == 2
+    assert len(orders_run.message_ids or []) == 2 and len(sales_run.message_ids or []) == 4
