@@ -3,8 +3,9 @@
 ``POST /api/v1/reports/{name}/schedules``) fire at their time, build .xlsx files that openpyxl reads back with
 the expected numbers and a chart, store them in Google Drive (``tests/gdrive_fake.py`` at the wire, under the
 dated name), and arrive at fakegraph as a document (uploaded from Drive, sent by media id with its file name and
-caption), with the PNG chart the report asks for as an image, to a contact and to a group, and at faketwilio as media to a contact (faketwilio fetching the stored
-file's signed link, which streams it from Drive): the same bytes everywhere."""
+caption), with the PNG chart the report asks for as an image, to a contact and to a group, and at faketwilio as
+media to a contact (faketwilio fetching the stored file's signed link, which streams it from Drive): the same
+bytes everywhere."""
 
 from __future__ import annotations
 

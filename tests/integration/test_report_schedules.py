@@ -1,17 +1,20 @@
 """Report schedules through the API (``/api/v1/reports/{name}/schedules``): made, listed, deleted, shown among
 ``/api/v1/schedules``; and a report with schedules refused deletion (409 naming them) unless they go with it, so
-no schedule is left firing runs of a report that no longer exists."""
+no schedule is left firing runs of a report that no longer exists (one of a report removed from wahub.toml fails
+its runs naming itself)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
 
 from wahub.api.context import AppContext
-from wahub.automations.schedules import ScheduleFirer
+from wahub.automations.reports import ReportRunner
+from wahub.automations.schedules import ScheduleFirer, report_message
+from wahub.store import db, reports, schedules
 from wahub.store.models import ReportRun, Schedule
 
 
@@ -97,3 +100,17 @@ async def test_a_report_with_schedules_is_not_deleted_unless_they_go_with_it(
         assert (await session.scalars(sa.select(ReportRun.report))).all() == ["kept"]
     assert (await client.delete("/api/v1/reports/kept?with_schedules=false")).status_code == 409
     assert (await client.delete("/api/v1/reports/kept?with_schedules=maybe")).status_code == 422
+
+
+async def test_a_schedule_of_a_report_gone_from_wahub_toml_fails_its_run_naming_itself(ctx: AppContext) -> None:
+    async with db.transaction(ctx.sessions) as session:
+        made = await schedules.create(session, cron_expression="0 9 * * *", tz="UTC", message=report_message("gone"))
+        schedule_id, due = made.id, made.next_run_at
+    assert due is not None
+    clock = lambda: due.replace(tzinfo=UTC) + timedelta(seconds=1)  # noqa: E731
+    assert await ScheduleFirer(ctx.sessions, clock=clock).run_once() == 1
+    assert await ReportRunner(ctx.sessions, ctx.storage, ctx.settings, clock=clock).run_once() == 1
+    async with ctx.sessions() as session:
+        (run,) = await reports.runs(session, "gone")
+    assert run.state == "failed" and run.attempts == 1  # not retried: it cannot get better by itself
+    assert f"its schedules ({schedule_id}) still fire" in (run.error or "")

@@ -33,7 +33,7 @@ from wahub.sending import service
 from wahub.sending.request import SendRequest
 from wahub.storage.base import BlobStore, content_key
 from wahub.storage.uploads import Kept
-from wahub.store import accounts, db, media, outbound, reports
+from wahub.store import accounts, db, media, outbound, reports, schedules
 from wahub.store.models import utcnow
 from wahub.worker import retry
 
@@ -65,7 +65,10 @@ async def definition_of(session: AsyncSession, settings: config.Settings, name: 
         return found
     stored = await reports.find(session, name)
     if stored is None:
-        raise errors.NotFound(f"report '{name}' does not exist (neither in wahub.toml nor made through the API)")
+        # A schedule of a report since removed from wahub.toml fires a run that fails here: say which to remove.
+        scheduled = ", ".join(str(s.id) for s in await schedules.of_report(session, name))
+        hint = f"; its schedules ({scheduled}) still fire: remove them (wahub schedule remove ID)" if scheduled else ""
+        raise errors.NotFound(f"report '{name}' does not exist (neither in wahub.toml nor made through the API){hint}")
     return report_definition.parse(stored.definition)
 
 
