@@ -101,7 +101,7 @@ def test_android_day_first_every_kind() -> None:
 
 
 IOS_GROUP = f"""\
-[03/02/24, 10:00:01] Friends: {LRM}Messages and calls are end-to-end encrypted. No one outside of this chat can read them.
+[03/02/24, 10:00:01] Friends: {LRM}Messages and calls are end-to-end encrypted.
 [03/02/24, 10:00:02] Friends: {LRM}Ana created this group
 [03/02/24, 10:00:03] Friends: {LRM}Ana added Bob
 [03/02/24, 10:01:00] Ana: Hi all
