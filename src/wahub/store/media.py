@@ -137,9 +137,20 @@ UPLOAD_PREFIX = "upload:"
 async def register_upload(session: AsyncSession, account: Account, kept: Kept, given_name: str | None) -> Media:
     """A file uploaded to wahub to send, kept in storage (``storage/uploads.keep``), as media of ``account``; the
     same bytes uploaded again for the same account are the same media (its filename is the latest one given)."""
-    account_id, sha256, key, size, mime_type = account.id, kept.sha256, kept.key, kept.size, kept.mime_type
+    return await register_stored(session, account.id, kept, given_name, prefix=UPLOAD_PREFIX)
+
+
+IMPORT_PREFIX = "import:"
+
+
+async def register_stored(
+    session: AsyncSession, account_id: int, kept: Kept, given_name: str | None, *, prefix: str
+) -> Media:
+    """Media already in storage (an upload, a chat export's file), named ``prefix`` + its SHA-256 for the account:
+    the same bytes registered again are the same media, its filename the latest one given."""
+    sha256, key, size, mime_type = kept.sha256, kept.key, kept.size, kept.mime_type
     filename = (given_name or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or None
-    provider_media_id = UPLOAD_PREFIX + sha256
+    provider_media_id = prefix + sha256
     now = utcnow()
     await session.execute(
         upsert.insert_ignore(
