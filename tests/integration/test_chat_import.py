@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,12 +21,12 @@ from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID
 from wahub import cli
 from wahub.store import accounts, db
 from wahub.store.crypto import Vault
-from wahub.store.models import Account, Contact, Conversation, Media, Message
+from wahub.store.models import Contact, Conversation, Media, Message
 
 LRM = "\u200e"
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40  # not a real picture: bytes to hash
 VOICE = b"OggS" + b"\x01" * 5000
-CHAT = f"""\
+CHAT = """\
 20/01/2024, 09:05 - Messages and calls are end-to-end encrypted. No one outside of this chat can read them.
 20/01/2024, 09:06 - Ana Gómez: Hola, ¿tenéis talla M?
 20/01/2024, 09:07 - Shop: Sí,
@@ -172,3 +171,131 @@ def test_cli_imports_a_zip_with_media_once(tmp_path: Path, database_url: str) ->
     assert again.exit_code == 0, again.output
     assert again.stdout.strip().splitlines()[-1].startswith("added 0, already there 10, media stored 0")
     assert len(read(database_url)["messages"]) == 10
+
+
+async def test_api_import_then_an_overlapping_later_export_adds_only_what_is_new(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    export = make_zip(
+        tmp_path / "chat.zip", CHAT, {"IMG-20240121-WA0003.jpg": PHOTO, "PTT-20240121-WA0004.opus": VOICE}
+    )
+    form = {"me": "Shop", "tz": "UTC"}
+    first = await client.post("/api/v1/imports", data=form, files={"file": ("chat.zip", export.read_bytes())})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert (body["added"], body["already"], body["media_stored"], body["chat"]) == (10, 0, 2, "Ana Gómez")
+    assert body["media_missing"] == [{"line": 10, "reason": "VID-20240121-WA0005.mp4: not in the export"}]
+    later = await client.post("/api/v1/imports", data=form, files={"file": ("_chat.txt", LATER.encode())})
+    assert later.status_code == 200, later.text
+    assert (later.json()["added"], later.json()["already"]) == (2, 1)
+    assert later.json()["conversation_id"] == body["conversation_id"]
+    again = await client.post("/api/v1/imports", data=form, files={"file": ("chat.zip", export.read_bytes())})
+    assert (again.json()["added"], again.json()["already"], again.json()["media_stored"]) == (0, 10, 0)
+
+    found = await rows(sessions)
+    assert len(found) == 12
+    assert [m.content["text"]["body"] for m, _ in found[-2:]] == ["¡Gracias!", "A ti"]
+    audio = next(m for m, _ in found if m.type == "audio")
+    async with sessions() as session:
+        voice = await session.get(Media, audio.media_id)
+        conversation = await session.get(Conversation, body["conversation_id"])
+    assert voice is not None and voice.sha256 == hashlib.sha256(VOICE).hexdigest() and voice.mime_type == "audio/ogg"
+    assert conversation is not None and conversation.last_message_at == datetime(2024, 1, 22, 10, 1, tzinfo=UTC)
+    assert conversation.unread_count == 0 and conversation.last_inbound_at is None  # history opens no window
+
+
+IOS_GROUP = f"""\
+[03/02/24, 10:00:01] Friends: {LRM}Messages and calls are end-to-end encrypted.
+[03/02/24, 10:00:02] Friends: {LRM}Ana created this group
+[03/02/24, 10:01:00] Ana: Hi all
+[03/02/24, 10:02:00] {LRM}+34\u00a0612\u00a034\u00a056\u00a078: {LRM}<attached: 00000003-AUDIO-2024-02-03-10-02-00.opus>
+[14/02/24, 10:05:00] Bob: see you
+"""
+
+
+async def test_api_ios_group_export_goes_to_the_group_with_numbers_as_contacts(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    export = make_zip(
+        tmp_path / "group.zip", IOS_GROUP, {"00000003-AUDIO-2024-02-03-10-02-00.opus": VOICE}, chat_name="_chat.txt"
+    )
+    answer = await client.post(
+        "/api/v1/imports", data={"me": "Bob"}, files={"file": ("group.zip", export.read_bytes())}
+    )
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["chat"], answer.json()["added"], answer.json()["media_stored"]) == ("Friends", 5, 1)
+    found = await rows(sessions)
+    async with sessions() as session:
+        group = await session.scalar(sa.select(Contact).where(Contact.user_id == "import-group:Friends"))
+    assert group is not None and group.saved_name == "Friends"
+    assert {m.conversation_id for m, _ in found} == {answer.json()["conversation_id"]}
+    by_type = [(m.type, m.direction, c.wa_id, c.user_id) for m, c in found]
+    assert by_type == [
+        ("system", "inbound", None, "import-group:Friends"),
+        ("system", "inbound", None, "import-group:Friends"),
+        ("text", "inbound", None, "import:Ana"),
+        ("audio", "inbound", "34612345678", None),
+        ("text", "outbound", None, "import-group:Friends"),
+    ]
+
+
+async def test_api_bad_exports_are_422_saying_why(client: httpx.AsyncClient, tmp_path: Path) -> None:
+    only_media = tmp_path / "m.zip"
+    with zipfile.ZipFile(only_media, "w") as z:
+        z.writestr("IMG-1.jpg", PHOTO)
+    ambiguous = b"01/02/24, 10:00 - Ana: one\n03/04/24, 10:00 - Ana: two\n"
+    for name, data, extra, field, says in (
+        ("notes.txt", b"hello\nworld\n", {}, "file", "not a WhatsApp chat export"),
+        ("empty.txt", b"", {}, "file", "the file is empty"),
+        ("media.zip", only_media.read_bytes(), {}, "file", "holds no chat text"),
+        ("broken.zip", b"PK\x03\x04 not really", {}, "file", "is not a zip file"),
+        ("_chat.txt", ambiguous, {}, "file", "--date-order"),
+        ("_chat.txt", ambiguous, {"date_order": "DXM"}, "date_order", "one of DMY, MDY, YMD"),
+        ("_chat.txt", ambiguous, {"tz": "Mars/Olympus"}, "tz", "not an IANA time zone"),
+        ("_chat.txt", ambiguous, {"date_order": "DMY", "me": "Nobody"}, "me", "wrote nothing in this export"),
+    ):
+        answer = await client.post("/api/v1/imports", data=extra, files={"file": (name, data)})
+        assert answer.status_code == 422, (name, answer.text)
+        error = answer.json()["error"]
+        assert says in error["message"] and error["details"].get("field") == field, (name, error)
+    ok = await client.post("/api/v1/imports", data={"date_order": "MDY"}, files={"file": ("_chat.txt", ambiguous)})
+    assert ok.status_code == 200 and ok.json()["added"] == 2, ok.text
+    missing = await client.post("/api/v1/imports", data={"me": "x"})
+    assert missing.status_code == 422
+
+
+async def test_api_import_needs_an_admin(anon: httpx.AsyncClient) -> None:
+    answer = await anon.post("/api/v1/imports", files={"file": ("_chat.txt", CHAT.encode())})
+    assert answer.status_code == 401
+
+
+def test_cli_bad_input_is_a_usage_error_and_skipped_lines_are_reported(tmp_path: Path, database_url: str) -> None:
+    seed(database_url)
+    no_chat = tmp_path / "media.zip"
+    with zipfile.ZipFile(no_chat, "w") as z:
+        z.writestr("IMG-1.jpg", PHOTO)
+    cases = {
+        "empty.txt": (b"", "the file is empty"),
+        "notes.txt": (b"hello\n", "not a WhatsApp chat export"),
+        "ambiguous.txt": (b"01/02/24, 10:00 - Ana: one\n03/04/24, 10:00 - Ana: two\n", "--date-order"),
+    }
+    for name, (data, says) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = wahub(tmp_path, database_url, "import", "chat", str(tmp_path / name))
+        assert result.exit_code == 2 and says in result.stderr, (name, result.output)
+    result = wahub(tmp_path, database_url, "import", "chat", str(no_chat))
+    assert result.exit_code == 2 and "holds no chat text" in result.stderr, result.output
+    result = wahub(tmp_path, database_url, "import", str(tmp_path / "nope.zip"))
+    assert result.exit_code == 2, result.output
+    result = wahub(tmp_path, database_url, "import", str(tmp_path / "ambiguous.txt"), "--tz", "Nowhere/City")
+    assert result.exit_code == 2 and "--tz" in result.stderr, result.output
+
+    skipping = tmp_path / "skipping.txt"
+    skipping.write_text("Chat exported by a tool\n20/01/2024, 25:00 - Ana: late\n21/01/2024, 10:00 - Ana: a\n")
+    result = wahub(tmp_path, database_url, "import", str(skipping), "--date-order", "dmy")
+    assert result.exit_code == 0, result.output
+    assert "line 1: skipped: text before the first message (no date and time)" in result.stderr
+    assert "line 2: skipped: '25:00' is not a time" in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "added 1, already there 0, media stored 0, media missing 0, skipped lines 2"
+    )
