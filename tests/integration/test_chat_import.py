@@ -299,3 +299,21 @@ def test_cli_bad_input_is_a_usage_error_and_skipped_lines_are_reported(tmp_path:
     assert result.stdout.strip().splitlines()[-1] == (
         "added 1, already there 0, media stored 0, media missing 0, skipped lines 2"
     )
+
+
+async def test_api_who_is_the_business_side(client: httpx.AsyncClient) -> None:
+    two = "20/01/2024, 09:06 - Ana Gómez: Hola\n20/01/2024, 09:07 - Shop: Hola Ana\n".encode()
+    named = await client.post("/api/v1/imports", files={"file": ("WhatsApp Chat with Ana Gómez.txt", two)})
+    assert named.status_code == 200, named.text
+    assert (named.json()["me"], named.json()["chat"], named.json()["added"]) == ("Shop", "Ana Gómez", 2)
+    unnamed = await client.post("/api/v1/imports", files={"file": ("_chat.txt", two)})
+    assert unnamed.status_code == 422
+    assert unnamed.json()["error"]["details"]["field"] == "me"
+    assert "Ana Gómez and Shop" in unnamed.json()["error"]["message"]
+    three = two + b"20/01/2024, 09:08 - Bob: Hola\n"
+    group = await client.post("/api/v1/imports", data={"me": "Shop"}, files={"file": ("_chat.txt", three)})
+    assert group.status_code == 422 and group.json()["error"]["details"]["field"] == "group", group.text
+    named_group = await client.post(
+        "/api/v1/imports", data={"me": "Shop", "group": "Clientes"}, files={"file": ("_chat.txt", three)}
+    )
+    assert (named_group.json()["chat"], named_group.json()["added"]) == ("Clientes", 3), named_group.text

@@ -105,7 +105,8 @@ def _print(report: Any) -> None:
         say(f"line {skipped.line}: skipped: {skipped.reason}")
     for missing in report.media_missing:
         say(f"line {missing.line}: attachment {missing.reason}")
-    say(f"chat: {report.chat} (conversation {report.conversation_id}, dates read {report.date_order})")
+    me = f"'{report.me}'" if report.me else "no one (every message inbound)"
+    say(f"chat: {report.chat} (conversation {report.conversation_id}), business side: {me}, dates {report.date_order}")
     print(
         f"added {report.added}, already there {report.already}, media stored {report.media_stored}, "
         f"media missing {len(report.media_missing)}, skipped lines {len(report.skipped)}"

@@ -25,6 +25,7 @@ Memory: one chunk of entries at a time (``CHUNK``) and one media file's read buf
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import mimetypes
 import re
@@ -64,6 +65,7 @@ class Options:
 @dataclass(slots=True)
 class Report:
     chat: str = ""
+    me: str | None = None  # the author taken as the business side
     conversation_id: int = 0
     date_order: str = ""
     added: int = 0
@@ -93,13 +95,12 @@ async def run(
     """Import ``export``; ``progress(done, total)`` is told after each chunk. ``InvalidInput`` (field ``file``)
     when the file is not an export, its date order cannot be told, or whose chat it is cannot be told."""
     try:
-        with export.lines() as lines:
-            survey = chat_export.survey(lines, options.order)
+        survey = await asyncio.to_thread(_survey, export, options.order)  # a whole pass: off the event loop
     except chat_export.MalformedExport as exc:
         raise errors.InvalidInput(f"file: {exc}", field="file") from exc
     async with db.transaction(sessions) as session:
         chat = await _chat(session, export, survey, options)
-    report = Report(chat=_label(chat.contact), conversation_id=chat.conversation_id, date_order=survey.order.value)
+    report = Report(_label(chat.contact), chat.me, chat.conversation_id, survey.order.value)
     batch: list[Entry] = []
     seen: dict[tuple[Any, ...], int] = {}  # entries at the current minute: for their ordinals
     current: datetime | None = None
@@ -124,6 +125,11 @@ async def run(
     return report
 
 
+def _survey(export: Export, order: DateOrder | None) -> chat_export.Survey:
+    with export.lines() as lines:
+        return chat_export.survey(lines, order)
+
+
 async def _chat(session: AsyncSession, export: Export, survey: chat_export.Survey, options: Options) -> _Chat:
     account = await accounts.default_sender(session, options.phone_number_id)
     me = options.me
@@ -133,19 +139,32 @@ async def _chat(session: AsyncSession, export: Export, survey: chat_export.Surve
     if me is None and account.display_phone_number:
         own = _digits(account.display_phone_number)
         me = next((a for a in survey.authors if _number(a) == own), None)
+    group = options.group or (survey.chat if survey.chat and survey.chat not in survey.authors else None)
+    if me is None and group is None and len(survey.authors) == 2:
+        # The file is named after the other person ("WhatsApp Chat with Ana.txt"), and iOS writes the encryption
+        # notice under their name: the author left is the business.
+        other = export.chat_name if export.chat_name in survey.authors else survey.chat
+        if other in survey.authors:
+            me = next(a for a in survey.authors if a != other)
+        else:
+            names = " and ".join(sorted(survey.authors))
+            raise errors.InvalidInput(f"me: which of {names} is the business side? Name it with --me", field="me")
     others = [a for a in survey.authors if a != me]
-    group = options.group or (survey.chat if survey.chat and survey.chat not in others else None)
     if group is None and len(others) > 1:
         group = export.chat_name
+        if group is None:
+            raise errors.InvalidInput(
+                f"group: {len(others)} people wrote in this export, a group's: name it with --group", field="group"
+            )
     if group is not None:
         chat_ref = domain.ContactRef(wa_id=None, user_id=_key(GROUP_KEY, group))
     elif others:
         chat_ref = _ref(others[0])
     else:
         raise errors.InvalidInput(
-            "file: no one but the business side wrote in this export, so whose chat it is cannot be told; "
-            "name the chat with --group (the API's 'group')",
-            field="file",
+            "group: no one but the business side wrote in this export, so whose chat it is cannot be told; "
+            "name the chat with --group",
+            field="group",
         )
     refs = {a: _ref(a) for a in others}
     resolved = await contacts.resolve_many(session, account.id, [chat_ref, *refs.values()])
@@ -265,12 +284,7 @@ def _content(entry: Entry, kept: Kept | None) -> tuple[str, dict[str, Any]]:
 
 async def _keep(storage: BlobStore, export: Export, name: str) -> Kept:
     """Store a file of the zip under its SHA-256 (read once to hash it, again to write it unless stored)."""
-    digest, size = hashlib.sha256(), 0
-    with export.open(name) as file:
-        while chunk := file.read(READ_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    sha = digest.hexdigest()
+    sha, size = await asyncio.to_thread(_hash, export, name)
     key = content_key(sha)
     mime = _mime(name)
     if await storage.size(key) is None:
@@ -282,6 +296,15 @@ async def _keep(storage: BlobStore, export: Export, name: str) -> Kept:
 
         await storage.write(key, chunks(), content_type=mime)
     return Kept(sha, key, size, mime)
+
+
+def _hash(export: Export, name: str) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with export.open(name) as file:
+        while chunk := file.read(READ_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _mime(name: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.formparsers import MultiPartException
@@ -40,6 +40,7 @@ class Line(BaseModel):
 
 class ImportOut(BaseModel):
     chat: str
+    me: str | None = Field(description="the author taken as the business side (its messages are outbound)")
     conversation_id: int
     date_order: str
     added: int
@@ -74,6 +75,7 @@ async def import_chat(request: Request, ctx: Ctx, _admin: Admin) -> ImportOut:
         await form.close()
     return ImportOut(
         chat=report.chat,
+        me=report.me,
         conversation_id=report.conversation_id,
         date_order=report.date_order,
         added=report.added,
