@@ -192,6 +192,10 @@ async def test_api_import_then_an_overlapping_later_export_adds_only_what_is_new
     again = await client.post("/api/v1/imports", data=form, files={"file": ("chat.zip", export.read_bytes())})
     assert (again.json()["added"], again.json()["already"], again.json()["media_stored"]) == (0, 10, 0)
 
+    listed = await client.get("/api/v1/messages", params={"conversation_id": body["conversation_id"]})
+    assert listed.status_code == 200, listed.text
+    shown = listed.json()["items"]
+    assert len(shown) == 12 and all(m["imported"] for m in shown)
     found = await rows(sessions)
     assert len(found) == 12
     assert [m.content["text"]["body"] for m, _ in found[-2:]] == ["¡Gracias!", "A ti"]

@@ -254,3 +254,10 @@ def test_not_an_export(text: str) -> None:
 def test_windows_line_ends_and_byte_order_mark() -> None:
     text = "\ufeff20/01/2024, 10:00 - Ana: a\r\nsecond line\r\n21/01/2024, 10:00 - Bo: b\r\n"
     assert [(e.author, e.text) for e in messages(text)] == [("Ana", "a\nsecond line"), ("Bo", "b")]
+
+
+def test_right_to_left_marks_around_the_frame_and_author() -> None:
+    rlm = "\u200f"
+    text = f"{rlm}20/01/2024, 10:00 - {rlm}أحمد{rlm}: مرحبا\n{rlm}21/01/2024, 10:01 - Ana: hi\n"
+    got = [(e.author, e.text, e.time.day) for e in messages(text)]
+    assert got == [("أحمد", "مرحبا", 20), ("Ana", "hi", 21)]
