@@ -1,7 +1,7 @@
 """imported messages: messages read from a chat export, marked so and keyed once per account
 
 Revision ID: 0028
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-01 14:40:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0028"
-down_revision: str | None = "0025"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
