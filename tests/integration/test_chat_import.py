@@ -296,7 +296,7 @@ def test_cli_bad_input_is_a_usage_error_and_skipped_lines_are_reported(tmp_path:
 
     skipping = tmp_path / "skipping.txt"
     skipping.write_text("Chat exported by a tool\n20/01/2024, 25:00 - Ana: late\n21/01/2024, 10:00 - Ana: a\n")
-    result = wahub(tmp_path, database_url, "import", str(skipping), "--date-order", "dmy")
+    result = wahub(tmp_path, database_url, "import", "--date-order", "dmy", str(skipping))  # options first
     assert result.exit_code == 0, result.output
     assert "line 1: skipped: text before the first message (no date and time)" in result.stderr
     assert "line 2: skipped: '25:00' is not a time" in result.stderr

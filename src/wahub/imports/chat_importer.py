@@ -16,7 +16,8 @@ import chat`` and ``POST /api/v1/imports``.
   The time is the export's local time, so the key does not change with ``--tz``.
 - **Media.** An attachment found in the zip is hashed while read from it, stored under its SHA-256 (as every
   medium is, ``storage.base.content_key``; bytes stored already are not written again) and registered as the
-  account's media ``import:<sha256>``, linked to its message. One not in the export is reported.
+  account's media ``import:<sha256>`` (``store/media.register_stored_many``), linked to its message. One
+  not in the export is reported.
 - **Imported, not received.** Messages are marked ``imported``; they move the conversation's last activity
   but open no 24-hour window, count as no unread message, and notify nobody.
 
@@ -216,10 +217,10 @@ async def _store(
     if not new:
         return current
     async with db.transaction(sessions) as session:
-        media_ids = {
-            name: (await media.register_stored(session, chat.account.id, k, name, prefix=media.IMPORT_PREFIX)).id
-            for name, k in kept.items()
-        }
+        by_sha = await media.register_stored_many(
+            session, chat.account.id, [(k, name) for name, k in kept.items()], prefix=media.IMPORT_PREFIX
+        )
+        media_ids = {name: by_sha[k.sha256] for name, k in kept.items()}
         now = utcnow()
         rows = [_row(chat, key, entry, kept, media_ids, now) for key, entry in new]
         inserted = await upsert.insert_ignore_many(session, Message.__table__, rows, ("id", "import_key"))  # type: ignore[arg-type]

@@ -182,6 +182,38 @@ async def register_stored(
     return item
 
 
+async def register_stored_many(
+    session: AsyncSession, account_id: int, files: Sequence[tuple[Kept, str]], *, prefix: str
+) -> dict[str, int]:
+    """``register_stored`` for many (kept, filename) pairs in two statements; returns media ids by SHA-256. Media
+    registered already keep their filename."""
+    if not files:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "account_id": account_id,
+            "provider_media_id": prefix + kept.sha256,
+            "mime_type": kept.mime_type,
+            "sha256": kept.sha256,
+            "filename": name.replace("\\", "/").rsplit("/", 1)[-1][:255] or None,
+            "size": kept.size,
+            "state": STORED,
+            "storage_key": kept.key,
+            "attempts": 0,
+            "run_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for kept, name in {kept.sha256: (kept, name) for kept, name in files}.values()
+    ]
+    await upsert.insert_ignore_many(session, Media.__table__, rows)  # type: ignore[arg-type]
+    stmt = sa.select(Media.id, Media.sha256).where(
+        Media.account_id == account_id, Media.provider_media_id.in_([r["provider_media_id"] for r in rows])
+    )
+    return {row.sha256: row.id for row in await session.execute(stmt)}
+
+
 def is_upload(item: Media) -> bool:
     return item.provider_media_id.startswith(UPLOAD_PREFIX)
 
