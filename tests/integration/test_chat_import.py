@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typer.testing import CliRunner, Result
 
 from tests.integration.conftest import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID, SECRET_KEY, VERIFY_TOKEN, WABA_ID
 from wahub import cli
-from wahub.store import accounts, db
+from wahub.store import accounts, db, users
 from wahub.store.crypto import Vault
 from wahub.store.models import Contact, Conversation, Media, Message
 
@@ -321,3 +322,20 @@ async def test_api_who_is_the_business_side(client: httpx.AsyncClient) -> None:
         "/api/v1/imports", data={"me": "Shop", "group": "Clientes"}, files={"file": ("_chat.txt", three)}
     )
     assert (named_group.json()["chat"], named_group.json()["added"]) == ("Clientes", 3), named_group.text
+
+
+async def test_the_inbox_marks_imported_messages(
+    client: httpx.AsyncClient, base_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    answer = await client.post("/api/v1/imports", data={"me": "Shop"}, files={"file": ("_chat.txt", LATER.encode())})
+    assert answer.status_code == 200, answer.text
+    async with db.transaction(sessions) as session:
+        await users.add(session, "ada@example.com", "Ada", "admin", "a long enough password")
+    async with httpx.AsyncClient(base_url=base_url) as browser:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', (await browser.get("/login")).text)
+        assert token is not None
+        form = {"email": "ada@example.com", "password": "a long enough password", "csrf_token": token.group(1)}
+        assert (await browser.post("/login", data=form)).status_code == 303
+        page = (await browser.get(f"/c/{answer.json()['conversation_id']}")).text
+    assert "¡Gracias!" in page
+    assert page.count('title="read from a chat export">imported</span>') == 3
