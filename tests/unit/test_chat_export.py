@@ -261,3 +261,16 @@ def test_right_to_left_marks_around_the_frame_and_author() -> None:
     text = f"{rlm}20/01/2024, 10:00 - {rlm}أحمد{rlm}: مرحبا\n{rlm}21/01/2024, 10:01 - Ana: hi\n"
     got = [(e.author, e.text, e.time.day) for e in messages(text)]
     assert got == [("أحمد", "مرحبا", 20), ("Ana", "hi", 21)]
+
+
+def test_a_members_missed_call_does_not_name_the_group() -> None:
+    text = (
+        f"[03/02/24, 09:00:00] Ana: {LRM}Missed voice call\n"
+        f"[03/02/24, 10:00:02] Friends: {LRM}Ana added Bob\n"
+        "[13/02/24, 10:01:00] Ana: Hi all\n"
+    )
+    assert chat_export.survey(text.split("\n")).chat == "Friends"
+    one_to_one = (
+        f"[03/02/24, 09:00:00] Ana: {LRM}Messages and calls are end-to-end encrypted.\n[13/02/24, 10:01:00] Ana: Hi\n"
+    )
+    assert chat_export.survey(one_to_one.split("\n")).chat == "Ana"

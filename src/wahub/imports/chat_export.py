@@ -72,7 +72,7 @@ class Survey:
 
     order: DateOrder
     authors: dict[str, int] = field(default_factory=dict)  # author -> messages
-    chat: str | None = None  # the group's name, when an iOS group system line shows it
+    chat: str | None = None  # the group's name (or the person's, one to one) when iOS system lines show it
     entries: int = 0
 
 
@@ -181,7 +181,7 @@ def survey(lines: Iterable[str], order: DateOrder | None = None) -> Survey:
     last: dict[DateOrder, tuple[int, int, int] | None] = dict.fromkeys(candidates)
     in_order = dict.fromkeys(candidates, True)
     authors: dict[str, int] = {}
-    chat: str | None = None
+    marked: dict[str, None] = {}  # authors of iOS system lines, in order
     heads = 0
     for raw in lines:
         head = _head(raw.rstrip("\r\n"))
@@ -190,7 +190,7 @@ def survey(lines: Iterable[str], order: DateOrder | None = None) -> Survey:
         heads += 1
         if head.author is not None:
             if head.marked and _kind(head.body.translate(_MARKS))[0] is Kind.SYSTEM:
-                chat = chat or head.author
+                marked.setdefault(head.author)
             else:
                 authors[head.author] = authors.get(head.author, 0) + 1
         for o in candidates:
@@ -220,6 +220,9 @@ def survey(lines: Iterable[str], order: DateOrder | None = None) -> Survey:
                 "give it with --date-order (DMY: day/month/year, MDY: month/day/year, YMD)"
             )
         fits = ordered
+    # A group's own lines carry its name, which writes nothing else; a member's missed call is theirs. In a chat
+    # with one person, their name carries the encryption notice.
+    chat = next((a for a in marked if a not in authors), next(iter(marked), None))
     return Survey(fits[0], authors, chat, heads)
 
 
