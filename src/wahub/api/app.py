@@ -23,6 +23,7 @@ from wahub.api.routes import (
     docs,
     events,
     health,
+    imports,
     media,
     messages,
     reports,
@@ -131,6 +132,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(events.router)
     app.include_router(templates.router)
     app.include_router(media.router)
+    app.include_router(imports.router)
     app.include_router(schedules.router)
     app.include_router(reports.router)
     app.include_router(stats.router)
@@ -145,7 +147,9 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
 
     web.mount(app)  # the inbox: "/", "/login", "/c/{id}"…, its static files
 
-    limited = bodies.BodyLimits(app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD})
+    limited = bodies.BodyLimits(
+        app, body_reader, {("POST", "/api/v1/media"): bodies.UPLOAD, ("POST", "/api/v1/imports"): bodies.IMPORT}
+    )
     taken = intake.Intake(keys, journal, ctx.notifier, ctx.tally)
     meta = webhooks.MetaWebhookReceiver(taken, body_reader)
     twilio = webhooks.TwilioWebhookReceiver(taken, body_reader, ctx.settings.public_url)

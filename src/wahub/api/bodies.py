@@ -53,6 +53,8 @@ class Size:
 JSON = Size(1 * MB, 1 * MB)
 # Meta's largest media file plus the multipart envelope; in memory: one file's spool (1 MB) and small fields.
 UPLOAD = Size(max(size for _kinds, size in domain.MEDIA_TYPES.values()) + 1 * MB, 2 * MB)
+# A chat export with its media (``POST /api/v1/imports``, admins only): spooled to a temporary file as an upload.
+IMPORT = Size(2048 * MB, 2 * MB)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from wahub.cli import (
     database,
     events,
     fakegraph,
+    importing,
     media,
     monitor,
     report,
@@ -45,6 +46,7 @@ app.add_typer(account.app, name="account")
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(media.app, name="media")
 app.add_typer(events.app, name="events")
+app.add_typer(importing.app, name="import")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")

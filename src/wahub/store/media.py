@@ -137,9 +137,20 @@ UPLOAD_PREFIX = "upload:"
 async def register_upload(session: AsyncSession, account: Account, kept: Kept, given_name: str | None) -> Media:
     """A file uploaded to wahub to send, kept in storage (``storage/uploads.keep``), as media of ``account``; the
     same bytes uploaded again for the same account are the same media (its filename is the latest one given)."""
-    account_id, sha256, key, size, mime_type = account.id, kept.sha256, kept.key, kept.size, kept.mime_type
+    return await register_stored(session, account.id, kept, given_name, prefix=UPLOAD_PREFIX)
+
+
+IMPORT_PREFIX = "import:"
+
+
+async def register_stored(
+    session: AsyncSession, account_id: int, kept: Kept, given_name: str | None, *, prefix: str
+) -> Media:
+    """Media already in storage (an upload, a chat export's file), named ``prefix`` + its SHA-256 for the account:
+    the same bytes registered again are the same media, its filename the latest one given."""
+    sha256, key, size, mime_type = kept.sha256, kept.key, kept.size, kept.mime_type
     filename = (given_name or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or None
-    provider_media_id = UPLOAD_PREFIX + sha256
+    provider_media_id = prefix + sha256
     now = utcnow()
     await session.execute(
         upsert.insert_ignore(
@@ -169,6 +180,38 @@ async def register_upload(session: AsyncSession, account: Account, kept: Kept, g
     if filename:
         item.filename = filename
     return item
+
+
+async def register_stored_many(
+    session: AsyncSession, account_id: int, files: Sequence[tuple[Kept, str]], *, prefix: str
+) -> dict[str, int]:
+    """``register_stored`` for many (kept, filename) pairs in two statements; returns media ids by SHA-256. Media
+    registered already keep their filename."""
+    if not files:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            "account_id": account_id,
+            "provider_media_id": prefix + kept.sha256,
+            "mime_type": kept.mime_type,
+            "sha256": kept.sha256,
+            "filename": name.replace("\\", "/").rsplit("/", 1)[-1][:255] or None,
+            "size": kept.size,
+            "state": STORED,
+            "storage_key": kept.key,
+            "attempts": 0,
+            "run_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for kept, name in {kept.sha256: (kept, name) for kept, name in files}.values()
+    ]
+    await upsert.insert_ignore_many(session, Media.__table__, rows)  # type: ignore[arg-type]
+    stmt = sa.select(Media.id, Media.sha256).where(
+        Media.account_id == account_id, Media.provider_media_id.in_([r["provider_media_id"] for r in rows])
+    )
+    return {row.sha256: row.id for row in await session.execute(stmt)}
 
 
 def is_upload(item: Media) -> bool:

@@ -90,6 +90,7 @@ class Message(Base):
     __table_args__ = (
         sa.UniqueConstraint("account_id", "wamid"),
         sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        sa.Index("ix_messages_account_id_import_key", "account_id", "import_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -133,6 +134,10 @@ class Message(Base):
     # No ON DELETE (see migration 0014): users and keys are disabled or revoked, never deleted.
     sent_by_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     sent_by_api_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_keys.id"))
+    # Read from a chat export (``imports/chat_importer.py``), not received or sent through wahub; ``import_key``
+    # (unique per account) is what makes importing the same export twice add nothing the second time.
+    imported: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    import_key: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class MessageWamid(Base):

@@ -271,6 +271,7 @@ class Bubble:
     cards: list[contents.Card]
     quote: contents.Quote | None
     template: template_forms.Filled | None
+    imported: bool = False  # read from a chat export, not received or sent through wahub
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +311,7 @@ def bubble(message: Message, clock: Clock, sender: str | None = None, extras: Ex
         cards=[] if revoked else contents.cards(message),
         quote=extras.quote,
         template=extras.template,
+        imported=bool(message.imported),
     )
 
 

@@ -91,6 +91,10 @@ class MessageOut(BaseModel):
         description="an outbound message that may have reached the recipient twice: its send was in flight when "
         "its worker died, or timed out, and was sent again"
     )
+    imported: bool = Field(
+        default=False,
+        description="read from a chat export (wahub import chat, POST /api/v1/imports), not received or sent here",
+    )
     created_at: datetime
     timestamp: datetime | None = Field(
         validation_alias="provider_timestamp", description="when the provider says the message was sent (inbound)"
@@ -111,6 +115,11 @@ class MessageOut(BaseModel):
     @classmethod
     def _no_reactions(cls, value: dict[str, str] | None) -> dict[str, str]:
         return value or {}
+
+    @field_validator("imported", mode="before")
+    @classmethod
+    def _not_imported(cls, value: bool | None) -> bool:
+        return bool(value)  # a message just queued, not yet flushed, has no value yet
 
     @field_validator("history", mode="before")
     @classmethod
