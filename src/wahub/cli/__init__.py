@@ -17,6 +17,7 @@ from wahub.cli import (
     contacts,
     database,
     events,
+    exporting,
     fakegraph,
     importing,
     media,
@@ -47,6 +48,7 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(media.app, name="media")
 app.add_typer(events.app, name="events")
 app.add_typer(importing.app, name="import")
+app.add_typer(exporting.app, name="export")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")

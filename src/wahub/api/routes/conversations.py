@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Annotated, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
@@ -25,6 +27,8 @@ from wahub.api.deps import (
     Sender,
     entity_filter,
 )
+from wahub.exports import bundle
+from wahub.storage.base import READ_CHUNK
 from wahub.store import accounts, conversations, db, entities, paging, search, stream
 from wahub.store.models import Contact, Conversation, utcnow
 from wahub.store.search_text import parse
@@ -94,6 +98,61 @@ async def get_conversation(
 ) -> schemas.ConversationOut:
     await visibility.check_conversation(session, principal, conversation_id)
     return await _conversation_out(session, conversation_id)
+
+
+@router.get(
+    "/{conversation_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the export: a zip (HTML always; txt and JSON when the conversation has files), else the "
+            "bare .txt or .json",
+            "content": {"application/zip": {}, "text/plain": {}, "application/json": {}},
+        }
+    },
+)
+async def export_conversation(
+    conversation_id: schemas.Id,
+    ctx: Ctx,
+    session: ReadSession,
+    principal: Reader,
+    format: Annotated[
+        Literal["html", "txt", "json"],
+        Query(description="html (readable offline), txt (WhatsApp's Android export layout) or json (everything)"),
+    ],
+    tz: Annotated[
+        str | None, Query(max_length=64, description="the time zone times are written in (default UTC)")
+    ] = None,
+) -> StreamingResponse:
+    """The conversation as a file to keep: every message with its time, author, status, reply, reactions and
+    files. Agents may export the conversations they may see."""
+    zone = bundle.zone_named(tz)
+    await visibility.check_conversation(session, principal, conversation_id)
+    chosen = await bundle.plan(session, conversation_id, bundle.Format(format))
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response once sent
+    try:
+        await bundle.write(ctx.sessions, ctx.storage, chosen, spool, zone=zone, now=utcnow())
+    except BaseException:
+        spool.close()
+        raise
+    size = spool.tell()
+    spool.seek(0)
+    return StreamingResponse(
+        _read(spool),
+        media_type=bundle.MEDIA_TYPES[chosen.extension],
+        headers={
+            "Content-Disposition": f'attachment; filename="{chosen.filename}"',
+            "Content-Length": str(size),
+        },
+    )
+
+
+async def _read(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while chunk := spool.read(READ_CHUNK):
+            yield chunk
+    finally:
+        spool.close()
 
 
 @router.post(
