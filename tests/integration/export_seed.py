@@ -1,6 +1,6 @@
 """A conversation to export, written straight into the store and the storage backend: texts (one with markup,
 one over several lines), a reply with a reaction, a photo and a document with their bytes in storage, a failed
-send, and a history message stored last though written first."""
+send, a system line, and a history message stored last though written first."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ TXT = (
     "a photo\n"
     "20/01/2026, 10:03 - test: invoice 7.pdf (file attached)\n"
     "20/01/2026, 10:05 - test: see you\n"
+    "20/01/2026, 10:06 - Ana changed their phone number\n"
 )
 
 
@@ -114,6 +115,12 @@ async def seed(
                 status="failed",
                 error_code=131026,
                 error_title="Message undeliverable",
+            ),
+            message(
+                6,
+                "inbound",
+                "system",
+                {"system": {"body": "Ana changed their phone number", "type": "user_changed_number"}},
             ),
         ]
         await session.flush()

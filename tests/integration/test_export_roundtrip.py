@@ -66,7 +66,7 @@ async def test_export_txt_then_import_gives_the_same_messages(ctx: AppContext, a
         Export(io.BytesIO(first), f"conversation-{seeded.conversation_id}.zip"),
         chat_importer.Options(phone_number_id="9988776655"),
     )
-    assert (report.me, report.added, report.media_stored, report.skipped) == ("test", 6, 2, [])
+    assert (report.me, report.added, report.media_stored, report.skipped) == ("test", 7, 2, [])
     imported_conversation = report.conversation_id
     async with ctx.sessions() as session:
         media_account = {
@@ -84,7 +84,7 @@ async def test_export_txt_then_import_gives_the_same_messages(ctx: AppContext, a
     assert [row[:3] for row in after] == [row[:3] for row in before], "authors and times to the minute"
     assert [row[4] for row in after] == [row[4] for row in before], "texts with their line breaks"
     assert [row[5] for row in after] == [row[5] for row in before] and PHOTO in [r[5] for r in after]
-    assert [row[3] for row in after] == ["text", "text", "text", "image", "document", "text"]
+    assert [row[3] for row in after] == ["text", "text", "text", "image", "document", "text", "system"]
 
     again = await exported(ctx.sessions, ctx.storage, imported_conversation)
     with zipfile.ZipFile(io.BytesIO(again)) as z:

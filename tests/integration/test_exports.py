@@ -114,7 +114,7 @@ async def test_json_export_has_every_message_with_its_fields_statuses_and_raw_js
     assert [(s["status"], s["recipient"]) for s in reply["statuses"]] == [("read", NUMBER)]
     assert messages[3]["media"]["file"] == "media/IMG-20260120-WA0001.jpg"
     assert messages[3]["media"]["sha256"] and messages[3]["provider_timestamp"] == "2026-01-20T10:02:00+00:00"
-    assert messages[-1]["error_code"] == 131026
+    assert messages[-2]["error_code"] == 131026 and messages[-1]["type"] == "system"
 
 
 async def test_pages_follow_time_then_id_across_page_boundaries(ctx: AppContext, account: Account) -> None:
@@ -199,7 +199,7 @@ def test_cli_exports_a_conversation_to_a_file(tmp_path: Path, database_url: str)
     done = wahub(tmp_path, database_url, "export", "conversation", conversation, "--format", "txt", "--out", str(out))
     assert done.exit_code == 0, done.output
     assert unzip(out.read_bytes())[f"WhatsApp Chat with +{NUMBER}.txt"].decode() == TXT
-    assert "7 messages, 2 files" in done.stdout
+    assert "8 messages, 2 files" in done.stdout
     assert not list(tmp_path.glob("*.part"))
     bad = wahub(tmp_path, database_url, "export", "conversation", "999999", "--format", "txt")
     assert bad.exit_code == 1 and "conversation 999999 does not exist" in bad.output
@@ -213,7 +213,7 @@ def test_export_all_writes_one_file_per_conversation_into_storage(tmp_path: Path
     phone_number_id, seeded = asyncio.run(in_own_loop(tmp_path, database_url, [NUMBER, "34699999999"]))
     done = wahub(tmp_path, database_url, "export", "all", "--account", phone_number_id)
     assert done.exit_code == 0, done.output
-    assert "exported 2 conversations (14 messages, 4 files" in done.stdout
+    assert "exported 2 conversations (16 messages, 4 files" in done.stdout
     found = re.search(rf"exports/{phone_number_id}/\d{{4}}-\d\d-\d\d/", done.stdout)
     assert found is not None, done.stdout
     keys = [f"{found.group(0)}{s.conversation_id}.zip" for s in seeded]

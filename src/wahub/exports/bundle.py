@@ -278,5 +278,5 @@ def zone_named(name: str | None) -> tzinfo:
         return UTC
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise errors.InvalidInput(f"tz: '{name}' is not a time zone (e.g. Europe/Madrid)", field="tz") from exc

@@ -101,8 +101,10 @@ def words(message: Message) -> str:
         return body.replace("\r\n", "\n") if isinstance(body, str) else ""
     if message.type in contents.MEDIA_TYPES:
         return "\n".join(contents.caption(message)).replace("\r\n", "\n")
-    label = views.TYPE_LABELS.get(message.type, views.TYPE_LABELS["unknown"])
     said = search_text(message.type, message.content or {})
+    if message.type == "system":  # a system line is its text alone, as in WhatsApp's export
+        return said or views.TYPE_LABELS["system"]
+    label = views.TYPE_LABELS.get(message.type, views.TYPE_LABELS["unknown"])
     return f"{label}: {said}" if said else label
 
 
