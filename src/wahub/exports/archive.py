@@ -15,7 +15,7 @@ from wahub import errors
 from wahub.store import media as media_store
 from wahub.store.models import Account, Contact, Conversation, Media, Message, StatusRecord
 
-PAGE = 500  # messages per read
+PAGE = 1000  # messages per read
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +98,15 @@ async def pages(
     people = {head.contact.id: head.contact}
     while True:
         async with sessions() as session:
-            stmt = sa.select(Message).where(Message.conversation_id == head.conversation.id)
+            stmt = sa.select(Message.id).where(Message.conversation_id == head.conversation.id)
             if after is not None:
                 stmt = stmt.where(
                     sa.or_(_written_at > after[0], sa.and_(_written_at == after[0], Message.id > after[1]))
                 )
-            found = list(await session.scalars(stmt.order_by(_written_at, Message.id).limit(size)))
+            # Sort ids only, then read their rows: the sort of every page stays narrow, whatever the JSON holds.
+            ids = list(await session.scalars(stmt.order_by(_written_at, Message.id).limit(size)))
+            rows = {m.id: m for m in await session.scalars(sa.select(Message).where(Message.id.in_(ids)))}
+            found = [rows[i] for i in ids]
             if not found:
                 return
             items = await _items(session, head, found, people, statuses)
