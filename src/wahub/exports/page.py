@@ -48,9 +48,10 @@ def head(h: Header, zone: tzinfo, exported_at: datetime) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        # Nothing may load from anywhere, should a file's name or a message ever slip through as markup.
+        # Nothing may load from the network, should a name or a message ever slip through as markup; files load
+        # from the zip's folder, opened from disk (file:, which not every browser counts as 'self') or served.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-        "img-src 'self'; media-src 'self'\">"
+        "img-src 'self' file:; media-src 'self' file:\">"
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
         f"<header><h1>{escape(title)}</h1><p>{names}</p><p>conversation {h.conversation.id}, exported "
         f"{exported_at.astimezone(zone):%Y-%m-%d %H:%M} ({escape(str(zone))})</p></header><main>\n"
