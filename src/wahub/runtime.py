@@ -186,6 +186,7 @@ async def serve(
     sender = media_fetcher = deliverer = pruner = syncer = token_checker = None
     # Meta's template calls: the API's (create, delete, sync on request) and the worker's syncs.
     template_api = ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
+    ctx.group_api = template_api  # the Groups API's calls, through the same client
     if role in (Role.ALL, Role.WORKER):
         providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(
