@@ -152,6 +152,7 @@ async def serve(
             creds = sandbox.credentials(secret_key)
             fake = fakegraph.create_app(sandbox.fakegraph_config(creds, f"{local}/webhooks/meta", fake_url))
             graph_url = fake_url
+            sandbox.record_fakegraph_url(settings.data_dir, fake_url)  # for ``wahub group``
         servers.append((_server(fake), fake_sock))
         async with db.transaction(sessions) as session:
             if settings.sandbox_provider == "twilio":

@@ -119,6 +119,12 @@ async def test_a_group_is_created_joined_and_sent_to_with_a_read_from_each_parti
     }
     refused = await client.post("/api/v1/messages", json=interactive)
     assert refused.status_code == 422 and "group message" in refused.text
+    buttons = [
+        {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "y"}]}
+    ]
+    with_button = {**template, "template": {**template["template"], "components": buttons}}
+    refused = await client.post("/api/v1/messages", json=with_button)
+    assert refused.status_code == 422 and "takes no buttons" in refused.text
 
 
 async def _listed(client: httpx.AsyncClient, row_id: int, wa_ids: list[str]) -> bool:

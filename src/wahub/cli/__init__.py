@@ -18,6 +18,7 @@ from wahub.cli import (
     database,
     events,
     fakegraph,
+    group,
     importing,
     media,
     monitor,
@@ -48,6 +49,7 @@ app.add_typer(media.app, name="media")
 app.add_typer(events.app, name="events")
 app.add_typer(importing.app, name="import")
 app.add_typer(templates.app, name="templates")
+app.add_typer(group.app, name="group")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")
 
