@@ -7,7 +7,7 @@ and the group's conversation carries the group's subject in the inbox."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -166,6 +166,17 @@ async def test_a_group_message_is_read_only_once_every_participant_read_it(
         assert not isinstance(queued, Exception)
         message = queued[0]
         await messages.record_accepted(session, [(message.id, "wamid.GROUP1")])
+        # Someone joins after the message went out: they never get it, and do not hold its read back.
+        later = domain.GroupEvent(
+            field="group_participants_update",
+            kind="group_participants_add",
+            phone_number_id=PHONE_NUMBER_ID,
+            group_id=group_id,
+            timestamp=message.created_at + timedelta(minutes=5),
+            raw={},
+            added=(domain.ContactRef(wa_id="14155550109"),),
+        )
+        await groups.apply_events(session, account.id, [later])
 
     async def status_after(*updates: domain.StatusUpdate) -> str:
         async with db.transaction(sessions) as session:

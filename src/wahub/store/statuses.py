@@ -120,6 +120,7 @@ async def record_many(
         Message.wamid,
         Message.conversation_id,
         Message.group_id,
+        Message.created_at,
         *(getattr(Message, c) for c in _COLUMNS),
     ]
     stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
@@ -143,7 +144,7 @@ async def record_many(
         state = states[(record["account_id"], record["wamid"])]
         reached = _reached(record)
         if state["group_id"] and not await _whole_group(
-            session, record["account_id"], record["wamid"], state["group_id"], reached.status
+            session, record["account_id"], record["wamid"], state["group_id"], state["created_at"], reached.status
         ):
             continue
         delta = changes(state, reached)
@@ -254,7 +255,7 @@ async def _apply_unattached(
             before = message.status
             reached = _reached(record)
             if not message.group_id or await _whole_group(
-                session, message.account_id, record.wamid, message.group_id, reached.status
+                session, message.account_id, record.wamid, message.group_id, message.created_at, reached.status
             ):
                 advance(message, reached)
             record.message_id = message.id
@@ -274,16 +275,18 @@ _REACHED_BY = {
 
 
 async def _whole_group(
-    session: AsyncSession, account_id: int, wamid: str, group_id: str, status: MessageStatus
+    session: AsyncSession, account_id: int, wamid: str, group_id: str, sent_at: datetime, status: MessageStatus
 ) -> bool:
     """Whether a group message may take ``status``: sent and failed as Meta reports them; delivered, read and
-    played once every participant wahub knows the group to have has reached it. A group whose participants
-    wahub does not know (not created through it, no webhook yet) moves with its first participant, as before."""
+    played once every participant wahub knows the group to have (and who had joined when the message was
+    queued, at ``sent_at``: a later member never receives it) has reached it. A group whose participants wahub
+    does not know (not created through it, no webhook yet) moves with its first participant, as before."""
     statuses_for = _REACHED_BY.get(status)
     if statuses_for is None:
         return True
     members_stmt = sa.select(Group.participants).where(Group.account_id == account_id, Group.group_id == group_id)
-    members = set((await session.scalar(members_stmt)) or {})
+    participants: dict[str, Any] = (await session.scalar(members_stmt)) or {}
+    members = {wa_id for wa_id, member in participants.items() if _joined_by(member, sent_at)}
     if not members:
         return True
     reached_stmt = sa.select(sa.distinct(StatusRecord.recipient)).where(
@@ -292,6 +295,18 @@ async def _whole_group(
         StatusRecord.status.in_([s.value for s in statuses_for]),
     )
     return members <= set((await session.scalars(reached_stmt)).all())
+
+
+def _joined_by(member: Any, when: datetime) -> bool:
+    """Whether a participant (``groups.participants``' value) had joined by ``when``; unknown: yes."""
+    joined = member.get("joined_at") if isinstance(member, dict) else None
+    try:
+        at = datetime.fromisoformat(joined) if isinstance(joined, str) else None
+    except ValueError:
+        return True
+    if at is None or at.tzinfo is None or when.tzinfo is None:
+        return True
+    return at <= when
 
 
 def _report(out: subscriber_webhooks.Collector, state: dict[str, Any], reached: Reached) -> None:
