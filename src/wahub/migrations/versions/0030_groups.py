@@ -1,7 +1,7 @@
 """groups: the WhatsApp groups of each account's number (Meta's Groups API)
 
-Revision ID: 0023
-Revises: 0020
+Revision ID: 0030
+Revises: 0026
 Create Date: 2026-12-01 14:10:00.000000
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.dialects import postgresql
 
 import wahub.store.models
 
-revision: str = "0023"
-down_revision: str | None = "0020"
+revision: str = "0030"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
