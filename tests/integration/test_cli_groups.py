@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner, Result
 
+import fakegraph
 from tests.integration.conftest import ACCESS_TOKEN, SECRET_KEY
-from tests.support import eventually
+from tests.support import eventually, running
 from wahub import cli
 from wahub.store.models import Account
 
@@ -71,3 +72,22 @@ async def test_a_group_is_created_listed_linked_and_sent_to_from_the_command_lin
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
     bad = await wahub(env, "group", "create", "x" * 129)
     assert bad.exit_code == 2 and "subject" in bad.stderr
+
+
+async def test_in_the_sandbox_the_commands_reach_the_fakegraph_of_the_running_serve(
+    database_url: str, tmp_path: Path
+) -> None:
+    from wahub import sandbox
+
+    env = cli_env(database_url, tmp_path, "http://127.0.0.1:9")  # nothing listens there: Meta is not asked
+    missing = await wahub(env, "group", "create", "Night shift", "--wait", "0")
+    assert missing.exit_code == 1 and "start it first" in missing.stderr
+    creds = sandbox.credentials(SECRET_KEY)
+    async with running(fakegraph.create_app(sandbox.fakegraph_config(creds, None, "http://x"))) as url:
+        sandbox.record_fakegraph_url(tmp_path, url)
+        made = await wahub(env, "group", "create", "Night shift", "--wait", "0")
+        assert made.exit_code == 0, made.stderr
+        assert "being created" in made.stderr
+        async with httpx.AsyncClient(base_url=url) as fake:
+            groups = (await fake.get("/_fake/groups")).json()["data"]
+    assert [g["subject"] for g in groups] == ["Night shift"]
