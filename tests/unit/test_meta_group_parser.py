@@ -100,3 +100,10 @@ def test_participants_join_requests_settings_and_suspension_are_read() -> None:
 def test_a_group_webhook_without_its_number_is_still_kept_as_an_account_event() -> None:
     parsed = meta.parse(webhook("group_status_update", {"group_id": "G", "type": "group_suspend"}, metadata=False))
     assert parsed.groups == [] and [e.field for e in parsed.account_events] == ["group_status_update"]
+
+
+def test_ids_and_links_longer_than_meta_s_are_kept_in_raw_only() -> None:
+    item = {"group_id": "G" * 500, "type": "group_create", "request_id": "9" * 500, "invite_link": "h" * 600}
+    (event,) = meta.parse(webhook("group_lifecycle_update", item)).groups
+    assert (event.group_id, event.request_id, event.invite_link) == (None, None, None)
+    assert event.raw["group_id"] == "G" * 500

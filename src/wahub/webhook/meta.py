@@ -35,6 +35,8 @@ _OBJECT = "whatsapp_business_account"
 _DIGITS = frozenset("0123456789")
 # Error codes beyond a signed 64-bit integer are not Meta's; keep them out of integer columns.
 _MAX_CODE = 2**63 - 1
+# A group is also the contact "group:<id>", whose user_id holds 128 characters (Meta's ids have about 56).
+_GROUP_ID_MAX = 128 - len("group:")
 
 
 class MalformedPayload(ValueError):
@@ -281,14 +283,14 @@ def _read_groups(change: _Change, value: dict[str, Any], result: domain.ParsedWe
                 field=change.field,
                 kind=text(item.get("type")) or "",
                 phone_number_id=change.phone_number_id,
-                group_id=ident(item.get("group_id")),
+                group_id=_bounded(ident(item.get("group_id")), _GROUP_ID_MAX),
                 timestamp=change.time(item.get("timestamp")),
                 raw=item,
-                request_id=ident(item.get("request_id")),
+                request_id=_bounded(ident(item.get("request_id")), 128),
                 subject=text(subject),
                 description=text(description),
-                join_approval_mode=text(item.get("join_approval_mode")),
-                invite_link=text(item.get("invite_link")),
+                join_approval_mode=_bounded(text(item.get("join_approval_mode")), 32),
+                invite_link=_bounded(text(item.get("invite_link")), 512),
                 added=_members(change, item.get("added_participants")),
                 removed=_members(change, item.get("removed_participants")),
                 join_request_id=ident(item.get("join_request_id")),
@@ -296,6 +298,11 @@ def _read_groups(change: _Change, value: dict[str, Any], result: domain.ParsedWe
                 errors=_errors(item.get("errors")),
             )
         )
+
+
+def _bounded(value: str | None, limit: int) -> str | None:
+    """An id or link longer than any Meta sends is not one (it is kept in ``raw`` only)."""
+    return value if value is not None and len(value) <= limit else None
 
 
 def _members(change: _Change, value: Any) -> tuple[ContactRef, ...]:
