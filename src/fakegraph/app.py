@@ -21,6 +21,7 @@ from fakegraph.account import AccountEndpoints
 from fakegraph.config import FakeGraphConfig
 from fakegraph.control import ControlEndpoints
 from fakegraph.delivery import WebhookDelivery
+from fakegraph.group_control import GroupControl
 from fakegraph.groups import GroupEndpoints
 from fakegraph.media import DOWNLOAD_PATH, MediaEndpoints
 from fakegraph.messages import MessageEndpoints
@@ -47,6 +48,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     template_admin = TemplateAdmin(state, delivery, tasks)
     tokens = TokenEndpoints(state.tokens)
     groups = GroupEndpoints(state, delivery, tasks)
+    group_control = GroupControl(groups)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -61,9 +63,9 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/_fake/contacts", guard(control.contacts), methods=["GET"]),
         Route("/_fake/reset", guard(control.reset), methods=["POST"]),
         Route("/_fake/tokens", guard(tokens.control), methods=["GET", "POST", "DELETE"]),
-        Route("/_fake/groups", groups.control_groups, methods=["GET"]),
-        Route("/_fake/groups/join", groups.control_join, methods=["POST"]),
-        Route("/_fake/groups/suspend", groups.control_suspend, methods=["POST"]),
+        Route("/_fake/groups", group_control.control_groups, methods=["GET"]),
+        Route("/_fake/groups/join", group_control.control_join, methods=["POST"]),
+        Route("/_fake/groups/suspend", group_control.control_suspend, methods=["POST"]),
         Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
         Route("/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
         Route("/{version}/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),

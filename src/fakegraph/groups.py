@@ -4,8 +4,8 @@ remove participants, update subject/description, delete; and the four group webh
 
 Meta's limits played here: 8 participants besides the business (131204), `max_groups` groups per number
 (131211), a group must exist and be active (131041, 131207). Participants cannot be added by the business: a
-simulated user joins through the invite link (`/_fake/groups/join`), or asks to join when the group requires
-approval.
+simulated user joins through the invite link (`/_fake/groups/join`, in `group_control.py`), or asks to join
+when the group requires approval.
 https://developers.facebook.com/documentation/business-messaging/whatsapp/groups/reference/
 https://developers.facebook.com/documentation/business-messaging/whatsapp/groups/webhooks/
 """
@@ -133,7 +133,7 @@ class GroupEndpoints:
         }
         if group.description:
             item["description"] = group.description
-        self._post_later("group_lifecycle_update", item, group.id)
+        self.post_later("group_lifecycle_update", item, group.id)
         return JSONResponse({"messaging_product": "whatsapp", "request_id": request_id})
 
     async def listing(self, request: Request) -> Response:
@@ -184,7 +184,7 @@ class GroupEndpoints:
         if description is not None:
             group.description = description
             item["group_description"] = {"text": description, "update_successful": True}
-        self._post_later("group_settings_update", item, group.id)
+        self.post_later("group_settings_update", item, group.id)
         return JSONResponse({"success": True})
 
     async def delete(self, request: Request) -> Response:
@@ -193,7 +193,7 @@ class GroupEndpoints:
         del self.state.groups[group.id]
         item = {"timestamp": str(ids.unix_now()), "group_id": group.id, "type": "group_delete"}
         item["request_id"] = ids.new_object_id()
-        self._post_later("group_lifecycle_update", item, group.id)
+        self.post_later("group_lifecycle_update", item, group.id)
         return JSONResponse({"success": True})
 
     async def invite_link(self, request: Request) -> Response:
@@ -236,7 +236,7 @@ class GroupEndpoints:
             done.append(rid)
             if approving:
                 group.participants.append(wa_id)
-                self._post_later("group_participants_update", _joined(group, wa_id, "join_request"), group.id)
+                self.post_later("group_participants_update", joined_item(group, wa_id, "join_request"), group.id)
         key = "approved_join_requests" if approving else "rejected_join_requests"
         answer: dict[str, Any] = {"messaging_product": "whatsapp", key: done}
         if failed:
@@ -276,76 +276,8 @@ class GroupEndpoints:
         }
         if failed:
             item["failed_participants"] = failed
-        self._post_later("group_participants_update", item, group.id)
+        self.post_later("group_participants_update", item, group.id)
         return JSONResponse({"success": True})
-
-    # --- control -----------------------------------------------------------------------------------------
-
-    async def control_groups(self, request: Request) -> Response:
-        """`GET /_fake/groups`: every group with its participants and open join requests."""
-        rows = [
-            {**g.info(), "invite_link": g.invite_link, "join_requests": dict(g.join_requests)}
-            for g in self.state.groups.values()
-        ]
-        return JSONResponse({"data": rows})
-
-    async def control_join(self, request: Request) -> Response:
-        """`POST /_fake/groups/join` `{"invite_link", "wa_id"}`: a simulated user opens the link. Meta's error
-        body (HTTP 400) when the group is full or the link leads nowhere."""
-        body = await request_object(request)
-        link, wa_id = body.get("invite_link"), body.get("wa_id")
-        if not isinstance(link, str) or not isinstance(wa_id, str) or not wa_id.isdigit():
-            return JSONResponse({"error": {"message": "'invite_link' and 'wa_id' (digits) are required"}}, 400)
-        try:
-            return JSONResponse(self.join(link, wa_id))
-        except errors.GraphError as exc:
-            return JSONResponse(exc.body(), status_code=exc.http_status)
-
-    async def control_suspend(self, request: Request) -> Response:
-        """`POST /_fake/groups/suspend` `{"group_id", "suspended": true|false}`: `group_status_update`."""
-        body = await request_object(request)
-        try:
-            self.suspend(str(body.get("group_id")), bool(body.get("suspended", True)))
-        except errors.GraphError as exc:
-            return JSONResponse(exc.body(), status_code=exc.http_status)
-        return JSONResponse({"success": True})
-
-    def join(self, invite_link: str, wa_id: str) -> dict[str, Any]:
-        """A simulated user opens the invite link: joins (or asks to, when approval is required). Raises
-        `GraphError` 131204 when the group is full, 131041 when the link leads nowhere."""
-        group = next((g for g in self.state.groups.values() if g.invite_link == invite_link), None)
-        if group is None:
-            raise unknown_group(invite_link)
-        if wa_id in group.participants:
-            return {"group_id": group.id, "joined": True}
-        if len(group.participants) >= MAX_PARTICIPANTS:
-            raise full_group()
-        if group.join_approval_mode == "approval_required":
-            rid = base64.urlsafe_b64encode(secrets.token_bytes(18)).decode()
-            group.join_requests[rid] = wa_id
-            item = {
-                "timestamp": str(ids.unix_now()),
-                "group_id": group.id,
-                "type": "group_join_request_created",
-                "join_request_id": rid,
-                "wa_id": wa_id,
-            }
-            self._post_later("group_participants_update", item, group.id)
-            return {"group_id": group.id, "joined": False, "join_request_id": rid}
-        group.participants.append(wa_id)
-        self._post_later("group_participants_update", _joined(group, wa_id, "invite_link"), group.id)
-        return {"group_id": group.id, "joined": True}
-
-    def suspend(self, group_id: str, suspended: bool) -> None:
-        """WhatsApp suspends the group (or lifts it): `group_status_update`."""
-        group = self.state.groups.get(group_id)
-        if group is None:
-            raise unknown_group(group_id)
-        group.suspended = suspended
-        kind = "group_suspend" if suspended else "group_suspend_cleared"
-        self._post_later(
-            "group_status_update", {"timestamp": str(ids.unix_now()), "group_id": group_id, "type": kind}, group_id
-        )
 
     # --- helpers -----------------------------------------------------------------------------------------
 
@@ -363,7 +295,7 @@ class GroupEndpoints:
             raise group_error(131207, "Group suspended", "The group violates platform policies.", http_status=403)
         return group
 
-    def _post_later(self, field_name: str, item: dict[str, Any], group_id: str) -> None:
+    def post_later(self, field_name: str, item: dict[str, Any], group_id: str) -> None:
         """Post a group webhook after the answer, as Meta does (the request is processed asynchronously)."""
         payload = envelope(self.state, field_name, [item])
         self.tasks.spawn(self.delivery.post(payload, kind=field_name, wamid=group_id), name=f"{field_name}-{group_id}")
@@ -381,16 +313,7 @@ def envelope(state: FakeState, field_name: str, groups: list[dict[str, Any]]) ->
     return {"object": "whatsapp_business_account", "entry": [{"id": config.waba_id, "changes": [change]}]}
 
 
-async def request_object(request: Request) -> dict[str, Any]:
-    """A control request's JSON object body (`{}` when it is not one)."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _joined(group: FakeGroup, wa_id: str, reason: str) -> dict[str, Any]:
+def joined_item(group: FakeGroup, wa_id: str, reason: str) -> dict[str, Any]:
     return {
         "timestamp": str(ids.unix_now()),
         "group_id": group.id,
