@@ -258,3 +258,39 @@ async def test_a_group_s_conversation_is_named_after_its_subject_in_the_inbox(
     admin = await login("admin@example.com", "admin")
     page = (await admin.get("/")).text
     assert "Night shift crew" in page
+
+
+async def test_an_erased_person_leaves_the_groups_they_were_in_or_asked_to_join(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    group_id = "Y2FwaV9ncm91cDoy"
+    joined = domain.GroupEvent(
+        field="group_participants_update",
+        kind="group_participants_add",
+        phone_number_id=PHONE_NUMBER_ID,
+        group_id=group_id,
+        timestamp=datetime(2026, 12, 1, tzinfo=UTC),
+        raw={},
+        added=(domain.ContactRef(wa_id=ADA), domain.ContactRef(wa_id=BO)),
+    )
+    asked = domain.GroupEvent(
+        field="group_participants_update",
+        kind="group_join_request_created",
+        phone_number_id=PHONE_NUMBER_ID,
+        group_id="Y2FwaV9ncm91cDoz",
+        timestamp=datetime(2026, 12, 1, tzinfo=UTC),
+        raw={},
+        join_request_id="JR1",
+        requester=domain.ContactRef(wa_id=ADA),
+    )
+    async with db.transaction(sessions) as session:
+        await groups.apply_events(session, account.id, [joined, asked])
+        ada = await contacts.upsert_contact(session, account.id, domain.ContactRef(wa_id=ADA))
+    rows = {g["group_id"]: g for g in (await client.get("/api/v1/groups")).json()["items"]}
+    assert [p["wa_id"] for p in rows[group_id]["participants"]] == [ADA, BO]
+    assert len(rows["Y2FwaV9ncm91cDoz"]["join_requests"]) == 1
+    erased = await client.post(f"/api/v1/contacts/{ada.id}/erase")
+    assert erased.status_code == 200, erased.text
+    rows = {g["group_id"]: g for g in (await client.get("/api/v1/groups")).json()["items"]}
+    assert [p["wa_id"] for p in rows[group_id]["participants"]] == [BO]
+    assert rows["Y2FwaV9ncm91cDoz"]["join_requests"] == []
