@@ -1,7 +1,7 @@
 """groups: the WhatsApp groups of each account's number (Meta's Groups API)
 
 Revision ID: 0030
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-01 14:10:00.000000
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import wahub.store.models
 
 revision: str = "0030"
-down_revision: str | None = "0027"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
