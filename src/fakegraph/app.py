@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from fakegraph import graph
@@ -19,6 +21,8 @@ from fakegraph.account import AccountEndpoints
 from fakegraph.config import FakeGraphConfig
 from fakegraph.control import ControlEndpoints
 from fakegraph.delivery import WebhookDelivery
+from fakegraph.group_control import GroupControl
+from fakegraph.groups import GroupEndpoints
 from fakegraph.media import DOWNLOAD_PATH, MediaEndpoints
 from fakegraph.messages import MessageEndpoints
 from fakegraph.simulation import Simulator
@@ -43,6 +47,8 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     control = ControlEndpoints(state, simulator, tasks)
     template_admin = TemplateAdmin(state, delivery, tasks)
     tokens = TokenEndpoints(state.tokens)
+    groups = GroupEndpoints(state, delivery, tasks)
+    group_control = GroupControl(groups)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -57,6 +63,9 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/_fake/contacts", guard(control.contacts), methods=["GET"]),
         Route("/_fake/reset", guard(control.reset), methods=["POST"]),
         Route("/_fake/tokens", guard(tokens.control), methods=["GET", "POST", "DELETE"]),
+        Route("/_fake/groups", group_control.control_groups, methods=["GET"]),
+        Route("/_fake/groups/join", group_control.control_join, methods=["POST"]),
+        Route("/_fake/groups/suspend", group_control.control_suspend, methods=["POST"]),
         Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
         Route("/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
         Route("/{version}/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
@@ -68,8 +77,18 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.create), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.delete), methods=["DELETE"]),
         Route("/{version}/{object_id}/phone_numbers", wrap(account.phone_numbers), methods=["GET"]),
-        Route("/{version}/{object_id}", wrap(account.get_object), methods=["GET"]),
-        Route("/{version}/{object_id}", wrap(account.delete_object), methods=["DELETE"]),
+        Route("/{version}/{object_id}/groups", wrap(groups.create), methods=["POST"]),
+        Route("/{version}/{object_id}/groups", wrap(groups.listing), methods=["GET"]),
+        Route("/{version}/{object_id}/invite_link", wrap(groups.invite_link), methods=["GET", "POST", "DELETE"]),
+        Route("/{version}/{object_id}/join_requests", wrap(groups.join_requests), methods=["GET", "POST", "DELETE"]),
+        Route("/{version}/{object_id}/participants", wrap(groups.remove_participants), methods=["DELETE"]),
+        Route("/{version}/{object_id}", wrap(_either(groups.known, groups.info, account.get_object)), methods=["GET"]),
+        Route(
+            "/{version}/{object_id}",
+            wrap(_either(groups.known, groups.delete, account.delete_object)),
+            methods=["DELETE"],
+        ),
+        Route("/{version}/{object_id}", wrap(groups.update), methods=["POST"]),
         Route("/{path:path}", wrap(graph.unknown_path), methods=_ALL_METHODS),
     ]
 
@@ -88,6 +107,17 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.fake = state
     return app
+
+
+def _either(is_group: Callable[[str], object], group: graph.Endpoint, other: graph.Endpoint) -> graph.Endpoint:
+    """One Graph path for two kinds of object: a group's id goes to ``group``, any other id to ``other``."""
+
+    async def endpoint(request: Request) -> Response:
+        if is_group(request.path_params["object_id"]):
+            return await group(request)
+        return await other(request)
+
+    return endpoint
 
 
 async def _freeze_gc_every_second() -> None:

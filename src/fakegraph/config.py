@@ -63,6 +63,8 @@ class FakeGraphConfig:
     unreachable_numbers: list[str] = field(default_factory=list)
     # Meta answers unknown template names with 132001; turn off to accept any template.
     strict_templates: bool = True
+    # Groups a number may have at once (Meta answers 131211 past its limit).
+    max_groups: int = 10_000
     # Meta may put several statuses in one webhook; >1 batches up to this many statuses that fall due
     # within `webhook_batch_window_ms` (saves the receiver and fakegraph one POST per status under load).
     webhook_batch_max: int = 1

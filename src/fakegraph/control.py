@@ -29,6 +29,7 @@ _RUNTIME_KEYS = {
     "reply_rate": (int, float),
     "enforce_window": (bool,),
     "strict_templates": (bool,),
+    "max_groups": (int,),
     "public_url": (str, type(None)),
     "unreachable_numbers": (list,),
     "webhook_max_attempts": (int,),

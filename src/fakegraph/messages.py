@@ -13,10 +13,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from fakegraph import errors, faults, ids, templates, validation
+from fakegraph import errors, faults, groups, ids, templates, validation
 from fakegraph.graph import object_body
 from fakegraph.simulation import Simulator
 from fakegraph.state import FakeState, SentMessage
+
+# What Meta sends to groups: text, media and templates.
+GROUP_TYPES = frozenset({"text", "image", "video", "audio", "document", "template"})
 
 
 class MessageEndpoints:
@@ -35,6 +38,8 @@ class MessageEndpoints:
         if "status" in body and "type" not in body:
             return self._mark_read(body)
         send = validation.check_send(body, lambda media_id: media_id in self.state.media)
+        if send.recipient_type == "group":
+            self._check_group(send)
         category = self._category(send, body)
         self._apply_send_faults(send.wa_id)
         wamid = ids.new_wamid(send.wa_id)
@@ -56,6 +61,19 @@ class MessageEndpoints:
         return JSONResponse(
             {"messaging_product": "whatsapp", "contacts": [{"input": send.to, "wa_id": send.wa_id}], "messages": [sent]}
         )
+
+    def _check_group(self, send: validation.SendRequest) -> None:
+        """Meta's Groups rules for a group fakegraph created: active, someone besides the business in it, and a
+        text, media or template message. (A group id it never created is accepted, as before groups existed.)"""
+        group = self.state.groups.get(send.to)
+        if group is None:
+            return
+        if group.suspended:
+            raise groups.group_error(131207, "Group suspended", "The group violates platform policies.", 403)
+        if not group.participants:
+            raise groups.group_error(131020, "Bad Group", "Cannot send messages to single member groups.")
+        if send.type not in GROUP_TYPES:
+            raise errors.GraphError(131009, details=f"Message type {send.type} is not supported for groups.")
 
     def _mark_read(self, body: dict[str, Any]) -> Response:
         message_id = validation.check_read_receipt(body)

@@ -61,9 +61,21 @@ def status_value(
         "recipient_id": message.wa_id,
     }
     contact = state.contact(message.wa_id)
+    group = state.groups.get(message.to) if message.recipient_type == "group" else None
+    if group is not None and status in ("delivered", "read") and group.participants:
+        # A group that fakegraph created: each participant's phone reports its own delivery and read.
+        items = []
+        for wa_id in group.participants:
+            each = {**item, "recipient_type": "group", "recipient_participant_id": wa_id}
+            member = state.contact(wa_id)
+            if member is not None and member.user_id:
+                each["recipient_participant_user_id"] = member.user_id
+            items.append({**each, **_billing(state, message, status)})
+        return {"statuses": items}
     if message.recipient_type == "group":
         item["recipient_type"] = "group"
-        if status == "read" and state.config.contacts:
+        if group is None and status == "read" and state.config.contacts:
+            # A group id fakegraph never created (older sandboxes send to made-up ids): one member reads it.
             member = state.config.contacts[0]
             item["recipient_participant_id"] = member.wa_id
             if member.user_id:

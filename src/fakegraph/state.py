@@ -12,11 +12,14 @@ import random
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakegraph import ids, templates, tokens
 from fakegraph.config import FakeGraphConfig, SimulatedContact
 from fakegraph.faults import Faults
+
+if TYPE_CHECKING:
+    from fakegraph.groups import FakeGroup
 
 CONVERSATION_SECONDS = 24 * 3600
 
@@ -115,6 +118,8 @@ class FakeState:
         self.templates: list[dict[str, Any]] = copy.deepcopy(templates.TEMPLATES)
         # Tokens beside the configured one: exchanged, registered, expiring or revoked through /_fake/tokens.
         self.tokens = tokens.TokenBook(self.config)
+        # The number's groups (`groups.py`), by group id.
+        self.groups: dict[str, FakeGroup] = {}
         self._next_request_id = 1
         self._next_webhook_id = 1
 
@@ -134,6 +139,7 @@ class FakeState:
         self.pair_times.clear()
         self.templates = copy.deepcopy(templates.TEMPLATES)
         self.tokens.grants.clear()
+        self.groups.clear()
 
     def contact(self, wa_id: str) -> SimulatedContact | None:
         """The simulated contact with this wa_id, if fakegraph plays one."""

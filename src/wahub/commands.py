@@ -165,6 +165,11 @@ async def _store_configured_account(store: Store, secret_key: str, vault: Vault)
         await store_accounts_from_settings(store.settings, store.sessions, vault)
 
 
+async def ensure_configured_account(store: Store, secret_key: str) -> None:
+    """Store the configured account (or the sandbox's), as ``serve`` does, for commands that act for it."""
+    await _store_configured_account(store, secret_key, Vault(secret_key))
+
+
 async def queue_send(store: Store, secret_key: str, body: SendMessage) -> Message:
     """``wahub send``: queue ``body`` as the API would; a running wahub's sender sends it. The configured
     account (or the sandbox's) is stored first, as ``serve`` does, so the command works before any serve."""

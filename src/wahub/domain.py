@@ -266,12 +266,38 @@ class TokenInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupEvent:
+    """One item of a group webhook (``group_lifecycle_update``, ``group_participants_update``,
+    ``group_settings_update``, ``group_status_update``): ``kind`` is Meta's ``type`` (``group_create``,
+    ``group_participants_add``, ``group_suspend``...), kept as given; what it changes is read from the other
+    fields, and ``raw`` keeps the item whole (fields wahub does not read included)."""
+
+    field: str
+    kind: str
+    phone_number_id: str
+    group_id: str | None
+    timestamp: datetime
+    raw: JSON
+    request_id: str | None = None
+    subject: str | None = None
+    description: str | None = None
+    join_approval_mode: str | None = None
+    invite_link: str | None = None
+    added: tuple[ContactRef, ...] = ()
+    removed: tuple[ContactRef, ...] = ()
+    join_request_id: str | None = None
+    requester: ContactRef | None = None
+    errors: tuple[ProviderErrorInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedWebhook:
     messages: list[InboundMessage] = field(default_factory=list)
     statuses: list[StatusUpdate] = field(default_factory=list)
     preferences: list[UserPreference] = field(default_factory=list)
     account_events: list[AccountEvent] = field(default_factory=list)
     errors: list[ChangeError] = field(default_factory=list)
+    groups: list[GroupEvent] = field(default_factory=list)
 
 
 MB = 1024 * 1024

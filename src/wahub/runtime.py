@@ -152,6 +152,7 @@ async def serve(
             creds = sandbox.credentials(secret_key)
             fake = fakegraph.create_app(sandbox.fakegraph_config(creds, f"{local}/webhooks/meta", fake_url))
             graph_url = fake_url
+            sandbox.record_fakegraph_url(settings.data_dir, fake_url)  # for ``wahub group``
         servers.append((_server(fake), fake_sock))
         async with db.transaction(sessions) as session:
             if settings.sandbox_provider == "twilio":
@@ -186,6 +187,7 @@ async def serve(
     sender = media_fetcher = deliverer = pruner = syncer = token_checker = None
     # Meta's template calls: the API's (create, delete, sync on request) and the worker's syncs.
     template_api = ctx.template_api = GraphClient(http, graph_url, settings.graph_version)
+    ctx.group_api = template_api  # the Groups API's calls, through the same client
     if role in (Role.ALL, Role.WORKER):
         providers = _providers(settings, vault, http, graph_url, twilio_url)
         sender = Sender(

@@ -83,6 +83,23 @@ def fakegraph_config(
     )
 
 
+FAKEGRAPH_URL_FILE = "sandbox-fakegraph.url"
+
+
+def record_fakegraph_url(data_dir: Path, url: str) -> None:
+    """Note where the running serve's fakegraph listens, so that commands acting on what lives there (the
+    sandbox's groups: ``wahub group``) reach that one, not a fresh one of their own."""
+    _write_private(data_dir / FAKEGRAPH_URL_FILE, url)
+
+
+def serving_fakegraph_url(data_dir: Path) -> str | None:
+    """The URL ``record_fakegraph_url`` noted, if a sandbox serve has run in this data dir."""
+    try:
+        return (data_dir / FAKEGRAPH_URL_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 @contextlib.asynccontextmanager
 async def fakegraph_running(creds: accounts.Credentials) -> AsyncIterator[str]:
     """The sandbox's fakegraph for the length of one command (``wahub account test``), on a private loopback

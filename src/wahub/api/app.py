@@ -22,6 +22,7 @@ from wahub.api.routes import (
     conversations,
     docs,
     events,
+    groups,
     health,
     imports,
     media,
@@ -131,6 +132,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(contacts.router)
     app.include_router(events.router)
     app.include_router(templates.router)
+    app.include_router(groups.router)
     app.include_router(media.router)
     app.include_router(imports.router)
     app.include_router(schedules.router)

@@ -13,6 +13,7 @@ from wahub.api.intake import SendIntake
 from wahub.api.limits import FailedKeys, KeyLimiter
 from wahub.api.sessions import AccessTokens
 from wahub.api.usage import KeyUsage
+from wahub.automations.groups import GroupApi
 from wahub.automations.template_sync import TemplateApi
 from wahub.config import Settings
 from wahub.storage.base import BlobStore
@@ -51,6 +52,8 @@ class AppContext:
     known_keys: dict[str, tuple[int, frozenset[str]]]
     # Meta's template calls (create, delete, sync on request), set by the composition root; None: not offered.
     template_api: TemplateApi | None = None
+    # Meta's Groups API calls (create, invite link, join requests...), set likewise; None: not offered.
+    group_api: GroupApi | None = None
     # The time refresh tokens are checked against (their grace window) and /readyz's access token warnings are
     # reckoned at, moved by tests.
     clock: Callable[[], datetime] = utcnow

@@ -19,6 +19,7 @@ from wahub.cli import (
     events,
     exporting,
     fakegraph,
+    group,
     importing,
     media,
     monitor,
@@ -50,6 +51,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(importing.app, name="import")
 app.add_typer(exporting.app, name="export")
 app.add_typer(templates.app, name="templates")
+app.add_typer(group.app, name="group")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")
 

@@ -40,11 +40,11 @@ async def add(
     """Add a recurring message. Prints its id on the last line."""
     from wahub import commands
     from wahub.automations.schedules import stored
-    from wahub.cli.send import _send_body
+    from wahub.cli.send import send_body
     from wahub.sending import service
     from wahub.store import schedules
 
-    body = _send_body(to, text, template, language, param or [], json_file, sender, [])
+    body = send_body(to, text, template, language, param or [], json_file, sender, [])
     if body.send_at is not None:
         fail("a schedule sends at its cron times: its message takes no send_at", code=2)
     request = body.to_request()

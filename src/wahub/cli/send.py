@@ -28,7 +28,10 @@ app = typer.Typer()  # merged into the root app: ``wahub send``
 )
 @runs
 async def send(
-    to: Annotated[str | None, typer.Option(help="Recipient's number in E.164, e.g. +14155550101")] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="Recipient's number in E.164, e.g. +14155550101, or a group's id (wahub group list)"),
+    ] = None,
     text: Annotated[str | None, typer.Option(help="Send this text (needs the 24-hour window open)")] = None,
     template: Annotated[str | None, typer.Option(help="Send this approved template")] = None,
     language: Annotated[str, typer.Option(help="The template's language code")] = "en_US",
@@ -62,7 +65,7 @@ async def send(
         links = _entities(entity or [])
         await _send_file(file, to, caption, sender, links, data_dir, database_url, others=(text, template, json_file))
         return
-    body = _send_body(to, text, template, language, param or [], json_file, sender, entity or [], at)
+    body = send_body(to, text, template, language, param or [], json_file, sender, entity or [], at)
     async with commands.opened(load_settings(data_dir, database_url)) as store:
         key = secret_key(store.settings)
         try:
@@ -72,12 +75,13 @@ async def send(
         except errors.InvalidInput as exc:  # found with the data: a number no contact has, a file not uploaded
             fail(exc.message, code=2)
         warning = await commands.window_warning(store, message, body.send_at)
+    target = f"group {body.to}" if body.recipient_type == "group" else f"+{body.to}"
     if body.send_at is not None:
-        say(f"queued {message.type} message {message.id} to +{body.to}, held until {body.send_at.isoformat()}")
+        say(f"queued {message.type} message {message.id} to {target}, held until {body.send_at.isoformat()}")
         if warning:
             say(f"warning: {warning}")
     else:
-        say(f"queued {message.type} message {message.id} to +{body.to}; 'wahub serve' sends it")
+        say(f"queued {message.type} message {message.id} to {target}; 'wahub serve' sends it")
     print(message.id)
 
 
@@ -122,7 +126,7 @@ def _file_recipient(file: Path, to: str | None, others: tuple[str | None, ...]) 
     return to
 
 
-def _send_body(
+def send_body(
     to: str | None,
     text: str | None,
     template: str | None,
@@ -158,6 +162,10 @@ def _send_body(
         raw = {"type": "template", "template": tpl}
     if to is not None:
         raw["to"] = to
+        if is_group_id(to):
+            # A group id from Meta's Groups API (letters among its characters; "group:<id>" as the inbox names it).
+            raw["to"] = to.removeprefix("group:")
+            raw["recipient_type"] = "group"
     if sender is not None:
         raw["from"] = sender
     if at is not None:
@@ -168,6 +176,11 @@ def _send_body(
         return schemas.SendMessage.model_validate(raw)
     except ValidationError as exc:
         fail(f"the message is not valid: {_problems(exc, default='body')}", code=2)
+
+
+def is_group_id(to: str) -> bool:
+    """Whether ``--to`` names a group: a phone number has digits and punctuation only, Meta's group ids letters."""
+    return to.startswith("group:") or any(c.isalpha() for c in to)
 
 
 def _problems(exc: ValidationError, *, default: str) -> str:

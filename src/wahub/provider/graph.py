@@ -19,6 +19,7 @@ import aiohttp
 
 from wahub import domain, errors
 from wahub.provider.base import MediaInfo, hex_sha256
+from wahub.provider.graph_groups import GroupCalls
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class ExchangedToken:
     expires_at: datetime | None
 
 
-class GraphClient:
+class GraphClient(GroupCalls):
     """Calls the Graph API. One per process; the aiohttp session is owned by the caller."""
 
     template_page = 100  # templates asked for per page of GET /{waba_id}/message_templates
@@ -283,6 +284,29 @@ _META_CODES: dict[int, type[errors.ProviderError]] = {
 }
 
 
+# The Groups API's codes, with what wahub says of them
+# (https://developers.facebook.com/documentation/business-messaging/whatsapp/groups/error-codes/).
+_GROUP_CODES: dict[int, tuple[type[errors.ProviderError], str]] = {
+    131020: (errors.PermanentProviderError, "the group has no participant besides the business: nobody to send to"),
+    131041: (errors.PermanentProviderError, "the group does not exist, or the business is no longer in it"),
+    131059: (errors.PermanentProviderError, "the group list's cursor expired: list again from the start"),
+    131201: (errors.PermanentProviderError, "only part of the participants' changes succeeded"),
+    131202: (errors.PermanentProviderError, "a participant is named twice"),
+    131204: (errors.PermanentProviderError, "the group is full: a Cloud API group has at most 8 participants"),
+    131207: (errors.PermanentProviderError, "WhatsApp suspended the group for breaking its policies"),
+    131208: (errors.RateLimited, "too many group operations from this number: try again later"),
+    131209: (errors.PermanentProviderError, "a group picture must be square"),
+    131210: (errors.PermanentProviderError, "a group picture must be larger than 192x192 pixels"),
+    131211: (errors.PermanentProviderError, "this number has reached its limit of groups: delete one first"),
+    131212: (errors.PermanentProviderError, "that user is not a participant of the group"),
+}
+
+
+def group_reason(code: int | None) -> str | None:
+    """What a Groups API error code means, in wahub's words (None for other codes)."""
+    return _GROUP_CODES[code][1] if code is not None and code in _GROUP_CODES else None
+
+
 def error_for(
     code: int | None,
     message: str,
@@ -294,6 +318,9 @@ def error_for(
 ) -> errors.ProviderError:
     """Translate Meta's error into our class, by code first, then by Meta's ``is_transient`` flag."""
     cls: type[errors.ProviderError]
+    if code is not None and code in _GROUP_CODES:
+        cls, reason = _GROUP_CODES[code]
+        return cls(reason, code=code, subcode=subcode, title=message, details_text=details_text)
     if code is not None and code in _META_CODES:
         cls = _META_CODES[code]
     elif transient or (http_status is not None and http_status >= 500):

@@ -27,6 +27,17 @@ TWILIO_TYPES = frozenset(
         MessageType.TEMPLATE,
     }
 )
+# What Meta's Groups API sends to a group: text, media and templates (of text and media).
+GROUP_TYPES = frozenset(
+    {
+        MessageType.TEXT,
+        MessageType.IMAGE,
+        MessageType.VIDEO,
+        MessageType.AUDIO,
+        MessageType.DOCUMENT,
+        MessageType.TEMPLATE,
+    }
+)
 _MEDIA = frozenset({MessageType.IMAGE, MessageType.VIDEO, MessageType.AUDIO, MessageType.DOCUMENT, MessageType.STICKER})
 
 
@@ -35,8 +46,26 @@ def check(provider: str, request: SendRequest) -> None:
     content: dict[str, Any] = request.content if isinstance(request.content, dict) else {}
     if provider == "twilio":
         _twilio(request, content)
-    elif request.type is MessageType.TEMPLATE and content.get("content_sid") is not None:
+        return
+    if request.type is MessageType.TEMPLATE and content.get("content_sid") is not None:
         raise _refused("template.content_sid", "a Content SID is Twilio's: a Meta account sends templates by name")
+    if request.group:
+        _meta_group(request, content)
+
+
+def _meta_group(request: SendRequest, content: dict[str, Any]) -> None:
+    """Meta's Groups API sends text, media and templates of text and media only: no interactive messages, and
+    no template whose send fills a button (a button in a group would answer for everyone)."""
+    if request.type not in GROUP_TYPES:
+        allowed = ", ".join(sorted(t.value for t in GROUP_TYPES))
+        raise _refused("type", f"a group message can be one of {allowed} (Meta's Groups API), not {request.type.value}")
+    if request.type is MessageType.TEMPLATE:
+        for component in content.get("components") or []:
+            if isinstance(component, dict) and str(component.get("type", "")).lower() == "button":
+                raise _refused(
+                    "template.components",
+                    "a template sent to a group has text and media only: Meta's Groups API takes no buttons",
+                )
 
 
 def _twilio(request: SendRequest, content: dict[str, Any]) -> None:

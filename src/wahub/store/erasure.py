@@ -35,6 +35,7 @@ from wahub.store.models import (
     ContactLabel,
     Conversation,
     ErasedMessage,
+    Group,
     Media,
     Message,
     StatusRecord,
@@ -152,6 +153,7 @@ async def erase(session: AsyncSession, contact_id: int, *, actor: str, hash_key:
     group_ids = {m.conversation_id for m, _ in rows} - conversation_ids
     done.rewritten += await _rewrite_messages(session, group_ids, message_ids, who)
     done.rewritten += await _rewrite_account_events(session, who)
+    done.rewritten += await _forget_in_groups(session, found.account_id, who)
     done.statuses += await _delete_statuses(session, found.account_id, who, message_ids)
     done.deliveries = await _delete_deliveries(session, who, contact_id, message_ids, conversation_ids)
     done.stream_events = await _blank_stream(session, who, message_ids, conversation_ids)
@@ -258,6 +260,23 @@ async def _rewrite_account_events(session: AsyncSession, person: scrub.Person) -
     for event in found:
         event.raw = scrub.scrub_json(event.raw, person)
     return len(found)
+
+
+async def _forget_in_groups(session: AsyncSession, account_id: int, person: scrub.Person) -> int:
+    """Take them out of the groups' participants and open join requests (a group has at most 8 of each)."""
+    changed = 0
+    for group in (await session.scalars(sa.select(Group).where(Group.account_id == account_id))).all():
+        members = {w: m for w, m in (group.participants or {}).items() if not _names(w, m, person)}
+        asks = {r: v for r, v in (group.join_requests or {}).items() if not _names(v.get("wa_id"), v, person)}
+        if members != group.participants or asks != group.join_requests:
+            group.participants, group.join_requests = members, asks
+            changed += 1
+    return changed
+
+
+def _names(wa_id: Any, entry: Any, person: scrub.Person) -> bool:
+    user_id = entry.get("user_id") if isinstance(entry, dict) else None
+    return wa_id in person.ids or user_id in person.ids
 
 
 async def _delete_statuses(session: AsyncSession, account_id: int, person: scrub.Person, erased: set[int]) -> int:

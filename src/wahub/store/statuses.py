@@ -1,5 +1,8 @@
 """Statuses: every status Meta reports is recorded once (a unique constraint, not a check), then moves its
-message forward. A status whose message is not known yet stays unattached until the message's wamid is."""
+message forward. A status whose message is not known yet stays unattached until the message's wamid is.
+
+A group message's statuses come per participant (kept apart by ``recipient``); the message itself is
+delivered or read once every participant of the stored group has delivered or read it (``_whole_group``)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from wahub import domain
 from wahub.domain import MessageStatus
 from wahub.store import stream, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
-from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
+from wahub.store.models import Group, Message, MessageWamid, StatusRecord, utcnow
 
 _STAMP = {
     MessageStatus.SENT: "sent_at",
@@ -116,6 +119,8 @@ async def record_many(
         Message.account_id,
         Message.wamid,
         Message.conversation_id,
+        Message.group_id,
+        Message.created_at,
         *(getattr(Message, c) for c in _COLUMNS),
     ]
     stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
@@ -138,6 +143,10 @@ async def record_many(
     for record in await _to_apply(session, found):
         state = states[(record["account_id"], record["wamid"])]
         reached = _reached(record)
+        if state["group_id"] and not await _whole_group(
+            session, record["account_id"], record["wamid"], state["group_id"], state["created_at"], reached.status
+        ):
+            continue
         delta = changes(state, reached)
         if delta:
             state.update(delta)
@@ -245,12 +254,59 @@ async def _apply_unattached(
         for record, message in sorted(rows, key=lambda r: (r[0].timestamp, MessageStatus(r[0].status).rank)):
             before = message.status
             reached = _reached(record)
-            advance(message, reached)
+            if not message.group_id or await _whole_group(
+                session, message.account_id, record.wamid, message.group_id, message.created_at, reached.status
+            ):
+                advance(message, reached)
             record.message_id = message.id
             if out is not None and message.status != before:
                 out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
     return count
+
+
+# A group message is delivered (read) once each participant's phone has said so: Meta reports these per
+# participant (``recipient_participant_id``), and one member's read is not the group's.
+_REACHED_BY = {
+    MessageStatus.DELIVERED: (MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED),
+    MessageStatus.READ: (MessageStatus.READ, MessageStatus.PLAYED),
+    MessageStatus.PLAYED: (MessageStatus.PLAYED,),
+}
+
+
+async def _whole_group(
+    session: AsyncSession, account_id: int, wamid: str, group_id: str, sent_at: datetime, status: MessageStatus
+) -> bool:
+    """Whether a group message may take ``status``: sent and failed as Meta reports them; delivered, read and
+    played once every participant wahub knows the group to have (and who had joined when the message was
+    queued, at ``sent_at``: a later member never receives it) has reached it. A group whose participants wahub
+    does not know (not created through it, no webhook yet) moves with its first participant, as before."""
+    statuses_for = _REACHED_BY.get(status)
+    if statuses_for is None:
+        return True
+    members_stmt = sa.select(Group.participants).where(Group.account_id == account_id, Group.group_id == group_id)
+    participants: dict[str, Any] = (await session.scalar(members_stmt)) or {}
+    members = {wa_id for wa_id, member in participants.items() if _joined_by(member, sent_at)}
+    if not members:
+        return True
+    reached_stmt = sa.select(sa.distinct(StatusRecord.recipient)).where(
+        StatusRecord.account_id == account_id,
+        StatusRecord.wamid == wamid,
+        StatusRecord.status.in_([s.value for s in statuses_for]),
+    )
+    return members <= set((await session.scalars(reached_stmt)).all())
+
+
+def _joined_by(member: Any, when: datetime) -> bool:
+    """Whether a participant (``groups.participants``' value) had joined by ``when``; unknown: yes."""
+    joined = member.get("joined_at") if isinstance(member, dict) else None
+    try:
+        at = datetime.fromisoformat(joined) if isinstance(joined, str) else None
+    except ValueError:
+        return True
+    if at is None or at.tzinfo is None or when.tzinfo is None:
+        return True
+    return at <= when
 
 
 def _report(out: subscriber_webhooks.Collector, state: dict[str, Any], reached: Reached) -> None:

@@ -14,6 +14,8 @@ Fields read here (the rest become account events):
 - ``history``: past chats shared at coexistence onboarding, in chunks of threads of messages.
   https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
 - ``user_preferences``: marketing-message stop/resume.
+- ``group_lifecycle_update``, ``group_participants_update``, ``group_settings_update``, ``group_status_update``:
+  the Groups API's webhooks, kept as account events and read into ``GroupEvent``s.
 Message objects themselves are read by ``meta_messages``.
 """
 
@@ -33,6 +35,8 @@ _OBJECT = "whatsapp_business_account"
 _DIGITS = frozenset("0123456789")
 # Error codes beyond a signed 64-bit integer are not Meta's; keep them out of integer columns.
 _MAX_CODE = 2**63 - 1
+# A group is also the contact "group:<id>", whose user_id holds 128 characters (Meta's ids have about 56).
+_GROUP_ID_MAX = 128 - len("group:")
 
 
 class MalformedPayload(ValueError):
@@ -43,6 +47,7 @@ class MalformedPayload(ValueError):
 class _Change:
     """What one change's items share: the business number it is about, its contacts, its fallback time."""
 
+    field: str
     waba_id: str
     phone_number_id: str
     business_number: str | None
@@ -91,6 +96,8 @@ def _read_change(entry: dict[str, Any], change: dict[str, Any], result: domain.P
     waba_id = ident(entry.get("id")) or ""
     entry_time = timestamp(entry.get("time"))
     reader = _READERS.get(field)
+    if reader is _read_groups and not ident(as_dict(as_dict(value).get("metadata")).get("phone_number_id")):
+        reader = None  # a group webhook naming no number is still kept, whole, as an account event
     if reader is None:
         result.account_events.append(_account_event(field, waba_id, value, entry_time))
         return
@@ -99,6 +106,7 @@ def _read_change(entry: dict[str, Any], change: dict[str, Any], result: domain.P
     if not isinstance(value, dict) or phone_number_id is None:
         raise MalformedPayload(f"a {field} change has no metadata.phone_number_id")
     context = _Change(
+        field=field,
         waba_id=waba_id,
         phone_number_id=phone_number_id,
         business_number=ident(metadata.get("display_phone_number")),
@@ -244,6 +252,68 @@ def _read_preferences(change: _Change, value: dict[str, Any], result: domain.Par
         )
 
 
+def _read_groups(change: _Change, value: dict[str, Any], result: domain.ParsedWebhook) -> None:
+    """A group webhook: an account event with the whole value (as every account-level change is kept), and a
+    ``GroupEvent`` per item of its ``groups`` array.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/groups/webhooks/"""
+    result.account_events.append(
+        domain.AccountEvent(
+            field=change.field,
+            waba_id=change.waba_id,
+            raw=value,
+            phone_number_id=change.phone_number_id,
+            timestamp=change.entry_time,
+        )
+    )
+    for item in dicts(value.get("groups")):
+        subject, description = item.get("subject"), item.get("description")
+        # A settings update says each change as {"text", "update_successful"}: only a successful one counts.
+        for key, name in (("group_subject", "subject"), ("group_description", "description")):
+            setting = as_dict(item.get(key))
+            if setting and setting.get("update_successful") is not False:
+                if name == "subject":
+                    subject = setting.get("text")
+                else:
+                    description = setting.get("text")
+        requester = None
+        if ident(item.get("wa_id")) or ident(item.get("user_id")):
+            requester = change.contact(ident(item.get("wa_id")), ident(item.get("user_id")))
+        result.groups.append(
+            domain.GroupEvent(
+                field=change.field,
+                kind=text(item.get("type")) or "",
+                phone_number_id=change.phone_number_id,
+                group_id=_bounded(ident(item.get("group_id")), _GROUP_ID_MAX),
+                timestamp=change.time(item.get("timestamp")),
+                raw=item,
+                request_id=_bounded(ident(item.get("request_id")), 128),
+                subject=text(subject),
+                description=text(description),
+                join_approval_mode=_bounded(text(item.get("join_approval_mode")), 32),
+                invite_link=_bounded(text(item.get("invite_link")), 512),
+                added=_members(change, item.get("added_participants")),
+                removed=_members(change, item.get("removed_participants")),
+                join_request_id=ident(item.get("join_request_id")),
+                requester=requester,
+                errors=_errors(item.get("errors")),
+            )
+        )
+
+
+def _bounded(value: str | None, limit: int) -> str | None:
+    """An id or link longer than any Meta sends is not one (it is kept in ``raw`` only)."""
+    return value if value is not None and len(value) <= limit else None
+
+
+def _members(change: _Change, value: Any) -> tuple[ContactRef, ...]:
+    found = []
+    for raw in dicts(value):
+        wa_id, user_id = ident(raw.get("wa_id")), ident(raw.get("user_id"))
+        if wa_id or user_id:
+            found.append(change.contact(wa_id, user_id))
+    return tuple(found)
+
+
 def _account_event(field: str, waba_id: str, value: Any, entry_time: datetime | None) -> domain.AccountEvent:
     raw = value if isinstance(value, dict) else {"value": value}
     return domain.AccountEvent(
@@ -302,4 +372,8 @@ _READERS = {
     "smb_message_echoes": _read_echoes,
     "history": _read_history,
     "user_preferences": _read_preferences,
+    "group_lifecycle_update": _read_groups,
+    "group_participants_update": _read_groups,
+    "group_settings_update": _read_groups,
+    "group_status_update": _read_groups,
 }

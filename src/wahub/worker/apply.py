@@ -21,6 +21,7 @@ from wahub.store import (
     account_events,
     contacts,
     conversations,
+    groups,
     media,
     messages,
     outbox,
@@ -79,6 +80,7 @@ def signed_part(
         preferences=[p for p in parsed.preferences if not known.foreign(signed_by, p.phone_number_id)],
         account_events=[e for e in parsed.account_events if not known.foreign(signed_by, e.phone_number_id, e.waba_id)],
         errors=[e for e in parsed.errors if not known.foreign(signed_by, e.phone_number_id)],
+        groups=[g for g in parsed.groups if not known.foreign(signed_by, g.phone_number_id)],
     )
     refused = _size(parsed) - _size(kept)
     return (kept if refused else parsed), refused
@@ -89,7 +91,7 @@ def is_empty(parsed: domain.ParsedWebhook) -> bool:
 
 
 def _size(parsed: domain.ParsedWebhook) -> int:
-    kinds = (parsed.messages, parsed.statuses, parsed.preferences, parsed.account_events, parsed.errors)
+    kinds = (parsed.messages, parsed.statuses, parsed.preferences, parsed.account_events, parsed.errors, parsed.groups)
     return sum(len(kind) for kind in kinds)
 
 
@@ -130,6 +132,7 @@ async def apply_batch(
         contacts.record_preference(resolved[account.id].get(pref.contact), pref.category, pref.value, pref.timestamp)
         counts[index][Held(Outcome.PREFERENCE)] += 1
     await _account_events(session, known, batch, counts, out)
+    await _groups(session, known, batch)
     return counts
 
 
@@ -410,3 +413,15 @@ async def _account_events(
             counts[index][Held(Outcome.ERROR_REPORT)] += 1
     if new:
         await account_events.record_many(session, new, out)
+
+
+async def _groups(session: AsyncSession, known: Accounts, batch: Sequence[tuple[int, domain.ParsedWebhook]]) -> None:
+    """Group webhooks change the stored groups (each is also stored as an account event, counted there)."""
+    by_account: dict[int, list[domain.GroupEvent]] = defaultdict(list)
+    for _, parsed in batch:
+        for event in parsed.groups:
+            account = known.by_number.get(event.phone_number_id)
+            if account is not None:
+                by_account[account.id].append(event)
+    for account_id, events in by_account.items():
+        await groups.apply_events(session, account_id, events)
