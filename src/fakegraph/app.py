@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from fakegraph import graph
 from fakegraph.account import AccountEndpoints
+from fakegraph.coexistence import CoexistenceEndpoints
 from fakegraph.config import FakeGraphConfig
 from fakegraph.control import ControlEndpoints
 from fakegraph.delivery import WebhookDelivery
@@ -43,6 +44,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     control = ControlEndpoints(state, simulator, tasks)
     template_admin = TemplateAdmin(state, delivery, tasks)
     tokens = TokenEndpoints(state.tokens)
+    coexistence = CoexistenceEndpoints(state, delivery, tasks)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -67,6 +69,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/{version}/{object_id}/message_templates", wrap(account.message_templates), methods=["GET"]),
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.create), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.delete), methods=["DELETE"]),
+        Route("/{version}/{object_id}/smb_app_data", wrap(coexistence.smb_app_data), methods=["POST"]),
         Route("/{version}/{object_id}/phone_numbers", wrap(account.phone_numbers), methods=["GET"]),
         Route("/{version}/{object_id}", wrap(account.get_object), methods=["GET"]),
         Route("/{version}/{object_id}", wrap(account.delete_object), methods=["DELETE"]),

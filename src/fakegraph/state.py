@@ -115,6 +115,8 @@ class FakeState:
         self.templates: list[dict[str, Any]] = copy.deepcopy(templates.TEMPLATES)
         # Tokens beside the configured one: exchanged, registered, expiring or revoked through /_fake/tokens.
         self.tokens = tokens.TokenBook(self.config)
+        # The `smb_app_data` sync types asked for (coexistence): each triggers its webhooks once.
+        self.syncs_requested: set[str] = set()
         self._next_request_id = 1
         self._next_webhook_id = 1
 
@@ -134,6 +136,7 @@ class FakeState:
         self.pair_times.clear()
         self.templates = copy.deepcopy(templates.TEMPLATES)
         self.tokens.grants.clear()
+        self.syncs_requested.clear()
 
     def contact(self, wa_id: str) -> SimulatedContact | None:
         """The simulated contact with this wa_id, if fakegraph plays one."""

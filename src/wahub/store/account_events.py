@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import subscriber_webhooks, template_syncs, upsert
+from wahub.store import history_syncs, subscriber_webhooks, template_syncs, upsert
 from wahub.store.models import Account, AccountEvent, Template, utcnow
 
 
@@ -53,9 +53,13 @@ async def record_many(
         for e in new
     }
     table: sa.Table = AccountEvent.__table__  # type: ignore[assignment]
-    inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), ("id", "field", "waba_id", "raw"))
+    returning = ("id", "field", "waba_id", "raw", "account_id", "occurred_at")
+    inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), returning)
     for row in inserted:
         await _apply(session, row.field, row.waba_id, row.raw)
+        if row.field == "history" and row.account_id is not None:
+            # Only new chunks count: a redelivered one hits the dedupe key above and is not counted twice.
+            await history_syncs.record_chunk(session, row.account_id, row.raw, row.occurred_at)
         if out is not None:
             data = {"account_event_id": row.id, "field": row.field, "waba_id": row.waba_id, "value": row.raw}
             out.add(subscriber_webhooks.ACCOUNT_EVENT, data)
