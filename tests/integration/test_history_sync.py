@@ -168,3 +168,32 @@ async def test_history_overlapping_live_messages_adds_nothing_twice_and_reads_in
     history = (await client.get(f"/api/v1/accounts/{account.id}/history")).json()
     # The chunk that came last reported less: progress only moves forward.
     assert (history["progress"], history["chunks"], history["summary"]) == (60, 2, "history sync: 60% (phase 2 of 3)")
+
+
+async def test_a_declined_history_shows_as_declined(
+    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    webhook = json.loads((DATA / "meta-docs-webhooks.json").read_text())["history_declined"]
+    webhook["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = account.phone_number_id
+    body = json.dumps(webhook).encode()
+    assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
+    await Processor(sessions, event_sessions).run_once()
+    history = (await client.get(f"/api/v1/accounts/{account.id}/history")).json()
+    assert history["summary"] == "history sync: declined by the business" and history["progress"] is None
+    assert (await client.get("/api/v1/accounts/999999/history")).status_code == 404
+
+
+async def test_fakegraph_refuses_a_sync_request_without_a_known_sync_type(graph_url: str) -> None:
+    async with httpx.AsyncClient(base_url=graph_url, headers={"Authorization": "Bearer test-access-token"}) as graph:
+        bad = await graph.post(
+            "/v25.0/1122334455667/smb_app_data", json={"messaging_product": "whatsapp", "sync_type": "all"}
+        )
+        good = await graph.post(
+            "/v25.0/1122334455667/smb_app_data", json={"messaging_product": "whatsapp", "sync_type": "history"}
+        )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == 100
+    assert good.status_code == 200 and good.json()["messaging_product"] == "whatsapp" and good.json()["request_id"]
