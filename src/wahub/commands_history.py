@@ -28,8 +28,8 @@ class Requested:
 async def sync_history(store: Store, secret_key: str, phone_number_id: str | None, *, contacts: bool) -> Requested:
     """Ask Meta for the account's chat history and (``contacts``) its contacts, contacts first as Meta's guide
     orders them. Each kind is asked once per onboarding: a history already asked for raises
-    ``AlreadyRequested`` saying when; contacts already asked for are skipped. Each request is recorded as soon
-    as Meta accepts it, so a failure of the second leaves the first known."""
+    ``AlreadyRequested`` saying when; contacts already asked for are skipped. Each kind is claimed before Meta is
+    asked (two commands at once cannot both ask) and released if Meta refuses, so it can be asked again."""
     import aiohttp
 
     from wahub.provider.graph import GraphClient
@@ -42,22 +42,30 @@ async def sync_history(store: Store, secret_key: str, phone_number_id: str | Non
             raise errors.InvalidInput("history sync is Meta's (coexistence numbers); Twilio has no such request")
         if account.sandbox:
             raise errors.InvalidInput("the sandbox's number has no WhatsApp Business app, so no history to sync")
-        await history_syncs.check_not_requested(session, account.id, history_syncs.HISTORY)
-        done = await history_syncs.status(session, account.id)
         identity, account_id = numbers.provider_account(account, vault), account.id
-    kinds = [history_syncs.HISTORY]
-    skipped: list[str] = []
+    kinds, skipped = [history_syncs.HISTORY], []
+    async with store.transaction() as session:
+        await history_syncs.claim(session, account_id, history_syncs.HISTORY)
     if contacts:
-        if done.contacts_requested_at is None:
+        try:
+            async with store.transaction() as session:
+                await history_syncs.claim(session, account_id, history_syncs.CONTACTS)
             kinds.insert(0, history_syncs.CONTACTS)
-        else:
+        except errors.AlreadyRequested:
             skipped.append(history_syncs.CONTACTS)
     settings = store.settings
     request_ids: dict[str, str | None] = {}
     async with aiohttp.ClientSession() as http:
         graph = GraphClient(http, settings.graph_url, settings.graph_version, timeout=15)
         for kind in kinds:
-            request_ids[kind] = await graph.smb_app_data(identity.number, identity.token, kind)
+            try:
+                request_ids[kind] = await graph.smb_app_data(identity.number, identity.token, kind)
+            except errors.ProviderError:
+                # Not asked (or not known to be): this kind and the ones not reached yet may be asked again.
+                async with store.transaction() as session:
+                    for left in kinds[kinds.index(kind) :]:
+                        await history_syncs.release(session, account_id, left)
+                raise
             async with store.transaction() as session:
                 await history_syncs.record_request(session, account_id, kind, request_ids[kind])
     return Requested(identity.number, request_ids, skipped)

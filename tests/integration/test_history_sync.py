@@ -197,3 +197,19 @@ async def test_fakegraph_refuses_a_sync_request_without_a_known_sync_type(graph_
         )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == 100
     assert good.status_code == 200 and good.json()["messaging_product"] == "whatsapp" and good.json()["request_id"]
+
+
+async def test_a_refused_request_can_be_made_again(
+    database_url: str, tmp_path: Path, graph_url: str, account: Account
+) -> None:
+    env = cli_env(database_url, tmp_path, graph_url)
+    wrong = await asyncio.to_thread(run_cli, env, "account", "update", "--access-token", "not-the-token")
+    assert wrong.exit_code == 0, wrong.stderr
+    refused = await asyncio.to_thread(run_cli, env, "account", "sync-history", "--no-contacts")
+    assert refused.exit_code == 1 and "Meta refused the access token" in refused.stderr
+    fixed = await asyncio.to_thread(run_cli, env, "account", "update", "--access-token", "test-access-token")
+    assert fixed.exit_code == 0, fixed.stderr
+    asked = await asyncio.to_thread(run_cli, env, "account", "sync-history", "--no-contacts")
+    assert asked.exit_code == 0, asked.stderr
+    status = await asyncio.to_thread(run_cli, env, "account", "history-status")
+    assert "history requested:" in status.stdout and "contacts requested" not in status.stdout

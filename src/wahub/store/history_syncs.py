@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
+from wahub.store import upsert
 from wahub.store.models import HistorySync, utcnow
 
 HISTORY = "history"
@@ -77,25 +78,39 @@ def _status(row: HistorySync) -> Status:
     )
 
 
-async def check_not_requested(session: AsyncSession, account_id: int, kind: str) -> None:
-    """Raise ``AlreadyRequested`` (saying when) if ``kind`` was asked of Meta for this account already."""
-    row = await session.get(HistorySync, account_id)
-    at = None if row is None else (row.history_requested_at if kind == HISTORY else row.contacts_requested_at)
-    if at is not None:
-        what = "history" if kind == HISTORY else "contacts"
-        raise errors.AlreadyRequested(
-            f"the {what} sync was requested already, on {at:%Y-%m-%d %H:%M} UTC; Meta allows it once per "
-            "onboarding (to ask again, the business offboards and onboards the number again)"
-        )
+async def claim(session: AsyncSession, account_id: int, kind: str) -> None:
+    """Mark ``kind`` asked for now, before asking Meta, or raise ``AlreadyRequested`` saying when it was. One
+    conditional UPDATE decides, so two commands run at once cannot both ask."""
+    table: sa.Table = HistorySync.__table__  # type: ignore[assignment]
+    await upsert.insert_ignore_many(session, table, [{"account_id": account_id, "chunks": 0}], ("account_id",))
+    column = table.c.history_requested_at if kind == HISTORY else table.c.contacts_requested_at
+    done = await session.execute(
+        sa.update(table).where(table.c.account_id == account_id, column.is_(None)).values({column.name: utcnow()})
+    )
+    if done.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    at = await session.scalar(sa.select(column).where(table.c.account_id == account_id))
+    what = "history" if kind == HISTORY else "contacts"
+    raise errors.AlreadyRequested(
+        f"the {what} sync was requested already, on {at:%Y-%m-%d %H:%M} UTC; Meta allows it once per "
+        "onboarding (to ask again, the business offboards and onboards the number again)"
+    )
+
+
+async def release(session: AsyncSession, account_id: int, kind: str) -> None:
+    """Meta refused or never answered a claimed request: it may be asked again."""
+    table: sa.Table = HistorySync.__table__  # type: ignore[assignment]
+    column = table.c.history_requested_at if kind == HISTORY else table.c.contacts_requested_at
+    await session.execute(sa.update(table).where(table.c.account_id == account_id).values({column.name: None}))
 
 
 async def record_request(session: AsyncSession, account_id: int, kind: str, request_id: str | None) -> None:
-    """Keep that ``kind`` was asked now, with Meta's request id."""
+    """Keep Meta's request id for a claimed ``kind`` (claimed now when it was not)."""
     row = await _row(session, account_id)
     if kind == HISTORY:
-        row.history_requested_at, row.history_request_id = utcnow(), request_id
+        row.history_requested_at, row.history_request_id = row.history_requested_at or utcnow(), request_id
     else:
-        row.contacts_requested_at, row.contacts_request_id = utcnow(), request_id
+        row.contacts_requested_at, row.contacts_request_id = row.contacts_requested_at or utcnow(), request_id
 
 
 async def record_chunk(session: AsyncSession, account_id: int, raw: dict[str, Any], at: datetime | None) -> None:
