@@ -21,7 +21,7 @@ from tests.integration.conftest import APP_SECRET, SECRET_KEY
 from tests.support import DATA, eventually
 from wahub import cli
 from wahub.store import db
-from wahub.store.models import Account, AccountEvent, Message
+from wahub.store.models import Account, AccountEvent, Contact, Message
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
 
@@ -97,7 +97,11 @@ async def test_sync_history_brings_the_app_s_history_into_conversations_once(
         contacts_synced = await session.scalar(
             sa.select(sa.func.count()).select_from(AccountEvent).where(AccountEvent.field == "smb_app_state_sync")
         )
+        contacts = {c.wa_id: c for c in (await session.scalars(sa.select(Contact))).all()}
     assert contacts_synced == 2  # the simulated contacts, one webhook each
+    # The app's address book names them; the history's chat is with the first of them.
+    assert {w: c.saved_name for w, c in contacts.items()} == {"14155550101": "Ada", "14155550102": "Bo"}
+    assert {r.contact_id for r in rows} == {contacts["14155550101"].id}
 
     again = await asyncio.to_thread(run_cli, env, "account", "sync-history")
     assert again.exit_code == 1
@@ -213,3 +217,33 @@ async def test_a_refused_request_can_be_made_again(
     assert asked.exit_code == 0, asked.stderr
     status = await asyncio.to_thread(run_cli, env, "account", "history-status")
     assert "history requested:" in status.stdout and "contacts requested" not in status.stdout
+
+
+async def test_the_app_s_address_book_names_contacts_and_a_removal_takes_the_name_back(
+    anon: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    for action, at in (("add", 1_739_000_000), ("remove", 1_739_000_100)):
+        item = {
+            "type": "contact",
+            "contact": {"full_name": "Kim Lee", "first_name": "Kim", "phone_number": "+1 650 555 1234"},
+            "action": action,
+            "metadata": {"timestamp": str(at)},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": account.phone_number_id},
+            "state_sync": [item],
+        }
+        webhook = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": account.waba_id, "changes": [{"value": value, "field": "smb_app_state_sync"}]}],
+        }
+        body = json.dumps(webhook).encode()
+        assert (await anon.post("/webhooks/meta", content=body, headers=signed(body))).status_code == 200
+        await Processor(sessions, event_sessions).run_once()
+        async with db.transaction(sessions) as session:
+            contact = (await session.scalars(sa.select(Contact).where(Contact.wa_id == "16505551234"))).one()
+        assert contact.saved_name == ("Kim Lee" if action == "add" else None)
