@@ -1,7 +1,7 @@
 """history syncs: per account, the coexistence history/contacts requests made and the progress reported
 
 Revision ID: 0031
-Revises: 0027
+Revises: 0028
 Create Date: 2026-12-01 15:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import wahub.store.models
 
 revision: str = "0031"
-down_revision: str | None = "0027"
+down_revision: str | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
