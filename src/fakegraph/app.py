@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from fakegraph import graph
 from fakegraph.account import AccountEndpoints
+from fakegraph.coexistence import CoexistenceEndpoints
 from fakegraph.config import FakeGraphConfig
 from fakegraph.control import ControlEndpoints
 from fakegraph.delivery import WebhookDelivery
@@ -49,6 +50,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
     tokens = TokenEndpoints(state.tokens)
     groups = GroupEndpoints(state, delivery, tasks)
     group_control = GroupControl(groups)
+    coexistence = CoexistenceEndpoints(state, delivery, tasks)
     wrap, guard = gate.wrap, control.guard
 
     routes = [
@@ -76,6 +78,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/{version}/{object_id}/message_templates", wrap(account.message_templates), methods=["GET"]),
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.create), methods=["POST"]),
         Route("/{version}/{object_id}/message_templates", wrap(template_admin.delete), methods=["DELETE"]),
+        Route("/{version}/{object_id}/smb_app_data", wrap(coexistence.smb_app_data), methods=["POST"]),
         Route("/{version}/{object_id}/phone_numbers", wrap(account.phone_numbers), methods=["GET"]),
         Route("/{version}/{object_id}/groups", wrap(groups.create), methods=["POST"]),
         Route("/{version}/{object_id}/groups", wrap(groups.listing), methods=["GET"]),

@@ -120,6 +120,8 @@ class FakeState:
         self.tokens = tokens.TokenBook(self.config)
         # The number's groups (`groups.py`), by group id.
         self.groups: dict[str, FakeGroup] = {}
+        # The `smb_app_data` sync types asked for (coexistence): each triggers its webhooks once.
+        self.syncs_requested: set[str] = set()
         self._next_request_id = 1
         self._next_webhook_id = 1
 
@@ -140,6 +142,7 @@ class FakeState:
         self.templates = copy.deepcopy(templates.TEMPLATES)
         self.tokens.grants.clear()
         self.groups.clear()
+        self.syncs_requested.clear()
 
     def contact(self, wa_id: str) -> SimulatedContact | None:
         """The simulated contact with this wa_id, if fakegraph plays one."""

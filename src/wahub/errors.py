@@ -12,7 +12,8 @@
     │   ├── BodyTooLarge              a request body over its route's size limit
     │   └── BodyTooSlow               a request body arriving slower than the minimum rate
     ├── Conflict                      an idempotency or uniqueness conflict
-    │   └── IdempotencyConflict       an Idempotency-Key reused with another request body
+    │   ├── IdempotencyConflict       an Idempotency-Key reused with another request body
+    │   └── AlreadyRequested          a request Meta allows once (a history sync) was made already
     ├── NoAccount                     no account can send this message
     ├── StorageError                  the media storage backend failed or refused (unreachable, denied): retryable
     ├── ReportSourceError             a report's data could not be read (database, file, URL down): retryable
@@ -95,6 +96,10 @@ class RangeNotSatisfiable(InvalidInput):
 
 class Conflict(WahubError):
     """The request conflicts with the current state."""
+
+
+class AlreadyRequested(Conflict):
+    """Meta allows this request once per onboarding, and it was made already."""
 
 
 class IdempotencyConflict(Conflict):

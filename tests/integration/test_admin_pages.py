@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.test_inbox_pages import PASSWORD, Login, browser, form_token, login
-from wahub.store import accounts, db, subscriber_webhooks, users
+from wahub.store import accounts, db, history_syncs, subscriber_webhooks, users
 from wahub.store.models import Account, ApiKey, User, WebhookDelivery
 
 __all__ = ["browser", "login"]  # fixtures
@@ -239,3 +239,18 @@ async def test_the_dashboard_draws_messages_per_day_as_an_svg_chart(login: Login
     assert page.text.count('class="bar bar-inbound"') == 8  # 7 days back from now touch 8 UTC days
     assert 'aria-current="page">7 days' in page.text
     assert (await admin.get("/admin/stats", params={"days": "1000"})).status_code == 200  # 30 days, not an error
+
+
+async def test_accounts_show_how_far_a_history_sync_has_got(
+    login: Login, sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    admin = await login("root@example.com", "admin")
+    assert "history sync" not in (await admin.get("/admin/accounts")).text  # never asked: nothing to show
+    async with db.transaction(sessions) as session:
+        await history_syncs.record_request(session, account.id, history_syncs.HISTORY, "req-1")
+        chunk = {"metadata": {"phase": 1, "chunk_order": 2, "progress": 60}}
+        await history_syncs.record_chunk(session, account.id, chunk, None)
+        updated = (await history_syncs.status(session, account.id)).updated_at
+    assert updated is not None
+    page = (await admin.get("/admin/accounts")).text
+    assert f"history sync: 60% (phase 2 of 3), last update {updated:%Y-%m-%d %H:%M}" in page

@@ -15,6 +15,7 @@ from wahub import web
 from wahub.api import bodies, errors, headers, live, webhooks
 from wahub.api.context import AppContext
 from wahub.api.routes import (
+    accounts,
     apikeys,
     auth,
     canned_replies,
@@ -138,6 +139,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(schedules.router)
     app.include_router(reports.router)
     app.include_router(stats.router)
+    app.include_router(accounts.router)
     app.include_router(subscriptions.router)
     app.include_router(stream.router)
     app.include_router(auth.router)

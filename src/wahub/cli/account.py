@@ -65,17 +65,21 @@ async def update(
 @app.command("list", epilog="Example: wahub account list")
 @runs
 async def list_accounts(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """List the accounts: phone_number_id, name, send rate, and whether Meta paused their sending."""
-    from wahub import commands
+    """List the accounts: phone_number_id, name, send rate, whether Meta paused their sending, and how far a
+    coexistence history sync has got (when one was asked for)."""
+    from wahub import commands, commands_history
 
     async with commands.opened(load_settings(data_dir, database_url)) as store:
         snap = await commands.monitor_snapshot(store)
+        syncs = await commands_history.by_phone_number(store)
     if not snap.accounts:
         say("no accounts: set WAHUB_PHONE_NUMBER_ID and friends, or add one with wahub account add")
     for a in snap.accounts:
         rate = f"{a.send_rate}/s" if a.send_rate else f"{store.settings.send_rate}/s (default)"
         state = f"paused: {a.paused}" if a.paused else "active"
-        print(f"{a.phone_number_id}\t{a.name}{' (sandbox)' if a.sandbox else ''}\t{rate}\t{state}")
+        sync = syncs.get(a.phone_number_id)
+        history = f"\t{sync.summary()}" if sync else ""
+        print(f"{a.phone_number_id}\t{a.name}{' (sandbox)' if a.sandbox else ''}\t{rate}\t{state}{history}")
 
 
 @app.command(
@@ -241,6 +245,68 @@ async def exchange_token(
         except errors.ProviderError as exc:
             fail(f"Meta refused the exchange ({exc.code or '-'}: {exc.message})")
     say(f"stored a long-lived access token for account {stored.phone_number_id}: it {lifetime}")
+
+
+@app.command(
+    "sync-history",
+    epilog="Examples: wahub account sync-history 1122334455667\n\n"
+    "wahub account sync-history --no-contacts   (the only or default account; history only)",
+)
+@runs
+async def sync_history(
+    account: Annotated[
+        str | None, typer.Argument(help="The account's phone_number_id (default: the only or default one)")
+    ] = None,
+    contacts: Annotated[
+        bool, typer.Option("--contacts/--no-contacts", help="Ask for the app's contacts too (once, like history)")
+    ] = True,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Ask Meta for a coexistence number's WhatsApp Business app chat history (up to 180 days) and contacts.
+    Meta allows it once per onboarding: wahub keeps when it asked and refuses to ask again. The history then
+    arrives as webhooks, in three phases; follow it with wahub account history-status."""
+    from wahub import commands, commands_history
+
+    async with commands.opened(load_settings(data_dir, database_url)) as store:
+        try:
+            done = await commands_history.sync_history(store, secret_key(store.settings), account, contacts=contacts)
+        except errors.AccessTokenInvalid as exc:
+            fail(f"Meta refused the access token ({exc.code}: {exc.message}); replace it with wahub account update")
+        except errors.ProviderError as exc:
+            fail(f"Meta refused the request ({exc.code or '-'}: {exc.message})")
+    for kind, request_id in done.request_ids.items():
+        what = "history" if kind == "history" else "contacts"
+        say(f"asked Meta for the {what} of account {done.phone_number_id} (request {request_id or '-'})")
+    if done.skipped:
+        say("contacts: asked already (Meta allows it once per onboarding); not asked again")
+    say("Meta sends it as webhooks over the next minutes: follow it with wahub account history-status")
+
+
+@app.command("history-status", epilog="Example: wahub account history-status 1122334455667")
+@runs
+async def history_status(
+    account: Annotated[
+        str | None, typer.Argument(help="The account's phone_number_id (default: the only or default one)")
+    ] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """How far the account's coexistence history sync has got: when it was asked, Meta's request ids, the
+    progress and phase the history webhooks reported, and when the last one came."""
+    from wahub import commands, commands_history
+
+    async with commands.opened(load_settings(data_dir, database_url)) as store:
+        number, sync = await commands_history.history_status(store, account)
+    print(f"{number}\t{sync.summary()}")
+    for label, at, request_id in (
+        ("history requested", sync.history_requested_at, sync.history_request_id),
+        ("contacts requested", sync.contacts_requested_at, sync.contacts_request_id),
+    ):
+        if at is not None:
+            print(f"{label}: {at:%Y-%m-%d %H:%M} UTC (request {request_id or '-'})")
+    if sync.updated_at is not None:
+        print(f"chunks received: {sync.chunks}, last update {sync.updated_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @app.command("remove", epilog="Example: wahub account remove --phone-number-id 1122334455667 --yes")

@@ -78,6 +78,16 @@ class GraphClient(GroupCalls):
         fields = "display_phone_number,verified_name,quality_rating,throughput"
         return await self._call("GET", f"/{phone_number_id}?fields={fields}", token)
 
+    async def smb_app_data(self, phone_number_id: str, token: str, sync_type: str) -> str | None:
+        """POST /{phone_number_id}/smb_app_data: ask Meta to share a coexistence number's WhatsApp Business app
+        data, ``sync_type`` ``history`` (past chats, as ``history`` webhooks) or ``smb_app_state_sync`` (its
+        contacts, as ``smb_app_state_sync`` webhooks). Meta allows each once per onboarding. Returns Meta's
+        ``request_id``. https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users"""
+        body = {"messaging_product": "whatsapp", "sync_type": sync_type}
+        data = await self._call("POST", f"/{phone_number_id}/smb_app_data", token, json_body=body)
+        request_id = data.get("request_id")
+        return str(request_id)[:128] if isinstance(request_id, str | int) and request_id != "" else None
+
     async def media_info(self, media_id: str, token: str) -> MediaInfo:
         """GET /{media_id}: the file's download URL (it works for 5 minutes, with the bearer token) and what Meta
         knows of it. https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#retrieve-media-url"""

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import subscriber_webhooks, template_syncs, upsert
-from wahub.store.models import Account, AccountEvent, Template, utcnow
+from wahub.domain import ContactRef
+from wahub.store import contacts, history_syncs, subscriber_webhooks, template_syncs, upsert
+from wahub.store.models import Account, AccountEvent, Contact, Template, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +54,15 @@ async def record_many(
         for e in new
     }
     table: sa.Table = AccountEvent.__table__  # type: ignore[assignment]
-    inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), ("id", "field", "waba_id", "raw"))
+    returning = ("id", "field", "waba_id", "raw", "account_id", "occurred_at")
+    inserted = await upsert.insert_ignore_many(session, table, list(rows.values()), returning)
     for row in inserted:
         await _apply(session, row.field, row.waba_id, row.raw)
+        if row.field == "history" and row.account_id is not None:
+            # Only new chunks count: a redelivered one hits the dedupe key above and is not counted twice.
+            await history_syncs.record_chunk(session, row.account_id, row.raw, row.occurred_at)
+        elif row.field == "smb_app_state_sync" and row.account_id is not None:
+            await _apply_app_contacts(session, row.account_id, row.raw)
         if out is not None:
             data = {"account_event_id": row.id, "field": row.field, "waba_id": row.waba_id, "value": row.raw}
             out.add(subscriber_webhooks.ACCOUNT_EVENT, data)
@@ -111,6 +118,29 @@ async def _apply_template(session: AsyncSession, field: str, waba_id: str, value
             {k: v for k, v in value.items() if k.startswith("message_template_") and k not in _TEMPLATE_KEYS}
         ]
     template.updated_at = utcnow()
+
+
+async def _apply_app_contacts(session: AsyncSession, account_id: int, value: dict[str, Any]) -> None:
+    """The WhatsApp Business app's address book (coexistence): a contact added or edited there becomes (or
+    names) the contact here, its ``saved_name`` the name the business saved; one removed there loses that name
+    here, if it still has it. The contact, its conversation and messages stay.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/"""
+    for item in value.get("state_sync") or []:
+        if not isinstance(item, dict) or item.get("type") != "contact" or not isinstance(item.get("contact"), dict):
+            continue
+        found = item["contact"]
+        digits = "".join(ch for ch in str(found.get("phone_number") or "") if ch.isascii() and ch.isdigit())
+        if not 6 <= len(digits) <= 20:
+            continue
+        name = _text(found.get("full_name"), 256) or _text(found.get("first_name"), 256)
+        if item.get("action") == "remove":
+            stmt = sa.select(Contact).where(Contact.account_id == account_id, Contact.wa_id == digits)
+            known = (await session.scalars(stmt)).first()
+            if known is not None and name and known.saved_name == name:
+                known.saved_name = None
+        elif name:
+            contact = await contacts.upsert_contact(session, account_id, ContactRef(wa_id=digits))
+            contact.saved_name = name
 
 
 _TEMPLATE_KEYS = {"message_template_id", "message_template_name", "message_template_language"}

@@ -167,6 +167,9 @@ class Filters:
     until: datetime | None = None
     entity: tuple[str, str] | None = None  # (entity_type, entity_id) the messages are linked to
     visible_to: int | None = None  # an agent's user id: only conversations assigned to them or to nobody
+    # Newest first by when the message was sent or received (history, imports and live messages of a chat
+    # interleave), rather than by when wahub stored it.
+    by_time: bool = False
 
 
 async def list_page(
@@ -193,7 +196,33 @@ async def list_page(
     if f.visible_to is not None:
         visible = sa.select(Conversation.id).where(reach.sees_conversation(f.visible_to))
         stmt = stmt.where(Message.conversation_id.in_(visible))
+    if f.by_time:
+        return await _page_by_time(session, stmt, limit=limit, cursor=cursor)
     return await paging.page(session, stmt, Message.id, kind="m", limit=limit, cursor=cursor)
+
+
+def happened_at() -> sa.ColumnElement[Any]:
+    """When a message was sent or received: Meta's timestamp (live, echoes, history), else when it was stored
+    (a message queued here and not yet sent)."""
+    return sa.func.coalesce(Message.provider_timestamp, Message.created_at)
+
+
+async def _page_by_time(
+    session: AsyncSession, stmt: sa.Select[Any], *, limit: int, cursor: str | None
+) -> paging.Page[Any]:
+    """Keyset paging on (time, id), newest first; the cursor names the last message shown, whose time is read
+    back, so it stays as opaque as the id cursors."""
+    when = happened_at()
+    if cursor:
+        last = paging.decode("mt", cursor)
+        at = await session.scalar(sa.select(when).where(Message.id == last))
+        if at is None:
+            raise errors.InvalidInput("cursor is not valid", field="cursor")
+        stmt = stmt.where(sa.or_(when < at, sa.and_(when == at, Message.id < last)))
+    rows = (await session.execute(stmt.order_by(when.desc(), Message.id.desc()).limit(limit + 1))).all()
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return paging.Page(items=items, next_cursor=paging.encode("mt", items[-1][0].id) if more and items else None)
 
 
 async def latest_of(

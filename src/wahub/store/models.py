@@ -18,6 +18,7 @@ from wahub.store.columns import utcnow as utcnow
 from wahub.store.erasure_models import AuditRecord as AuditRecord
 from wahub.store.erasure_models import ErasedMessage as ErasedMessage
 from wahub.store.group_models import Group as Group
+from wahub.store.history_models import HistorySync as HistorySync
 from wahub.store.inbox_models import CannedReply as CannedReply
 from wahub.store.report_models import Report as Report
 from wahub.store.report_models import ReportRun as ReportRun

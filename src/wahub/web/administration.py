@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.store import accounts, apikeys, stats, subscriber_webhooks
+from wahub.store import accounts, apikeys, history_syncs, stats, subscriber_webhooks
 from wahub.store.models import Account, ApiKey, WebhookDelivery, WebhookSubscription
 from wahub.web import chart, views
 
@@ -52,6 +52,15 @@ async def keys(session: AsyncSession) -> list[Key]:
 async def senders(session: AsyncSession) -> list[Account]:
     """Every account, oldest first (its ``sending_paused`` and ``sending_paused_at`` say whether it sends)."""
     return await accounts.all_accounts(session)
+
+
+async def history_lines(session: AsyncSession, clock: views.Clock) -> dict[int, str]:
+    """Per account id with a coexistence history sync: ``history sync: 60% (phase 2 of 3), last update …``."""
+    lines = {}
+    for account_id, sync in (await history_syncs.by_account(session)).items():
+        last = f", last update {when(clock, sync.updated_at)}" if sync.updated_at else ""
+        lines[account_id] = sync.summary() + last
+    return lines
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,13 @@ async def list_messages(
     until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
     entity_type: EntityType = None,
     entity_id: EntityId = None,
+    order: Annotated[
+        Literal["stored", "time"],
+        Query(
+            description="newest first by when wahub stored them (stored), or by when they were sent or received "
+            "(time: a conversation's live, history and imported messages in the order they happened)"
+        ),
+    ] = "stored",
 ) -> schemas.MessagePage:
     """Messages, newest first, filtered. Pass ``next_cursor`` back as ``cursor`` for the next page."""
     filters = messages.Filters(
@@ -115,6 +122,7 @@ async def list_messages(
         until=_aware(until, "until"),
         entity=entity_filter(entity_type, entity_id),
         visible_to=visibility.agent_id(principal),
+        by_time=order == "time",
     )
     page = await messages.list_page(session, limit=limit, cursor=cursor, filters=filters)
     return schemas.MessagePage(items=await schemas.MessageOut.all_of(session, page.items), next_cursor=page.next_cursor)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wahub.api.schemas.common import Id
 from wahub.message_templates.render import Rendered
 from wahub.store.models import Template, TemplateSync
 
@@ -45,7 +46,7 @@ class TemplateIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int | None = Field(default=None, description="the account whose WhatsApp Business Account gets it")
+    account_id: Id | None = Field(default=None, description="the account whose WhatsApp Business Account gets it")
     name: str = Field(max_length=512, examples=["order_update"])
     language: str = Field(max_length=16, examples=["en_US"])
     category: str = Field(max_length=32, examples=["UTILITY"])
@@ -62,7 +63,7 @@ class PreviewIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: int | None = None
+    account_id: Id | None = None
     language: str = Field(max_length=16, examples=["en_US"])
     components: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
 

@@ -247,8 +247,10 @@ async def revoke_key(key_id: str, ctx: Ctx, _admin: AdminViewer) -> Response:
 async def accounts_page(
     request: Request, session: ReadSession, _admin: AdminViewer, pages: Templates, clock: LocalClock
 ) -> Response:
-    """Every account, its provider and whether it sends (paused by Meta's 190, with the reason and since when)."""
-    return _page(request, pages, clock, "accounts", accounts=await administration.senders(session))
+    """Every account, its provider, whether it sends (paused by Meta's 190, with the reason and since when) and
+    how far a coexistence history sync has got."""
+    senders, histories = await administration.senders(session), await administration.history_lines(session, clock)
+    return _page(request, pages, clock, "accounts", accounts=senders, histories=histories)
 
 
 @router.get("/webhooks")
