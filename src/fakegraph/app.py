@@ -57,6 +57,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/_fake/contacts", guard(control.contacts), methods=["GET"]),
         Route("/_fake/reset", guard(control.reset), methods=["POST"]),
         Route("/_fake/tokens", guard(tokens.control), methods=["GET", "POST", "DELETE"]),
+        Route("/_fake/templates/status", template_admin.set_status, methods=["POST"]),
         Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
         Route("/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
         Route("/{version}/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),

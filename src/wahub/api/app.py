@@ -17,6 +17,7 @@ from wahub.api.context import AppContext
 from wahub.api.routes import (
     apikeys,
     auth,
+    campaigns,
     canned_replies,
     contacts,
     conversations,
@@ -135,6 +136,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(imports.router)
     app.include_router(schedules.router)
     app.include_router(reports.router)
+    app.include_router(campaigns.router)
     app.include_router(stats.router)
     app.include_router(subscriptions.router)
     app.include_router(stream.router)

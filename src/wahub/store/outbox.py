@@ -22,6 +22,7 @@ class JobState(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    HELD = "held"  # a paused campaign's: never claimed until its campaign resumes (``campaigns.py``)
 
 
 class JobKind(enum.StrEnum):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import stream, subscriber_webhooks, upsert
+from wahub.store import audiences, stream, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Message, MessageWamid, StatusRecord, utcnow
 
@@ -135,6 +135,7 @@ async def record_many(
             copies.add((copy.account_id, copy.copy))
     found = {key for key in keys if key in states}
     changed: dict[int, dict[str, Any]] = {}
+    stopped: list[tuple[int, datetime]] = []  # messages the user's marketing stop failed (131050)
     for record in await _to_apply(session, found):
         state = states[(record["account_id"], record["wamid"])]
         reached = _reached(record)
@@ -144,6 +145,8 @@ async def record_many(
             changed[state["id"]] = state
             if out is not None and "status" in delta:
                 _report(out, state, reached)
+            if delta.get("status") == MessageStatus.FAILED.value and reached.error_code == audiences.MARKETING_STOPPED:
+                stopped.append((state["id"], reached.at))
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -154,6 +157,8 @@ async def record_many(
         await session.execute(
             update, [{"target_id": mid, **{f"new_{c}": st[c] for c in _COLUMNS}} for mid, st in changed.items()]
         )
+    if stopped:
+        await audiences.opt_out_by_messages(session, stopped)
     if found - copies:
         await _attach_records(session, found - copies)
     if copies:
