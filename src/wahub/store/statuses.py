@@ -145,7 +145,7 @@ async def record_many(
             changed[state["id"]] = state
             if out is not None and "status" in delta:
                 _report(out, state, reached)
-            if delta.get("status") == MessageStatus.FAILED.value and reached.error_code == audiences.MARKETING_STOPPED:
+            if _stops_marketing(delta.get("status"), reached):
                 stopped.append((state["id"], reached.at))
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
@@ -245,6 +245,7 @@ async def _apply_unattached(
     session: AsyncSession, *where: Any, limit: int | None = None, out: subscriber_webhooks.Collector | None = None
 ) -> int:
     count = 0
+    stopped: list[tuple[int, datetime]] = []
     for query in _unattached(*where, limit=limit):
         rows = (await session.execute(query)).tuples().all()
         for record, message in sorted(rows, key=lambda r: (r[0].timestamp, MessageStatus(r[0].status).rank)):
@@ -252,10 +253,19 @@ async def _apply_unattached(
             reached = _reached(record)
             advance(message, reached)
             record.message_id = message.id
+            if message.status != before and _stops_marketing(message.status, reached):
+                stopped.append((message.id, reached.at))
             if out is not None and message.status != before:
                 out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
+    if stopped:
+        await audiences.opt_out_by_messages(session, stopped)
     return count
+
+
+def _stops_marketing(status: str | None, reached: Reached) -> bool:
+    """The message failed because its user stopped marketing messages (131050): they opt out."""
+    return status == MessageStatus.FAILED.value and reached.error_code == audiences.MARKETING_STOPPED
 
 
 def _report(out: subscriber_webhooks.Collector, state: dict[str, Any], reached: Reached) -> None:
