@@ -14,6 +14,7 @@ import typer
 from wahub.cli import (
     account,
     apikey,
+    campaign,
     contacts,
     database,
     events,
@@ -50,6 +51,7 @@ app.add_typer(importing.app, name="import")
 app.add_typer(templates.app, name="templates")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")
+app.add_typer(campaign.app, name="campaign")
 
 PRIVATE_UMASK = 0o077
 
