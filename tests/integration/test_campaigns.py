@@ -4,6 +4,7 @@ transition the state does not allow. Running them against fakegraph is ``test_ca
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fakegraph.templates import TEMPLATES
 from tests.integration.conftest import WABA_ID
+from wahub import domain
+from wahub.automations.campaigns import CampaignRunner
 from wahub.domain import ContactRef
-from wahub.store import audiences, contacts, conversations, db, entities, templates
-from wahub.store.models import Account, CampaignRecipient, Contact, utcnow
+from wahub.store import audiences, contacts, conversations, db, entities, outbox, templates
+from wahub.store.models import Account, CampaignRecipient, Contact, OutboxJob, utcnow
 
 PROMO = {"name": "seasonal_promotion", "language": "en_US"}
 PROMO_PARAMS = {
@@ -225,3 +228,39 @@ async def test_states_move_as_allowed_and_a_wrong_transition_is_a_409(
     assert [r["number"] for r in rest["items"]] == ["+14155550142"] and rest["next_cursor"] is None
     assert (await client.get(f"{base}/recipients", params={"result": "nope"})).status_code == 422
     assert (await client.get("/api/v1/campaigns/999/recipients")).status_code == 404
+
+
+async def test_a_held_send_waiting_for_its_status_is_settled_by_it_and_resume_does_not_send_it_again(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    """A campaign's sends ask to be confirmed (``OutboxJob.confirm``). One whose answer was lost waits for its
+    status; if its campaign pauses meanwhile its job is held, and the status still settles it (done), so resume
+    never sends it a second time."""
+    hello = {"name": "hello_world", "language": "en_US"}
+    body = {"name": "Hi", "template": hello, "audience": {"numbers": ["+14155550151", "+14155550152"]}}
+    campaign_id = (await client.post("/api/v1/campaigns", json=body)).json()["id"]
+    await client.post(f"/api/v1/campaigns/{campaign_id}/start")
+    assert await CampaignRunner(sessions).run_once() == 1  # queues both (no sender runs here)
+    (first, second) = await _recipients(sessions, campaign_id)
+    async with db.transaction(sessions) as session:  # the first was sent, its answer lost: it awaits its status
+        jobs = (await session.scalars(sa.select(OutboxJob).order_by(OutboxJob.id))).all()
+        assert [j.confirm for j in jobs] == [True, True]
+        jobs[0].last_error, jobs[0].run_at = outbox.AWAITING_STATUS, utcnow() + timedelta(minutes=5)
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/pause")).status_code == 200
+    status = domain.StatusUpdate(
+        phone_number_id=account.phone_number_id or "",
+        provider_id="wamid.confirmed",
+        status=domain.MessageStatus.SENT,
+        timestamp=utcnow(),
+        recipient=ContactRef(wa_id="14155550151"),
+        raw={},
+        reference=domain.send_reference(first.message_id or 0),
+    )
+    async with db.transaction(sessions) as session:
+        await outbox.confirm_sent(session, [(account.id, status)])
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/resume")).status_code == 200
+    async with sessions() as session:
+        states = {j.message_id: j.state for j in (await session.scalars(sa.select(OutboxJob))).all()}
+    assert states == {first.message_id: "done", second.message_id: "pending"}
+    cancelled = (await client.post(f"/api/v1/campaigns/{campaign_id}/cancel")).json()
+    assert cancelled["totals"]["skipped"] == 1 and cancelled["totals"]["queued"] == 1  # the confirmed one stays

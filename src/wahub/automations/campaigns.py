@@ -189,6 +189,7 @@ class CampaignRunner:
                 domain.MessageType.TEMPLATE,
                 template_content(campaign, p.parameters),
                 free_form=False,
+                confirm=True,  # a send whose answer was lost waits for its status: never two to one recipient
             )
             for p in sending
         ]

@@ -165,9 +165,9 @@ def csv_cells(row: Row) -> list[str]:
 
     return [
         row.number or "",
-        row.name or "",
+        _inert(row.name or ""),
         row.result,
-        row.reason or "",
+        _inert(row.reason or ""),
         str(row.message_id or ""),
         row.wamid or "",
         when(row.queued_at),
@@ -176,3 +176,8 @@ def csv_cells(row: Row) -> list[str]:
         when(row.read_at),
         when(row.failed_at),
     ]
+
+
+def _inert(text: str) -> str:
+    """Text a contact or Meta wrote, kept from being read as a formula by a spreadsheet that opens the file."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

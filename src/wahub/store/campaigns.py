@@ -94,7 +94,10 @@ async def create(
 ) -> Campaign:
     """A draft campaign with its recipients (each contact once: the first wins)."""
     now = utcnow()
-    unique = list({r.contact_id: r for r in reversed(recipients)}.values())[::-1]
+    first: dict[int, NewRecipient] = {}
+    for recipient in recipients:
+        first.setdefault(recipient.contact_id, recipient)
+    unique = list(first.values())
     campaign = Campaign(
         name=name,
         account_id=account_id,
@@ -185,7 +188,8 @@ async def resume(session: AsyncSession, campaign_id: int, now: datetime | None =
     campaign.started_at = campaign.started_at or now
     campaign.stopped_reason = None
     campaign.updated_at = now
-    await _move_jobs(session, campaign.id, outbox.JobState.HELD, outbox.JobState.PENDING, run_at=now)
+    # Their due times stay: one waiting for its status before it may go again (``outbox.AWAITING_STATUS``) waits on.
+    await _move_jobs(session, campaign.id, outbox.JobState.HELD, outbox.JobState.PENDING)
     return campaign
 
 
@@ -211,31 +215,25 @@ def _campaign_messages(campaign_id: int) -> sa.Select[tuple[int | None]]:
     return sa.select(_R.message_id).where(_R.campaign_id == campaign_id, _R.message_id.is_not(None))
 
 
-async def _move_jobs(
-    session: AsyncSession,
-    campaign_id: int,
-    old: outbox.JobState,
-    new: outbox.JobState,
-    run_at: datetime | None = None,
-) -> None:
-    values: dict[str, Any] = {"state": new.value, "updated_at": utcnow()}
-    if run_at is not None:
-        values["run_at"] = run_at
+async def _move_jobs(session: AsyncSession, campaign_id: int, old: outbox.JobState, new: outbox.JobState) -> None:
     await session.execute(
         sa.update(OutboxJob)
         .where(OutboxJob.state == old.value, OutboxJob.message_id.in_(_campaign_messages(campaign_id)))
-        .values(values)
+        .values(state=new.value, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 
 
 async def stop_jobs(session: AsyncSession, campaign_id: int, reason: str) -> int:
     """Cancel the campaign's messages no sender has taken (pending or held jobs): each message ends ``failed``
-    (``cancelled``, with ``reason``) and its recipient ``skipped`` with ``reason``. Returns how many."""
+    (``cancelled``, with ``reason``) and its recipient ``skipped`` with ``reason``. Returns how many. A send
+    whose answer was lost and that waits for its status (``outbox.AWAITING_STATUS``) may have arrived: it is
+    left to its status (or its resend after the grace), never marked cancelled."""
     stmt = (
         sa.select(OutboxJob.id, OutboxJob.message_id)
         .where(
             OutboxJob.state.in_([outbox.JobState.PENDING.value, outbox.JobState.HELD.value]),
+            sa.or_(OutboxJob.last_error.is_(None), OutboxJob.last_error != outbox.AWAITING_STATUS),
             OutboxJob.message_id.in_(_campaign_messages(campaign_id)),
         )
         .with_for_update()
