@@ -68,6 +68,7 @@ def create_app(config: FakeGraphConfig | None = None) -> Starlette:
         Route("/_fake/groups", group_control.control_groups, methods=["GET"]),
         Route("/_fake/groups/join", group_control.control_join, methods=["POST"]),
         Route("/_fake/groups/suspend", group_control.control_suspend, methods=["POST"]),
+        Route("/_fake/templates/status", template_admin.set_status, methods=["POST"]),
         Route(DOWNLOAD_PATH, wrap(media.download), methods=["GET"]),
         Route("/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),
         Route("/{version}/oauth/access_token", wrap(tokens.exchange, bearer=False), methods=["GET"]),

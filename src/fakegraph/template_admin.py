@@ -98,6 +98,25 @@ class TemplateAdmin:
             template["rejected_reason"] = "INVALID_FORMAT"
         await self.delivery.post(status_update(self.state, template), kind="template_status", wamid=template["id"])
 
+    async def set_status(self, request: Request) -> Response:
+        """`POST /_fake/templates/status` with name, language and status (PAUSED, DISABLED, APPROVED...): Meta
+        changing a template's status by itself (its quality fell, a policy review), and the
+        `message_template_status_update` webhook that says so (sent once the answer is given)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("name", "language", "status")):
+            return JSONResponse({"error": "give name, language and status (strings)"}, status_code=400)
+        found = [t for t in self.state.templates if t["name"] == body["name"] and t["language"] == body["language"]]
+        if not found:
+            return JSONResponse({"error": f"no template {body['name']} in {body['language']}"}, status_code=404)
+        template = found[0]
+        template["status"] = body["status"].upper()
+        hook = status_update(self.state, template)
+        self.tasks.spawn(self.delivery.post(hook, kind="template_status", wamid=template["id"]), name="template-status")
+        return JSONResponse({"id": template["id"], "status": template["status"]})
+
     def _require_waba(self, request: Request) -> None:
         object_id = request.path_params["object_id"]
         if object_id != self.state.config.waba_id:

@@ -32,6 +32,7 @@ from wahub import commands, config, processor_child, sandbox, sandbox_twilio, wa
 from wahub.api.app import create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
+from wahub.automations.campaigns import CampaignRunner
 from wahub.automations.reports import ReportRunner
 from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
@@ -228,6 +229,7 @@ async def serve(
             tokens=token_checker,
             schedules=ScheduleFirer(sessions) if sender is not None else None,  # fired in the sender's loop
             reports=ReportRunner(sessions, ctx.storage, settings) if deliverer is not None else None,
+            campaigns=CampaignRunner(sessions, send_rate=settings.send_rate) if sender is not None else None,
         )
         worker_task = asyncio.create_task(worker.run(stop))
     try:

@@ -110,7 +110,7 @@ async def test_a_send_cut_off_by_a_dead_worker_is_settled_by_its_status_not_sent
             job, _ = await _job_and_message(ctx.sessions, message_id)
             return job.state == "pending" and job.last_error == outbox.AWAITING_STATUS
 
-        await eventually(waiting)  # the new holder took the number over: the send waits for its status
+        await eventually(waiting, timeout=45)  # the new holder took the number over: the send waits for its status
         _, message = await _job_and_message(ctx.sessions, message_id)
         assert message.possible_duplicate and message.wamid is None
         wamid = await _sent_by_the_dead_worker(ctx, graph_url, account, message_id)  # late, on the wire
@@ -119,7 +119,7 @@ async def test_a_send_cut_off_by_a_dead_worker_is_settled_by_its_status_not_sent
             job, message = await _job_and_message(ctx.sessions, message_id)
             return (job, message) if job.state == "done" and message.status == "read" else None
 
-        _, message = await eventually(settled)
+        _, message = await eventually(settled, timeout=45)
     assert message.wamid == wamid
     assert not message.possible_duplicate  # it reached Meta once, and was not sent again
     sends = await _sends(graph_url)
@@ -139,7 +139,7 @@ async def test_a_status_that_came_before_the_takeover_leaves_nothing_to_send(
             job, message = await _job_and_message(ctx.sessions, message_id)
             return (job, message) if job.state == "done" and message.status == "read" else None
 
-        _, message = await eventually(settled)
+        _, message = await eventually(settled, timeout=45)
     assert message.wamid == wamid and not message.possible_duplicate
     assert len(await _sends(graph_url)) == 1
 
@@ -155,7 +155,7 @@ async def test_without_a_status_within_the_grace_it_is_sent_again_flagged(
             _, message = await _job_and_message(ctx.sessions, message_id)
             return message if message.wamid is not None else None
 
-        message = await eventually(sent)
+        message = await eventually(sent, timeout=45)
     assert message.possible_duplicate
     assert len(await _sends(graph_url)) == 1
 
@@ -172,7 +172,7 @@ async def test_a_message_not_asking_to_be_confirmed_is_sent_again_at_once(
             _, message = await _job_and_message(ctx.sessions, message_id)
             return message if message.wamid is not None else None
 
-        message = await eventually(sent)
+        message = await eventually(sent, timeout=45)
     assert message.possible_duplicate
     sends = await _sends(graph_url)
     assert len(sends) == 1 and "biz_opaque_callback_data" not in sends[0]["body"]

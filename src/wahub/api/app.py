@@ -18,6 +18,7 @@ from wahub.api.routes import (
     accounts,
     apikeys,
     auth,
+    campaigns,
     canned_replies,
     contacts,
     conversations,
@@ -138,6 +139,7 @@ def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App
     app.include_router(imports.router)
     app.include_router(schedules.router)
     app.include_router(reports.router)
+    app.include_router(campaigns.router)
     app.include_router(stats.router)
     app.include_router(accounts.router)
     app.include_router(subscriptions.router)

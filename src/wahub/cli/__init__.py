@@ -14,6 +14,7 @@ import typer
 from wahub.cli import (
     account,
     apikey,
+    campaign,
     contacts,
     database,
     events,
@@ -54,6 +55,7 @@ app.add_typer(templates.app, name="templates")
 app.add_typer(group.app, name="group")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(report.app, name="report")
+app.add_typer(campaign.app, name="campaign")
 
 PRIVATE_UMASK = 0o077
 

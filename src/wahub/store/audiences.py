@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.store import upsert
-from wahub.store.models import Contact, ContactLabel, utcnow
+from wahub.store.models import Contact, ContactLabel, Message, utcnow
 
 LABEL_MAX = 64  # characters of one label
 LABELS_MAX = 100  # labels on one contact
@@ -30,6 +30,7 @@ ATTRIBUTE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 ATTRIBUTE_VALUE_MAX = 1024  # characters of a string value
 ATTRIBUTES_MAX = 100  # keys of one contact
 ATTRIBUTES_BYTES = 16_384  # the whole object, as compact JSON
+MARKETING_STOPPED = 131050  # Meta's error: the user stopped marketing messages from this business
 # ';' and '|' separate labels in a CSV import's cell: a label holding one could not be imported.
 _LABEL_FORBIDDEN = re.compile(r"[;|\x00-\x1f\x7f]")
 
@@ -188,6 +189,16 @@ def opt_in(contact: Contact, at: datetime) -> bool:
     contact.opted_out_at, contact.opt_out_source = None, None
     contact.updated_at = utcnow()
     return True
+
+
+async def opt_out_by_messages(session: AsyncSession, failed: Sequence[tuple[int, datetime]]) -> None:
+    """Meta failed these messages (id, when) with 131050, the user stopped marketing messages: their contacts
+    opt out (source ``meta``), as Meta's ``user_preferences`` stop would.
+    https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes"""
+    when = dict(failed)
+    stmt = sa.select(Message.id, Contact).join(Contact, Contact.id == Message.contact_id).where(Message.id.in_(when))
+    for message_id, contact in (await session.execute(stmt)).all():
+        opt_out(contact, when[message_id], Source.META)
 
 
 def is_opt_out_keyword(keyword: str | None, text: object) -> bool:

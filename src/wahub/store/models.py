@@ -11,6 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 # Re-exported: the models' module is where code finds the schema, its base and its clock.
 from wahub.store.account_models import Account as Account
 from wahub.store.audience_models import ContactLabel as ContactLabel
+from wahub.store.campaign_models import Campaign as Campaign
+from wahub.store.campaign_models import CampaignRecipient as CampaignRecipient
 from wahub.store.columns import Base as Base
 from wahub.store.columns import JSONType as JSONType
 from wahub.store.columns import UTCDateTime as UTCDateTime

@@ -22,6 +22,7 @@ class JobState(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    HELD = "held"  # a paused campaign's: never claimed until its campaign resumes (``campaigns.py``)
 
 
 class JobKind(enum.StrEnum):
@@ -272,7 +273,7 @@ async def _settle_confirmed(session: AsyncSession, message_ids: set[int]) -> Non
         .where(
             OutboxJob.message_id.in_(message_ids),
             OutboxJob.kind == JobKind.SEND.value,
-            OutboxJob.state == JobState.PENDING.value,
+            OutboxJob.state.in_([JobState.PENDING.value, JobState.HELD.value]),  # held: its campaign paused
         )
         .values(state=JobState.DONE.value, last_error=None, updated_at=utcnow())
         .returning(OutboxJob.message_id)

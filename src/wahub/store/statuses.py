@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import stream, subscriber_webhooks, upsert
+from wahub.store import audiences, stream, subscriber_webhooks, upsert
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Group, Message, MessageWamid, StatusRecord, utcnow
 
@@ -140,6 +140,7 @@ async def record_many(
             copies.add((copy.account_id, copy.copy))
     found = {key for key in keys if key in states}
     changed: dict[int, dict[str, Any]] = {}
+    stopped: list[tuple[int, datetime]] = []  # messages the user's marketing stop failed (131050)
     for record in await _to_apply(session, found):
         state = states[(record["account_id"], record["wamid"])]
         reached = _reached(record)
@@ -153,6 +154,8 @@ async def record_many(
             changed[state["id"]] = state
             if out is not None and "status" in delta:
                 _report(out, state, reached)
+            if _stops_marketing(delta.get("status"), reached):
+                stopped.append((state["id"], reached.at))
     if changed:
         table: sa.Table = Message.__table__  # type: ignore[assignment]
         update = (
@@ -163,6 +166,8 @@ async def record_many(
         await session.execute(
             update, [{"target_id": mid, **{f"new_{c}": st[c] for c in _COLUMNS}} for mid, st in changed.items()]
         )
+    if stopped:
+        await audiences.opt_out_by_messages(session, stopped)
     if found - copies:
         await _attach_records(session, found - copies)
     if copies:
@@ -249,6 +254,7 @@ async def _apply_unattached(
     session: AsyncSession, *where: Any, limit: int | None = None, out: subscriber_webhooks.Collector | None = None
 ) -> int:
     count = 0
+    stopped: list[tuple[int, datetime]] = []
     for query in _unattached(*where, limit=limit):
         rows = (await session.execute(query)).tuples().all()
         for record, message in sorted(rows, key=lambda r: (r[0].timestamp, MessageStatus(r[0].status).rank)):
@@ -259,9 +265,13 @@ async def _apply_unattached(
             ):
                 advance(message, reached)
             record.message_id = message.id
+            if message.status != before and _stops_marketing(message.status, reached):
+                stopped.append((message.id, reached.at))
             if out is not None and message.status != before:
                 out.add(subscriber_webhooks.MESSAGE_STATUS, _moved(message.id, message.wamid, reached))
         count += len(rows)
+    if stopped:
+        await audiences.opt_out_by_messages(session, stopped)
     return count
 
 
@@ -307,6 +317,11 @@ def _joined_by(member: Any, when: datetime) -> bool:
     if at is None or at.tzinfo is None or when.tzinfo is None:
         return True
     return at <= when
+
+
+def _stops_marketing(status: str | None, reached: Reached) -> bool:
+    """The message failed because its user stopped marketing messages (131050): they opt out."""
+    return status == MessageStatus.FAILED.value and reached.error_code == audiences.MARKETING_STOPPED
 
 
 def _report(out: subscriber_webhooks.Collector, state: dict[str, Any], reached: Reached) -> None:

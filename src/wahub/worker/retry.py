@@ -30,6 +30,8 @@ class Policy:
 
 # A schedule's firing that failed for a reason not its own (the database): a few tries, then recorded as not sent.
 SCHEDULE_FIRING = Policy(max_attempts=5, base=5.0, ceiling=300.0)
+# A campaign's step (queueing its next chunk): tried again a few times over minutes, then the campaign pauses.
+CAMPAIGN_STEP = Policy(max_attempts=6, base=2.0, ceiling=120.0)
 
 # A report's run (its source read, its file built and stored): a database or URL that is down gets about half an
 # hour of tries; a source that can never work (a query that writes, a missing file) fails at once.

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from wahub.automations.campaigns import CampaignRunner
 from wahub.automations.reports import ReportRunner
 from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
@@ -45,12 +46,13 @@ class Worker:
         schedules: ScheduleFirer | None = None,
         reports: ReportRunner | None = None,
         tokens: TokenChecker | None = None,
+        campaigns: CampaignRunner | None = None,
     ) -> None:
         """``pruner``, ``templates`` (the template syncs), ``reports`` (the queued report runs) and ``tokens``
         (the daily look at the access tokens) run in the deliverer's loop, which must be there too: periodic
         upkeep shares that loop rather than starting loops of its own. ``schedules`` (the recurring schedules'
-        firings, report schedules too) run in the sender's, before each of its steps, which then sends what they
-        queued."""
+        firings, report schedules too) and ``campaigns`` (their next chunks) run in the sender's, before each of
+        its steps, which then sends what they queued."""
         self._processor = processor
         self._sender = sender
         self._media = media
@@ -60,6 +62,7 @@ class Worker:
         self._schedules = schedules
         self._reports = reports
         self._tokens = tokens
+        self._campaigns = campaigns
         self._notifier = notifier
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -70,6 +73,8 @@ class Worker:
             sends: Callable[[], Awaitable[int]] = self._sender.run_once
             if self._schedules is not None:
                 sends = _after(self._schedules.run_due, sends)
+            if self._campaigns is not None:
+                sends = _after(self._campaigns.run_due, sends)
             loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
