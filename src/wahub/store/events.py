@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.store import queues
+from wahub.store import keys, queues
 from wahub.store.models import WebhookEvent, utcnow
 
 MAX_ATTEMPTS = 5
@@ -86,7 +86,7 @@ async def settle(session: AsyncSession, claimed: list[Claimed]) -> None:
     for (done, result, attempts), ids in groups.items():
         await session.execute(
             sa.update(_EVENTS)
-            .where(_EVENTS.c.id.in_(ids))
+            .where(keys.one_of(_EVENTS.c.id, ids))
             .values(processed_at=now if done else None, result=result, attempts=attempts)
         )
 
