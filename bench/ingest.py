@@ -7,6 +7,8 @@ Runs, in one invocation and against the same load generator (wrk, from a separat
 
 and prints acked events/s, p50/p99 ack latency, the wahub/baseline ratio, processing lag and throughput, and the
 SPEC's targets with pass/fail. Usage: ``.venv/bin/python bench/ingest.py [--database postgresql] [--json]``.
+``--sustained`` runs issue 20's comparison instead: wahub's sustained end-to-end rate next to pywa on FastAPI
+and the same baseline (``ingest_sustained.py`` says how it is found; it needs the ``bench`` extra: pywa).
 
 Pacing is closed-loop (see ``wrkload.py``): when the server falls behind, the offered rate drops rather than
 requests queueing, so latency under overload is underestimated; the achieved rate is printed next to the offered
@@ -219,7 +221,7 @@ class Database:
             cur.executemany(
                 self._sql(
                     "INSERT INTO contacts (account_id, wa_id, user_id, profile_name, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)"
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"  # seeded by an earlier call
                 ),
                 [(account_id, p.wa_id, p.user_id, p.name, now, now) for p in people],
             )
@@ -227,7 +229,7 @@ class Database:
             cur.executemany(
                 self._sql(
                     "INSERT INTO conversations (account_id, contact_id, last_message_at, unread_count, created_at) "
-                    "VALUES (?, ?, ?, 0, ?)"
+                    "VALUES (?, ?, ?, 0, ?) ON CONFLICT DO NOTHING"
                 ),
                 [(account_id, ids[p.wa_id], now, now) for p in people],
             )
@@ -726,6 +728,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="wahub's role: all (intake and processing, the default) or web (intake alone; nothing is processed)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (bodies, database, logs)")
+    import ingest_sustained  # here: it imports this module
+
+    ingest_sustained.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     args = parser.parse_args(argv)
     if args.threads < 1 or min(args.connections, args.rate_connections) < args.threads:
@@ -736,6 +741,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import ingest_sustained
+
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("ingest: wrk is not installed. Install it with:  apt-get install -y wrk", file=sys.stderr)
@@ -748,7 +755,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="wahub-bench-ingest-"))
     bench = Bench(args, workdir, venv_bin)
     try:
-        report = bench.run()
+        report = ingest_sustained.run(bench) if args.sustained else bench.run()
     except (BenchError, WrkError) as exc:
         print(f"ingest: error: {exc}", file=sys.stderr)
         return 1
@@ -761,7 +768,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    show = ingest_sustained.render if args.sustained else render
+    print(json.dumps(report, indent=2) if args.json else show(report))
     return 0
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.domain import ContactRef, InboundMessage, MessageType
 from wahub.store import audiences, upsert
+from wahub.store.keys import one_of
 from wahub.store.models import Contact, Conversation, Message, utcnow
 
 
@@ -59,9 +60,9 @@ async def _load(session: AsyncSession, account_id: int, refs: list[ContactRef]) 
     user_ids = {r.user_id for r in refs if r.user_id}
     keys = []
     if wa_ids:
-        keys.append(Contact.wa_id.in_(wa_ids))
+        keys.append(one_of(Contact.wa_id, wa_ids))
     if user_ids:
-        keys.append(Contact.user_id.in_(user_ids))
+        keys.append(one_of(Contact.user_id, user_ids))
     stmt = sa.select(Contact).where(Contact.account_id == account_id, sa.or_(*keys))
     return list((await session.scalars(stmt)).all())
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.store import paging, stream, upsert
+from wahub.store.keys import one_of
 from wahub.store.models import Conversation, User, utcnow
 
 WINDOW = timedelta(hours=24)
@@ -59,7 +60,7 @@ async def resolve_many(session: AsyncSession, account_id: int, contact_ids: set[
     if not contact_ids:
         return {}
     stmt = sa.select(Conversation).where(
-        Conversation.account_id == account_id, Conversation.contact_id.in_(contact_ids)
+        Conversation.account_id == account_id, one_of(Conversation.contact_id, contact_ids)
     )
     found = {c.contact_id: c for c in await session.scalars(stmt)}
     missing = contact_ids - found.keys()

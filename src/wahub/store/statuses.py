@@ -78,7 +78,7 @@ def advance(message: Message, reached: Reached) -> None:
         setattr(message, name, value)
 
 
-def _row(account_id: int, update: domain.StatusUpdate) -> dict[str, Any]:
+def _row(account_id: int, update: domain.StatusUpdate, message_id: int | None) -> dict[str, Any]:
     first = update.errors[0] if update.errors else None
     who = update.participant if update.participant is not None else update.recipient
     return {
@@ -87,7 +87,7 @@ def _row(account_id: int, update: domain.StatusUpdate) -> dict[str, Any]:
         "status": update.status.value,
         "recipient": (who.wa_id or who.user_id or "")[:128],
         "timestamp": update.timestamp,
-        "message_id": None,
+        "message_id": message_id,
         "error_code": first.code if first else None,
         "error_title": first.title if first else None,
         "error_details": first.details if first else None,
@@ -106,42 +106,25 @@ async def record_many(
     """Record statuses once each (the unique constraint drops repeats) and move their messages; ``out``
     collects a ``message.status`` event for each move.
 
+    The messages are read first, so a status whose message is known is inserted attached to it: attaching
+    afterwards was an UPDATE of every status row (never a HOT update on PostgreSQL: ``message_id`` is indexed).
     Moving a message is idempotent (a time is recorded once, the status only moves forward), so a repeated
     status is applied again harmlessly instead of asking the database which rows were new: RETURNING on
     a bulk insert costs PostgreSQL three times the insert."""
     if not updates:
         return
-    rows = [_row(account_id, update) for account_id, update in updates]
-    await upsert.insert_ignore_rows(session, StatusRecord.__table__, rows)  # type: ignore[arg-type]
-    keys = {(row["account_id"], row["wamid"]) for row in rows}
-    columns = [
-        Message.id,
-        Message.account_id,
-        Message.wamid,
-        Message.conversation_id,
-        Message.group_id,
-        Message.created_at,
-        *(getattr(Message, c) for c in _COLUMNS),
+    keys = {(account_id, update.provider_id) for account_id, update in updates}
+    states, copies = await _states(session, keys)
+    rows = [
+        _row(account_id, update, states[key]["id"] if (key := (account_id, update.provider_id)) in states else None)
+        for account_id, update in updates
     ]
-    stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
-    states = {(row.account_id, row.wamid): dict(row._mapping) for row in await session.execute(stmt)}
-    copies: set[tuple[int, str]] = set()
-    if missing := keys - states.keys():
-        # A second copy's wamid (rare, and only looked up for wamids no message has): the same message's state.
-        by_id = {state["id"]: state for state in states.values()}
-        stmt = (
-            sa.select(MessageWamid.wamid.label("copy"), *columns)
-            .join(Message, Message.id == MessageWamid.message_id)
-            .where(keys_in(MessageWamid.account_id, MessageWamid.wamid, missing))
-        )
-        for copy in await session.execute(stmt):
-            shared = by_id.setdefault(copy.id, {k: v for k, v in copy._mapping.items() if k != "copy"})
-            states[(copy.account_id, copy.copy)] = shared
-            copies.add((copy.account_id, copy.copy))
+    await upsert.insert_ignore_rows(session, StatusRecord.__table__, rows)  # type: ignore[arg-type]
     found = {key for key in keys if key in states}
+    earlier = await _to_apply(session, found)
     changed: dict[int, dict[str, Any]] = {}
     stopped: list[tuple[int, datetime]] = []  # messages the user's marketing stop failed (131050)
-    for record in await _to_apply(session, found):
+    for record in _in_order([row for row in rows if row["message_id"] is not None] + earlier):
         state = states[(record["account_id"], record["wamid"])]
         reached = _reached(record)
         if state["group_id"] and not await _whole_group(
@@ -168,17 +151,57 @@ async def record_many(
         )
     if stopped:
         await audiences.opt_out_by_messages(session, stopped)
-    if found - copies:
-        await _attach_records(session, found - copies)
-    if copies:
-        await _attach_records(session, copies, copy=True)
+    waiting = {(record["account_id"], record["wamid"]) for record in earlier}
+    if waiting - copies:
+        await _attach_records(session, waiting - copies)
+    if waiting & copies:
+        await _attach_records(session, waiting & copies, copy=True)
+
+
+_STATE_COLUMNS = (
+    Message.id,
+    Message.account_id,
+    Message.wamid,
+    Message.conversation_id,
+    Message.group_id,
+    Message.created_at,
+)
+
+
+async def _states(
+    session: AsyncSession, keys: set[tuple[int, str]]
+) -> tuple[dict[tuple[int, str], dict[str, Any]], set[tuple[int, str]]]:
+    """The status columns of the messages these (account, wamid) pairs name, by pair (one dict per message,
+    shared by its wamids), and which pairs are a second copy's wamid."""
+    columns = [*_STATE_COLUMNS, *(getattr(Message, c) for c in _COLUMNS)]
+    stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
+    states = {(row.account_id, row.wamid): dict(row._mapping) for row in await session.execute(stmt)}
+    copies: set[tuple[int, str]] = set()
+    if missing := keys - states.keys():
+        # A second copy's wamid (rare, and only looked up for wamids no message has): the same message's state.
+        by_id = {state["id"]: state for state in states.values()}
+        stmt = (
+            sa.select(MessageWamid.wamid.label("copy"), *columns)
+            .join(Message, Message.id == MessageWamid.message_id)
+            .where(keys_in(MessageWamid.account_id, MessageWamid.wamid, missing))
+        )
+        for copy in await session.execute(stmt):
+            shared = by_id.setdefault(copy.id, {k: v for k, v in copy._mapping.items() if k != "copy"})
+            states[(copy.account_id, copy.copy)] = shared
+            copies.add((copy.account_id, copy.copy))
+    return states, copies
+
+
+def _in_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Meta's times are whole seconds: within one, the further status comes last, so each step is a move.
+    return sorted(records, key=lambda r: (r["timestamp"], MessageStatus(r["status"]).rank))
 
 
 async def _to_apply(session: AsyncSession, found: set[tuple[int, str]]) -> list[dict[str, Any]]:
-    """Every unattached record of these (account, wamid) pairs, whose message is known, oldest first: this
-    batch's, and any recorded before the message's wamid was known whose ``attach_to`` ran in a transaction that
-    could not see it yet. All are applied before they are attached: attached unapplied, a status would be
-    lost (the sweep looks for unattached records only)."""
+    """Every unattached record of these (account, wamid) pairs, whose message is known: recorded before the
+    message's wamid was known, or whose ``attach_to`` ran in a transaction that could not see it yet (almost
+    always none). All are applied before they are attached: attached unapplied, a status would be lost (the
+    sweep looks for unattached records only)."""
     if not found:
         return []
     stmt = sa.select(
@@ -190,9 +213,7 @@ async def _to_apply(session: AsyncSession, found: set[tuple[int, str]]) -> list[
         StatusRecord.error_title,
         StatusRecord.error_details,
     ).where(StatusRecord.message_id.is_(None), keys_in(StatusRecord.account_id, StatusRecord.wamid, found))
-    records = [dict(row._mapping) for row in await session.execute(stmt)]
-    # Meta's times are whole seconds: within one, the further status comes last, so each step is a move.
-    return sorted(records, key=lambda r: (r["timestamp"], MessageStatus(r["status"]).rank))
+    return [dict(row._mapping) for row in await session.execute(stmt)]
 
 
 async def _attach_records(session: AsyncSession, keys: set[tuple[int, str]], *, copy: bool = False) -> None:
