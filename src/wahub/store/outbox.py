@@ -197,6 +197,11 @@ async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool], confirm
     """Claims whose result never came back go back in the queue. A send whose message got its provider id
     meanwhile (its status named it: ``confirm_sent``) is done; one that asked to be confirmed waits
     ``confirm_grace`` for its status; the others are due now. Those that may go again are flagged."""
+    # Their messages are locked first, as a status naming one locks it (``confirm_sent``, message then job), so
+    # the two cannot cross: either the status's provider id is seen here, or its settling sees the job pending.
+    await session.execute(
+        sa.select(Message.id).where(Message.id.in_(sa.select(OutboxJob.message_id).where(which))).with_for_update()
+    )
     rows = await QUEUE.release(
         session, which, {"state": JobState.PENDING.value, "run_at": utcnow()}, columns=("message_id", "kind", "confirm")
     )
