@@ -71,14 +71,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def min_second(times: list[float]) -> int:
-    """The fewest arrivals in any whole second after the first (seconds counted from the first arrival, the
-    last, partial one left out)."""
+def per_second(times: list[float]) -> list[int]:
+    """Arrivals in each whole second from the first arrival (the last one partial)."""
     start, full = times[0], int(times[-1] - times[0])
     counts = [0] * (full + 1)
     for t in times:
         counts[int(t - start)] += 1
-    middle = counts[1:full]
+    return counts
+
+
+def min_second(times: list[float]) -> int:
+    """The fewest arrivals in any whole second after the first (the last, partial one left out)."""
+    middle = per_second(times)[1:-1]
     return min(middle) if middle else len(times)
 
 
@@ -118,6 +122,7 @@ class Result:
     min_per_1s: int = 0  # the fewest in a whole second after the first (of the slowest number)
     busiest_at: float = 0.0
     busiest_tenths: list[int] | None = None
+    seconds_counts: list[int] | None = None  # one number's arrivals per whole second
 
 
 def summarize(
@@ -141,6 +146,7 @@ def summarize(
         min_per_1s=min(min_second(times) for times in own),
         busiest_at=round(at, 2),
         busiest_tenths=tenths,
+        seconds_counts=per_second(arrivals) if per_number is None else None,
     )
 
 
@@ -360,6 +366,8 @@ def render(args: argparse.Namespace, baseline: Result, runs: list[tuple[int, Res
         lines.append("max / min in 1 s: of the busiest / slowest number")
     for r in (baseline, *(result for _, result in runs)):
         lines.append(f"{r.name}: busiest 1-s window at +{r.busiest_at:.2f} s, per 100 ms: {r.busiest_tenths}")
+        if r.seconds_counts and r is not baseline:
+            lines.append(f"  per whole second: {r.seconds_counts}")
     lines.append("")
     for jitter_ms, wahub in runs:
         once = "PASS" if wahub.messages == args.messages else "FAIL"
