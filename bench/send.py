@@ -153,9 +153,9 @@ def summarize(
 # ---------------------------------------------------------------------------------------------------- baseline
 
 
-def baseline_child(provider: str, url: str, n: int, in_flight: int, numbers: int) -> None:
+def baseline_child(provider: str, url: str, n: int, in_flight: int, numbers: int, pace: float) -> None:
     """Run in its own process: the bare loop, then its CPU time and failures as JSON on stdout."""
-    failed = asyncio.run(fakes.bare_loop(provider, url, n, in_flight, numbers))
+    failed = asyncio.run(fakes.bare_loop(provider, url, n, in_flight, numbers, pace))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"cpu_s": usage.ru_utime + usage.ru_stime, "failed": failed}))
 
@@ -166,16 +166,18 @@ def per_number(graph: fakes.Fake, numbers: int) -> list[list[float]] | None:
     return [graph.arrivals_of(number) for number in fakes.phone_number_ids(numbers)]
 
 
-def run_baseline(graph: fakes.Fake, n: int, in_flight: int, numbers: int) -> Result:
+def run_baseline(graph: fakes.Fake, n: int, in_flight: int, numbers: int, pace: float = 0.0) -> Result:
+    """The bare loop; ``pace`` > 0: its sends evenly spaced at that many per second."""
     graph.clear()
     cmd = [sys.executable, __file__, "--baseline-child", graph.provider, graph.url, str(n), str(in_flight)]
-    cmd.append(str(numbers))
+    cmd += [str(numbers), str(pace)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     if out.returncode != 0:
         raise BenchError(f"baseline failed:\n{out.stderr[-2000:]}")
     child = json.loads(out.stdout.strip().splitlines()[-1])
     arrivals = graph.arrivals()
-    return summarize("bare aiohttp loop", arrivals, child["cpu_s"], child["failed"], per_number(graph, numbers))
+    name = f"bare loop paced at {pace:,.0f}/s" if pace else "bare aiohttp loop"
+    return summarize(name, arrivals, child["cpu_s"], child["failed"], per_number(graph, numbers))
 
 
 # ---------------------------------------------------------------------------------------------------- wahub
@@ -344,7 +346,9 @@ def run_wahub(
 # ---------------------------------------------------------------------------------------------------- report
 
 
-def render(args: argparse.Namespace, baseline: Result, runs: list[tuple[int, Result]]) -> str:
+def render(
+    args: argparse.Namespace, baseline: Result, runs: list[tuple[int, Result]], paced: Result | None = None
+) -> str:
     fake = "faketwilio" if args.provider == "twilio" else "fakegraph"
     target = TARGET_RATE if args.rate >= TARGET_RATE else TARGET_SHARE * args.rate
     numbers = "one phone number" if args.numbers == 1 else f"{args.numbers} phone numbers"
@@ -356,7 +360,7 @@ def render(args: argparse.Namespace, baseline: Result, runs: list[tuple[int, Res
         f"{'run':<46}{'msg/s':>8}{'sustained':>11}{'max in 1 s':>12}{'min 1 s':>9}{'CPU ms/1000':>13}"
         f"{'seconds':>9}{'errors':>8}",
     ]
-    for r in (baseline, *(result for _, result in runs)):
+    for r in (baseline, *([paced] if paced else []), *(result for _, result in runs)):
         lines.append(
             f"{r.name:<46}{r.msg_per_s:>8,.0f}{r.sustained_per_s:>11,.0f}{r.max_per_1s:>12,}{r.min_per_1s:>9,}"
             f"{r.cpu_ms_per_1000:>13,.0f}{r.seconds:>9.1f}{r.errors:>8}"
@@ -364,9 +368,9 @@ def render(args: argparse.Namespace, baseline: Result, runs: list[tuple[int, Res
     lines.append("")
     if args.numbers > 1:
         lines.append("max / min in 1 s: of the busiest / slowest number")
-    for r in (baseline, *(result for _, result in runs)):
+    for r in (baseline, *([paced] if paced else []), *(result for _, result in runs)):
         lines.append(f"{r.name}: busiest 1-s window at +{r.busiest_at:.2f} s, per 100 ms: {r.busiest_tenths}")
-        if r.seconds_counts and r is not baseline:
+        if r.seconds_counts and r is not baseline and r is not paced:
             lines.append(f"  per whole second: {r.seconds_counts}")
     lines.append("")
     for jitter_ms, wahub in runs:
@@ -409,7 +413,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="wahub serve --role worker processes (PostgreSQL)")
     parser.add_argument("--fake-nice", type=int, default=-5 if os.geteuid() == 0 else 0, help="the fake's niceness")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--baseline-child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--paced-baseline",
+        action="store_true",
+        help="also the bare loop with its sends evenly spaced at the limit: the CPU a paced sender cannot avoid",
+    )
+    parser.add_argument("--baseline-child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     twilio = args.provider == "twilio"
     args.messages = args.messages or (2_000 if twilio else 20_000)
@@ -424,8 +433,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.baseline_child:
-        provider, url, n, in_flight, numbers = args.baseline_child
-        baseline_child(provider, url, int(n), int(in_flight), int(numbers))
+        provider, url, n, in_flight, numbers, pace = args.baseline_child
+        baseline_child(provider, url, int(n), int(in_flight), int(numbers), float(pace))
         return 0
     workdir = Path(tempfile.mkdtemp(prefix="wahub-bench-send-"))
     graph = None
@@ -433,6 +442,10 @@ def main(argv: list[str] | None = None) -> int:
         graph = fakes.Fake(args.provider, workdir, args.latency_ms, args.numbers, args.fake_nice)
         log(f"baseline: bare aiohttp loop, {args.messages:,} messages")
         baseline = run_baseline(graph, args.messages, args.in_flight, args.numbers)
+        paced = None
+        if args.paced_baseline:
+            log(f"baseline: the bare loop paced at {args.rate * args.numbers:,}/s")
+            paced = run_baseline(graph, args.messages, args.in_flight, args.numbers, args.rate * args.numbers)
         runs = []
         for jitter_ms in args.jitter_ms:
             log(f"wahub: {args.messages:,} messages at {args.rate:,}/s, jitter margin {jitter_ms} ms")
@@ -449,9 +462,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     if args.json:
         wahub = {str(jitter_ms): asdict(result) for jitter_ms, result in runs}
-        print(json.dumps({"baseline": asdict(baseline), "wahub": wahub, "args": vars(args)}, indent=2))
+        extra = {"paced_baseline": asdict(paced)} if paced else {}
+        print(json.dumps({"baseline": asdict(baseline), **extra, "wahub": wahub, "args": vars(args)}, indent=2))
     else:
-        print(render(args, baseline, runs))
+        print(render(args, baseline, runs, paced))
     return 0
 
 

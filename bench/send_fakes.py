@@ -105,9 +105,10 @@ class Fake:
             self.proc.kill()
 
 
-async def bare_loop(provider: str, url: str, n: int, in_flight: int, numbers: int = 1) -> int:
-    """Post N sends (Meta's JSON body, or Twilio's form with basic auth) with ``in_flight`` requests at a time
-    and no limit, Meta's in turn from ``numbers`` phone numbers; returns how many failed."""
+async def bare_loop(provider: str, url: str, n: int, in_flight: int, numbers: int = 1, pace: float = 0.0) -> int:
+    """Post N sends (Meta's JSON body, or Twilio's form with basic auth) with ``in_flight`` requests at a time,
+    Meta's in turn from ``numbers`` phone numbers; returns how many failed. ``pace`` > 0: evenly spaced at that
+    many per second (as a rate-limited sender leaves them), else no limit."""
     import aiohttp
 
     todo = iter(enumerate(recipients(n)))
@@ -119,12 +120,19 @@ async def bare_loop(provider: str, url: str, n: int, in_flight: int, numbers: in
     else:
         targets = [f"{url}/v25.0/{number}/messages" for number in phone_number_ids(numbers)]
         headers = {"Authorization": "Bearer x"}
+    loop = asyncio.get_running_loop()
+    slot = loop.time()
     connector = aiohttp.TCPConnector(limit=in_flight)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def one_worker() -> None:
-            nonlocal failed
+            nonlocal failed, slot
             for i, to in todo:
+                if pace:
+                    now = loop.time()
+                    slot = max(slot + 1 / pace, now)
+                    if slot > now:
+                        await asyncio.sleep(slot - now)
                 if provider == "twilio":
                     form = {"To": f"whatsapp:+{to}", "From": TWILIO_SENDER, "ContentSid": CONTENT_SID}
                     request = session.post(target, data=form, headers=headers)
