@@ -1,5 +1,5 @@
 """The sender's results, recorded in batches: whatever finished while the previous transaction ran goes in the
-next, so at 1,000 sends/s there is one transaction per ~200 sends instead of one per few. Moved as it was from
+next, so at 1,000 sends/s there is one transaction per ~50 sends instead of one per few. Moved as it was from
 ``worker/sender.py``."""
 
 from __future__ import annotations
@@ -15,12 +15,8 @@ from wahub.store import accounts, db, messages, outbox, subscriber_webhooks
 
 log = logging.getLogger(__name__)
 
-# Results are written at most this often: one transaction per ~200 sends at 1,000/s. Each transaction costs
-# the same few database round trips however many results it holds (on SQLite each a thread hop): at 0.05 s
-# they were a seventh of the sender's CPU per message (bench/send.py, one number at 1,000/s: 570 -> 490 CPU
-# ms per 1,000 sends). A send answered just before a crash is unrecorded for up to this long and goes again,
-# flagged; the claims taken ahead of the window (numbers.CLAIM_AHEAD, 0.5 s of sends) already are so.
-RECORD_EVERY = 0.2
+# Results are written at most this often: one transaction per ~50 sends at 1,000/s instead of one per few.
+RECORD_EVERY = 0.05
 MAX_BATCH = 10_000  # results per transaction: far more than finish in RECORD_EVERY
 
 
