@@ -43,6 +43,9 @@ class FakeGraphConfig:
     app_secret: str = "fakegraph-app-secret"  # noqa: S105 - a well-known sandbox value, not a credential
     access_token: str | None = None
     phone_number_id: str = "100000000000001"
+    # Further numbers of the same WABA that take sends (as `phone_number_id` does), for a sender with several
+    # numbers (bench/send.py --numbers); the Graph objects fakegraph plays are still those of `phone_number_id`.
+    more_phone_number_ids: list[str] = field(default_factory=list)
     display_phone_number: str = "15550000001"
     verified_name: str = "Fakegraph Sandbox"
     waba_id: str = "200000000000001"

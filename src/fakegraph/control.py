@@ -111,12 +111,25 @@ class ControlEndpoints:
 
     async def arrivals(self, request: Request) -> Response:
         """`GET` when each `POST /messages` arrived (epoch seconds, in order), with the largest count of them in
-        any one-second window; `DELETE` clears them."""
+        any one-second window; `?phone_number_id=` only those of that number, and `by_number` every number's
+        own; `DELETE` clears them."""
         if request.method == "DELETE":
             self.state.message_arrivals.clear()
             return JSONResponse({"success": True})
-        times = list(self.state.message_arrivals)
-        return JSONResponse({"data": times, "max_per_second": max_in_window(sorted(times), 1.0)})
+        wanted = request.query_params.get("phone_number_id")
+        by_number: dict[str, list[float]] = {}
+        for stamp, number in self.state.message_arrivals:
+            by_number.setdefault(number, []).append(stamp)
+        times = by_number.get(wanted, []) if wanted else [t for t, _ in self.state.message_arrivals]
+        return JSONResponse(
+            {
+                "data": times,
+                "max_per_second": max_in_window(sorted(times), 1.0),
+                "by_number": {
+                    n: {"count": len(t), "max_per_second": max_in_window(sorted(t), 1.0)} for n, t in by_number.items()
+                },
+            }
+        )
 
     async def inbound_log(self, request: Request) -> Response:
         """Messages simulated users sent, and whether the business marked them read."""

@@ -40,7 +40,8 @@ class GraphGate:
         async def endpoint(request: Request) -> Response:
             started = time.time()
             if request.method == "POST" and request.url.path.endswith("/messages"):
-                self.state.message_arrivals.append(started)
+                # /{version}/{phone_number_id}/messages: Meta counts each number's sends on their own.
+                self.state.message_arrivals.append((started, request.url.path.rsplit("/", 2)[-2]))
             request.state.body = await _read_json(request)
             try:
                 response = await self._serve(request, handler, bearer)

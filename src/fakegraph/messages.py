@@ -32,7 +32,8 @@ class MessageEndpoints:
     async def post(self, request: Request) -> Response:
         """Send a message or mark one as read, answering exactly as Meta does."""
         phone_number_id = request.path_params["object_id"]
-        if phone_number_id != self.state.config.phone_number_id:
+        config = self.state.config
+        if phone_number_id != config.phone_number_id and phone_number_id not in config.more_phone_number_ids:
             raise errors.unknown_object(phone_number_id, "post")
         body = object_body(request)
         if "status" in body and "type" not in body:

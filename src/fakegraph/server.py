@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--app-secret", default=defaults.app_secret, help="HMAC key for webhooks")
     parser.add_argument("--access-token", help="bearer token Graph calls must carry (default: any)")
     parser.add_argument("--phone-number-id", default=defaults.phone_number_id)
+    parser.add_argument(
+        "--more-phone-number-id",
+        action="append",
+        default=[],
+        help="a further phone number id that takes sends (repeatable)",
+    )
     parser.add_argument("--waba-id", default=defaults.waba_id)
     parser.add_argument("--speed", type=float, default=1.0, help="divides every simulated delay")
     parser.add_argument("--seed", type=int, help="seed for the simulation's dice")
@@ -49,6 +55,7 @@ def config_from_args(args: argparse.Namespace) -> FakeGraphConfig:
         app_secret=args.app_secret,
         access_token=args.access_token,
         phone_number_id=args.phone_number_id,
+        more_phone_number_ids=args.more_phone_number_id,
         waba_id=args.waba_id,
         speed=args.speed,
         seed=args.seed,

@@ -111,8 +111,9 @@ class FakeState:
         self.last_inbound_at: dict[str, float] = {}
         self.conversations: dict[tuple[str, str], tuple[str, int]] = {}
         self.send_times: deque[float] = deque()
-        # When each POST /messages arrived (before latency and faults): what Meta counts against the limits.
-        self.message_arrivals: deque[float] = deque(maxlen=config.max_messages)
+        # When each POST /messages arrived (before latency and faults), and for which phone number id: what Meta
+        # counts against each number's limits.
+        self.message_arrivals: deque[tuple[float, str]] = deque(maxlen=config.max_messages)
         self.pair_times: dict[str, deque[float]] = {}
         # The WABA's templates: the built-in ones, then those created and deleted through the API.
         self.templates: list[dict[str, Any]] = copy.deepcopy(templates.TEMPLATES)

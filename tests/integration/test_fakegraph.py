@@ -294,6 +294,26 @@ async def test_unknown_phone_number_id_gives_meta_error_100_33(asgi_client: http
     assert "999999999999999" in error["message"]
 
 
+async def test_more_phone_numbers_take_sends_and_their_arrivals_are_told_apart(
+    start_graph: Callable[..., Awaitable[Graph]],
+) -> None:
+    graph = await start_graph(more_phone_number_ids=["100000000000002"], reply=False)
+    await send_text(graph.client, ANA, "from the first")
+    other = await graph.client.post("/v25.0/100000000000002/messages", json=text_body(ANA, "from the second"))
+    assert other.status_code == 200, other.text
+    await graph.client.post("/v25.0/100000000000002/messages", json=text_body(ANA, "again"))
+    assert_meta_error(await graph.client.post("/v25.0/100000000000003/messages", json=text_body(ANA, "x")), 400, 100)
+    seen = (await graph.client.get("/_fake/arrivals")).json()
+    assert len(seen["data"]) == 4  # the refused one arrived too: Meta counts what reaches it
+    assert {n: v["count"] for n, v in seen["by_number"].items()} == {
+        PHONE_ID: 1,
+        "100000000000002": 2,
+        "100000000000003": 1,
+    }
+    second = (await graph.client.get("/_fake/arrivals", params={"phone_number_id": "100000000000002"})).json()
+    assert len(second["data"]) == 2 and second["max_per_second"] == 2
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-the-token"}])
 async def test_wrong_token_gives_190(asgi_client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     asgi_client.headers.pop("Authorization")
@@ -761,9 +781,12 @@ def test_command_line_builds_config() -> None:
             "5",
             "--seed",
             "3",
+            "--more-phone-number-id",
+            "100000000000002",
         ]
     )
     config = config_from_args(args)
+    assert config.more_phone_number_ids == ["100000000000002"]
     assert (args.port, config.callback_url, config.app_secret, config.speed, config.seed) == (
         9000,
         "http://127.0.0.1:1/webhooks/meta",
