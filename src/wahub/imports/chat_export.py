@@ -306,6 +306,12 @@ def _time(head: _Head, order: DateOrder) -> datetime | str:
     return datetime(*ymd, hour, head.minute, head.second)
 
 
+def comparable(text: str) -> str:
+    """``text`` as compared with the same message received live: without the invisible marks, spaces of any
+    width (and line breaks) as one space, hyphens as hyphens. Exports and webhooks write these differently."""
+    return " ".join(text.translate(_CLEAN).split())
+
+
 def _entry(number: int, head: _Head, when: datetime, lines: list[str]) -> Entry:
     while len(lines) > 1 and not lines[-1].strip():
         lines.pop()  # the export's own trailing line breaks
