@@ -4,8 +4,11 @@ one, and a message of the same text in another minute or the other direction is 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.test_history_sync import chunk, conversation_in_time_order, signed, times
 from wahub.store import db
-from wahub.store.models import Account, Message
+from wahub.store.models import Account, Media, Message
 from wahub.worker.processor import Processor
 
 KIM = "16505551234"
@@ -164,3 +167,44 @@ la tenemos en azul.
     ]
     assert times(listed) == sorted(times(listed), reverse=True)
     assert [m["imported"] for m in listed] == [True, False, False, False, True]
+
+
+async def test_media_match_by_their_file_hash_when_both_have_one(
+    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    tmp_path: Path,
+) -> None:
+    photo, other = b"\xff\xd8 one photo" * 100, b"\xff\xd8 another" * 100
+    received = [image("wamid.M1", "2025-02-11 10:16:05", "Mi recibo")]
+    await deliver(anon, sessions, event_sessions, live(account, received))
+    async with db.transaction(sessions) as session:  # as the media fetcher leaves it once the file is in
+        await session.execute(sa.update(Media).values(sha256=hashlib.sha256(photo).hexdigest(), state="stored"))
+    chat = """\
+11/02/2025, 10:16 - +1 650 555 1234: IMG-1.jpg (file attached)
+the caption the phone kept
+11/02/2025, 10:16 - +1 650 555 1234: IMG-2.jpg (file attached)
+Mi recibo
+11/02/2025, 10:17 - Shop: Recibido
+"""
+    export = tmp_path / "chat.zip"
+    with zipfile.ZipFile(export, "w") as z:
+        z.writestr("_chat.txt", chat.encode())
+        z.writestr("IMG-1.jpg", photo)
+        z.writestr("IMG-2.jpg", other)
+    answer = await client.post(
+        "/api/v1/imports",
+        data={"me": "Shop", "tz": "UTC", "date_order": "DMY"},
+        files={"file": ("chat.zip", export.read_bytes())},
+    )
+    assert answer.status_code == 200, answer.text
+    # The same bytes under another caption are the live photo; the same caption on other bytes is not.
+    assert (answer.json()["matched"], answer.json()["added"], answer.json()["media_stored"]) == (1, 2, 1)
+    rows = await stored(sessions)
+    assert [(r.imported, (r.content.get("image") or {}).get("caption")) for r in rows] == [
+        (False, "Mi recibo"),
+        (True, "Mi recibo"),
+        (True, None),
+    ]
