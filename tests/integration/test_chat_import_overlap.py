@@ -208,3 +208,57 @@ Mi recibo
         (True, "Mi recibo"),
         (True, None),
     ]
+
+
+def echo(account: Account, wamid: str, when: str, body: str) -> dict[str, Any]:
+    webhook = live(account, [])
+    change = webhook["entry"][0]["changes"][0]
+    change["field"] = "smb_message_echoes"
+    sent = message(wamid, when, body, outbound=True)
+    change["value"] = {
+        "messaging_product": "whatsapp",
+        "metadata": change["value"]["metadata"],
+        "message_echoes": [sent],
+    }
+    return webhook
+
+
+async def test_history_and_echoes_after_an_import_take_over_the_imported_messages(
+    anon: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    event_sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+) -> None:
+    export = """\
+10/02/2025, 09:06 - +1 650 555 1234: ¿Tenéis  talla M?
+10/02/2025, 09:07 - Shop: Sí,
+la tenemos en azul.
+10/02/2025, 09:07 - +1 650 555 1234: ok
+10/02/2025, 09:07 - +1 650 555 1234: ok
+10/02/2025, 09:08 - Shop: Gracias
+"""
+    assert (await imported(client, export, "UTC"))["added"] == 5
+    history = [
+        message("wamid.H1", "2025-02-10 09:06:12", "¿Tenéis talla M?"),
+        message("wamid.H3", "2025-02-10 09:07:58", "ok"),  # one "ok" of the two
+        message("wamid.H4", "2025-02-10 09:08:58", "Gracias"),  # Kim's, not the business's "Gracias"
+        message("wamid.H5", "2025-02-10 09:10:00", "¿Tenéis talla M?"),  # another minute
+    ]
+    for _ in range(2):  # the second time, a redelivery: nothing changes
+        await deliver(anon, sessions, event_sessions, chunk(account, 1, 100, history))
+        await deliver(anon, sessions, event_sessions, echo(account, "wamid.E1", "2025-02-10 09:08:30", "Gracias"))
+    rows = await stored(sessions)
+    found = [(r.imported, r.wamid, r.direction, r.content["text"]["body"]) for r in rows]
+    assert found == [
+        (True, "wamid.H1", "inbound", "¿Tenéis  talla M?"),
+        (True, None, "outbound", "Sí,\nla tenemos en azul."),
+        (True, "wamid.H3", "inbound", "ok"),
+        (True, None, "inbound", "ok"),
+        (True, "wamid.E1", "outbound", "Gracias"),
+        (False, "wamid.H4", "inbound", "Gracias"),
+        (False, "wamid.H5", "inbound", "¿Tenéis talla M?"),
+    ]
+    taken = rows[0]
+    assert taken.provider_timestamp == datetime(2025, 2, 10, 9, 6, 12, tzinfo=UTC) and taken.raw is not None
+    assert rows[4].sent_at == datetime(2025, 2, 10, 9, 8, 30, tzinfo=UTC)

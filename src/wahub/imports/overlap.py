@@ -4,7 +4,7 @@ that came live (webhooks, echoes, messages sent through wahub) or from coexisten
 Such a message has Meta's wamid and a time in seconds; the export's copy has neither, only the phone's local
 minute and the text as the phone wrote it. So an entry is the stored message of the same direction, the same
 minute (in UTC: the export's zone applied, the stored time truncated), and the same content: the text compared
-without invisible marks and with whitespace as one space (``chat_export.comparable``); for media the same kind
+without invisible marks and with whitespace as one space (``domain.comparable``); for media the same kind
 and, when both have one, the same SHA-256, else the same caption. Equal messages of one minute pair up one to
 one in order: two "ok" in the export and one stored, the first is matched and the second added.
 
@@ -24,7 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wahub.imports.chat_export import Kind, comparable
+from wahub.domain import comparable
+from wahub.imports.chat_export import Kind
 from wahub.store import messages
 from wahub.store.models import Media, Message
 
