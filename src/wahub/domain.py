@@ -127,6 +127,18 @@ def e164_digits(value: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
 
 
+# Characters a chat export carries and a webhook does not: invisible direction marks (dropped), spaces of other
+# widths (read as spaces) and non-breaking hyphens (read as hyphens).
+INVISIBLE_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"))
+ODD_SPACES = {ord(c): " " for c in "\u00a0\u202f\u2007\u2009"} | {ord("\u2011"): "-", ord("\u2010"): "-"}
+
+
+def comparable(text: str) -> str:
+    """``text`` as one message's text is compared across an export and a webhook: without the invisible marks,
+    spaces of any width and line breaks as one space, hyphens as hyphens."""
+    return " ".join(text.translate(INVISIBLE_MARKS | ODD_SPACES).split())
+
+
 def group_contact(group_id: str) -> ContactRef:
     """A WhatsApp group as a contact of its own (``group:<id>``): it has its own conversation, as WhatsApp shows
     a group as one chat; its members' messages are theirs (``contact``) but sit in the group's conversation."""
@@ -190,6 +202,8 @@ class InboundMessage:
     new_wa_id: str | None = None
     # For messages in a group: the group's id (the sender is still ``contact``).
     group_id: str | None = None
+    # From a ``history`` change: a message of the past, which an imported chat export may hold already.
+    history: bool = False
 
 
 @dataclass(frozen=True, slots=True)

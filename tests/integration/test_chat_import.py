@@ -114,7 +114,10 @@ def test_cli_imports_a_zip_with_media_once(tmp_path: Path, database_url: str) ->
     first = wahub(tmp_path, database_url, "import", "chat", str(export), "--me", "Shop", "--tz", "Europe/Madrid")
     assert first.exit_code == 0, first.output
     last = first.stdout.strip().splitlines()[-1]
-    assert last == "added 10, already there 0, media stored 2, media missing 1, skipped lines 0", first.output
+    assert (
+        last
+        == "added 10, already there 0, matched with live/history 0, media stored 2, media missing 1, skipped lines 0"
+    ), first.output
     assert "line 10: attachment VID-20240121-WA0005.mp4: not in the export" in first.stderr
 
     state = read(database_url)
@@ -170,7 +173,11 @@ def test_cli_imports_a_zip_with_media_once(tmp_path: Path, database_url: str) ->
 
     again = wahub(tmp_path, database_url, "import", str(export), "--me", "Shop", "--tz", "Europe/Madrid")
     assert again.exit_code == 0, again.output
-    assert again.stdout.strip().splitlines()[-1].startswith("added 0, already there 10, media stored 0")
+    assert (
+        again.stdout.strip()
+        .splitlines()[-1]
+        .startswith("added 0, already there 10, matched with live/history 0, media stored 0")
+    )
     assert len(read(database_url)["messages"]) == 10
 
 
@@ -302,7 +309,7 @@ def test_cli_bad_input_is_a_usage_error_and_skipped_lines_are_reported(tmp_path:
     assert "line 1: skipped: text before the first message (no date and time)" in result.stderr
     assert "line 2: skipped: '25:00' is not a time" in result.stderr
     assert result.stdout.strip().splitlines()[-1] == (
-        "added 1, already there 0, media stored 0, media missing 0, skipped lines 2"
+        "added 1, already there 0, matched with live/history 0, media stored 0, media missing 0, skipped lines 2"
     )
 
 

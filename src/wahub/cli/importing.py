@@ -108,6 +108,7 @@ def _print(report: Any) -> None:
     me = f"'{report.me}'" if report.me else "no one (every message inbound)"
     say(f"chat: {report.chat} (conversation {report.conversation_id}), business side: {me}, dates {report.date_order}")
     print(
-        f"added {report.added}, already there {report.already}, media stored {report.media_stored}, "
+        f"added {report.added}, already there {report.already}, matched with live/history {report.matched}, "
+        f"media stored {report.media_stored}, "
         f"media missing {len(report.media_missing)}, skipped lines {len(report.skipped)}"
     )

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from wahub import domain
+
 
 class MalformedExport(ValueError):
     """The text is not a chat export at all, or its date order cannot be told; the message says which."""
@@ -84,8 +86,8 @@ class Parsed:
 
 
 # Invisible marks dropped everywhere; spaces of other widths read as spaces in the line's frame and in authors.
-_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"))
-_SPACES = {ord(c): " " for c in "\u00a0\u202f\u2007\u2009"} | {ord("\u2011"): "-", ord("\u2010"): "-"}
+_MARKS = domain.INVISIBLE_MARKS
+_SPACES = domain.ODD_SPACES
 _CLEAN = _MARKS | _SPACES
 
 _DATE = r"(?P<a>\d{1,4})[./-](?P<b>\d{1,2})[./-](?P<c>\d{1,4})\.?"

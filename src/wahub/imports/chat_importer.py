@@ -13,7 +13,8 @@ import chat`` and ``POST /api/v1/imports``.
   author, the local time as written, the kind, the attachment's name, the text, and its ordinal among entries
   equal in all of those (two "ok" in one minute). An entry that is in two exports (the same file twice, or a
   later export that overlaps) has the same key in both and is added once; the database, not a look-up, decides.
-  The time is the export's local time, so the key does not change with ``--tz``.
+  The time is the export's local time, so the key does not change with ``--tz``. An entry that wahub holds
+  already as a live or history message (``overlap.py``: same direction, minute and content) is matched, not added.
 - **Media.** An attachment found in the zip is hashed while read from it, stored under its SHA-256 (as every
   medium is, ``storage.base.content_key``; bytes stored already are not written again) and registered as the
   account's media ``import:<sha256>`` (``store/media.register_stored_many``), linked to its message. One
@@ -39,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain, errors
-from wahub.imports import chat_export
+from wahub.imports import chat_export, overlap
 from wahub.imports.chat_export import DateOrder, Entry, Kind, Skipped
 from wahub.imports.chat_source import Export
 from wahub.storage.base import READ_CHUNK, BlobStore, content_key
@@ -71,6 +72,7 @@ class Report:
     date_order: str = ""
     added: int = 0
     already: int = 0
+    matched: int = 0  # held already as a live or history message (``overlap.py``): not added
     media_stored: int = 0  # attachments stored and linked to the messages added
     media_missing: list[Skipped] = field(default_factory=list)  # attachments named but not in the export
     skipped: list[Skipped] = field(default_factory=list)
@@ -102,6 +104,7 @@ async def run(
     async with db.transaction(sessions) as session:
         chat = await _chat(session, export, survey, options)
     report = Report(_label(chat.contact), chat.me, chat.conversation_id, survey.order.value)
+    matcher = overlap.Matcher(chat.conversation_id)
     batch: list[Entry] = []
     seen: dict[tuple[Any, ...], int] = {}  # entries at the current minute: for their ordinals
     current: datetime | None = None
@@ -113,13 +116,13 @@ async def run(
                 continue
             batch.append(item)
             if len(batch) >= CHUNK:
-                current = await _store(sessions, storage, export, chat, batch, seen, current, report)
+                current = await _store(sessions, storage, export, chat, batch, seen, current, matcher, report)
                 done += len(batch)
                 batch = []
                 if progress is not None:
                     progress(done, survey.entries)
     if batch:
-        await _store(sessions, storage, export, chat, batch, seen, current, report)
+        await _store(sessions, storage, export, chat, batch, seen, current, matcher, report)
         done += len(batch)
     if progress is not None:
         progress(done, survey.entries)
@@ -187,9 +190,11 @@ async def _store(
     batch: list[Entry],
     seen: dict[tuple[Any, ...], int],
     current: datetime | None,
+    matcher: overlap.Matcher,
     report: Report,
 ) -> datetime | None:
-    """One chunk: keys first, then media of the entries not stored yet, then the rows (in one transaction)."""
+    """One chunk: keys first, then the entries held already as live or history messages, then media of the
+    entries left, then their rows (in one transaction)."""
     keyed = []
     for entry in batch:
         if entry.time != current:
@@ -203,15 +208,27 @@ async def _store(
             Message.account_id == chat.account.id, Message.import_key.in_([k for k, _ in keyed])
         )
         there = set(await session.scalars(stmt))
-    new = [(k, e) for k, e in keyed if k not in there]
+        new = [(k, e) for k, e in keyed if k not in there]
+        wanted = [_wanted(chat, e) for _, e in new]
+        stored = await matcher.read(session, wanted)
     report.already += len(keyed) - len(new)
+    hashes: dict[str, tuple[str, int]] = {}
+
+    async def sha256_of(name: str) -> str | None:
+        if name not in hashes and export.has(name):
+            hashes[name] = await asyncio.to_thread(_hash, export, name)
+        return hashes[name][0] if name in hashes else None
+
+    held = await matcher.match(wanted, stored, sha256_of)
+    report.matched += sum(held)
+    new = [n for n, hit in zip(new, held, strict=True) if not hit]
     kept: dict[str, Kept] = {}
     for _, entry in new:
         name = entry.attachment
         if name is None or name in kept:
             continue
         if export.has(name):
-            kept[name] = await _keep(storage, export, name)
+            kept[name] = await _keep(storage, export, name, hashes.get(name))
         else:
             report.media_missing.append(Skipped(entry.line, f"{name}: not in the export"))
     if not new:
@@ -237,8 +254,8 @@ async def _store(
 def _row(
     chat: _Chat, key: str, entry: Entry, kept: dict[str, Kept], media_ids: dict[str, int], now: datetime
 ) -> dict[str, Any]:
-    at = entry.time.replace(tzinfo=chat.zone).astimezone(UTC)
-    outbound = entry.author is not None and entry.author == chat.me
+    at = _at(chat, entry)
+    outbound = _outbound(chat, entry)
     author_id = chat.authors.get(entry.author or "", chat.contact.id)
     kind, content = _content(entry, kept.get(entry.attachment or ""))
     return {
@@ -263,6 +280,20 @@ def _row(
     }
 
 
+def _at(chat: _Chat, entry: Entry) -> datetime:
+    return entry.time.replace(tzinfo=chat.zone).astimezone(UTC)
+
+
+def _outbound(chat: _Chat, entry: Entry) -> bool:
+    return entry.author is not None and entry.author == chat.me
+
+
+def _wanted(chat: _Chat, entry: Entry) -> overlap.Wanted | None:
+    media_kind = _kind_of(_mime(entry.attachment)) if entry.attachment else None
+    direction = "outbound" if _outbound(chat, entry) else "inbound"
+    return overlap.wanted(entry.kind, entry.text, media_kind, entry.attachment, direction, _at(chat, entry))
+
+
 def _content(entry: Entry, kept: Kept | None) -> tuple[str, dict[str, Any]]:
     """The message's type and content, in the shape live messages of that type have."""
     if entry.kind is Kind.SYSTEM:
@@ -283,9 +314,10 @@ def _content(entry: Entry, kept: Kept | None) -> tuple[str, dict[str, Any]]:
     return kind, {kind: body}
 
 
-async def _keep(storage: BlobStore, export: Export, name: str) -> Kept:
-    """Store a file of the zip under its SHA-256 (read once to hash it, again to write it unless stored)."""
-    sha, size = await asyncio.to_thread(_hash, export, name)
+async def _keep(storage: BlobStore, export: Export, name: str, hashed: tuple[str, int] | None) -> Kept:
+    """Store a file of the zip under its SHA-256 (read once to hash it, unless ``hashed`` already, again to write
+    it unless stored)."""
+    sha, size = hashed if hashed is not None else await asyncio.to_thread(_hash, export, name)
     key = content_key(sha)
     mime = _mime(name)
     if await storage.size(key) is None:

@@ -21,6 +21,7 @@ Message objects themselves are read by ``meta_messages``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,7 +178,7 @@ def _history_message(change: _Change, user: str | None, message: dict[str, Any])
     if not wa_id and not user_id:
         raise MalformedPayload("a history message names no user")
     direction = Direction.OUTBOUND if sent_by_business else Direction.INBOUND
-    return _message(change, message, change.contact(wa_id, user_id), direction)
+    return dataclasses.replace(_message(change, message, change.contact(wa_id, user_id), direction), history=True)
 
 
 def _message(

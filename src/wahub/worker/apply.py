@@ -20,6 +20,7 @@ from wahub.domain import Direction, MessageStatus, MessageType
 from wahub.store import (
     contacts,
     conversations,
+    imported,
     media,
     messages,
     stream,
@@ -198,7 +199,8 @@ async def _messages(
         contact = resolved[m.account.id].get(m.value.contact)
         chat = resolved[m.account.id].get(_chat(m.value))
         rows.append(_row(m, contact.id, threads[m.account.id][chat.id].id, media_ids, now))
-    new = await messages.insert_many(session, rows)
+    msgs, rows = await _take_over_imported(session, msgs, rows, counts)
+    new = await messages.insert_many(session, rows) if rows else {}
     inserted = {(row["account_id"], row["wamid"]): row for row in rows}
     fresh = [m for m in msgs if (m.account.id, m.value.provider_id) in new]
     for m in msgs:
@@ -235,6 +237,41 @@ async def _messages(
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
             counts[m.index][Held(Outcome.NUMBER_CHANGE)] += 1
+
+
+async def _take_over_imported(
+    session: AsyncSession, msgs: list[_Msg], rows: list[dict[str, Any]], counts: Counts
+) -> tuple[list[_Msg], list[dict[str, Any]]]:
+    """A history or echo message that an imported chat export holds already (``store/imported.py``) takes over
+    the imported row (its wamid, raw and exact time) instead of a second row: the messages and rows left to
+    insert. One query, and only for a batch with history or echoes: live inbound messages come after any export."""
+    pairs = [
+        (m, r)
+        for m, r in zip(msgs, rows, strict=True)
+        if (m.value.history or m.value.direction is Direction.OUTBOUND) and imported.can_be_imported(r["type"])
+    ]
+    if not pairs:
+        return msgs, rows
+    arriving = [
+        imported.Arriving(r["conversation_id"], r["direction"], r["provider_timestamp"], r["type"], r["content"])
+        for _, r in pairs
+    ]
+    taken: set[int] = set()
+    for (m, r), row in zip(pairs, await imported.matching(session, arriving), strict=True):
+        if row is None:
+            continue
+        row.wamid, row.raw, row.reply_to_wamid = r["wamid"], r["raw"], r["reply_to_wamid"]
+        row.provider_timestamp = r["provider_timestamp"]  # to the second: the export had the minute
+        if row.direction == Direction.OUTBOUND.value:
+            row.sent_at = r["sent_at"]
+        if row.media_id is None:
+            row.media_id = r["media_id"]
+        taken.add(id(m))
+        counts[m.index][Held(Outcome.IMPORT_TAKEN_OVER)] += 1
+    if not taken:
+        return msgs, rows
+    kept = [(m, r) for m, r in zip(msgs, rows, strict=True) if id(m) not in taken]
+    return [m for m, _ in kept], [r for _, r in kept]
 
 
 def _received(m: _Msg, message_id: int, conversation_id: int, contact: Contact) -> dict[str, Any]:

@@ -17,6 +17,7 @@ class Outcome(enum.StrEnum):
     MESSAGE_FOR_UNKNOWN_NUMBER = "message for an unknown number"
     NUMBER_CHANGE = "number change"
     PLACEHOLDER_FILLED = "placeholder filled"
+    IMPORT_TAKEN_OVER = "imported message taken over"  # a history or echo message an imported export held
     RETYPED = "retyped message"  # stored as unknown before, read now as its type (a redelivery, a reprocess)
     STATUS = "status"
     UNKNOWN_STATUS = "unknown status"

@@ -239,6 +239,7 @@ ITEM_LABELS: dict[Outcome, tuple[str | None, str]] = {
     Outcome.NUMBER_CHANGE: ("message", "number_change"),
     Outcome.PLACEHOLDER_FILLED: ("message", "filled_history_placeholder"),
     Outcome.RETYPED: ("message", "retyped"),
+    Outcome.IMPORT_TAKEN_OVER: ("message", "took_over_imported"),
     Outcome.STATUS: ("status", "stored"),
     Outcome.UNKNOWN_STATUS: ("status", "stored_unknown_status"),
     Outcome.STATUS_FOR_UNKNOWN_NUMBER: ("status", "unknown_number"),

@@ -45,6 +45,7 @@ class ImportOut(BaseModel):
     date_order: str
     added: int
     already: int
+    matched: int = Field(description="messages held already as live or history messages (same direction, minute, text)")
     media_stored: int
     media_missing: list[Line]
     skipped: list[Line]
@@ -80,6 +81,7 @@ async def import_chat(request: Request, ctx: Ctx, _admin: Admin) -> ImportOut:
         date_order=report.date_order,
         added=report.added,
         already=report.already,
+        matched=report.matched,
         media_stored=report.media_stored,
         media_missing=[Line(line=s.line, reason=s.reason) for s in report.media_missing],
         skipped=[Line(line=s.line, reason=s.reason) for s in report.skipped],
