@@ -198,6 +198,7 @@ async def serve(
             send_rate=settings.send_rate,
             send_jitter=settings.send_jitter_ms / 1000,
             confirm_grace=timedelta(seconds=settings.send_confirm_seconds),
+            events=db.sessionmaker(events_engine),
             storage=ctx.storage,
             tally=ctx.tally,
         )

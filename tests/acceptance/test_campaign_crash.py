@@ -9,6 +9,7 @@ worker``), a real PostgreSQL, fakegraph on a loopback port with 20 ms of latency
 from __future__ import annotations
 
 import collections
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ WABA_ID = "200000000000009"  # as Workers configures wahub
 
 @pytest.fixture
 def pg_database() -> Iterator[str]:
-    with fresh_pg("wahub_campaign_crash") as url:
+    with fresh_pg(f"wahub_campaign_crash_{os.getpid()}") as url:
         yield url
 
 

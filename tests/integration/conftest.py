@@ -235,7 +235,14 @@ async def worker(ctx: AppContext, graph_url: str, pair_pacer: ratelimit.PairPace
     async with aiohttp.ClientSession() as http:
         providers = meta.providers(GraphClient(http, graph_url, "v25.0"))
         sender = Sender(
-            ctx.sessions, providers, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
+            ctx.sessions,
+            providers,
+            ctx.vault,
+            send_rate=80,
+            pairs=pair_pacer,
+            storage=ctx.storage,
+            tally=ctx.tally,
+            events=db.sessionmaker(ctx.events),
         )
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         task = asyncio.create_task(Worker(ctx.notifier, processor=processor, sender=sender).run(stop))
@@ -297,7 +304,14 @@ async def twilio_worker(
             {"twilio": twilio.providers(twilio.TwilioClient(http, twilio_url, timeout=10), base_url, link)}
         )
         sender = Sender(
-            ctx.sessions, providers, ctx.vault, send_rate=80, pairs=pair_pacer, storage=ctx.storage, tally=ctx.tally
+            ctx.sessions,
+            providers,
+            ctx.vault,
+            send_rate=80,
+            pairs=pair_pacer,
+            storage=ctx.storage,
+            tally=ctx.tally,
+            events=db.sessionmaker(ctx.events),
         )
         processor = Processor(ctx.sessions, db.sessionmaker(ctx.events), tally=ctx.tally)
         fetcher = MediaFetcher(ctx.sessions, providers, ctx.vault, ctx.storage, tally=ctx.tally)

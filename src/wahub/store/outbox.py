@@ -101,11 +101,26 @@ class Claimed:
     confirm: bool = False
 
 
-async def claim(session: AsyncSession, account_id: int, holder: str, limit: int, lease: timedelta) -> list[Claimed]:
+async def claim(
+    session: AsyncSession,
+    account_id: int,
+    holder: str,
+    limit: int,
+    lease: timedelta,
+    *,
+    processed_until: datetime | None = None,
+) -> list[Claimed]:
     """Take up to ``limit`` due jobs of the account for ``holder`` (who holds the account's send lease), in
     due order. ``lease`` bounds how long a claim may stay unrecorded before its holder itself gives it back
-    (``reclaim_stuck``). The caller commits the claim before sending."""
-    claimed = await QUEUE.claim(session, limit, lease=lease, holder=holder, where=[_JOBS.c.account_id == account_id])
+    (``reclaim_stuck``). The caller commits the claim before sending.
+
+    ``processed_until``: every webhook received before this time is processed (``events.oldest_waiting``). A send
+    that waits for its status (``awaits_status``) is due only once that covers the end of its grace: until then
+    its status may be among the webhooks still waiting (None: when due, as any job)."""
+    where = [_JOBS.c.account_id == account_id]
+    if processed_until is not None:
+        where.append(sa.or_(~_JOBS.c.awaits_status, _JOBS.c.run_at <= processed_until))
+    claimed = await QUEUE.claim(session, limit, lease=lease, holder=holder, where=where)
     if not claimed:
         return []
     rows = await session.execute(
@@ -222,7 +237,7 @@ async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool], confirm
             await session.execute(
                 sa.update(OutboxJob)
                 .where(OutboxJob.id.in_(waiting))
-                .values(run_at=utcnow() + confirm_grace, last_error=AWAITING_STATUS)
+                .values(run_at=utcnow() + confirm_grace, last_error=AWAITING_STATUS, awaits_status=True)
                 .execution_options(synchronize_session=False)
             )
         await messages.flag_possible_duplicates(session, [r.message_id for r in sends if r.message_id not in sent])
@@ -306,19 +321,21 @@ async def complete_many(session: AsyncSession, holder: str, job_ids: Sequence[in
 
 
 async def pending_again(
-    session: AsyncSession, holder: str, rows: Sequence[tuple[int, datetime, str | None, bool]]
+    session: AsyncSession, holder: str, rows: Sequence[tuple[int, datetime, str | None, bool, bool]]
 ) -> None:
-    """Put claims back in the queue: (job id, when, last error, counted). ``counted`` False gives the
-    attempt back: nothing was sent (paced, paused, lease lost)."""
+    """Put claims back in the queue: (job id, when, last error, counted, awaits status). ``counted`` False
+    gives the attempt back: nothing was sent (paced, paused, lease lost). ``awaits status``: the send may have
+    arrived, and it waits for its status (``claim``'s ``processed_until``)."""
     await QUEUE.settle(
         session,
         [
-            {"b_id": i, "b_when": when, "b_error": err, "b_uncount": 0 if counted else 1}
-            for i, when, err, counted in rows
+            {"b_id": i, "b_when": when, "b_error": err, "b_uncount": 0 if counted else 1, "b_awaits": awaits}
+            for i, when, err, counted, awaits in rows
         ],
         {
             "state": JobState.PENDING.value,
             "run_at": sa.bindparam("b_when"),
+            "awaits_status": sa.bindparam("b_awaits", type_=sa.Boolean),
             "locked_by": None,
             "last_error": sa.func.coalesce(sa.bindparam("b_error", type_=sa.Text), _JOBS.c.last_error),
             "attempts": _JOBS.c.attempts - sa.bindparam("b_uncount", type_=sa.Integer),

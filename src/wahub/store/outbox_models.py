@@ -29,6 +29,9 @@ class OutboxJob(Base):
     # A send whose answer was lost (its worker died, its call timed out) waits for the message's status, which
     # names it by ``domain.send_reference``, before it is sent again: at most once where the provider echoes it.
     confirm: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Such a send, put back to wait for its status: it goes again only once the grace has passed and every webhook
+    # received before then is processed (a status stuck in the processor's backlog is not a status that never came).
+    awaits_status: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     state: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(default=0)
     run_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -35,6 +35,7 @@ class Again:
     error: str | None
     counted: bool  # False when nothing was sent: the claim gives its attempt back
     maybe_sent: bool = False  # the provider's answer was lost: the message may arrive twice
+    awaits_status: bool = False  # and it waits for its status before it goes again (``outbox.claim``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,9 @@ class Recorder:
             out = await subscriber_webhooks.collector(session)
             await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None], out)
             await outbox.complete_many(session, self._holder, [r.job_id for r in done])
-            await outbox.pending_again(session, self._holder, [(r.job_id, r.when, r.error, r.counted) for r in again])
+            await outbox.pending_again(
+                session, self._holder, [(r.job_id, r.when, r.error, r.counted, r.awaits_status) for r in again]
+            )
             await messages.flag_possible_duplicates(session, [r.message_id for r in again if r.maybe_sent])
             for r in failed:
                 if r.message_id is not None:

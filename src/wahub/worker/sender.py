@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from wahub import domain, errors
 from wahub.provider import base
 from wahub.storage.base import BlobStore
-from wahub.store import accounts, counters, db, leases, outbox
+from wahub.store import accounts, counters, db, events, leases, outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import utcnow
 from wahub.worker import numbers, ratelimit, recorder, retry, uploader
@@ -68,10 +68,14 @@ class Sender:
         storage: BlobStore | None = None,
         tally: counters.Tally | None = None,
         confirm_grace: timedelta = outbox.CONFIRM_GRACE,
+        events: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         """``confirm_grace``: how long a send that asked to be confirmed (``OutboxJob.confirm``) and whose answer
-        was lost waits for its status before it is sent again."""
+        was lost waits for its status before it is sent again; ``events``: the sessions of the webhook events'
+        database, so that such a send also waits until the webhooks received by then are processed."""
         self._sessions = sessions
+        self._events = events
+        self._horizon: tuple[float, datetime] | None = None
         self._confirm_grace = confirm_grace
         self._tally = tally if tally is not None else counters.Tally()
         self._providers = providers
@@ -200,14 +204,27 @@ class Sender:
         if not plan:
             return []
         claimed: list[tuple[Number, outbox.Claimed]] = []
+        processed_until = await self._processed_until()
         async with db.transaction(self._sessions) as session:
             for number, room in plan:
-                jobs = await outbox.claim(session, number.account_id, self.holder, room, CLAIM_LEASE)
+                jobs = await outbox.claim(
+                    session, number.account_id, self.holder, room, CLAIM_LEASE, processed_until=processed_until
+                )
                 claimed += [(number, job) for job in jobs]
         for number, _ in claimed:
             number.waiting += 1
             number.active = time.monotonic()
         return claimed
+
+    async def _processed_until(self) -> datetime | None:
+        """Up to when every received webhook is processed (``outbox.claim``), read at most once a second
+        (an older value only holds sends that wait for their statuses a little longer); None: no events seen."""
+        if self._events is not None and (self._horizon is None or time.monotonic() - self._horizon[0] >= 1.0):
+            read = utcnow()
+            async with self._events() as session:
+                oldest = await events.oldest_waiting(session)
+            self._horizon = (time.monotonic(), oldest or read)
+        return self._horizon[1] if self._horizon is not None else None
 
     async def _send(self, number: Number, job: outbox.Claimed) -> None:
         passed = False
@@ -333,10 +350,11 @@ class Sender:
                 message_sent and isinstance(exc, errors.OutcomeUnknown) and job.kind == outbox.JobKind.SEND.value
             )
             when = decision.when
-            if maybe_sent and job.confirm:  # its status, if it arrived, settles it first (``outbox.confirm_sent``)
+            awaits = maybe_sent and job.confirm
+            if awaits:  # its status, if it arrived, settles it first (``outbox.confirm_sent``)
                 when = max(when, utcnow() + self._confirm_grace)
                 summary = f"{summary}; {outbox.AWAITING_STATUS}"
-            self._recorder.put(Again(job.job_id, job.message_id, when, summary, True, maybe_sent))
+            self._recorder.put(Again(job.job_id, job.message_id, when, summary, True, maybe_sent, awaits))
             self._count(job, "retried", exc.code)
             return
         log.info("send failed", extra={"job_id": job.job_id, "code": exc.code})
