@@ -27,7 +27,8 @@ from tests.support import free_port, running
 from wahub.store import apikeys, db
 from wahub.store.models import OutboxJob, SendLease
 
-pytestmark = pytest.mark.postgres
+# Three processes, 3,000 sends, a takeover and a 10 s grace: minutes on a slow or loaded machine, not seconds.
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 
 RECIPIENTS = 3_000
 KILL_AFTER = 1_000
