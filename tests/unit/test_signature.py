@@ -37,6 +37,23 @@ def test_signature_matches_metas_documented_form() -> None:
     assert meta_signature("s3cret", BODY) == expected
 
 
+def test_prepared_keys_compute_hmac_sha256_for_keys_of_every_length() -> None:
+    # MetaKey hashes the padded key once (RFC 2104); keys longer than SHA-256's block are hashed first.
+    import hashlib
+    import hmac
+
+    for secret in ("k", "s3cret", "x" * 63, "y" * 64, "z" * 65, "é" * 40, "w" * 200):
+        for body in (b"", BODY, BODY * 50):
+            assert signature.MetaKey(secret).digest(body) == hmac.new(secret.encode(), body, hashlib.sha256).digest()
+
+
+def test_signature_hex_is_taken_in_either_case_and_with_spaces_around_only() -> None:
+    good = meta_signature("s3cret", BODY)
+    assert verify_meta(["s3cret"], BODY, "sha256=" + good[7:].upper())
+    assert verify_meta(["s3cret"], BODY, good + " ")
+    assert not verify_meta(["s3cret"], BODY, "sha256=" + good[7:9] + " " + good[10:])
+
+
 def test_twilio_signer_names_the_token_that_signed_twilios_published_example() -> None:
     vector = json.loads((DATA / "twilio-signature.json").read_text())
     body = urlencode(vector["params"]).encode()

@@ -59,6 +59,7 @@ class WebhookKeys:
 
     def __init__(self) -> None:
         self.app_secrets: tuple[str, ...] = ()
+        self.meta_keys: tuple[signature.MetaKey, ...] = ()  # the app secrets, ready to check bodies
         # ``signature.key_id`` of each app secret, in the same order: recorded with the events it verifies.
         self.key_ids: tuple[str, ...] = ()
         self.verify_tokens: tuple[str, ...] = ()
@@ -85,6 +86,7 @@ class WebhookKeys:
                 if creds.verify_token:
                     tokens.append(creds.verify_token)
         self.app_secrets = tuple(dict.fromkeys(s for s in secrets if s))
+        self.meta_keys = tuple(signature.MetaKey(s) for s in self.app_secrets)
         self.key_ids = tuple(signature.key_id(s) for s in self.app_secrets)
         self.verify_tokens = tuple(dict.fromkeys(t for t in tokens if t))
         self.twilio_tokens = tuple(dict.fromkeys(t for t in twilio if t))
@@ -121,8 +123,8 @@ class Intake:
     async def accept(self, raw: bytes, signature_header: str | None) -> Outcome:
         """A body posted to ``/webhooks/meta`` with its ``X-Hub-Signature-256``."""
         keys = self._keys
-        secrets, key_ids = keys.app_secrets, keys.key_ids  # one refresh's pair, whatever happens while checking
-        signer = signature.meta_signer(secrets, raw, signature_header)
+        meta_keys, key_ids = keys.meta_keys, keys.key_ids  # one refresh's pair, whatever happens while checking
+        signer = signature.meta_signer(meta_keys, raw, signature_header)
         if signer is None:
             return self.counted(Outcome.BAD_SIGNATURE)
         return await self._journaled(Source.META, raw, key_ids[signer])
