@@ -50,13 +50,16 @@ class _QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running(app: Any, port: int | None = None) -> AsyncIterator[str]:
-    """Serve ``app`` on a loopback port inside the test's event loop; yields its base URL."""
+async def running(app: Any, port: int | None = None, *, proxy_headers: bool = True) -> AsyncIterator[str]:
+    """Serve ``app`` on a loopback port inside the test's event loop; yields its base URL. ``proxy_headers``:
+    uvicorn's own (``wahub serve`` turns them off and lets its app apply them: ``App.trust_proxies``)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port or 0))
     sock.listen(512)
-    server = _QuietServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))
+    server = _QuietServer(
+        uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", proxy_headers=proxy_headers)
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

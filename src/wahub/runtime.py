@@ -29,7 +29,7 @@ from starlette.types import ASGIApp
 import fakegraph
 import faketwilio
 from wahub import commands, config, processor_child, sandbox, sandbox_twilio, wakeups
-from wahub.api.app import create_app
+from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
 from wahub.automations.campaigns import CampaignRunner
@@ -100,7 +100,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _server(app: ASGIApp) -> _Server:
-    cfg = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    # No "server: uvicorn" header: it tells nobody anything useful, and each header is checked per answer.
+    cfg = uvicorn.Config(
+        app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5, server_header=False
+    )
+    if isinstance(app, App):  # it applies the proxy headers itself, past the Meta webhook route
+        app.trust_proxies(cfg.forwarded_allow_ips)
+        cfg.proxy_headers = False
     return _Server(cfg)
 
 

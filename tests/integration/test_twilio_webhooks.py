@@ -225,3 +225,20 @@ async def test_the_opt_out_keyword_works_on_twilio_accounts_too(
         assert (contact.opt_out_source, contact.account_id) == (
             ("keyword", twilio_account.id) if form is stop else (None, twilio_account.id)
         )
+
+
+async def test_a_trusted_proxys_scheme_names_the_url_twilio_signed_when_the_app_applies_proxy_headers(
+    ctx: AppContext, account: Account, twilio_account: Account
+) -> None:
+    # As ``wahub serve`` runs it: uvicorn's proxy headers off, the app's own on every route but Meta's webhooks.
+    app = create_app(ctx)
+    app.trust_proxies("127.0.0.1")
+    async with running(app, proxy_headers=False) as url, httpx.AsyncClient(base_url=url) as client:
+        public = url.replace("http://", "https://") + "/webhooks/twilio"
+        headers = signed(public, INBOUND)
+        behind = await client.post(
+            "/webhooks/twilio", content=urlencode(INBOUND), headers=headers | {"X-Forwarded-Proto": "https"}
+        )
+        assert behind.status_code == 200
+        direct = await client.post("/webhooks/twilio", content=urlencode(INBOUND), headers=headers)
+        assert direct.status_code == 401  # signed for https, posted over http with no proxy saying otherwise

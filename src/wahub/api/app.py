@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import wahub
 from wahub import web
@@ -45,7 +47,11 @@ from wahub.webhook.journal import EventJournal
 class App:
     """The ASGI entry point: the webhook POSTs (Meta's, Twilio's) go straight to the lean receivers, the rest to
     FastAPI behind the body limits (FastAPI also runs the lifespan: webhook keys, the event journal); every answer
-    gets the security headers (``api/headers.py``)."""
+    gets the security headers (``api/headers.py``).
+
+    Served by ``wahub serve``, the app applies uvicorn's proxy headers itself (``trust_proxies``): the client's
+    address and scheme from ``X-Forwarded-For``/``-Proto`` of a trusted proxy matter to the API, the inbox and
+    Twilio's signatures (its URL), not to Meta's webhooks, which skip that work."""
 
     def __init__(
         self,
@@ -64,7 +70,16 @@ class App:
             webhooks.INBOUND_PATH: twilio_webhook,
             webhooks.STATUS_PATH: twilio_webhook,
         }
-        self._limited_api = body_limits
+        self._limited_api: ASGIApp = body_limits
+
+    def trust_proxies(self, trusted_hosts: list[str] | str) -> None:
+        """Take client addresses and schemes from the proxy headers of ``trusted_hosts`` (uvicorn's
+        ``forwarded_allow_ips``) everywhere but on Meta's webhooks; the server itself then leaves them alone."""
+        self._webhooks = {
+            path: app if path == "/webhooks/meta" else _proxied(app, trusted_hosts)
+            for path, app in self._webhooks.items()
+        }
+        self._limited_api = _proxied(self._limited_api, trusted_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,6 +89,11 @@ class App:
             await webhook(scope, receive, send)  # its answers carry the headers themselves
             return
         await self._limited_api(scope, receive, self.security.added(scope, send))
+
+
+def _proxied(app: ASGIApp, trusted_hosts: list[str] | str) -> ASGIApp:
+    # uvicorn types its middleware with its own ASGI types; Starlette's are the same protocol.
+    return cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts))
 
 
 def create_app(ctx: AppContext, body_reader: bodies.Bodies | None = None) -> App:
