@@ -76,14 +76,17 @@ class EventJournal:
         # The driver's own executemany: this is the hottest write in wahub, and every row has the same shape and
         # the same time, so SQLAlchemy's per-row type processing would be pure overhead.
         stamp = _stamp(dialect)
-        rows = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by in group]
         try:
             async with db.gate(self._engine).turn():
                 if self._sqlite is not None:
+                    # bytearray, not bytes: the stdlib driver binds it as it is, where it would look a bytes
+                    # object up among the registered adapters first (an AttributeError raised and dropped per row).
+                    rows = [(provider, bytearray(body), signed_by, stamp, 0) for provider, body, signed_by in group]
                     await _write_sqlite(self._sqlite, rows)
                 else:
+                    plain = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by in group]
                     async with self._engine.begin() as conn:
-                        await conn.exec_driver_sql(_insert_sql(dialect), rows)
+                        await conn.exec_driver_sql(_insert_sql(dialect), plain)
         except Exception:
             log.exception("could not store %d webhook events", len(group))
             raise  # to each webhook of the group: none is acked
@@ -113,7 +116,7 @@ def _stamp(dialect: sa.Dialect) -> object:
     return process(now) if process is not None else now
 
 
-async def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytes, str | None, object, int]]) -> None:
+async def _write_sqlite(conn: sqlite3.Connection, rows: list[tuple[str, bytearray, str | None, object, int]]) -> None:
     await _begin_immediate(conn)
     try:
         conn.executemany(_INSERT["qmark"], rows)
