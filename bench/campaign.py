@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ class Run:
     database: str
     workers: int
     create_s: float = 0.0
+    to_first_send_s: float = 0.0
+    to_first_queued_s: float = 0.0  # the campaign's started_at to its first message's queued_at (wahub's clock)
     to_last_send_s: float = 0.0
     to_results_s: float = 0.0
     max_per_1s: int = 0
@@ -256,10 +259,15 @@ def run_wahub(args: argparse.Namespace, workdir: Path, database_url: str) -> tup
                 raise BenchError(f"the campaign did not finish: {now}\n{wahub.logs()}")
             time.sleep(0.1)
         result.to_results_s = round(time.time() - start_wall, 2)
+        first = api("GET", f"/api/v1/campaigns/{campaign['id']}/recipients?limit=1")["items"][0]
+        result.to_first_queued_s = round(
+            (datetime.fromisoformat(first["queued_at"]) - datetime.fromisoformat(now["started_at"])).total_seconds(), 3
+        )
         result.totals = now["totals"]
         cpu = sum(cpu_seconds(pid) - cpu0.get(pid, 0.0) for pid in wahub.senders() if pid in cpu0)
         arrivals = graph.arrivals()
         per_recipient = graph.recipients()
+        result.to_first_send_s = round(arrivals[0] - start_wall, 3)
         result.to_last_send_s = round(arrivals[-1] - start_wall, 2)
         result.max_per_1s = max_in_window(arrivals, 1.0)
         result.sustained_per_s = summarize("wahub", arrivals, cpu).sustained_per_s
@@ -284,6 +292,8 @@ def render(args: argparse.Namespace, baseline: Any, run: Run) -> str:
         f"baseline (bare aiohttp loop, 256 in flight, no limit): {baseline.msg_per_s:,.0f} msg/s, "
         f"{baseline.seconds:.1f} s for {baseline.messages:,}, CPU {baseline.cpu_ms_per_1000:,.0f} ms/1000",
         f"campaign created (audience resolved): {run.create_s:.1f} s",
+        f"start -> first send at fakegraph: {run.to_first_send_s:.3f} s (started -> first message queued, in "
+        f"wahub: {run.to_first_queued_s:.3f} s)",
         f"start -> last send at fakegraph: {run.to_last_send_s:.2f} s (bar {bar:.0f} s: "
         f"{'PASS' if run.to_last_send_s <= bar else 'FAIL'}); sustained {run.sustained_per_s:,.0f}/s",
         f"largest count in any 1-s window: {run.max_per_1s:,} (limit {args.rate:,}: "

@@ -3,8 +3,9 @@ parameters; and running them, one more job kind on the shared claim/lease path, 
 sender's loop before each of its steps (``runner.Worker``), as the schedules are. No loop and no sleep of its own.
 
 The throttle is the outbox's: the runner queues a running campaign's next chunk of recipients only while fewer
-of its messages wait in the outbox than ``AHEAD`` seconds of the account's send rate, and the sender sends them
-at that rate exactly. Small chunks also keep a pause fast: what a pause holds is at most that much.
+of the account's sends are due in the outbox than ``AHEAD`` seconds of its send rate (the campaign's and any
+other: what its sender has before it), and the sender sends them at that rate exactly. Small chunks also keep a
+pause fast: what a pause holds is at most that much.
 
 Before each chunk the template's stored status is read (template webhooks keep it current): a template no longer
 ``APPROVED`` (paused or disabled by Meta) pauses the campaign with the reason, and its messages not yet taken by
@@ -170,19 +171,26 @@ class CampaignRunner:
             stopped = await campaigns.stop_jobs(session, campaign.id, reason)
             log.warning("campaign %s paused: template not approved, %d sends cancelled", campaign.id, stopped)
             return {**values, "state": campaigns.State.PAUSED.value, "stopped_reason": reason}
-        waiting = await campaigns.unsent(session, campaign.id)
-        room = min(CHUNK, int(AHEAD * (account.send_rate or self._rate)) - waiting)
+        room = min(
+            CHUNK, int(AHEAD * (account.send_rate or self._rate)) - await campaigns.due_sends(session, account.id)
+        )
         if room > 0:
-            await self._queue(session, account, campaign, await campaigns.next_pending(session, campaign.id, room))
-        if not await campaigns.any_pending(session, campaign.id) and not await campaigns.unsent(session, campaign.id):
+            chunk = await campaigns.next_pending(session, campaign.id, room)
+            queued = await self._queue(session, account, campaign, chunk)
+            # Fewer than asked for: none is pending any more.
+            done = len(chunk) < room and not queued
+        else:
+            done = not await campaigns.any_pending(session, campaign.id)
+        if done and not await campaigns.unsent(session, campaign.id):
             values.update(state=campaigns.State.COMPLETED.value, finished_at=now)
             log.info("campaign %s completed", campaign.id)
         return values
 
     async def _queue(
         self, session: AsyncSession, account: Account, campaign: Campaign, chunk: list[campaigns.Pending]
-    ) -> None:
-        """Queue ``chunk``'s messages and mark each recipient queued with its message, in this transaction."""
+    ) -> int:
+        """Queue ``chunk``'s messages and mark each recipient queued with its message, in this transaction;
+        returns how many were queued."""
         skipped = [(p.id, opted_out(p)) for p in chunk if p.opted_out_at is not None]
         sending = [p for p in chunk if p.opted_out_at is None]
         items = [
@@ -193,17 +201,19 @@ class CampaignRunner:
                 template_content(campaign, p.parameters),
                 free_form=False,
                 confirm=True,  # a send whose answer was lost waits for its status: never two to one recipient
+                contact_id=p.contact_id,
             )
             for p in sending
         ]
         queued: list[tuple[int, int]] = []
-        for pending, result in zip(sending, await outbound.queue_many(session, items), strict=True):
+        for pending, result in zip(sending, await outbound.queue_ids(session, items), strict=True):
             if isinstance(result, errors.WindowClosed):  # a template needs no window: not expected
                 skipped.append((pending.id, result.message))
             else:
-                queued.append((pending.id, result[0].id))
+                queued.append((pending.id, result))
         await campaigns.mark_queued(session, queued)
         await campaigns.mark_skipped(session, skipped)
+        return len(queued)
 
 
 async def resume(session: AsyncSession, campaign_id: int) -> Campaign:

@@ -328,11 +328,24 @@ async def later(session: AsyncSession, campaign: Campaign, when: datetime, error
 
 
 async def unsent(session: AsyncSession, campaign_id: int) -> int:
-    """The campaign's messages still in the outbox (pending, being sent, or held)."""
+    """The campaign's messages still in the outbox (pending, being sent, or held). From the outbox's side (a
+    look-up of each unsent job's recipient), so it costs what is unsent, not what the campaign has queued."""
+    mine = sa.select(_R.id).where(_R.message_id == OutboxJob.message_id, _R.campaign_id == campaign_id)
+    stmt = sa.select(sa.func.count()).select_from(OutboxJob).where(OutboxJob.state.in_(_UNSENT), mine.exists())
+    return int(await session.scalar(stmt) or 0)
+
+
+async def due_sends(session: AsyncSession, account_id: int) -> int:
+    """The account's sends due now and not done (pending or being sent): what its sender has before it.
+    One index range (``ix_outbox_jobs_account_id_state_run_at``)."""
     stmt = (
         sa.select(sa.func.count())
         .select_from(OutboxJob)
-        .where(OutboxJob.state.in_(_UNSENT), OutboxJob.message_id.in_(_campaign_messages(campaign_id)))
+        .where(
+            OutboxJob.account_id == account_id,
+            OutboxJob.state.in_((outbox.JobState.PENDING.value, outbox.JobState.RUNNING.value)),
+            OutboxJob.run_at <= utcnow(),
+        )
     )
     return int(await session.scalar(stmt) or 0)
 

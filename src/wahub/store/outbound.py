@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.store import contacts, conversations, db, entities, outbox, stream
+from wahub.store.columns import UTCDateTime
+from wahub.store.keys import one_of
 from wahub.store.models import Account, Contact, Conversation, Message, OutboxJob, utcnow
 from wahub.store.search_text import indexed_text
 
@@ -43,6 +45,9 @@ class QueuedSend:
     # Sent at most once where the provider can confirm it: a send whose answer was lost is not sent again until
     # the grace for its status has passed (``store/outbox.py``, ``OutboxJob.confirm``). Campaigns ask for it.
     confirm: bool = False
+    # The contact ``to`` names, when the caller knows it already (a campaign's recipient): ``queue_ids`` does
+    # not look it up again.
+    contact_id: int | None = None
 
     def later(self, now: datetime) -> bool:
         """Held until a time still to come: the window is the one at that time, not now (``window_warning``)."""
@@ -61,21 +66,57 @@ async def queue_many(
     messages and one of their jobs. An item whose window is closed is refused (its ``WindowClosed`` in its
     place: Meta would refuse it, 131047) and the others are queued; with ``whole``, nothing is queued then and
     ``WindowClosed`` is raised, counting them."""
+    results: list[tuple[Message, Contact] | errors.WindowClosed] = []
+    for r in await _queue(session, items, whole, known=False):
+        if isinstance(r, errors.WindowClosed):
+            results.append(r)
+        else:
+            assert r.contact is not None  # looked up: ``known`` is off
+            results.append((Message(**r.row), r.contact))
+    return results
+
+
+async def queue_ids(session: AsyncSession, items: Sequence[QueuedSend]) -> list[int | errors.WindowClosed]:
+    """``queue_many``, answering each queued message's id only (no ``Message`` object built, and no contact
+    looked up for an item that names its ``contact_id``: a campaign's chunk)."""
+    return [r if isinstance(r, errors.WindowClosed) else r.row["id"] for r in await _queue(session, items, False)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    row: dict[str, Any]  # the message's columns as inserted, its id with them
+    contact: Contact | None  # None: not looked up (``QueuedSend.contact_id``)
+
+
+async def _queue(
+    session: AsyncSession, items: Sequence[QueuedSend], whole: bool, *, known: bool = True
+) -> list[_Queued | errors.WindowClosed]:
+    """``known``: an item's ``contact_id`` stands for its contact (not looked up)."""
     refs: dict[int, list[domain.ContactRef]] = defaultdict(list)
+    ids: dict[int, set[int]] = defaultdict(set)
     for item in items:
-        refs[item.account.id].append(item.chat)
+        if known and item.contact_id is not None:
+            ids[item.account.id].add(item.contact_id)
+        else:
+            refs[item.account.id].append(item.chat)
     resolved = {account_id: await contacts.resolve_many(session, account_id, r) for account_id, r in refs.items()}
+    for account_id, found in resolved.items():
+        ids[account_id].update(c.id for c in found.all())
     chats = {
-        account_id: await conversations.resolve_many(session, account_id, {c.id for c in found.all()})
-        for account_id, found in resolved.items()
+        account_id: await conversations.resolve_rows(session, account_id, cids) for account_id, cids in ids.items()
     }
     now = utcnow()
-    results: list[tuple[Message, Contact] | errors.WindowClosed] = []
-    rows = []
+    results: list[_Queued | errors.WindowClosed] = []
+    rows: list[dict[str, Any]] = []
     due: list[datetime] = []  # each row's job's run_at
+    touched: dict[int, conversations.Chat] = {}
     for item in items:
-        contact = resolved[item.account.id].get(item.chat)
-        chat = chats[item.account.id][contact.id]
+        if known and item.contact_id is not None:
+            contact, contact_id = None, item.contact_id
+        else:
+            contact = resolved[item.account.id].get(item.chat)
+            contact_id = contact.id
+        chat = chats[item.account.id][contact_id]
         if (
             item.free_form
             and item.group_id is None
@@ -87,7 +128,7 @@ async def queue_many(
         row = {
             "account_id": item.account.id,
             "conversation_id": chat.id,
-            "contact_id": contact.id,
+            "contact_id": contact_id,
             "direction": domain.Direction.OUTBOUND.value,
             "type": item.message_type.value,
             "status": domain.MessageStatus.QUEUED.value,
@@ -104,8 +145,8 @@ async def queue_many(
         }
         rows.append(row)
         due.append(item.send_at if item.later(now) and item.send_at else now)
-        conversations.record_activity(chat, now)
-        results.append((Message(**row), contact))
+        touched[chat.id] = chat
+        results.append(_Queued(row, contact))
     closed = [item.to.key for item, r in zip(items, results, strict=True) if isinstance(r, errors.WindowClosed)]
     if whole and closed:
         raise errors.WindowClosed(
@@ -113,30 +154,43 @@ async def queue_many(
             f"{closed[0]}): only a template message can be sent to them; send one with type 'template'"
         )
     if rows:
-        # One statement for all the messages (the ORM's flush would insert them one by one), then their jobs.
+        # One statement for all the messages (the ORM's flush would insert them one by one), then their jobs,
+        # then the conversations' last activity.
         table: sa.Table = Message.__table__  # type: ignore[assignment]
-        new = [r for r in results if not isinstance(r, errors.WindowClosed)]
-        for row, (message, _), message_id in zip(rows, new, await db.new_ids(session, table, len(rows)), strict=True):
-            row["id"] = message.id = message_id
+        for row, message_id in zip(rows, await db.new_ids(session, table, len(rows)), strict=True):
+            row["id"] = message_id
         await session.execute(sa.insert(table), rows)
-        await session.execute(
-            sa.insert(OutboxJob),
+        await _insert_jobs(
+            session,
+            [(row, at, item.confirm) for (item, row), at in zip(_queued(items, results), due, strict=True)],
+            now,
+        )
+        await conversations.record_activity_many(session, touched.values(), now)
+        # The stream's events from what was inserted (nothing is read back at commit).
+        stream.publish(
+            session,
             [
-                _job(m.id, m.account_id, now, at, item.confirm)
-                for (item, (m, _)), at in zip(_queued(items, results), due, strict=True)
+                change
+                for row in rows
+                for change in stream.message_created(
+                    row["id"],
+                    row["conversation_id"],
+                    "queued",
+                    stream.created_view(row["id"], row),
+                    touched[row["conversation_id"]],
+                )
             ],
         )
-        stream.publish(session, [c for m, _ in new for c in stream.message_created(m.id, m.conversation_id, "queued")])
-        links = [(message.id, entity) for item, (message, _) in _queued(items, results) for entity in item.entities]
+        links = [(row["id"], entity) for item, row in _queued(items, results) for entity in item.entities]
         if links:
             await entities.link_messages(session, links)
     return results
 
 
 def _queued(
-    items: Sequence[QueuedSend], results: Sequence[tuple[Message, Contact] | errors.WindowClosed]
-) -> list[tuple[QueuedSend, tuple[Message, Contact]]]:
-    return [(item, r) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
+    items: Sequence[QueuedSend], results: Sequence[_Queued | errors.WindowClosed]
+) -> list[tuple[QueuedSend, dict[str, Any]]]:
+    return [(item, r.row) for item, r in zip(items, results, strict=True) if not isinstance(r, errors.WindowClosed)]
 
 
 def _uploaded_file(item: QueuedSend) -> int | None:
@@ -145,6 +199,24 @@ def _uploaded_file(item: QueuedSend) -> int | None:
     obj = item.content.get(item.message_type.value)
     value = obj.get("wahub_media_id") if isinstance(obj, dict) else None
     return value if isinstance(value, int) else None
+
+
+async def _insert_jobs(session: AsyncSession, jobs: list[tuple[dict[str, Any], datetime, bool]], now: datetime) -> None:
+    """The messages' outbox jobs: (message row, run_at, confirm) each. When all are due at once and alike (a
+    campaign's chunk, a broadcast), one ``INSERT … SELECT`` from the messages just inserted, whose values are bound
+    once rather than once a row."""
+    table: sa.Table = OutboxJob.__table__  # type: ignore[assignment]
+    _, at, confirm = jobs[0]
+    if len(jobs) == 1 or any(run_at != at or confirms != confirm for _, run_at, confirms in jobs):
+        await session.execute(sa.insert(table), [_job(r["id"], r["account_id"], now, t, c) for r, t, c in jobs])
+        return
+    values = _job(0, 0, now, at, confirm)
+    del values["message_id"], values["account_id"]
+    when = UTCDateTime()
+    columns = [sa.literal(v, when if isinstance(v, datetime) else None).label(k) for k, v in values.items()]
+    ids = [r["id"] for r, _, _ in jobs]
+    chosen = sa.select(Message.id, Message.account_id, *columns).where(one_of(Message.id, ids))
+    await session.execute(sa.insert(table).from_select(["message_id", "account_id", *values], chosen))
 
 
 def _job(message_id: int, account_id: int, now: datetime, run_at: datetime, confirm: bool) -> dict[str, Any]:
@@ -175,7 +247,7 @@ async def window_warning(session: AsyncSession, conversation_id: int, send_at: d
     )
 
 
-def _window_closed(conversation: Conversation) -> errors.WindowClosed:
+def _window_closed(conversation: conversations.Chat) -> errors.WindowClosed:
     closes = conversations.window_closes_at(conversation)
     return errors.WindowClosed(
         "the 24-hour customer-service window is closed "

@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -43,6 +43,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from wahub.store.models import Conversation, Message, StreamBatch, StreamCounter, utcnow
+
+if TYPE_CHECKING:
+    from wahub.store.conversations import Chat
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class Change:
     conversation_id: int | None = None
     why: str | None = None
     view: dict[str, Any] | None = None
-    conversation: Conversation | None = None
+    conversation: Conversation | Chat | None = None
 
 
 def message_created(
@@ -77,7 +80,7 @@ def message_created(
     conversation_id: int,
     why: str,
     view: dict[str, Any] | None = None,
-    conversation: Conversation | None = None,
+    conversation: Conversation | Chat | None = None,
 ) -> list[Change]:
     """A new message (``view``: its payload, when the caller has it), and what it does to its conversation
     (last activity; unread and window when inbound; ``conversation``: its row, when the caller holds it)."""
@@ -178,7 +181,7 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
     # A conversation whose every change came with its row is shown from that row; one changed by anyone else
     # (a bulk update, say) is read again.
     conversation_ids = {c.conversation_id for c in changes if c.kind == CONVERSATION_UPDATED and c.conversation is None}
-    threads: dict[int, Conversation] = {
+    threads: dict[int, Conversation | Chat] = {
         c.conversation.id: c.conversation
         for c in changes
         if c.kind == CONVERSATION_UPDATED and c.conversation is not None and c.conversation.id not in conversation_ids
@@ -322,7 +325,7 @@ def created_view(message_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def conversation_view(c: Conversation) -> dict[str, Any]:
+def conversation_view(c: Conversation | Chat) -> dict[str, Any]:
     """A conversation as the stream shows it (what the inbox list needs)."""
     closes = c.last_inbound_at + WINDOW if c.last_inbound_at is not None else None
     return {

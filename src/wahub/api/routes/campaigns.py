@@ -21,6 +21,7 @@ from wahub.api.schemas.campaigns import CampaignIn, CampaignOut, RecipientOut, R
 from wahub.automations import campaigns as running
 from wahub.store import campaign_results, campaigns, db, paging
 from wahub.store.models import Campaign
+from wahub.wakeups import Channel
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 _CURSOR = "cr"
@@ -76,7 +77,9 @@ async def get_campaign(campaign_id: schemas.Id, session: ReadSession, _who: Over
 async def start_campaign(campaign_id: schemas.Id, ctx: Ctx, _who: Writer) -> CampaignOut:
     """A draft starts sending now, or at its start_at if that is to come (state ``scheduled``)."""
     async with db.transaction(ctx.sessions) as session:
-        return await _out(session, await campaigns.start(session, campaign_id))
+        out = await _out(session, await campaigns.start(session, campaign_id))
+    ctx.notifier.notify(Channel.OUTBOX)  # the runner goes in the sender's loop: its first chunk now, not at its poll
+    return out
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignOut)
@@ -91,7 +94,9 @@ async def pause_campaign(campaign_id: schemas.Id, ctx: Ctx, _who: Writer) -> Cam
 async def resume_campaign(campaign_id: schemas.Id, ctx: Ctx, _who: Writer) -> CampaignOut:
     """Goes on where it stopped. 409 while its template is not approved."""
     async with db.transaction(ctx.sessions) as session:
-        return await _out(session, await running.resume(session, campaign_id))
+        out = await _out(session, await running.resume(session, campaign_id))
+    ctx.notifier.notify(Channel.OUTBOX)
+    return out
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignOut)
