@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from wahub import errors
 from wahub.provider import base
 from wahub.store import accounts
 from wahub.store.crypto import Vault
@@ -29,6 +30,9 @@ class Number:
     deadline: float = 0.0  # monotonic time until which our lease lets us send
     paused: bool = False
     waiting: int = 0  # claimed and not yet through the window
+    busy: int = 0  # claimed and its result not yet handed to the recorder
+    recorded: asyncio.Future[None] | None = None  # resolved once its results so far are written
+    leaving: bool = False  # beyond our fair share of the numbers: handed over once its sends are recorded
     active: float = field(default_factory=time.monotonic)  # when it last had work
 
     def may_send(self) -> bool:
@@ -59,3 +63,18 @@ def provider_account(account: Account, vault: Vault) -> base.Account:
         )
     token = accounts.credentials(account, vault).access_token
     return base.Account(provider=account.provider, number=account.phone_number_id or "", token=token)
+
+
+# What each provider's credential is called, and its setting: for the reason a paused account shows.
+_CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
+
+
+def refused_reason(kind: str, exc: errors.ProviderError) -> str:
+    """Why an account's sending is paused when its provider refused its credentials (Meta's 190): what the
+    admin pages, ``/readyz`` and ``wahub monitor`` show."""
+    credential, setting = _CREDENTIALS.get(kind, _CREDENTIALS["meta"])
+    return (
+        f"{kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
+        f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
+        "queued messages wait"
+    )

@@ -129,6 +129,7 @@ class Sender:
         try:
             async with db.transaction(self._sessions) as session:
                 await leases.release(session, self.holder, self._numbers, timedelta(seconds=1))
+                await leases.leave(session, self.holder)
         except Exception:
             log.exception("could not release the send leases; they run out in %s", LEASE_TTL)
 
@@ -152,12 +153,24 @@ class Sender:
                 for a, n in self._numbers.items()
                 if a not in due and n.waiting == 0 and started - n.active > RELEASE_AFTER_IDLE
             }
+            share = await leases.fair_share(session, self.holder, due, LEASE_TTL)
+            kept = sorted(a for a, n in self._numbers.items() if not n.leaving and a not in idle)
+            for account_id in kept[share:]:
+                self._leave(account_id)
+            # A number handed over goes once everything claimed for it is recorded: its next holder then finds no
+            # claim of ours to put back (flagged), and waits a window and the clocks' skew before its first send.
+            handed = {a for a, n in self._numbers.items() if n.leaving and n.busy == 0 and _written(n.recorded)}
             if idle:
                 await leases.release(session, self.holder, idle, timedelta(seconds=1))
-                for account_id in idle:
-                    del self._numbers[account_id]
-            won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL)
+            if handed:
+                await leases.release(session, self.holder, handed, timedelta(seconds=LEASE_SAFETY))
+            for account_id in idle | handed:
+                del self._numbers[account_id]
+            room = max(0, share - sum(not n.leaving for n in self._numbers.values()))
+            won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL, most_new=room)
             for lease in won:
+                if lease.account_id in self._numbers and self._numbers[lease.account_id].leaving:
+                    continue  # renewed only while its last sends are recorded
                 if lease.new and (
                     count := await outbox.requeue_abandoned(session, lease.account_id, self.holder, self._confirm_grace)
                 ):
@@ -171,6 +184,13 @@ class Sender:
                 self._reclaimed = started
                 if count := await outbox.reclaim_stuck(session, self.holder, self._confirm_grace):
                     log.warning("sends that never finished go again, flagged", extra={"jobs": count})
+
+    def _leave(self, account_id: int) -> None:
+        """Stop sending for a number beyond our fair share: what waits for the window goes back unsent."""
+        number = self._numbers[account_id]
+        number.leaving = True
+        number.deadline = 0.0
+        log.info("handing a number over to another sender (fair share)", extra={"account_id": account_id})
 
     async def _hold(self, session: AsyncSession, account_id: int, renewed: float) -> None:
         account = await accounts.get(session, account_id)
@@ -213,6 +233,7 @@ class Sender:
                 claimed += [(number, job) for job in jobs]
         for number, _ in claimed:
             number.waiting += 1
+            number.busy += 1
             number.active = time.monotonic()
         return claimed
 
@@ -280,6 +301,8 @@ class Sender:
             # A bug here must not kill the sender; the claim comes back after CLAIM_LEASE, flagged.
             log.exception("sending failed unexpectedly", extra={"job_id": job.job_id})
         finally:
+            number.busy -= 1
+            number.recorded = self._recorder.last  # its result was put before: written once this is
             if not passed:
                 self._passed(number)
 
@@ -339,7 +362,7 @@ class Sender:
                     extra={"account_id": number.account_id, "number": number.address},
                 )
             number.paused = True
-            self._recorder.put(Paused(number.account_id, refused_reason(number.kind, exc)))
+            self._recorder.put(Paused(number.account_id, numbers.refused_reason(number.kind, exc)))
             self._recorder.put(Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
             self._count(job, "paused", exc.code)
             return
@@ -363,21 +386,6 @@ class Sender:
         self._recorder.put(Failed(job.job_id, job.message_id if is_send else None, exc))
 
 
-# What each provider's credential is called, and its setting: for the reason a paused account shows.
-_CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
-
-
-def refused_reason(kind: str, exc: errors.ProviderError) -> str:
-    """Why an account's sending is paused when its provider refused its credentials (Meta's 190): what the
-    admin pages, ``/readyz`` and ``wahub monitor`` show."""
-    credential, setting = _CREDENTIALS.get(kind, _CREDENTIALS["meta"])
-    return (
-        f"{kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
-        f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
-        "queued messages wait"
-    )
-
-
 def _outbound(job: outbox.Claimed) -> base.Outbound | None:
     """The message a send job carries, in provider-neutral terms; None for a read receipt."""
     if job.kind != outbox.JobKind.SEND.value:
@@ -392,6 +400,10 @@ def _kind(job: outbox.Claimed) -> str:
     if job.kind == outbox.JobKind.SEND.value:
         return job.message_type
     return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"
+
+
+def _written(recorded: asyncio.Future[None] | None) -> bool:
+    return recorded is None or recorded.done()
 
 
 def _later(seconds: float) -> datetime:
