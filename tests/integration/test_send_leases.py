@@ -156,3 +156,33 @@ async def test_a_second_sender_gets_its_share_and_no_number_has_two_senders_at_o
         stamps = [at for at, _ in times]
         assert max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps) <= RATE
     assert handed == NUMBERS // 2  # the first sender held all four and handed two over
+
+
+async def test_a_sender_that_stalled_past_its_leases_takes_its_share_again(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault
+) -> None:
+    numbers = await add_accounts(sessions, vault, 2)
+    async with db.transaction(sessions) as session:
+        for account in numbers:
+            await outbound.queue_broadcast(
+                session, account, [domain.ContactRef(wa_id="15550000001")], domain.MessageType.TEMPLATE, {}
+            )
+    sent: list[tuple[str, str, str, float]] = []
+
+    def providers(account: base.Account) -> base.Provider:
+        return Recording(account.number, "a", sent)
+
+    stalled = Sender(sessions, providers, vault, send_rate=RATE, pairs=ratelimit.PairPacer(interval=0.001))
+    await stalled._renew()
+    assert all(n.may_send() for n in stalled._numbers.values())
+    # It stalls past its leases: another sender took the first number (the second is still its own).
+    async with db.transaction(sessions) as session:
+        await leases.fair_share(session, "other", [], TTL)
+        await leases.acquire(session, "other", [numbers[0].id], TTL, utcnow() + TTL)
+    for number in stalled._numbers.values():
+        number.deadline = time.monotonic() - 1
+    await stalled._renew()
+    # The lost number does not count towards its share, so it keeps sending for the second.
+    assert not stalled._numbers[numbers[0].id].may_send()
+    assert stalled._numbers[numbers[1].id].may_send()
+    await stalled.close()

@@ -154,7 +154,8 @@ class Sender:
                 if a not in due and n.waiting == 0 and started - n.active > RELEASE_AFTER_IDLE
             }
             share = await leases.fair_share(session, self.holder, due, LEASE_TTL)
-            kept = sorted(a for a, n in self._numbers.items() if not n.leaving and a not in idle)
+            # Ours: held and not leaving (a lease lost while this sender stalled left its deadline behind).
+            kept = sorted(a for a, n in self._numbers.items() if a not in idle and _ours(n, started))
             for account_id in kept[share:]:
                 self._leave(account_id)
             # A number handed over goes once everything claimed for it is recorded: its next holder then finds no
@@ -166,7 +167,7 @@ class Sender:
                 await leases.release(session, self.holder, handed, timedelta(seconds=LEASE_SAFETY))
             for account_id in idle | handed:
                 del self._numbers[account_id]
-            room = max(0, share - sum(not n.leaving for n in self._numbers.values()))
+            room = max(0, share - sum(_ours(n, started) for n in self._numbers.values()))
             won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL, most_new=room)
             for lease in won:
                 if lease.account_id in self._numbers and self._numbers[lease.account_id].leaving:
@@ -400,6 +401,10 @@ def _kind(job: outbox.Claimed) -> str:
     if job.kind == outbox.JobKind.SEND.value:
         return job.message_type
     return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"
+
+
+def _ours(number: Number, now: float) -> bool:
+    return not number.leaving and number.deadline > now
 
 
 def _written(recorded: asyncio.Future[None] | None) -> bool:
