@@ -1,7 +1,7 @@
 """senders: each running sender and until when it counts as alive, so send leases are shared out among them
 
 Revision ID: 0033
-Revises: 0032
+Revises: 0035
 Create Date: 2026-12-01 18:00:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import wahub.store.models
 
 revision: str = "0033"
-down_revision: str | None = "0032"
+down_revision: str | None = "0035"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
