@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import domain, errors
+from wahub import errors
 from wahub.provider import base
 from wahub.storage.base import BlobStore
 from wahub.store import accounts, counters, db, events, leases, outbox
@@ -155,19 +155,19 @@ class Sender:
             }
             share = await leases.fair_share(session, self.holder, due, LEASE_TTL)
             # Ours: held and not leaving (a lease lost while this sender stalled left its deadline behind).
-            kept = sorted(a for a, n in self._numbers.items() if a not in idle and _ours(n, started))
+            kept = sorted(a for a, n in self._numbers.items() if a not in idle and n.held(started))
             for account_id in kept[share:]:
                 self._leave(account_id)
             # A number handed over goes once everything claimed for it is recorded: its next holder then finds no
             # claim of ours to put back (flagged), and waits a window and the clocks' skew before its first send.
-            handed = {a for a, n in self._numbers.items() if n.leaving and n.busy == 0 and _written(n.recorded)}
+            handed = {a for a, n in self._numbers.items() if n.leaving and n.busy == 0 and n.recorded_all()}
             if idle:
                 await leases.release(session, self.holder, idle, timedelta(seconds=1))
             if handed:
                 await leases.release(session, self.holder, handed, timedelta(seconds=LEASE_SAFETY))
             for account_id in idle | handed:
                 del self._numbers[account_id]
-            room = max(0, share - sum(_ours(n, started) for n in self._numbers.values()))
+            room = max(0, share - sum(n.held(started) for n in self._numbers.values()))
             won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL, most_new=room)
             for lease in won:
                 if lease.account_id in self._numbers and self._numbers[lease.account_id].leaving:
@@ -255,7 +255,7 @@ class Sender:
                 # Its status named it (``outbox.confirm_sent``) after the claim read it as waiting: it arrived.
                 self._recorder.put(Done(job.job_id, job.message_id, job.wamid))
                 return
-            message = _outbound(job)
+            message = numbers.outbound(job)
             if message is not None and not message.recipient.key:
                 unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
                 self._recorder.put(Failed(job.job_id, job.message_id, unknown))
@@ -317,10 +317,10 @@ class Sender:
         self._count(job, "retried", exc.code)
 
     def _answered(self, job: outbox.Claimed, started: float) -> None:
-        self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": _kind(job)})
+        self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": numbers.kind_of(job)})
 
     def _count(self, job: outbox.Claimed, result: str, code: int | None = None) -> None:
-        labels = {"type": _kind(job), "result": result, "code": "" if code is None else str(code)}
+        labels = {"type": numbers.kind_of(job), "result": result, "code": "" if code is None else str(code)}
         self._tally.count("wahub_sends_total", labels)
 
     def _passed(self, number: Number) -> None:
@@ -385,30 +385,6 @@ class Sender:
         self._count(job, "failed", exc.code)
         is_send = job.kind == outbox.JobKind.SEND.value
         self._recorder.put(Failed(job.job_id, job.message_id if is_send else None, exc))
-
-
-def _outbound(job: outbox.Claimed) -> base.Outbound | None:
-    """The message a send job carries, in provider-neutral terms; None for a read receipt."""
-    if job.kind != outbox.JobKind.SEND.value:
-        return None
-    recipient = base.Recipient(group_id=job.group_id, wa_id=job.wa_id, user_id=job.user_id)
-    reference = domain.send_reference(job.message_id) if job.confirm else None
-    return base.Outbound(recipient, job.message_type, job.content, reply_to=job.reply_to_wamid, reference=reference)
-
-
-def _kind(job: outbox.Claimed) -> str:
-    """A job's message type, or ``read`` / ``typing`` for a read receipt (with the typing indicator)."""
-    if job.kind == outbox.JobKind.SEND.value:
-        return job.message_type
-    return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"
-
-
-def _ours(number: Number, now: float) -> bool:
-    return not number.leaving and number.deadline > now
-
-
-def _written(recorded: asyncio.Future[None] | None) -> bool:
-    return recorded is None or recorded.done()
 
 
 def _later(seconds: float) -> datetime:
