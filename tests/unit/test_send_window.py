@@ -121,3 +121,22 @@ def test_the_rate_never_falls_below_its_floor() -> None:
         for _ in range(10):
             window.throttled()
     assert window.current >= 100 * ratelimit.FLOOR
+
+
+def test_at_a_high_rate_sends_go_a_few_per_wake_up_and_still_evenly() -> None:
+    clock = Clock()
+    window = ratelimit.SendWindow(1000, clock=clock)
+    drive(window, clock, 1.5)  # past the ramp
+    wake_ups, sent, end = 0, [], clock.now + 2.0
+    while clock.now < end:
+        if (wait := window.try_take()) == 0:
+            sent.append(clock.now)
+        else:
+            wake_ups += 1
+            clock.now += wait + 0.0003
+    # Two to four sends per sleep rather than one (the window, exact, still holds a send now and then).
+    assert wake_ups <= len(sent) / 2
+    assert most_in_one_second(sent) <= 1000
+    # Never further ahead of the even schedule than GROUP: no burst of more than a few at one instant.
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert max(len(list(g)) for k, g in itertools.groupby(gaps, key=lambda gap: gap == 0) if k) + 1 <= 4

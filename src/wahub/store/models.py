@@ -24,6 +24,7 @@ from wahub.store.history_models import HistorySync as HistorySync
 from wahub.store.inbox_models import CannedReply as CannedReply
 from wahub.store.outbox_models import IdempotencyKey as IdempotencyKey
 from wahub.store.outbox_models import OutboxJob as OutboxJob
+from wahub.store.outbox_models import Sender as Sender
 from wahub.store.outbox_models import SendLease as SendLease
 from wahub.store.report_models import Report as Report
 from wahub.store.report_models import ReportRun as ReportRun

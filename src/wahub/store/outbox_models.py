@@ -1,5 +1,5 @@
-"""The ORM models of sending: outbox jobs, send leases and idempotency keys (re-exported by ``store/models.py``,
-where code finds the schema)."""
+"""The ORM models of sending: outbox jobs, send leases, senders and idempotency keys (re-exported by
+``store/models.py``, where code finds the schema)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,16 @@ class SendLease(Base):
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
     holder: Mapped[str] = mapped_column(sa.String(64))
     expires_at: Mapped[datetime]
+
+
+class Sender(Base):
+    """A running sender (``SendLease.holder``) and until when it counts as alive: it renews this with its leases,
+    and the leases of the numbers with work are shared out among the senders alive (``leases.fair_share``)."""
+
+    __tablename__ = "senders"
+
+    holder: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seen_until: Mapped[datetime]
 
 
 class IdempotencyKey(Base):

@@ -7,8 +7,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from wahub import domain, errors
 from wahub.provider import base
-from wahub.store import accounts
+from wahub.store import accounts, outbox
 from wahub.store.crypto import Vault
 from wahub.store.models import Account
 from wahub.worker import ratelimit
@@ -29,7 +30,17 @@ class Number:
     deadline: float = 0.0  # monotonic time until which our lease lets us send
     paused: bool = False
     waiting: int = 0  # claimed and not yet through the window
+    busy: int = 0  # claimed and its result not yet handed to the recorder
+    recorded: asyncio.Future[None] | None = None  # resolved once its results so far are written
+    leaving: bool = False  # beyond our fair share of the numbers: handed over once its sends are recorded
     active: float = field(default_factory=time.monotonic)  # when it last had work
+
+    def held(self, now: float) -> bool:
+        """Ours to send for: not leaving, and its lease not lost (a lost one left its deadline behind)."""
+        return not self.leaving and self.deadline > now
+
+    def recorded_all(self) -> bool:
+        return self.recorded is None or self.recorded.done()
 
     def may_send(self) -> bool:
         return not self.paused and time.monotonic() < self.deadline
@@ -59,3 +70,34 @@ def provider_account(account: Account, vault: Vault) -> base.Account:
         )
     token = accounts.credentials(account, vault).access_token
     return base.Account(provider=account.provider, number=account.phone_number_id or "", token=token)
+
+
+# What each provider's credential is called, and its setting: for the reason a paused account shows.
+_CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
+
+
+def refused_reason(kind: str, exc: errors.ProviderError) -> str:
+    """Why an account's sending is paused when its provider refused its credentials (Meta's 190): what the
+    admin pages, ``/readyz`` and ``wahub monitor`` show."""
+    credential, setting = _CREDENTIALS.get(kind, _CREDENTIALS["meta"])
+    return (
+        f"{kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
+        f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
+        "queued messages wait"
+    )
+
+
+def outbound(job: outbox.Claimed) -> base.Outbound | None:
+    """The message a send job carries, in provider-neutral terms; None for a read receipt."""
+    if job.kind != outbox.JobKind.SEND.value:
+        return None
+    recipient = base.Recipient(group_id=job.group_id, wa_id=job.wa_id, user_id=job.user_id)
+    reference = domain.send_reference(job.message_id) if job.confirm else None
+    return base.Outbound(recipient, job.message_type, job.content, reply_to=job.reply_to_wamid, reference=reference)
+
+
+def kind_of(job: outbox.Claimed) -> str:
+    """A job's message type, or ``read`` / ``typing`` for a read receipt (with the typing indicator)."""
+    if job.kind == outbox.JobKind.SEND.value:
+        return job.message_type
+    return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"

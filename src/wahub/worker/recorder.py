@@ -4,6 +4,7 @@ next, so at 1,000 sends/s there is one transaction per ~50 sends instead of one 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,17 +65,24 @@ class Recorder:
         self._batcher: batcher.Batcher[Result, None] = batcher.Batcher(
             self._write, max_batch=MAX_BATCH, linger=RECORD_EVERY, retry_after=1.0, name="sender-recorder"
         )
+        self._last: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         """Nothing to start: the writer starts with the first result."""
 
     def put(self, item: Result) -> None:
         try:
-            self._batcher.put(item)
+            self._last = self._batcher.put(item)
         except batcher.BatcherClosed:
             # A send cancelled at stop, reporting after the last write: its job stays claimed, and the next holder
             # of the number sends it again, flagged as a possible duplicate (as for a send cut off mid-flight).
             log.warning("a send result came after the sender stopped; its job is left to the next holder")
+
+    @property
+    def last(self) -> asyncio.Future[None] | None:
+        """Resolved once the last result put so far is written, and with it every one put before it (batches
+        are written in order, a failed one again first)."""
+        return self._last
 
     async def close(self) -> None:
         """Write every result put so far."""

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import domain, errors
+from wahub import errors
 from wahub.provider import base
 from wahub.storage.base import BlobStore
 from wahub.store import accounts, counters, db, events, leases, outbox
@@ -129,6 +129,7 @@ class Sender:
         try:
             async with db.transaction(self._sessions) as session:
                 await leases.release(session, self.holder, self._numbers, timedelta(seconds=1))
+                await leases.leave(session, self.holder)
         except Exception:
             log.exception("could not release the send leases; they run out in %s", LEASE_TTL)
 
@@ -152,12 +153,25 @@ class Sender:
                 for a, n in self._numbers.items()
                 if a not in due and n.waiting == 0 and started - n.active > RELEASE_AFTER_IDLE
             }
+            share = await leases.fair_share(session, self.holder, due, LEASE_TTL)
+            # Ours: held and not leaving (a lease lost while this sender stalled left its deadline behind).
+            kept = sorted(a for a, n in self._numbers.items() if a not in idle and n.held(started))
+            for account_id in kept[share:]:
+                self._leave(account_id)
+            # A number handed over goes once everything claimed for it is recorded: its next holder then finds no
+            # claim of ours to put back (flagged), and waits a window and the clocks' skew before its first send.
+            handed = {a for a, n in self._numbers.items() if n.leaving and n.busy == 0 and n.recorded_all()}
             if idle:
                 await leases.release(session, self.holder, idle, timedelta(seconds=1))
-                for account_id in idle:
-                    del self._numbers[account_id]
-            won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL)
+            if handed:
+                await leases.release(session, self.holder, handed, timedelta(seconds=LEASE_SAFETY))
+            for account_id in idle | handed:
+                del self._numbers[account_id]
+            room = max(0, share - sum(n.held(started) for n in self._numbers.values()))
+            won = await leases.acquire(session, self.holder, due | self._numbers.keys(), LEASE_TTL, most_new=room)
             for lease in won:
+                if lease.account_id in self._numbers and self._numbers[lease.account_id].leaving:
+                    continue  # renewed only while its last sends are recorded
                 if lease.new and (
                     count := await outbox.requeue_abandoned(session, lease.account_id, self.holder, self._confirm_grace)
                 ):
@@ -171,6 +185,13 @@ class Sender:
                 self._reclaimed = started
                 if count := await outbox.reclaim_stuck(session, self.holder, self._confirm_grace):
                     log.warning("sends that never finished go again, flagged", extra={"jobs": count})
+
+    def _leave(self, account_id: int) -> None:
+        """Stop sending for a number beyond our fair share: what waits for the window goes back unsent."""
+        number = self._numbers[account_id]
+        number.leaving = True
+        number.deadline = 0.0
+        log.info("handing a number over to another sender (fair share)", extra={"account_id": account_id})
 
     async def _hold(self, session: AsyncSession, account_id: int, renewed: float) -> None:
         account = await accounts.get(session, account_id)
@@ -213,6 +234,7 @@ class Sender:
                 claimed += [(number, job) for job in jobs]
         for number, _ in claimed:
             number.waiting += 1
+            number.busy += 1
             number.active = time.monotonic()
         return claimed
 
@@ -233,7 +255,7 @@ class Sender:
                 # Its status named it (``outbox.confirm_sent``) after the claim read it as waiting: it arrived.
                 self._recorder.put(Done(job.job_id, job.message_id, job.wamid))
                 return
-            message = _outbound(job)
+            message = numbers.outbound(job)
             if message is not None and not message.recipient.key:
                 unknown = errors.PermanentProviderError("the contact has no WhatsApp id or user id to send to")
                 self._recorder.put(Failed(job.job_id, job.message_id, unknown))
@@ -280,6 +302,8 @@ class Sender:
             # A bug here must not kill the sender; the claim comes back after CLAIM_LEASE, flagged.
             log.exception("sending failed unexpectedly", extra={"job_id": job.job_id})
         finally:
+            number.busy -= 1
+            number.recorded = self._recorder.last  # its result was put before: written once this is
             if not passed:
                 self._passed(number)
 
@@ -293,10 +317,10 @@ class Sender:
         self._count(job, "retried", exc.code)
 
     def _answered(self, job: outbox.Claimed, started: float) -> None:
-        self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": _kind(job)})
+        self._tally.observe("wahub_send_latency_seconds", time.monotonic() - started, {"type": numbers.kind_of(job)})
 
     def _count(self, job: outbox.Claimed, result: str, code: int | None = None) -> None:
-        labels = {"type": _kind(job), "result": result, "code": "" if code is None else str(code)}
+        labels = {"type": numbers.kind_of(job), "result": result, "code": "" if code is None else str(code)}
         self._tally.count("wahub_sends_total", labels)
 
     def _passed(self, number: Number) -> None:
@@ -339,7 +363,7 @@ class Sender:
                     extra={"account_id": number.account_id, "number": number.address},
                 )
             number.paused = True
-            self._recorder.put(Paused(number.account_id, refused_reason(number.kind, exc)))
+            self._recorder.put(Paused(number.account_id, numbers.refused_reason(number.kind, exc)))
             self._recorder.put(Again(job.job_id, job.message_id, utcnow(), summary, counted=False))
             self._count(job, "paused", exc.code)
             return
@@ -361,37 +385,6 @@ class Sender:
         self._count(job, "failed", exc.code)
         is_send = job.kind == outbox.JobKind.SEND.value
         self._recorder.put(Failed(job.job_id, job.message_id if is_send else None, exc))
-
-
-# What each provider's credential is called, and its setting: for the reason a paused account shows.
-_CREDENTIALS = {"meta": ("access token", "WAHUB_ACCESS_TOKEN"), "twilio": ("auth token", "WAHUB_TWILIO_AUTH_TOKEN")}
-
-
-def refused_reason(kind: str, exc: errors.ProviderError) -> str:
-    """Why an account's sending is paused when its provider refused its credentials (Meta's 190): what the
-    admin pages, ``/readyz`` and ``wahub monitor`` show."""
-    credential, setting = _CREDENTIALS.get(kind, _CREDENTIALS["meta"])
-    return (
-        f"{kind.capitalize()} refused the {credential} ({exc.code}: {exc.message}); replace it (wahub "
-        f"account update --{credential.replace(' ', '-')}, or {setting} and restart) and sending resumes; "
-        "queued messages wait"
-    )
-
-
-def _outbound(job: outbox.Claimed) -> base.Outbound | None:
-    """The message a send job carries, in provider-neutral terms; None for a read receipt."""
-    if job.kind != outbox.JobKind.SEND.value:
-        return None
-    recipient = base.Recipient(group_id=job.group_id, wa_id=job.wa_id, user_id=job.user_id)
-    reference = domain.send_reference(job.message_id) if job.confirm else None
-    return base.Outbound(recipient, job.message_type, job.content, reply_to=job.reply_to_wamid, reference=reference)
-
-
-def _kind(job: outbox.Claimed) -> str:
-    """A job's message type, or ``read`` / ``typing`` for a read receipt (with the typing indicator)."""
-    if job.kind == outbox.JobKind.SEND.value:
-        return job.message_type
-    return "typing" if job.kind == outbox.JobKind.READ_TYPING.value else "read"
 
 
 def _later(seconds: float) -> datetime:

@@ -22,7 +22,7 @@ from wahub import domain, errors
 from wahub.store import accounts, db, tokens
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, utcnow
-from wahub.worker.sender import refused_reason
+from wahub.worker.numbers import refused_reason
 
 log = logging.getLogger(__name__)
 
