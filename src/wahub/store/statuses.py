@@ -78,7 +78,7 @@ def advance(message: Message, reached: Reached) -> None:
         setattr(message, name, value)
 
 
-def _row(account_id: int, update: domain.StatusUpdate, message_id: int | None) -> dict[str, Any]:
+def _row(account_id: int, update: domain.StatusUpdate, message_id: int | None, now: datetime) -> dict[str, Any]:
     first = update.errors[0] if update.errors else None
     who = update.participant if update.participant is not None else update.recipient
     return {
@@ -94,7 +94,7 @@ def _row(account_id: int, update: domain.StatusUpdate, message_id: int | None) -
         "pricing": update.pricing,
         "conversation": update.conversation,
         "raw": update.raw,
-        "created_at": utcnow(),
+        "created_at": now,
     }
 
 
@@ -115,14 +115,13 @@ async def record_many(
         return
     keys = {(account_id, update.provider_id) for account_id, update in updates}
     states, copies = await _states(session, keys)
-    rows = [
-        _row(account_id, update, states[key]["id"] if (key := (account_id, update.provider_id)) in states else None)
-        for account_id, update in updates
-    ]
+    now = utcnow()
+    ids = {key: state["id"] for key, state in states.items()}
+    rows = [_row(account_id, update, ids.get((account_id, update.provider_id)), now) for account_id, update in updates]
     await upsert.insert_ignore_rows(session, StatusRecord.__table__, rows)  # type: ignore[arg-type]
     found = {key for key in keys if key in states}
     earlier = await _to_apply(session, found)
-    changed: dict[int, dict[str, Any]] = {}
+    changed: dict[int, set[str]] = {}  # message id -> the columns this batch moved
     stopped: list[tuple[int, datetime]] = []  # messages the user's marketing stop failed (131050)
     for record in _in_order([row for row in rows if row["message_id"] is not None] + earlier):
         state = states[(record["account_id"], record["wamid"])]
@@ -134,21 +133,12 @@ async def record_many(
         delta = changes(state, reached)
         if delta:
             state.update(delta)
-            changed[state["id"]] = state
+            changed.setdefault(state["id"], set()).update(delta)
             if out is not None and "status" in delta:
                 _report(out, state, reached)
             if _stops_marketing(delta.get("status"), reached):
                 stopped.append((state["id"], reached.at))
-    if changed:
-        table: sa.Table = Message.__table__  # type: ignore[assignment]
-        update = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("target_id"))
-            .values({c: sa.bindparam(f"new_{c}") for c in _COLUMNS})
-        )
-        await session.execute(
-            update, [{"target_id": mid, **{f"new_{c}": st[c] for c in _COLUMNS}} for mid, st in changed.items()]
-        )
+    await _write_moves(session, changed, {state["id"]: state for state in states.values()})
     if stopped:
         await audiences.opt_out_by_messages(session, stopped)
     waiting = {(record["account_id"], record["wamid"]) for record in earlier}
@@ -156,6 +146,24 @@ async def record_many(
         await _attach_records(session, waiting - copies)
     if waiting & copies:
         await _attach_records(session, waiting & copies, copy=True)
+
+
+async def _write_moves(session: AsyncSession, changed: dict[int, set[str]], states: dict[int, dict[str, Any]]) -> None:
+    """Write the moved columns of these messages: one executemany per set of columns (a batch has a handful:
+    status with its time, mostly), each row only what moved, not every status column."""
+    by_columns: dict[tuple[str, ...], list[int]] = {}
+    for mid, moved in changed.items():
+        by_columns.setdefault(tuple(sorted(moved)), []).append(mid)
+    table: sa.Table = Message.__table__  # type: ignore[assignment]
+    for columns, mids in by_columns.items():
+        update = (
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("target_id"))
+            .values({c: sa.bindparam(f"new_{c}") for c in columns})
+        )
+        await session.execute(
+            update, [{"target_id": mid, **{f"new_{c}": states[mid][c] for c in columns}} for mid in mids]
+        )
 
 
 _STATE_COLUMNS = (

@@ -47,8 +47,8 @@ def signed_part(
     """The part of ``parsed`` that the app secret which signed it may change, and how many changes were left out.
     One webhook URL serves every account, so a body verified by one app's secret must not change another app's
     numbers (``signature.key_id``). ``signed_by`` None: journaled before wahub recorded signers; taken whole."""
-    if signed_by is None:
-        return parsed, 0
+    if signed_by is None or not _any_foreign(parsed, known, signed_by):
+        return parsed, 0  # nearly every event: nothing to leave out, nothing rebuilt
     kept = domain.ParsedWebhook(
         messages=[m for m in parsed.messages if not known.foreign(signed_by, m.phone_number_id)],
         statuses=[s for s in parsed.statuses if not known.foreign(signed_by, s.phone_number_id)],
@@ -59,6 +59,13 @@ def signed_part(
     )
     refused = _size(parsed) - _size(kept)
     return (kept if refused else parsed), refused
+
+
+def _any_foreign(parsed: domain.ParsedWebhook, known: Accounts, signed_by: str) -> bool:
+    numbered = (parsed.messages, parsed.statuses, parsed.preferences, parsed.errors, parsed.groups)
+    return any(known.foreign(signed_by, item.phone_number_id) for kind in numbered for item in kind) or any(
+        known.foreign(signed_by, e.phone_number_id, e.waba_id) for e in parsed.account_events
+    )
 
 
 def is_empty(parsed: domain.ParsedWebhook) -> bool:

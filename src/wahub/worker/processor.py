@@ -175,6 +175,7 @@ class Processor:
     def _count(self, batch: Sequence[events.Claimed], counts: apply.Counts, failed: set[int]) -> None:
         """What ``/metrics`` shows of this batch: each event's result, what it held, and its ingest lag."""
         now = utcnow()
+        held: Counter[Held] = Counter()
         for index, event in enumerate(batch):
             if not event.done:
                 result = "retried"
@@ -187,8 +188,10 @@ class Processor:
             self._tally.bump(_EVENTS[result])
             if event.done:
                 self._tally.observe("wahub_webhook_ingest_lag_seconds", (now - event.received_at).total_seconds())
-            for held, n in counts.get(index, Counter()).items():
-                self._tally.count("wahub_webhook_items_total", _labels(held), n)
+            if index in counts:
+                held.update(counts[index])
+        for item, n in held.items():  # a batch holds a handful of kinds: labels spelled once each
+            self._tally.count("wahub_webhook_items_total", _labels(item), n)
 
     async def _one_by_one(
         self,
