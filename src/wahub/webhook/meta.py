@@ -44,9 +44,10 @@ class MalformedPayload(ValueError):
     """The webhook body is not a Meta webhook payload."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Change:
-    """What one change's items share: the business number it is about, its contacts, its fallback time."""
+    """What one change's items share: the business number it is about, its contacts, its fallback time.
+    (Built for every event the processor reads: not frozen, whose ``__init__`` costs twice as much.)"""
 
     field: str
     waba_id: str
@@ -54,7 +55,8 @@ class _Change:
     business_number: str | None
     contacts: tuple[ContactRef, ...]
     entry_time: datetime | None
-    received: datetime
+    # When the change is read, for items without a time of their own (taken once, at the first such item).
+    received: datetime | None = None
 
     def contact(self, wa_id: str | None, user_id: str | None) -> ContactRef:
         """The user with these ids, named from the change's ``contacts`` when one of them matches."""
@@ -64,7 +66,12 @@ class _Change:
         return ContactRef(wa_id=wa_id, user_id=user_id)
 
     def time(self, value: Any) -> datetime:
-        return timestamp(value) or self.received
+        found = timestamp(value) or self.entry_time
+        if found is None:
+            if self.received is None:
+                self.received = datetime.now(tz=UTC)
+            found = self.received
+        return found
 
     def is_business(self, number: str | None) -> bool:
         return _same_number(number, self.business_number)
@@ -111,9 +118,8 @@ def _read_change(entry: dict[str, Any], change: dict[str, Any], result: domain.P
         waba_id=waba_id,
         phone_number_id=phone_number_id,
         business_number=ident(metadata.get("display_phone_number")),
-        contacts=tuple(_contact(raw) for raw in dicts(value.get("contacts"))),
+        contacts=tuple([_contact(raw) for raw in dicts(value.get("contacts"))]),
         entry_time=entry_time,
-        received=entry_time or datetime.now(tz=UTC),
     )
     reader(context, value, result)
 
@@ -222,7 +228,7 @@ def _status(change: _Change, status: dict[str, Any]) -> domain.StatusUpdate:
     return domain.StatusUpdate(
         phone_number_id=change.phone_number_id,
         provider_id=provider_id,
-        status=MessageStatus(text(status.get("status")) or MessageStatus.UNKNOWN.value),
+        status=_STATUSES.get(text(status.get("status")) or "unknown") or MessageStatus.UNKNOWN,
         timestamp=change.time(status.get("timestamp")),
         recipient=recipient,
         raw=status,
@@ -334,6 +340,8 @@ def _record_errors(change: _Change, errors: Any, raw: dict[str, Any], result: do
 
 
 def _errors(value: Any) -> tuple[domain.ProviderErrorInfo, ...]:
+    if not value:  # nearly always: no errors
+        return ()
     return tuple(
         domain.ProviderErrorInfo(
             code=_code(error.get("code")),
@@ -368,6 +376,7 @@ def _same_number(a: str | None, b: str | None) -> bool:
     return bool(digits_a) and digits_a == "".join(ch for ch in b if ch in _DIGITS)
 
 
+_STATUSES: dict[Any, MessageStatus] = {status.value: status for status in MessageStatus}
 _READERS = {
     "messages": _read_messages,
     "smb_message_echoes": _read_echoes,
