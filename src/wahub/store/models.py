@@ -165,7 +165,17 @@ class StatusRecord(Base):
     ``message_id`` is empty while the message is unknown (the status overtook the send's result)."""
 
     __tablename__ = "message_statuses"
-    __table_args__ = (sa.UniqueConstraint("account_id", "wamid", "status", "recipient"),)
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "wamid", "status", "recipient"),
+        # The few statuses still waiting for their message, looked up for every batch of statuses.
+        sa.Index(
+            "ix_message_statuses_unattached",
+            "account_id",
+            "wamid",
+            sqlite_where=sa.text("message_id IS NULL"),
+            postgresql_where=sa.text("message_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id", ondelete="CASCADE"))
