@@ -21,7 +21,8 @@ UNATTACHED = sa.text("message_id IS NULL")
 # PostgreSQL: a status moves its message three times or so (sent, delivered, read). With full pages each new
 # version of the row goes to another page, and every index of messages (the GIN of search_vector among them)
 # gets an entry again; with room left on the page it is a HOT update, which writes no index. New pages only.
-FILLFACTOR = 80
+# Measured (4,000 events drained, HOT updates of messages): fillfactor 100: 3%, 80: 25%, 70: 44%, 60: 67%.
+FILLFACTOR = 70
 
 
 def upgrade() -> None:
