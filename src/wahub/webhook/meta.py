@@ -47,7 +47,7 @@ class MalformedPayload(ValueError):
 @dataclass(slots=True)
 class _Change:
     """What one change's items share: the business number it is about, its contacts, its fallback time.
-    (Built for every event the processor reads: not frozen, whose ``__init__`` costs twice as much.)"""
+    (Built for every event the processor reads: not frozen, as a frozen dataclass's ``__init__`` costs more.)"""
 
     field: str
     waba_id: str
