@@ -1,7 +1,7 @@
 """the processor's statuses: an index of the unattached ones only, and room for HOT updates of messages
 
 Revision ID: 0034
-Revises: 0035
+Revises: 0033
 Create Date: 2026-12-01 18:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0034"
-down_revision: str | None = "0035"
+down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
