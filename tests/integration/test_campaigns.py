@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fakegraph.templates import TEMPLATES
 from tests.integration.conftest import WABA_ID
 from wahub import domain
-from wahub.automations.campaigns import CampaignRunner
+from wahub.automations.campaigns import AHEAD, CampaignRunner
 from wahub.domain import ContactRef
-from wahub.store import audiences, contacts, conversations, db, entities, outbox, templates
+from wahub.store import audiences, contacts, conversations, db, entities, outbound, outbox, templates
 from wahub.store.models import Account, CampaignRecipient, Contact, OutboxJob, utcnow
 
 PROMO = {"name": "seasonal_promotion", "language": "en_US"}
@@ -264,3 +264,33 @@ async def test_a_held_send_waiting_for_its_status_is_settled_by_it_and_resume_do
     assert states == {first.message_id: "done", second.message_id: "pending"}
     cancelled = (await client.post(f"/api/v1/campaigns/{campaign_id}/cancel")).json()
     assert cancelled["totals"]["skipped"] == 1 and cancelled["totals"]["queued"] == 1  # the confirmed one stays
+
+
+async def test_a_step_queues_only_what_the_numbers_rate_leaves_room_for_other_sends_counted(
+    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    """A campaign keeps ``AHEAD`` seconds of its account's send rate of due sends in the outbox, counting the
+    number's other sends (API sends, broadcasts, other campaigns): the number's rate is the one limit."""
+    hello = {"name": "hello_world", "language": "en_US"}
+    async with db.transaction(sessions) as session:
+        row = await session.get(Account, account.id)
+        assert row is not None
+        row.send_rate = 5  # room for int(AHEAD * 5) due sends
+        others = [
+            outbound.QueuedSend(
+                account,
+                ContactRef(wa_id=f"141555502{i:02d}"),
+                domain.MessageType.TEMPLATE,
+                {"template": {"name": "hello_world", "language": {"code": "en_US"}}},
+                free_form=False,
+            )
+            for i in range(7)
+        ]
+        await outbound.queue_many(session, others)
+    numbers = [f"+141555503{i:02d}" for i in range(20)]
+    body = {"name": "Busy number", "template": hello, "audience": {"numbers": numbers}}
+    campaign_id = (await client.post("/api/v1/campaigns", json=body)).json()["id"]
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/start")).status_code == 200
+    assert await CampaignRunner(sessions).run_once() == 1  # no sender runs here: nothing leaves the outbox
+    queued = [r for r in await _recipients(sessions, campaign_id) if r.message_id is not None]
+    assert len(queued) == int(AHEAD * 5) - len(others)
