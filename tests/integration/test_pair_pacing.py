@@ -7,9 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.conftest import OpenWindow
 from tests.support import eventually
+from wahub import domain
+from wahub.domain import ContactRef
+from wahub.store import db, outbound
+from wahub.store.models import Account
 from wahub.worker import ratelimit
 
 ADA, BO = "14155550101", "14155550102"
@@ -26,17 +31,28 @@ async def _windows(open_window: OpenWindow) -> None:
     await open_window(ADA, BO)
 
 
+def _text(account: Account, wa_id: str, body: str) -> outbound.QueuedSend:
+    return outbound.QueuedSend(account, ContactRef(wa_id=wa_id), domain.MessageType.TEXT, {"text": {"body": body}})
+
+
 async def test_a_busy_recipient_waits_alone_and_meta_never_answers_131056(
-    client: httpx.AsyncClient, worker: None, graph_url: str
+    client: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
+    account: Account,
+    worker: None,
+    graph_url: str,
 ) -> None:
     async with httpx.AsyncClient(base_url=graph_url) as fake:
         faults = {"pair_limit": 4, "pair_window_s": 1.0}
         assert (await fake.post("/_fake/faults", json=faults)).status_code == 200
-        to_ada = [
-            (await client.post("/api/v1/messages", json={"to": ADA, "text": {"body": f"m{i}"}})).json()["id"]
-            for i in range(6)
-        ]
-        to_bo = (await client.post("/api/v1/messages", json={"to": BO, "text": {"body": "hi"}})).json()["id"]
+        # Queued in one transaction, so the sender sees them together whatever the machine's speed (seven API
+        # calls one after another took more than the pair's second on a slow CI machine: Ada's third was due).
+        async with db.transaction(sessions) as session:
+            queued = await outbound.queue_many(
+                session, [_text(account, ADA, f"m{i}") for i in range(6)] + [_text(account, BO, "hi")]
+            )
+        ids = [r[0].id for r in queued if not isinstance(r, Exception)]
+        to_ada, to_bo = ids[:6], ids[6]
 
         async def accepted(message_id: int) -> dict[str, Any] | None:
             body: dict[str, Any] = (await client.get(f"/api/v1/messages/{message_id}")).json()
