@@ -1,18 +1,16 @@
 """Campaigns: one template sent to many contacts through the outbox, a chunk at a time, and what became of each.
 
-States: ``draft`` → (start) ``scheduled`` (a ``start_at`` to come) → ``running`` → ``completed``; ``running`` or
-``scheduled`` → (pause) ``paused`` → (resume) ``running``; any but the ended → (cancel) ``cancelled``. A
-transition the state does not allow is a ``Conflict``.
+States: ``draft`` → (start) ``scheduled`` (``start_at`` to come) → ``running`` → ``completed``; ``running`` or
+``scheduled`` → (pause) ``paused`` → (resume) ``running``; any open → (cancel) ``cancelled``; else ``Conflict``.
 
 A campaign is a job queue (``queues.py``): due while running, or scheduled and its time has come. The runner
-(``automations/campaigns.py``) claims it, queues its next pending recipients (``outbound.queue_many``) and marks
-each ``queued`` with its message in the same transaction, so a recipient is queued once even if the worker
-dies. Pausing holds the campaign's outbox jobs not taken yet (``outbox.JobState.HELD``) in the pausing
-transaction, so only sends a sender had already claimed still go out; resuming puts them back.
+(``automations/campaigns.py``) claims it, queues its next pending recipients (``outbound.queue_ids``) and marks
+each ``queued`` with its message in that transaction: queued once even if the worker dies. Pausing holds the
+campaign's outbox jobs not taken yet (``outbox.JobState.HELD``) in the pausing transaction, so only sends a
+sender had already claimed still go out; resuming puts them back.
 
-A recipient's result is its own (``pending``, ``skipped``) until it is queued, then its message's status, read
-by a join: ``queued``, ``sent``, ``delivered``, ``read``, ``failed``; a failure for one of Meta's marketing
-limits (131049, 131050) counts as ``skipped``, with Meta's reason."""
+A recipient's result is its own (``pending``, ``skipped``) until queued, then its message's status by a join
+(``queued`` … ``failed``; a failure for Meta's marketing limits 131049/131050 counts as ``skipped``, with a reason)."""
 
 from __future__ import annotations
 

@@ -110,13 +110,10 @@ async def claim(
     *,
     processed_until: datetime | None = None,
 ) -> list[Claimed]:
-    """Take up to ``limit`` due jobs of the account for ``holder`` (who holds the account's send lease), in
-    due order. ``lease`` bounds how long a claim may stay unrecorded before its holder itself gives it back
-    (``reclaim_stuck``). The caller commits the claim before sending.
-
-    ``processed_until``: every webhook received before this time is processed (``events.oldest_waiting``). A send
-    that waits for its status (``awaits_status``) is due only once that covers the end of its grace: until then
-    its status may be among the webhooks still waiting (None: when due, as any job)."""
+    """Take up to ``limit`` due jobs of the account for ``holder`` (who holds its send lease), in due order, for
+    at most ``lease`` unrecorded (``reclaim_stuck``); the caller commits the claim before sending. A send awaiting
+    its status is due only once ``processed_until`` (every webhook received before it processed) covers the end
+    of its grace: its status may be among the webhooks still waiting (None: when due, as any job)."""
     where = [_JOBS.c.account_id == account_id]
     if processed_until is not None:
         where.append(sa.or_(~_JOBS.c.awaits_status, _JOBS.c.run_at <= processed_until))
