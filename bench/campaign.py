@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import send_fakes as fakes  # bench/send_fakes.py
-from send import cpu_seconds, run_baseline, summarize  # bench/send.py
+from send import cpu_seconds, per_second, run_baseline, summarize  # bench/send.py
 from serving import BenchError, free_port, wait_port  # bench/serving.py
 
 from fakegraph.control import max_in_window
@@ -72,6 +72,32 @@ class Run:
     killed_at: int | None = None
     totals: dict[str, int] = field(default_factory=dict)
     cpu_ms_per_1000: float = 0.0
+    per_second: list[int] = field(default_factory=list)  # arrivals in each second from the first
+    wahub_cpu_s: float = 0.0  # every wahub process and its children (the processor), start to completion
+    fakegraph_cpu_s: float = 0.0
+
+
+def tree_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each process in ``pids`` and of every live descendant of them."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(child for child, parent in parents.items() if parent == pid)
+    cpu = {}
+    for pid in found:
+        try:
+            cpu[pid] = cpu_seconds(pid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return cpu
 
 
 class Api:
@@ -237,6 +263,8 @@ def run_wahub(args: argparse.Namespace, workdir: Path, database_url: str) -> tup
         result.create_s = round(time.monotonic() - started, 2)
         log(f"created campaign {campaign['id']} of {args.recipients:,} recipients in {result.create_s} s; starting")
         cpu0 = {pid: cpu_seconds(pid) for pid in wahub.senders()}
+        every0 = tree_cpu([p.pid for p in wahub.procs.values()])
+        graph0 = cpu_seconds(graph.proc.pid)
         start_wall = time.time()
         api("POST", f"/api/v1/campaigns/{campaign['id']}/start")
         killed = False
@@ -259,6 +287,9 @@ def run_wahub(args: argparse.Namespace, workdir: Path, database_url: str) -> tup
                 raise BenchError(f"the campaign did not finish: {now}\n{wahub.logs()}")
             time.sleep(0.1)
         result.to_results_s = round(time.time() - start_wall, 2)
+        every = tree_cpu([p.pid for p in wahub.procs.values()])
+        result.wahub_cpu_s = round(sum(cpu - every0.get(pid, 0.0) for pid, cpu in every.items()), 2)
+        result.fakegraph_cpu_s = round(cpu_seconds(graph.proc.pid) - graph0, 2)
         first = api("GET", f"/api/v1/campaigns/{campaign['id']}/recipients?limit=1")["items"][0]
         result.to_first_queued_s = round(
             (datetime.fromisoformat(first["queued_at"]) - datetime.fromisoformat(now["started_at"])).total_seconds(), 3
@@ -271,6 +302,7 @@ def run_wahub(args: argparse.Namespace, workdir: Path, database_url: str) -> tup
         result.to_last_send_s = round(arrivals[-1] - start_wall, 2)
         result.max_per_1s = max_in_window(arrivals, 1.0)
         result.sustained_per_s = summarize("wahub", arrivals, cpu).sustained_per_s
+        result.per_second = per_second(arrivals)
         result.cpu_ms_per_1000 = round(cpu * 1000 / len(arrivals) * 1000, 1)
         result.sent_twice = sum(1 for count in per_recipient.values() if count > 1)
         result.missing = len({n.lstrip("+") for n in numbers} - set(per_recipient))
@@ -296,12 +328,17 @@ def render(args: argparse.Namespace, baseline: Any, run: Run) -> str:
         f"wahub: {run.to_first_queued_s:.3f} s)",
         f"start -> last send at fakegraph: {run.to_last_send_s:.2f} s (bar {bar:.0f} s: "
         f"{'PASS' if run.to_last_send_s <= bar else 'FAIL'}); sustained {run.sustained_per_s:,.0f}/s",
+        f"arrivals in each second from the first: {' '.join(map(str, run.per_second))}",
         f"largest count in any 1-s window: {run.max_per_1s:,} (limit {args.rate:,}: "
         f"{'PASS' if run.max_per_1s <= args.rate else 'FAIL'})",
         f"recipients sent twice: {run.sent_twice}, never sent: {run.missing} "
         f"({'PASS' if run.sent_twice == run.missing == 0 else 'FAIL'})",
         f"start -> campaign completed (every recipient with its result): {run.to_results_s:.2f} s; totals {run.totals}",
         f"sending processes' CPU: {run.cpu_ms_per_1000:,.0f} ms per 1,000 messages",
+        f"CPU from start to completion: wahub (every process) {run.wahub_cpu_s:.1f} s, fakegraph "
+        f"{run.fakegraph_cpu_s:.1f} s; at {args.rate:,}/s they would need "
+        f"{(run.wahub_cpu_s + run.fakegraph_cpu_s) * args.rate / args.recipients:.2f} cores "
+        f"(wahub {run.wahub_cpu_s * args.rate / args.recipients:.2f}) of this machine's {os.cpu_count()}",
     ]
     if run.killed_at is not None:
         lines.append(f"kill -9 of the sending worker after {run.killed_at:,} sends, restarted at once")
