@@ -22,9 +22,10 @@ WINDOW_GUARD = 0.02
 CATCH_UP = 0.02
 # Sends whose turns in the even spacing fall within this of each other go together, on one wake-up of the event
 # loop instead of one each (at 1,000/s, with 3 ms: two to four per wake-up instead of a sleep per send; the
-# window's CPU per send 110 -> 47 us in bench/send_window.py). Off: with 3 ms, tests/acceptance/test_topology.py
-# saw 201 arrivals at fakegraph in one second at a limit of 200, twice on 2026-12-01, and never before it.
-GROUP = 0.0
+# window's CPU per send 204 -> 78 us in bench/send_window.py; interleaved, 10,000-recipient campaign 11.5-12.8 s
+# without it, 10.9-11.0 s with it, sender's CPU -15%). It was off for a day: test_topology's 201-203 arrivals in a
+# second at 200 came from fakegraph's own loop starved on two cores, with grouping on or off (docs/decisions.md).
+GROUP = 0.003
 # When Meta answers 130429 to more than THROTTLED_SHARE of a window's sends (at least two), the number's rate
 # drops to SLOWDOWN of what it was (at most once per window), never below FLOOR of its configured rate, and
 # climbs back by RECOVERY of it per second. A few scattered 130429s (a blip at Meta's side) are only retried:
