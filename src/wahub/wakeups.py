@@ -23,7 +23,6 @@ class Channel(enum.StrEnum):
     EVENTS = "events"
     OUTBOX = "outbox"
     STREAM = "stream"  # live stream events committed in another process (the processor child)
-    CAMPAIGNS = "campaigns"  # a campaign started or resumed: the runner's next step now
 
 
 class Notifier:

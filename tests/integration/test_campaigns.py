@@ -4,8 +4,6 @@ transition the state does not allow. Running them against fakegraph is ``test_ca
 
 from __future__ import annotations
 
-import asyncio
-import math
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fakegraph.templates import TEMPLATES
 from tests.integration.conftest import WABA_ID
 from wahub import domain
-from wahub.automations.campaigns import AHEAD, CHUNK, LATE_SHARE, CampaignRunner
+from wahub.automations.campaigns import AHEAD, CampaignRunner
 from wahub.domain import ContactRef
 from wahub.store import audiences, contacts, conversations, db, entities, outbound, outbox, templates
 from wahub.store.models import Account, CampaignRecipient, Contact, OutboxJob, utcnow
@@ -266,31 +264,6 @@ async def test_a_held_send_waiting_for_its_status_is_settled_by_it_and_resume_do
     assert states == {first.message_id: "done", second.message_id: "pending"}
     cancelled = (await client.post(f"/api/v1/campaigns/{campaign_id}/cancel")).json()
     assert cancelled["totals"]["skipped"] == 1 and cancelled["totals"]["queued"] == 1  # the confirmed one stays
-
-
-async def test_a_step_that_comes_late_queues_what_the_rate_sent_meanwhile_not_one_chunk(
-    client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], account: Account
-) -> None:
-    """On SQLite a step can wait for the write lock behind the processor for a second: if it then queued one
-    chunk (CHUNK), a campaign could not go faster than a chunk per wait. A late step queues what the number's rate
-    sent since the last one (LATE_SHARE of it more), within the AHEAD seconds the outbox keeps."""
-    rate, late = 500, 0.6
-    async with db.transaction(sessions) as session:
-        row = await session.get(Account, account.id)
-        assert row is not None
-        row.send_rate = rate
-    numbers = [f"+14155{i:06d}" for i in range(1_000)]
-    body = {"name": "Late steps", "template": {"name": "hello_world", "language": "en_US"}}
-    campaign_id = (await client.post("/api/v1/campaigns", json={**body, "audience": {"numbers": numbers}})).json()["id"]
-    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/start")).status_code == 200
-    runner = CampaignRunner(sessions)
-    assert await runner.run_once() == 1
-    first = sum(r.message_id is not None for r in await _recipients(sessions, campaign_id))
-    assert first == CHUNK  # a first step queues one chunk: it cannot know how late it is
-    await asyncio.sleep(late)  # no sender runs here: the first chunk stays due
-    assert await runner.run_once() == 1
-    second = sum(r.message_id is not None for r in await _recipients(sessions, campaign_id)) - first
-    assert math.ceil(rate * late * LATE_SHARE) <= second <= int(AHEAD * rate) - first
 
 
 async def test_a_step_queues_only_what_the_numbers_rate_leaves_room_for_other_sends_counted(

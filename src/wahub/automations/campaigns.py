@@ -1,7 +1,6 @@
 """Campaigns (``store/campaigns.py``): creating one from an account, an approved template, an audience and its
-parameters; and running them, one more job kind on the shared claim/lease path, stepped by the worker every
-``EVERY`` seconds in a task beside the sender's (``runner.Worker``), so that a step waiting for SQLite's write
-lock holds up no claim of the sender's.
+parameters; and running them, one more job kind on the shared claim/lease path, run by the worker in the
+sender's loop before each of its steps (``runner.Worker``), as the schedules are. No loop and no sleep of its own.
 
 The throttle is the outbox's: the runner queues a running campaign's next chunk of recipients only while fewer
 of the account's sends are due in the outbox than ``AHEAD`` seconds of its send rate (the campaign's and any
@@ -18,7 +17,6 @@ queued) is skipped with the reason.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -41,12 +39,9 @@ AHEAD = 2.0  # seconds of the account's send rate a campaign keeps in the outbox
 # it while it queues (about 0.12 ms a recipient on SQLite): 1,000 at a time every 0.25 s stalled the sends so
 # that a 10,000-recipient campaign at 1,000/s sustained 590/s; 250 every 0.1 s (up to 2,500/s) sustains what the
 # sender does alone (859/s against 881/s, bench/campaign.py --no-statuses, 2026-12-01). A look at a running
-# campaign takes the write lock, which the webhook path needs too. A step that comes late (on SQLite it waits for
-# the write lock behind the processor's batches: 0.1-1.1 s with Meta's statuses coming in) may queue what the
-# rate sent meanwhile, LATE_SHARE of it more, so that chunks of 250 do not cap the campaign at 250 per wait.
+# campaign takes the write lock, which the webhook path needs too.
 CHUNK = 250
 EVERY = 0.1
-LATE_SHARE = 1.5
 
 
 async def create(
@@ -124,22 +119,17 @@ class CampaignRunner:
         self._clock = clock
         self._batch = batch
         self._lease = lease
-        self.every = every
+        self._every = every
         self._last = -every
-        self._stepped: dict[int, float] = {}  # campaign id: when this runner last queued for it (monotonic)
 
-    async def run_due(self) -> int:
+    async def run_due(self) -> None:
         """Work on every due campaign, if the last look was ``every`` ago or more (``runner.Worker`` runs this
-        every ``every`` seconds, in a task beside the sender's); returns how many campaigns took a step."""
-        if time.monotonic() - self._last < self.every:
-            return 0
+        before each of the sender's steps)."""
+        if time.monotonic() - self._last < self._every:
+            return
         self._last = time.monotonic()
-        stepped = 0
-        while (count := await self.run_once()) > 0:
-            stepped += count
-            if count < self._batch:
-                break
-        return stepped
+        while await self.run_once() == self._batch:
+            pass
 
     async def run_once(self) -> int:
         """One step of up to ``batch`` due campaigns in one transaction; returns how many. A read first: with
@@ -181,11 +171,9 @@ class CampaignRunner:
             stopped = await campaigns.stop_jobs(session, campaign.id, reason)
             log.warning("campaign %s paused: template not approved, %d sends cancelled", campaign.id, stopped)
             return {**values, "state": campaigns.State.PAUSED.value, "stopped_reason": reason}
-        rate = account.send_rate or self._rate
-        last = self._stepped.get(campaign.id)
-        most = CHUNK if last is None else max(CHUNK, math.ceil(rate * (time.monotonic() - last) * LATE_SHARE))
-        room = min(most, int(AHEAD * rate) - await campaigns.due_sends(session, account.id))
-        self._stepped[campaign.id] = time.monotonic()
+        room = min(
+            CHUNK, int(AHEAD * (account.send_rate or self._rate)) - await campaigns.due_sends(session, account.id)
+        )
         if room > 0:
             chunk = await campaigns.next_pending(session, campaign.id, room)
             queued = await self._queue(session, account, campaign, chunk)
@@ -195,7 +183,6 @@ class CampaignRunner:
             done = not await campaigns.any_pending(session, campaign.id)
         if done and not await campaigns.unsent(session, campaign.id):
             values.update(state=campaigns.State.COMPLETED.value, finished_at=now)
-            self._stepped.pop(campaign.id, None)
             log.info("campaign %s completed", campaign.id)
         return values
 

@@ -73,16 +73,9 @@ class Worker:
             sends: Callable[[], Awaitable[int]] = self._sender.run_once
             if self._schedules is not None:
                 sends = _after(self._schedules.run_due, sends)
-            loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
             if self._campaigns is not None:
-                # In a task of its own: on SQLite a step waits for the write lock behind the processor's batches
-                # (measured: 0.1-1.1 s with Meta's statuses coming in), and the sender's claims must not wait too.
-                runner = self._campaigns
-                loops.append(
-                    asyncio.create_task(
-                        self._ticking("campaigns", runner.run_due, Channel.CAMPAIGNS, runner.every, stop)
-                    )
-                )
+                sends = _after(self._campaigns.run_due, sends)
+            loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
             loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))
@@ -139,21 +132,6 @@ class Worker:
                 if rest > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), rest)
-
-    async def _ticking(
-        self, name: str, step: Callable[[], Awaitable[int]], channel: Channel, every: float, stop: asyncio.Event
-    ) -> None:
-        """Run ``step`` every ``every`` seconds, or at once when ``channel`` is notified, until ``stop``; a step
-        that did something (it queued sends) wakes the sender."""
-        while not stop.is_set():
-            try:
-                if await step():
-                    self._notifier.notify(Channel.OUTBOX)
-            except Exception:
-                log.exception("%s step failed", name)
-                await asyncio.sleep(ERROR_PAUSE_SECONDS)
-                continue
-            await self._notifier.wait(channel, every)
 
 
 def _after(first: Callable[[], Awaitable[None]], step: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:

@@ -78,7 +78,7 @@ async def start_campaign(campaign_id: schemas.Id, ctx: Ctx, _who: Writer) -> Cam
     """A draft starts sending now, or at its start_at if that is to come (state ``scheduled``)."""
     async with db.transaction(ctx.sessions) as session:
         out = await _out(session, await campaigns.start(session, campaign_id))
-    ctx.notifier.notify(Channel.CAMPAIGNS)  # the runner's first chunk now, not at its next tick
+    ctx.notifier.notify(Channel.OUTBOX)  # the runner goes in the sender's loop: its first chunk now, not at its poll
     return out
 
 
@@ -95,7 +95,7 @@ async def resume_campaign(campaign_id: schemas.Id, ctx: Ctx, _who: Writer) -> Ca
     """Goes on where it stopped. 409 while its template is not approved."""
     async with db.transaction(ctx.sessions) as session:
         out = await _out(session, await running.resume(session, campaign_id))
-    ctx.notifier.notify(Channel.CAMPAIGNS)
+    ctx.notifier.notify(Channel.OUTBOX)
     return out
 
 
