@@ -77,7 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    grouped = ratelimit.GROUP or 0.003  # the grouping measured (off by default)
+    grouped = ratelimit.GROUP or 0.003  # the grouping measured: the setting, or 3 ms where it is turned off
     print(f"SendWindow.take at {RATE:,}/s, {SENDS:,} sends, 256 in flight (uvloop); CPU µs per send:")
     for _ in range(args.rounds):
         for group in (None, 0.0, grouped):

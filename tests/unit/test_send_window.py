@@ -128,7 +128,7 @@ def test_the_rate_never_falls_below_its_floor() -> None:
 def test_grouped_at_a_high_rate_sends_go_a_few_per_wake_up_and_still_evenly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ratelimit, "GROUP", 0.003)  # off by default (see ratelimit.GROUP)
+    monkeypatch.setattr(ratelimit, "GROUP", 0.003)  # the value under test, whatever the default
     clock = Clock()
     window = ratelimit.SendWindow(1000, clock=clock)
     drive(window, clock, 1.5)  # past the ramp
