@@ -211,9 +211,7 @@ async def _requeue(session: AsyncSession, which: sa.ColumnElement[bool], confirm
     ``confirm_grace`` for its status; the others are due now. Those that may go again are flagged."""
     # Their messages are locked first, as a status naming one locks it (``confirm_sent``, message then job), so
     # the two cannot cross: either the status's provider id is seen here, or its settling sees the job pending.
-    await session.execute(
-        sa.select(Message.id).where(Message.id.in_(sa.select(OutboxJob.message_id).where(which))).with_for_update()
-    )
+    await messages.lock_in_order(session, sa.select(OutboxJob.message_id).where(which))
     rows = await QUEUE.release(
         session, which, {"state": JobState.PENDING.value, "run_at": utcnow()}, columns=("message_id", "kind", "confirm")
     )

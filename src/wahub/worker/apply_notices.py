@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain
 from wahub.domain import MessageStatus
-from wahub.store import account_events, groups, outbox, statuses, subscriber_webhooks
+from wahub.store import account_events, groups, messages, outbox, statuses, subscriber_webhooks
 from wahub.store.models import Account
 from wahub.worker.outcome import Held, Outcome
 
@@ -60,6 +60,12 @@ async def record_statuses(
                 Held(Outcome.STATUS if update.status is not MessageStatus.UNKNOWN else Outcome.UNKNOWN_STATUS)
             ] += 1
     if items:
+        # The messages they name, locked in one order before any is written (``messages.lock_in_order``).
+        await messages.lock_in_order(
+            session,
+            {mid for _, u in items if (mid := domain.referenced_message(u.reference)) is not None},
+            {(account_id, u.provider_id) for account_id, u in items},
+        )
         await outbox.confirm_sent(session, items)  # before: a status may name a message whose send's answer was lost
         await statuses.record_many(session, items, out)
 

@@ -92,7 +92,10 @@ class Recorder:
         done = [r for r in batch if isinstance(r, Done)]
         again = [r for r in batch if isinstance(r, Again)]
         failed = [r for r in batch if isinstance(r, Failed)]
+        written = {r.message_id for r in done if r.wamid is not None} | {r.message_id for r in again if r.maybe_sent}
+        written |= {r.message_id for r in failed if r.message_id is not None}
         async with db.transaction(self._sessions) as session:
+            await messages.lock_in_order(session, written)
             out = await subscriber_webhooks.collector(session)
             await messages.record_accepted(session, [(r.message_id, r.wamid) for r in done if r.wamid is not None], out)
             await outbox.complete_many(session, self._holder, [r.job_id for r in done])

@@ -1,0 +1,87 @@
+"""On PostgreSQL every writer of several messages at once takes their rows in the order of their ids
+(``messages.lock_in_order``): the sender's results, the processor's statuses. Seen before: with two workers and a
+web process on one database, a results batch and a statuses batch each held a row the other waited for
+(``deadlock detected``), in ``tests/acceptance/test_campaign_crash.py``.
+
+Each test holds the lower message locked from another transaction and starts a writer that names the higher one
+first: the writer must wait for the lower one before it takes the higher, so the higher one stays free meanwhile.
+A writer that took them in the order it was given would hold the higher one while it waits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.integration.test_statuses import load, queued, status
+from wahub import domain
+from wahub.store import db
+from wahub.store.models import Account, Message
+from wahub.worker import apply_notices
+from wahub.worker.recorder import Done, Recorder
+
+pytestmark = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+async def free(sessions: async_sessionmaker[AsyncSession], message_id: int) -> bool:
+    """Whether another transaction could lock this message right now."""
+    async with sessions() as session, session.begin():
+        try:
+            await session.execute(sa.select(Message.id).where(Message.id == message_id).with_for_update(nowait=True))
+        except OperationalError as exc:  # lock_not_available
+            assert "could not obtain lock" in str(exc)
+            return False
+        return True
+
+
+async def while_lower_is_held(
+    sessions: async_sessionmaker[AsyncSession], lower: int, higher: int, write: Callable[[], Awaitable[None]]
+) -> None:
+    async with sessions() as holder, holder.begin():
+        await holder.execute(sa.select(Message.id).where(Message.id == lower).with_for_update())
+        writer = asyncio.create_task(write())
+        await asyncio.sleep(0.5)  # the writer is waiting for the lower message by now
+        assert not writer.done()
+        assert await free(sessions, higher), "the writer took the higher message before the lower one"
+    await asyncio.wait_for(writer, 10)
+
+
+async def test_the_senders_results_lock_their_messages_in_id_order(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    lower, higher = await queued(sessions, account, None), await queued(sessions, account, None)
+    assert lower < higher
+
+    async def write() -> None:
+        recorder = Recorder(sessions, "test-holder")
+        recorder.put(Done(job_id=1, message_id=higher, wamid="wamid.HIGH"))  # the higher one first
+        recorder.put(Done(job_id=2, message_id=lower, wamid="wamid.LOW"))
+        await recorder.close()
+
+    await while_lower_is_held(sessions, lower, higher, write)
+    assert (await load(sessions, lower)).wamid == "wamid.LOW"
+    assert (await load(sessions, higher)).wamid == "wamid.HIGH"
+
+
+async def test_the_processors_statuses_lock_their_messages_in_id_order(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    lower, higher = await queued(sessions, account, "wamid.LOW"), await queued(sessions, account, "wamid.HIGH")
+    # The higher message's status comes first, and moves other columns (written by a statement of their own).
+    parsed = domain.ParsedWebhook(statuses=[status("wamid.HIGH", "read", 1), status("wamid.LOW", "delivered", 2)])
+
+    async def write() -> None:
+        counts: apply_notices.Counts = defaultdict(Counter)
+        async with db.transaction(sessions) as session:
+            await apply_notices.record_statuses(session, apply_notices.Accounts([account]), [(0, parsed)], counts, None)
+
+    await while_lower_is_held(sessions, lower, higher, write)
+    assert (await load(sessions, lower)).status == "delivered"
+    assert (await load(sessions, higher)).status == "read"
