@@ -158,6 +158,14 @@ async def test_kill_9_of_the_sending_worker_mid_campaign_sends_no_recipient_twic
             return bool(shown["state"] == "completed")
 
         await until(completed, 120, "the campaign did not complete after the kill", procs)
+
+        # Completed means every message reached Meta; the statuses Meta sends for the last of them come after
+        # (on a slow machine the processor is a few hundred behind then): each recipient's result follows them.
+        async def every_result_in() -> bool:
+            totals = (await api.get(f"/api/v1/campaigns/{campaign}")).json()["totals"]
+            return bool(totals["queued"] == 0)
+
+        await until(every_result_in, 60, "the statuses of the campaign's messages did not all arrive", procs)
         shown = (await api.get(f"/api/v1/campaigns/{campaign}")).json()
         await api.aclose()
     finally:
