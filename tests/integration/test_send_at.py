@@ -73,6 +73,7 @@ async def test_a_past_send_at_sends_now(
         ("tomorrow at nine", "send_at"),
         ((utcnow() + timedelta(days=400)).isoformat(), "366 days"),
     ],
+    ids=["no time zone", "not a time", "too far ahead"],  # stable: pytest-xdist's workers must collect the same ids
 )
 async def test_a_bad_send_at_is_a_422(
     client: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], send_at: str, says: str
