@@ -30,11 +30,14 @@ log = logging.getLogger(__name__)
 
 
 BATCH = 1000
-# While webhooks arrive faster than it can follow (measured: arrivals per second above the rate of its last full
+# While webhooks arrive in a storm (measured: arrivals per second above STORM times the rate of its last full
 # batch), a processor that shares the machine with intake works BUSY_SHARE of the time and leaves the rest to
 # the acks: it could not keep up anyway, the backlog is durable and is worked off at full speed once intake
-# calms down. Below its capacity it never pauses, however far behind a burst left it.
+# calms down. Below that it never pauses, however far behind a burst left it: pausing as soon as arrivals
+# passed its rate (STORM 1) halved it exactly where it was nearly keeping up, and the sustained end-to-end rate
+# fell to what it could do at half time (docs/decisions.md).
 BUSY_SHARE = 0.5
+STORM = 2.0
 RATE_WINDOW = 0.5
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
@@ -73,10 +76,11 @@ class Processor:
         """Process one batch; returns how much it did (0 when there was nothing to do)."""
         started = time.monotonic()
         done = await self._step(self._batch_size)
-        if self._busy is not None and done:
+        if self._busy is not None and done >= self._batch_size and self._busy():
             elapsed = time.monotonic() - started
-            if done >= self._batch_size and self._busy() and await self._arrivals_per_s() > done / elapsed:
-                await asyncio.sleep(elapsed * (1 - BUSY_SHARE) / BUSY_SHARE)
+            pause = pause_after(done, elapsed, await self._arrivals_per_s())
+            if pause:
+                await asyncio.sleep(pause)
         return done
 
     async def _arrivals_per_s(self) -> float:
@@ -215,6 +219,14 @@ class Processor:
                 batch[index].failed_attempt(f"{type(exc).__name__}: {exc}")
                 failed.add(index)
         return counts, failed
+
+
+def pause_after(done: int, elapsed: float, arrivals_per_s: float) -> float:
+    """How long a processor that shares the machine with a busy intake rests after a full batch of ``done``
+    events that took ``elapsed`` seconds, webhooks arriving at ``arrivals_per_s``: 0 unless they come in a storm."""
+    if elapsed <= 0 or arrivals_per_s <= STORM * done / elapsed:
+        return 0.0
+    return elapsed * (1 - BUSY_SHARE) / BUSY_SHARE
 
 
 MALFORMED = (meta.MalformedPayload, twilio.MalformedPayload)
