@@ -10,6 +10,7 @@ then drains it with ``Processor.run_once`` in a fresh process, once per ``--repe
     PYTHONPATH=/tmp/wt-old/src .venv/bin/python bench/process.py # another commit's tree, same script
     .venv/bin/python bench/process.py --profile out.html        # pyinstrument of one drain (main thread)
     .venv/bin/python bench/process.py --profile out.txt         # py-spy of one drain (every thread)
+    .venv/bin/python bench/process.py --profile out.prof        # cProfile of one drain (main thread, every call)
     .venv/bin/python bench/process.py --callgrind --events 4000 # instructions per event (valgrind)
 
 Prints events/s and CPU microseconds per event (median of the repeats, and each run); on PostgreSQL also the CPU
@@ -82,10 +83,14 @@ async def main(folder, events, database_url, profile):
         from pyinstrument import Profiler
         profiler = Profiler(async_mode="disabled")
         profiler.start()
+    elif profile and profile.endswith(".prof"):
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     elif profile and not profile == "callgrind":
         # py-spy sees every thread (aiosqlite runs SQLite in its own): collapsed stacks, one per line.
         spy = subprocess.Popen([shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record",
-                                "--pid", str(os.getpid()), "--format", "raw", "--rate", "250", "-o", profile],
+                                "--pid", str(os.getpid()), "--format", "raw", "--rate", "1000", "-o", profile],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
     counting = profile == "callgrind"
@@ -100,7 +105,10 @@ async def main(folder, events, database_url, profile):
     server = sum(t - served.get(pid, 0.0) for pid, t in backends(database_url).items())
     if counting:
         subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], capture_output=True, check=True)
-    if profiler is not None:
+    if profiler is not None and profile.endswith(".prof"):
+        profiler.disable()
+        profiler.dump_stats(profile)
+    elif profiler is not None:
         profiler.stop()
         Path(profile).write_text(profiler.output_html())
     if spy is not None:
@@ -169,7 +177,8 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         metavar="FILE",
-        help="one drain profiled: FILE.html by pyinstrument (main thread only), any other "
+        help="one drain profiled: FILE.html by pyinstrument (main thread only), FILE.prof by cProfile (main thread, "
+        "every call), any other "
         "name by py-spy as collapsed stacks of every thread (aiosqlite runs SQLite in a thread of its own)",
     )
     parser.add_argument(
