@@ -29,7 +29,7 @@ from wahub.provider import meta
 from wahub.provider.graph import GraphClient
 from wahub.store import audiences, contacts, db, outbox, templates
 from wahub.store.models import Account, CampaignRecipient, Contact, OutboxJob, utcnow
-from wahub.worker import ratelimit
+from wahub.worker import ratelimit, runner
 from wahub.worker.processor import Processor
 from wahub.worker.runner import Worker
 from wahub.worker.sender import Sender
@@ -156,6 +156,22 @@ async def test_each_recipient_gets_one_message_and_an_opted_out_one_is_skipped(
     sent = by_number[numbers[0]]
     assert sent["result"] in ("sent", "delivered", "read") and sent["wamid"].startswith("wamid.")
     assert sent["message_id"].isdigit() and sent["queued_at"] and sent["sent_at"]
+
+
+async def test_a_campaign_completes_when_its_last_results_are_written_not_at_the_next_poll(
+    ctx: AppContext,
+    graph_url: str,
+    client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The worker's loops look for work by themselves only once a minute here: the sender's loop, idle once the
+    # last sends are on the wire, must be woken by their results being written for the campaign to complete.
+    monkeypatch.setattr(runner, "POLL_SECONDS", 60.0)
+    campaign_id = await _create(client, _numbers(5))
+    assert (await client.post(f"/api/v1/campaigns/{campaign_id}/start")).json()["state"] == "running"
+    async with running(ctx, graph_url, rate=200):
+        done = await eventually(_in_state(client, campaign_id, "completed"), timeout=15)
+    assert done["totals"]["recipients"] == 5 and done["totals"]["pending"] == 0
 
 
 async def test_pause_stops_new_sends_and_resume_finishes_each_once(

@@ -131,6 +131,10 @@ class CampaignRunner:
         while await self.run_once() == self._batch:
             pass
 
+    def look_again(self) -> None:
+        """The next ``run_due`` works on the due campaigns, however soon it comes."""
+        self._last = -self._every
+
     async def run_once(self) -> int:
         """One step of up to ``batch`` due campaigns in one transaction; returns how many. A read first: with
         nothing due, no write transaction is begun."""

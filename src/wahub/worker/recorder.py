@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,11 +58,13 @@ Result = Done | Again | Failed | Paused
 
 class Recorder:
     """Writes results in batches (``batcher.Batcher``, lingering ``RECORD_EVERY`` after the first result): a
-    batch that fails to write is kept and written again a second later, ahead of newer results."""
+    batch that fails to write is kept and written again a second later, ahead of newer results. ``written``, if
+    set, is called after each batch is committed (it must not block)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], holder: str) -> None:
         self._sessions = sessions
         self._holder = holder
+        self.written: Callable[[], None] | None = None
         self._batcher: batcher.Batcher[Result, None] = batcher.Batcher(
             self._write, max_batch=MAX_BATCH, linger=RECORD_EVERY, retry_after=1.0, name="sender-recorder"
         )
@@ -119,3 +122,5 @@ class Recorder:
             for paused in (r for r in batch if isinstance(r, Paused)):
                 await accounts.pause_sending(session, paused.account_id, paused.reason)
             await subscriber_webhooks.emit(session, out)
+        if self.written is not None:
+            self.written()

@@ -75,6 +75,9 @@ class Worker:
                 sends = _after(self._schedules.run_due, sends)
             if self._campaigns is not None:
                 sends = _after(self._campaigns.run_due, sends)
+            # Idle once its last sends are on the wire, the loop looks again when their results are written: a
+            # campaign whose last results they were completes then, not at the next poll.
+            self._sender.when_settled(self._settled)
             loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
@@ -97,14 +100,22 @@ class Worker:
         finally:
             # Each loop ends after its current step: a task cancelled inside a transaction can leave its SQLite
             # connection holding the write lock, and every writer of the process then waits for it in vain.
-            # Only a step still running after STOP_GRACE (a long download) is cancelled.
+            # Only a step still running after STOP_GRACE (a long download) is cancelled. Loops waiting for work
+            # are woken to see the stop now rather than at their next poll.
             if loops:
+                for channel in (Channel.EVENTS, Channel.OUTBOX):
+                    self._notifier.notify(channel)
                 _, late = await asyncio.wait(loops, timeout=STOP_GRACE_SECONDS)
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*loops, return_exceptions=True)
             if self._sender is not None:
                 await self._sender.close()
+
+    def _settled(self) -> None:
+        if self._campaigns is not None:
+            self._campaigns.look_again()
+        self._notifier.notify(Channel.OUTBOX)
 
     async def _loop(
         self,

@@ -25,6 +25,7 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -114,6 +115,16 @@ class Sender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(claimed)
+
+    def when_settled(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (it must not block) when the results of its last sends are written and nothing is on
+        the wire any more."""
+
+        def written() -> None:
+            if not self._tasks:
+                callback()
+
+        self._recorder.written = written
 
     async def close(self) -> None:
         """Stop: what waits for the window goes back unsent, sends on the wire get STOP_GRACE to finish, every
