@@ -46,3 +46,15 @@ def test_the_exposition_groups_each_family_and_orders_a_histograms_buckets() -> 
     assert samples["wahub_sends_total", 'code="",result="accepted",type="text"'] == 1_234_567  # not 1.23457e+06
     assert samples["wahub_sends_total", 'code="1",result="failed",type="say \\"hi\\"\\n"'] == 1
     assert not [line for line in lines if "_created" in line]  # the rows do not know when a counter began
+
+
+def test_observing_a_batch_at_once_counts_as_observing_each() -> None:
+    values = [0.0, 0.004, 0.005, 0.0051, 0.3, 1.0, 7.5, 400.0, -1.0]
+    one_by_one, at_once = counters.Tally(), counters.Tally()
+    for value in values:
+        one_by_one.observe("wahub_webhook_ingest_lag_seconds", value)
+    at_once.observe_many("wahub_webhook_ingest_lag_seconds", values)
+    expected = one_by_one.take()
+    assert at_once.take() == expected
+    assert expected[("wahub_webhook_ingest_lag_seconds_count", "")] == len(values)
+    assert expected[("wahub_webhook_ingest_lag_seconds_bucket", 'le="0.005"')] == 4  # -1 counts as 0

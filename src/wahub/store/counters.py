@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -112,6 +113,26 @@ class Tally:
             counts[key] += 1.0
         counts[keys[1]] = counts.get(keys[1], 0.0) + seconds
         counts[keys[2]] = counts.get(keys[2], 0.0) + 1.0
+
+    def observe_many(self, name: str, values: Iterable[float], labels: dict[str, str] | None = None) -> None:
+        """``observe`` of each of ``values``, the buckets written once for the lot (a batch of the processor's)."""
+        spelled = labels_text(labels)
+        keys = self._histograms.get((name, spelled))
+        if keys is None:
+            keys = self._histograms[name, spelled] = _histogram_keys(name, spelled)
+        landed = [0] * len(keys[0])  # how many fall first into each bucket
+        total = 0.0
+        for value in values:
+            value = max(0.0, value)
+            landed[bisect.bisect_left(BUCKETS, value)] += 1
+            total += value
+        counts = self._counts
+        below = 0
+        for key, n in zip(keys[0], landed, strict=True):
+            below += n
+            counts[key] = counts.get(key, 0.0) + below
+        counts[keys[1]] = counts.get(keys[1], 0.0) + total
+        counts[keys[2]] = counts.get(keys[2], 0.0) + below
 
     def take(self) -> dict[Key, float]:
         taken, self._counts = self._counts, {}

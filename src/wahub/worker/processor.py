@@ -180,6 +180,8 @@ class Processor:
         """What ``/metrics`` shows of this batch: each event's result, what it held, and its ingest lag."""
         now = utcnow()
         held: Counter[Held] = Counter()
+        results: Counter[str] = Counter()
+        lags: list[float] = []
         for index, event in enumerate(batch):
             if not event.done:
                 result = "retried"
@@ -189,11 +191,14 @@ class Processor:
                 result = "rejected"
             else:
                 result = "processed"
-            self._tally.bump(_EVENTS[result])
+            results[result] += 1
             if event.done:
-                self._tally.observe("wahub_webhook_ingest_lag_seconds", (now - event.received_at).total_seconds())
+                lags.append((now - event.received_at).total_seconds())
             if index in counts:
                 held.update(counts[index])
+        for result, n in results.items():
+            self._tally.bump(_EVENTS[result], n)
+        self._tally.observe_many("wahub_webhook_ingest_lag_seconds", lags)
         for item, n in held.items():  # a batch holds a handful of kinds: labels spelled once each
             self._tally.count("wahub_webhook_items_total", _labels(item), n)
 
