@@ -17,17 +17,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # ``-m serial``.
 SERIAL_FOLDERS = ("acceptance", "browser")
 SERIAL_MODULES = ("test_send_faults.py", "test_pair_pacing.py", "test_send_window.py")
-# Acceptance tests that only wait (with a minute to spare) for what a user would see, and measure no time or rate:
-# they run with the others (about 100 s of the serial run on a fast machine).
-PARALLEL_ACCEPTANCE = ("test_sandbox.py", "test_sandbox_admin.py", "test_twilio_sandbox.py", "test_file_modes.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path
-        if path.name in PARALLEL_ACCEPTANCE:
-            continue
         if path.parent.name in SERIAL_FOLDERS or path.name in SERIAL_MODULES:
             item.add_marker(pytest.mark.serial)
 
