@@ -97,22 +97,9 @@ class Tally:
 
     def observe(self, name: str, seconds: float, labels: dict[str, str] | None = None) -> None:
         """One observation of histogram ``name``: one more in every bucket whose bound it does not exceed and in
-        ``+Inf`` (Prometheus' buckets are cumulative), in the sum and in the count. The first observation of a
-        label set also writes 0 to the buckets below it, so that every bucket is shown."""
-        spelled = labels_text(labels)
-        keys = self._histograms.get((name, spelled))
-        first = keys is None
-        if keys is None:
-            keys = self._histograms[name, spelled] = _histogram_keys(name, spelled)
-        counts = self._counts
-        seconds = max(0.0, seconds)
-        below = bisect.bisect_left(BUCKETS, seconds)  # buckets[below:] hold it
-        for key in keys[0] if first else keys[0][below:]:
-            counts[key] = counts.get(key, 0.0)
-        for key in keys[0][below:]:
-            counts[key] += 1.0
-        counts[keys[1]] = counts.get(keys[1], 0.0) + seconds
-        counts[keys[2]] = counts.get(keys[2], 0.0) + 1.0
+        ``+Inf`` (Prometheus' buckets are cumulative), in the sum and in the count; every bucket is written, so
+        that every bucket is shown."""
+        self.observe_many(name, (seconds,), labels)
 
     def observe_many(self, name: str, values: Iterable[float], labels: dict[str, str] | None = None) -> None:
         """``observe`` of each of ``values``, the buckets written once for the lot (a batch of the processor's)."""

@@ -117,14 +117,8 @@ class Sender:
         return len(claimed)
 
     def when_settled(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (it must not block) when the results of its last sends are written and nothing is on
-        the wire any more."""
-
-        def written() -> None:
-            if not self._tasks:
-                callback()
-
-        self._recorder.written = written
+        """Call ``callback`` (not blocking) once the results of its last sends are written, none left on the wire."""
+        self._recorder.written = lambda: None if self._tasks else callback()
 
     async def close(self) -> None:
         """Stop: what waits for the window goes back unsent, sends on the wire get STOP_GRACE to finish, every
