@@ -1,0 +1,109 @@
+"""Inserting many rows at once, skipping those a unique constraint already holds (``store/upsert.py``): on
+PostgreSQL one INSERT … SELECT from a JSON document, on SQLite an executemany; both must store exactly what
+the rows say, in their order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from wahub.store import db, upsert
+from wahub.store.models import Account, StatusRecord
+
+TABLE: sa.Table = StatusRecord.__table__  # type: ignore[assignment]
+NUMBER = "14155550101"
+AT = datetime(2026, 12, 2, 9, 15, 2, 123456, tzinfo=UTC)
+
+
+def status(account: Account, wamid: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "account_id": account.id,
+        "wamid": wamid,
+        "status": "delivered",
+        "recipient": NUMBER,
+        # A time given in another zone is stored as the same instant.
+        "timestamp": AT.astimezone(ZoneInfo("Asia/Kolkata")),
+        "message_id": None,
+        "error_code": None,
+        "error_title": None,
+        "error_details": None,
+        "pricing": None,
+        "conversation": None,
+        "raw": {"id": wamid},
+        "created_at": AT,
+        **extra,
+    }
+
+
+async def stored(sessions: async_sessionmaker[AsyncSession]) -> list[StatusRecord]:
+    async with sessions() as session:
+        return list((await session.scalars(sa.select(StatusRecord).order_by(StatusRecord.id))).all())
+
+
+async def test_many_rows_are_stored_as_they_are_in_their_order_and_repeats_are_skipped(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    odd = {"text": 'quote " backslash \\ newline \n tab \t é 😀 \u2028', "list": [1, 2.5, None, True], "nested": {}}
+    rows = [
+        status(account, "wamid.A", pricing={"billable": True, "category": "service"}),
+        status(account, "wamid.B", raw=odd, error_code=131026, error_title="Message undeliverable", recipient="x"),
+        status(account, "wamid.A"),  # the same (account, wamid, status, recipient) again: skipped
+        status(account, "wamid.C", timestamp=AT + timedelta(seconds=1), conversation={"id": "c1"}),
+    ]
+    async with db.transaction(sessions) as session:
+        await upsert.insert_ignore_rows(session, TABLE, rows)
+    found = await stored(sessions)
+    assert [(r.wamid, r.recipient) for r in found] == [
+        ("wamid.A", "14155550101"),
+        ("wamid.B", "x"),
+        ("wamid.C", "14155550101"),
+    ]
+    a, b, c = found
+    assert a.pricing == {"billable": True, "category": "service"} and a.raw == {"id": "wamid.A"}
+    assert b.raw == odd and b.error_code == 131026 and b.error_title == "Message undeliverable"
+    assert a.timestamp == AT and c.timestamp == AT + timedelta(seconds=1) and a.created_at == AT
+    assert c.conversation == {"id": "c1"} and a.error_details is None
+    async with sessions() as session:
+        # None in a JSON column is JSON's null, as an executemany of the same rows stores it, not SQL's NULL.
+        nulls = await session.scalar(sa.select(sa.func.count()).where(StatusRecord.pricing.is_(None)))
+    assert nulls == 0
+
+
+async def test_the_rows_actually_inserted_come_back_and_no_others(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    async with db.transaction(sessions) as session:
+        await upsert.insert_ignore_rows(session, TABLE, [status(account, "wamid.OLD"), status(account, "wamid.X")])
+    rows = [status(account, w) for w in ("wamid.N1", "wamid.OLD", "wamid.N2", "wamid.N1", "wamid.N3")]
+    async with db.transaction(sessions) as session:
+        new = await upsert.insert_ignore_many(session, TABLE, rows, ("id", "wamid"))
+    assert sorted(r.wamid for r in new) == ["wamid.N1", "wamid.N2", "wamid.N3"]
+    by_wamid = {r.wamid: r.id for r in new}
+    assert by_wamid["wamid.N1"] < by_wamid["wamid.N2"] < by_wamid["wamid.N3"]  # ids in the rows' order
+
+
+async def test_on_postgresql_the_rows_go_in_one_statement_not_one_per_row(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    engine = db.engine_of(sessions)
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "message_statuses" in statement:
+            seen.append((statement, executemany))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction(sessions) as session:
+            await upsert.insert_ignore_rows(session, TABLE, [status(account, f"wamid.{i}") for i in range(50)])
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(await stored(sessions)) == 50
+    if engine.dialect.name == "postgresql":
+        assert len(seen) == 1 and not seen[0][1] and "jsonb_to_recordset" in seen[0][0], seen
+    else:
+        assert [many for _, many in seen] == [True]  # SQLite: its executemany, a loop inside the driver
