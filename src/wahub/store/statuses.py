@@ -149,21 +149,24 @@ async def record_many(
 
 
 async def _write_moves(session: AsyncSession, changed: dict[int, set[str]], states: dict[int, dict[str, Any]]) -> None:
-    """Write the moved columns of these messages: one executemany per set of columns (a batch has a handful:
-    status with its time, mostly), each row only what moved, not every status column."""
+    """Write the moved columns of these messages: one statement per set of columns (a batch has a handful:
+    status with its time, mostly), each row only what moved; on PostgreSQL an UPDATE … FROM the rows."""
     by_columns: dict[tuple[str, ...], list[int]] = {}
     for mid, moved in changed.items():
         by_columns.setdefault(tuple(sorted(moved)), []).append(mid)
     table: sa.Table = Message.__table__  # type: ignore[assignment]
     for columns, mids in by_columns.items():
-        update = (
-            sa.update(table)
-            .where(table.c.id == sa.bindparam("target_id"))
-            .values({c: sa.bindparam(f"new_{c}") for c in columns})
-        )
-        await session.execute(
-            update, [{"target_id": mid, **{f"new_{c}": states[mid][c] for c in columns}} for mid in mids]
-        )
+        names = [("target_id", table.c.id.type), *((f"new_{c}", table.c[c].type) for c in columns)]
+        source = upsert.rows_source(session, names, [(mid, *(states[mid][c] for c in columns)) for mid in mids])
+        if source is not None:
+            moves = source.subquery("moves")
+            values = {c: moves.c[f"new_{c}"] for c in columns}
+            await session.execute(sa.update(table).where(table.c.id == moves.c.target_id).values(values))
+        else:
+            update = sa.update(table).where(table.c.id == sa.bindparam("target_id"))
+            update = update.values({c: sa.bindparam(f"new_{c}") for c in columns})
+            params = [{"target_id": mid, **{f"new_{c}": states[mid][c] for c in columns}} for mid in mids]
+            await session.execute(update, params)
 
 
 _STATE_COLUMNS = (

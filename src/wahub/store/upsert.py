@@ -53,15 +53,14 @@ async def insert_ignore_rows(session: AsyncSession, table: sa.Table, rows: Seque
 
 
 def _as_one(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any]]) -> Any:
-    """On PostgreSQL, ``rows`` as one INSERT … SELECT from one JSON parameter (``jsonb_to_recordset``), in
-    their order; None where the executemany is kept: SQLite, a single row, rows of differing keys, a column of
-    a type other than those below, or left out with a default only Python knows.
+    """On PostgreSQL, ``rows`` as one INSERT … SELECT from ``rows_source``, in their order; None where the
+    executemany is kept: SQLite, a single row, rows of differing keys, a column of a type ``rows_source`` does
+    not take, or one left out whose default only Python knows.
 
     An executemany costs psycopg a Bind and an Execute per row (each parameter dumped in Python) and the server
     an executor start per row; with RETURNING, SQLAlchemy sends instead one INSERT of every row's VALUES, whose
     thousands of parameters psycopg parses anew at every execution (a tenth of the processor's CPU on
-    PostgreSQL). Here the rows are one ``json.dumps`` (C) and one short statement that psycopg caches. (One
-    array parameter per column was tried first: psycopg escapes each element of a text array in Python.)"""
+    PostgreSQL)."""
     if session.bind.dialect.name != "postgresql" or len(rows) < 2:
         return None
     first = rows[0].keys()
@@ -73,30 +72,55 @@ def _as_one(session: AsyncSession, table: sa.Table, rows: Sequence[dict[str, Any
             if not column.default.is_scalar:
                 return None
             extra[column.name] = column.default.arg  # type: ignore[attr-defined]
-    dialect = session.bind.dialect
     names = [*first, *extra]
+    more = tuple(extra.values())
+    source = rows_source(
+        session, [(name, table.c[name].type) for name in names], [(*row.values(), *more) for row in rows]
+    )
+    return None if source is None else postgresql.insert(table).from_select(names, source).on_conflict_do_nothing()
+
+
+def rows_source(
+    session: AsyncSession, columns: Sequence[tuple[str, sa.types.TypeEngine[Any]]], rows: Sequence[Sequence[Any]]
+) -> sa.TextualSelect | None:
+    """On PostgreSQL, ``rows`` (values in the order of ``columns``) as a SELECT of those named, typed columns
+    from one JSON parameter (``jsonb_to_recordset``), in the rows' order: to INSERT from, or to UPDATE … FROM.
+    None on SQLite, for fewer than two rows, or for a column type other than integers, strings, booleans, UTC
+    times and JSON: the caller's executemany then does it. The rows are one ``json.dumps`` (C) and the statement
+    is short, so psycopg caches it. (One array parameter per column was tried first: psycopg escapes each element
+    of a text array in Python.)"""
+    if session.bind.dialect.name != "postgresql" or len(rows) < 2:
+        return None
+    dialect = session.bind.dialect
+    quote = dialect.identifier_preparer.quote
     declared, selected = [], []
-    for i, name in enumerate(names):
-        kind = table.c[name].type
+    for i, (name, kind) in enumerate(columns):
         if isinstance(kind, sa.JSON):
             declared.append(f"c{i} JSONB")
-            selected.append(f"COALESCE(r.c{i}, CAST('null' AS JSONB))")  # Python's None: JSON null, as before
-            continue
-        if not isinstance(kind, _PLAIN) or isinstance(kind, sa.Enum):
+            # Python's None is JSON's null, as SQLAlchemy stores it, not SQL's NULL.
+            selected.append(f"COALESCE(r.c{i}, CAST('null' AS JSONB)) AS {quote(name)}")
+        elif isinstance(kind, _PLAIN) and not isinstance(kind, sa.Enum):
+            declared.append(f"c{i} {dialect.type_compiler_instance.process(kind.dialect_impl(dialect))}")
+            selected.append(f"r.c{i} AS {quote(name)}")
+        else:
             return None
-        declared.append(f"c{i} {dialect.type_compiler_instance.process(kind.dialect_impl(dialect))}")
-        selected.append(f"r.c{i}")
-    keys = [f"c{i}" for i in range(len(names))]
-    records = [dict(zip(keys, (*row.values(), *extra.values()), strict=True)) for row in rows]
-    doc = json.dumps(records, default=_utc_naive, separators=(",", ":"))
-    aliases = ", ".join([*keys, "n"])
-    # Built of generated aliases and the columns' compiled types only; the rows are the one bound parameter.
+    keys = [f"c{i}" for i in range(len(columns))]
+    times: dict[datetime, str] = {}  # a batch's rows share their times (when stored, Meta's whole seconds)
+
+    def as_text(value: Any) -> str:
+        found = times.get(value)
+        if found is None:
+            found = times[value] = _utc_naive(value)
+        return found
+
+    doc = json.dumps([dict(zip(keys, row, strict=True)) for row in rows], default=as_text, separators=(",", ":"))
+    # Built of generated aliases, the given names (quoted) and the columns' compiled types only; the rows are the
+    # one bound parameter.
     query = (
         f"SELECT {', '.join(selected)} FROM ROWS FROM (jsonb_to_recordset(CAST(:rows AS JSONB)) AS "  # noqa: S608
-        f"({', '.join(declared)})) WITH ORDINALITY AS r({aliases}) ORDER BY r.n"
+        f"({', '.join(declared)})) WITH ORDINALITY AS r({', '.join([*keys, 'n'])}) ORDER BY r.n"
     )
-    select = sa.text(query).bindparams(rows=doc).columns(*(sa.column(key) for key in keys))
-    return postgresql.insert(table).from_select(names, select).on_conflict_do_nothing()
+    return sa.text(query).bindparams(rows=doc).columns(*(sa.column(name) for name, _ in columns))
 
 
 # The column types whose values go into the JSON document as they are (times as ISO text, naive UTC).
