@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -128,9 +128,13 @@ _PLAIN = (sa.Integer, sa.String, sa.Boolean, UTCDateTime)
 
 
 def _utc_naive(value: Any) -> str:
-    """A time in the JSON document as ``UTCDateTime`` stores it: naive UTC."""
+    """A time in the JSON document as ``UTCDateTime`` stores it (naive UTC), in ISO form."""
     if not isinstance(value, datetime):
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given; wahub stores UTC-aware timestamps")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat()
+    stored = _UTC.process_bind_param(value, _POSTGRESQL)
+    assert stored is not None
+    return stored.isoformat()
+
+
+_UTC = UTCDateTime()
+_POSTGRESQL: sa.Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
