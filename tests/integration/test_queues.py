@@ -4,6 +4,7 @@ would be: over the subscriber webhook deliveries' table."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -76,6 +77,33 @@ async def test_settle_writes_each_outcome_and_clears_the_lease(sessions: async_s
     async with sessions() as session:
         rows = (await session.execute(sa.select(WebhookDelivery.state, WebhookDelivery.claimed_until))).all()
     assert sorted(rows) == [("delivered", None), ("failed", None)]
+
+
+async def test_settling_rows_by_their_ids_alone_writes_those_in_one_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ids = await _queue(sessions, 4)
+    engine = db.engine_of(sessions)
+    seen: list[bool] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("UPDATE webhook_deliveries"):
+            seen.append(executemany)
+
+    async with db.transaction(sessions) as session:
+        await QUEUE.claim(session, 4, lease=timedelta(seconds=60))
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction(sessions) as session:
+            await QUEUE.settle(session, [{"b_id": ids[2]}, {"b_id": ids[0]}, {"b_id": ids[3]}], {"state": "delivered"})
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    async with sessions() as session:
+        rows = (await session.execute(sa.select(WebhookDelivery.state, WebhookDelivery.claimed_until))).all()
+        states = (await session.scalars(sa.select(WebhookDelivery.state).order_by(WebhookDelivery.id))).all()
+    assert list(states) == ["delivered", "pending", "delivered", "delivered"]
+    assert sum(1 for row in rows if row.claimed_until is None) == 3  # the one left alone keeps its lease
+    assert seen == [False]
 
 
 @pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)

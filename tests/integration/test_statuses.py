@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wahub import domain
 from wahub.domain import ContactRef, MessageStatus
-from wahub.store import db, messages, outbound, statuses
+from wahub.store import db, messages, outbound, statuses, subscriber_webhooks
 from wahub.store.models import Account, Message, MessageWamid
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -212,6 +214,49 @@ async def test_a_message_accepted_twice_keeps_both_wamids_and_either_copys_statu
         assert sorted((r.wamid, r.status) for r in records) == sorted(
             [(two, "sent"), (one, "delivered"), (two, "read")]
         )
+
+
+async def test_a_batch_of_results_sets_each_wamid_once_keeps_a_second_copy_and_applies_early_statuses(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    first, fresh, early = [await queued(sessions, account, None) for _ in range(3)]
+    async with db.transaction(sessions) as session:
+        await messages.record_accepted(session, [(first, "wamid.B1")])
+    await apply(sessions, account, status("wamid.B3", "sent", 1))  # overtakes its result
+    engine = db.engine_of(sessions)
+    updates: list[bool] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.startswith("UPDATE messages"):
+            updates.append(executemany)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction(sessions) as session:
+            out = subscriber_webhooks.Collector({1: frozenset()})  # one subscription, for every event
+            await messages.record_accepted(
+                session, [(first, "wamid.B1x"), (fresh, "wamid.B2"), (early, "wamid.B3")], out
+            )
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    loaded = [await load(sessions, m) for m in (first, fresh, early)]
+    assert [(m.wamid, m.status) for m in loaded] == [
+        ("wamid.B1", "accepted"),  # its first wamid stays; the second send is a copy
+        ("wamid.B2", "accepted"),
+        ("wamid.B3", "sent"),
+    ]
+    async with db.transaction(sessions) as session:
+        copies = (await session.execute(sa.select(MessageWamid.wamid, MessageWamid.message_id))).all()
+        assert await statuses.attach_waiting(session) == 0
+    assert [tuple(c) for c in copies] == [("wamid.B1x", first)]
+    reported = [data for event in out.events if isinstance(event, tuple) for data in event[1:]]
+    assert sorted((data["message_id"], data["status"]) for data in reported) == [
+        (fresh, "accepted"),
+        (early, "accepted"),
+        (early, "sent"),
+    ]
+    if engine.dialect.name == "postgresql":
+        assert updates[0] is False  # the batch's wamids in one UPDATE … FROM, not one per row
 
 
 async def test_the_sweep_attaches_a_second_copys_status_the_race_hid(

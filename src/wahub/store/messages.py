@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.domain import MessageStatus
 from wahub.store import entities, paging, reach, statuses, subscriber_webhooks, upsert
+from wahub.store.keys import one_of
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
 from wahub.store.search_text import indexed_text
@@ -93,7 +94,11 @@ async def lock_in_order(
     computed from a status another processor has just changed). SQLite has one writer at a time: no locks."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    which: list[sa.ColumnElement[bool]] = [Message.id.in_(ids)] if isinstance(ids, sa.Select) or ids else []
+    which: list[sa.ColumnElement[bool]] = []
+    if isinstance(ids, sa.Select):
+        which.append(Message.id.in_(ids))
+    elif ids:
+        which.append(one_of(Message.id, ids))
     if wamids:
         which.append(keys_in(Message.account_id, Message.wamid, wamids))
     if which:
@@ -109,27 +114,27 @@ async def record_accepted(
     if not accepted:
         return
     table: sa.Table = Message.__table__  # type: ignore[assignment]
-    await session.execute(
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("b_id"))
-        .values(
-            # A message that has a wamid keeps it: a second acceptance is a second copy (below).
-            wamid=sa.func.coalesce(table.c.wamid, sa.bindparam("b_wamid")),
-            status=sa.case(
-                (table.c.status == MessageStatus.QUEUED.value, MessageStatus.ACCEPTED.value), else_=table.c.status
-            ),
-        ),
-        [{"b_id": mid, "b_wamid": wamid} for mid, wamid in accepted],
-    )
     ids = [mid for mid, _ in accepted]
-    # Read after the update, which waited for any other writer of these rows: a wamid that did not stick is
-    # a copy sent by another holder of the number's lease, kept beside the message so its statuses count.
-    kept = {
-        row.id: row
-        for row in await session.execute(
-            sa.select(Message.id, Message.account_id, Message.wamid).where(Message.id.in_(ids))
+    status = sa.case((table.c.status == MessageStatus.QUEUED.value, MessageStatus.ACCEPTED.value), else_=table.c.status)
+    # A message that has a wamid keeps it: a second acceptance is a second copy. What the rows hold after the
+    # update, which waited for any other writer of them: a wamid that did not stick is a copy sent by another
+    # holder of the number's lease, kept beside the message so its statuses count.
+    after = (table.c.id, table.c.account_id, table.c.wamid)
+    source = upsert.rows_source(session, [("id", sa.Integer()), ("wamid", sa.String())], accepted)
+    if source is not None:  # PostgreSQL: one UPDATE … FROM the rows, RETURNING what they hold now
+        rows = source.subquery("r")
+        stmt = (
+            sa.update(table)
+            .where(table.c.id == rows.c.id)
+            .values(wamid=sa.func.coalesce(table.c.wamid, rows.c.wamid), status=status)
+            .returning(*after)
         )
-    }
+        kept = {row.id: row for row in await session.execute(stmt)}
+    else:
+        moved = {"wamid": sa.func.coalesce(table.c.wamid, sa.bindparam("b_wamid")), "status": status}
+        params = [{"b_id": mid, "b_wamid": wamid} for mid, wamid in accepted]
+        await session.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id")).values(moved), params)
+        kept = {row.id: row for row in await session.execute(sa.select(*after).where(one_of(table.c.id, ids)))}
     copies = [
         {"account_id": kept[mid].account_id, "wamid": wamid, "message_id": mid, "created_at": utcnow()}
         for mid, wamid in accepted

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
 from wahub.store import messages, queues, stream
+from wahub.store.keys import one_of
 from wahub.store.models import Account, Contact, Message, OutboxJob, SendLease, utcnow
 
 
@@ -137,7 +138,7 @@ async def claim(
         )
         .join(Message, Message.id == OutboxJob.message_id)
         .join(Contact, Contact.id == Message.contact_id)
-        .where(OutboxJob.id.in_([row.id for row in claimed]))
+        .where(one_of(OutboxJob.id, [row.id for row in claimed]))
         .order_by(OutboxJob.run_at, OutboxJob.id)
     )
     return [Claimed(*row) for row in rows]

@@ -1,6 +1,5 @@
 """Statuses: every status Meta reports is recorded once (a unique constraint, not a check), then moves its
 message forward. A status whose message is not known yet stays unattached until the message's wamid is.
-
 A group message's statuses come per participant (kept apart by ``recipient``); the message itself is
 delivered or read once every participant of the stored group has delivered or read it (``_whole_group``)."""
 
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import domain
 from wahub.domain import MessageStatus
 from wahub.store import audiences, stream, subscriber_webhooks, upsert
-from wahub.store.keys import pairs_in as keys_in
+from wahub.store.keys import one_of, pairs_in
 from wahub.store.models import Group, Message, MessageWamid, StatusRecord, utcnow
 
 _STAMP = {
@@ -185,7 +184,7 @@ async def _states(
     """The status columns of the messages these (account, wamid) pairs name, by pair (one dict per message,
     shared by its wamids), and which pairs are a second copy's wamid."""
     columns = [*_STATE_COLUMNS, *(getattr(Message, c) for c in _COLUMNS)]
-    stmt = sa.select(*columns).where(keys_in(Message.account_id, Message.wamid, keys))
+    stmt = sa.select(*columns).where(pairs_in(Message.account_id, Message.wamid, keys))
     states = {(row.account_id, row.wamid): dict(row._mapping) for row in await session.execute(stmt)}
     copies: set[tuple[int, str]] = set()
     if missing := keys - states.keys():
@@ -194,7 +193,7 @@ async def _states(
         stmt = (
             sa.select(MessageWamid.wamid.label("copy"), *columns)
             .join(Message, Message.id == MessageWamid.message_id)
-            .where(keys_in(MessageWamid.account_id, MessageWamid.wamid, missing))
+            .where(pairs_in(MessageWamid.account_id, MessageWamid.wamid, missing))
         )
         for copy in await session.execute(stmt):
             shared = by_id.setdefault(copy.id, {k: v for k, v in copy._mapping.items() if k != "copy"})
@@ -223,7 +222,7 @@ async def _to_apply(session: AsyncSession, found: set[tuple[int, str]]) -> list[
         StatusRecord.error_code,
         StatusRecord.error_title,
         StatusRecord.error_details,
-    ).where(StatusRecord.message_id.is_(None), keys_in(StatusRecord.account_id, StatusRecord.wamid, found))
+    ).where(StatusRecord.message_id.is_(None), pairs_in(StatusRecord.account_id, StatusRecord.wamid, found))
     return [dict(row._mapping) for row in await session.execute(stmt)]
 
 
@@ -238,7 +237,7 @@ async def _attach_records(session: AsyncSession, keys: set[tuple[int, str]], *, 
     )
     stmt = (
         sa.update(StatusRecord)
-        .where(StatusRecord.message_id.is_(None), keys_in(StatusRecord.account_id, StatusRecord.wamid, keys))
+        .where(StatusRecord.message_id.is_(None), pairs_in(StatusRecord.account_id, StatusRecord.wamid, keys))
         .values(message_id=message)
         .execution_options(synchronize_session=False)
     )
@@ -323,8 +322,7 @@ async def _whole_group(
     played once every participant wahub knows the group to have (and who had joined when the message was
     queued, at ``sent_at``: a later member never receives it) has reached it. A group whose participants wahub
     does not know (not created through it, no webhook yet) moves with its first participant, as before."""
-    statuses_for = _REACHED_BY.get(status)
-    if statuses_for is None:
+    if (statuses_for := _REACHED_BY.get(status)) is None:
         return True
     members_stmt = sa.select(Group.participants).where(Group.account_id == account_id, Group.group_id == group_id)
     participants: dict[str, Any] = (await session.scalar(members_stmt)) or {}
@@ -379,18 +377,20 @@ def _moved(message_id: int, wamid: str | None, reached: Reached) -> dict[str, An
 async def attach_to(
     session: AsyncSession, message_ids: Sequence[int], out: subscriber_webhooks.Collector | None = None
 ) -> None:
-    """These messages' wamids are now known: apply the statuses that arrived before them (two indexed queries;
-    almost always they find none)."""
-    await _apply_unattached(session, Message.id.in_(message_ids), out=out)
+    """These messages' wamids are now known: apply the statuses that arrived before them. Almost always none
+    did: one light query tells, and the two that load them run only when it finds some."""
+    which = one_of(Message.id, message_ids)
+    waiting = [query.with_only_columns(StatusRecord.id).exists() for query in _unattached(which)]
+    if await session.scalar(sa.select(sa.or_(*waiting))):
+        await _apply_unattached(session, which, out=out)
 
 
 async def attach_waiting(
     session: AsyncSession, limit: int = 500, out: subscriber_webhooks.Collector | None = None
 ) -> int:
-    """Apply unattached statuses whose message has its wamid by now.
-
-    ``attach`` does it at once in the common case; this sweep closes the race where a status is recorded
-    while the send's result is committed in another transaction (under READ COMMITTED each misses the other)."""
+    """Apply unattached statuses whose message has its wamid by now: ``attach_to`` does it at once in the common
+    case; this sweep closes the race where a status is recorded while the send's result is committed in another
+    transaction (under READ COMMITTED each misses the other)."""
     return await _apply_unattached(session, limit=limit, out=out)
 
 
