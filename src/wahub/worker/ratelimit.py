@@ -18,10 +18,7 @@ __all__ = ["PairPacer", "SendWindow", "TokenBucket"]
 # arrivals inside the limit too, at the price of 2% of the rate (bench: 1.0% guard gave 1,001-1,012 in a second
 # at a limit of 1,000; 2% gave <= 1,000). The default of ``WAHUB_SEND_JITTER_MS``.
 WINDOW_GUARD = 0.02
-# How far the even spacing may catch up after the event loop was late (an asyncio.sleep overshoots, or the loop
-# was busy): later than this, the schedule goes on from this far behind now, so at most this much of the rate
-# goes out in a bunch and only the rest of the delay is lost. A sending worker on PostgreSQL woke more than 20
-# ms late about 100 times in 10,000 sends (22 ms median, 50 ms at most); restarting from now lost 2.5 s of 13.
+# How far the even spacing may catch up after the event loop was late (an asyncio.sleep overshoots).
 CATCH_UP = 0.02
 # Sends whose turns in the even spacing fall within this of each other go together, on one wake-up of the event
 # loop instead of one each (at 1,000/s, with 3 ms: two to four per wake-up instead of a sleep per send; the
@@ -84,8 +81,7 @@ class SendWindow:
             return self._next - now
         while self._sent and self._sent[0] <= now - self._window:
             self._sent.popleft()
-        quiet = not self._sent
-        if quiet:
+        if not self._sent:
             self._ramp_start = now
         rate = self.current * min(1.0, RAMP_FROM + (1 - RAMP_FROM) * (now - self._ramp_start) / RAMP)
         allowed = max(1, int(self.current))
@@ -93,10 +89,9 @@ class SendWindow:
             # The send `allowed` places back must leave the window first.
             return self._sent[-allowed] + self._window - now
         self._sent.append(now)
-        # Behind (a late wake-up, a busy loop): keep the schedule, so the time is made up, but never more than
-        # CATCH_UP of it: after a longer stall it goes on from CATCH_UP behind now rather than bursting to make
-        # up for all of it; after a quiet spell it starts again from now (the ramp).
-        start = now if quiet else max(self._next, now - CATCH_UP)
+        # Behind by a little (a late wake-up): keep the schedule, so the time is made up. Behind by more (idle,
+        # or a long stall): start the schedule again from now, rather than bursting to make up for it.
+        start = self._next if now - self._next <= CATCH_UP else now
         self._next = start + self._window / max(1.0, rate)
         return 0.0
 
