@@ -8,9 +8,10 @@ locked (PostgreSQL skips rows another worker's open transaction holds; SQLite ha
 clause, but its write transaction, begun IMMEDIATE, already excludes every other writer), then one UPDATE that
 marks them claimed: the lease (``lease`` column, until now + the lease given), the holder, one more attempt, and
 any state the queue sets on a claim. A queue with no lease column is claimed for its transaction only (the
-webhook events: processed and settled in it). The caller commits the claim, works, and settles each row in one
-executemany (``settle``): the lease is cleared with the outcome, and with a holder column only the holder's
-own claims are touched, so a claim another worker has taken over since is left alone.
+webhook events: processed and settled in it). The caller commits the claim, works, and settles the rows in one
+statement (``settle``: an executemany, or one UPDATE when they differ only by id): the lease is cleared with the
+outcome, and with a holder column only the holder's own claims are touched, so a claim another worker has taken
+over since is left alone.
 
 A further queue (campaign recipients, schedules, reports) is a few lines::
 
