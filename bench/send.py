@@ -315,7 +315,9 @@ def run_wahub(
             time.sleep(0.2)
         time.sleep(1.0)
         log(f"queueing {n:,} messages")
+        queueing = time.monotonic()
         asyncio.run(_queue(graph.provider, database_url, n, numbers))
+        log(f"queued {n:,} messages in one transaction (queue_broadcast) in {time.monotonic() - queueing:.2f} s")
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         deadline = time.monotonic() + max(120, 5 * n / rate)
         while True:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wahub import errors
 from wahub.api import schemas, visibility
 from wahub.api.deps import Admin, Ctx, Principal, Reader, ReadSession, Sender
-from wahub.store import audiences, db, paging
+from wahub.store import audiences, db, paging, search
 from wahub.store.models import Contact, utcnow
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
@@ -45,7 +45,7 @@ async def list_contacts(
             sa.or_(
                 Contact.profile_name.ilike(pattern),
                 Contact.saved_name.ilike(pattern),
-                Contact.wa_id.like(pattern),
+                search.number().like(pattern),
                 Contact.user_id.like(pattern),
             )
         )

@@ -124,7 +124,7 @@ def downgrade() -> None:
         bind.exec_driver_sql(f"DROP TABLE IF EXISTS {search.FTS_TABLE}")
         bind.exec_driver_sql("ALTER TABLE messages DROP COLUMN search_text")  # in place (SQLite >= 3.35)
     else:
-        for name in sorted(search.PG_INDEXES):
+        for name in ("ix_messages_search_vector", "ix_contacts_profile_name_trgm", "ix_contacts_wa_id_trgm"):
             bind.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
         bind.exec_driver_sql(f"ALTER TABLE messages DROP COLUMN IF EXISTS {search.PG_COLUMN}")
         op.drop_column("messages", "search_text")
