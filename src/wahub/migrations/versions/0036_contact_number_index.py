@@ -6,11 +6,11 @@ Revises: 0034
 Create Date: 2026-12-02 15:10:00.000000
 
 A trigram index on ``wa_id`` also serves ``wa_id = …``, and the planner took it for the lookup of a chunk of
-contacts by number (``contacts._load``) whenever the table's statistics were older than its rows: a fresh
-database, or a broadcast, campaign audience or CSV import that adds thousands of contacts in one transaction.
-Every phone number shares most of its trigrams with every other, so each probe rechecked nearly the whole table:
-10,000 recipients queued in 42 s instead of 3 s, 30,000 in minutes (docs/decisions.md). The unique btree on
-(account_id, wa_id) is the only index left that serves equality.
+contacts by number (``contacts._load``) when the table's statistics were older than its rows: a table analyzed
+while small, then a broadcast, campaign audience or CSV import that adds thousands of contacts in one transaction.
+Every phone number shares most of its trigrams with every other, so each lookup rechecked nearly the whole table:
+10,000 recipients queued in 42 s instead of 3 s (docs/decisions.md). The unique btree on (account_id, wa_id) is
+the only index left that serves equality.
 """
 
 from __future__ import annotations
