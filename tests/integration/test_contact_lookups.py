@@ -24,6 +24,9 @@ pytestmark = pytest.mark.parametrize(
 )
 
 
+CHUNK = 1_000  # outbound.BROADCAST_CHUNK
+
+
 def numbers(start: int, count: int) -> list[ContactRef]:
     return [ContactRef(wa_id=str(491_700_000_000 + start + n)) for n in range(count)]
 
@@ -51,6 +54,29 @@ async def test_the_only_index_on_a_contacts_number_is_the_unique_btree(
     )
     async with sessions() as session:
         assert (await session.execute(query)).all() == [("uq_contacts_account_id_wa_id", "btree")]
+
+
+async def test_the_lookups_of_a_bulk_transaction_are_planned_for_the_table_as_it_is_then(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    """A broadcast's chunks, in one transaction on a table never analyzed (a new database): psycopg prepares the
+    lookup by number after five runs, and PostgreSQL would then settle on a generic plan costed for the small
+    table it saw then, which reads every contact of the account for each later chunk (db.plan_for_now)."""
+    async with db.transaction(sessions) as session:
+        for start in range(0, 8 * CHUNK, CHUNK):
+            resolved = await contacts.resolve_many(session, account.id, numbers(start, CHUNK))
+            assert len(resolved.all()) == CHUNK
+        plans = (
+            await session.execute(
+                sa.text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE 'SELECT contacts.id%' AND statement LIKE '%ANY%'"
+                )
+            )
+        ).all()
+    assert plans, "psycopg prepared no lookup by number"
+    assert all(generic == 0 for generic, _ in plans), plans
+    assert sum(custom for _, custom in plans) >= 8
 
 
 async def test_a_search_by_part_of_a_number_reads_the_trigram_index(

@@ -14,9 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import ContactRef, InboundMessage, MessageType
-from wahub.store import audiences, upsert
+from wahub.store import audiences, db, upsert
 from wahub.store.keys import one_of
 from wahub.store.models import Contact, Conversation, Message, utcnow
+
+# A lookup of this many contacts at once is a bulk one (a chunk of a broadcast, an audience, an import), perhaps
+# in a transaction that added thousands of contacts already: ``db.plan_for_now``.
+PLAN_FOR_NOW = 500
 
 
 async def find(session: AsyncSession, account_id: int, ref: ContactRef) -> Contact | None:
@@ -74,6 +78,8 @@ async def resolve_many(session: AsyncSession, account_id: int, refs: Iterable[Co
     if not wanted:
         return Resolved([])
     missing = {r.wa_id or r.user_id: r for r in wanted}
+    if len(wanted) >= PLAN_FOR_NOW:
+        await db.plan_for_now(session)
     existing = await _load(session, account_id, wanted)
     by_wa = {c.wa_id: c for c in existing if c.wa_id}
     by_user = {c.user_id: c for c in existing if c.user_id}

@@ -201,3 +201,16 @@ async def new_ids(session: AsyncSession, table: sa.Table, n: int) -> list[int]:
         return list((await session.scalars(stmt, {"table": table.name, "n": n})).all())
     top = await session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
     return list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
+
+
+async def plan_for_now(session: AsyncSession) -> None:
+    """For the rest of this transaction, PostgreSQL plans every statement for the tables as they are at that
+    moment (``plan_cache_mode = force_custom_plan``), never by a generic plan it cached earlier.
+
+    For a transaction that adds thousands of rows to a table and looks them up again chunk by chunk (a broadcast,
+    a campaign's audience, an import): psycopg prepares a statement run five times, and PostgreSQL then settles
+    on a generic plan costed when the table was small; as the table grows within the transaction, that plan reads
+    every row of the account for each chunk (10,000 recipients queued in 42 s instead of 3 on a database never
+    analyzed). Planning each execution costs well under a millisecond. SQLite: nothing to do."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
