@@ -1,4 +1,5 @@
-"""Chat-export import benchmark (issue 19): a 100,000-message export with 1,000 media files into SQLite.
+"""Chat-export import benchmark (issue 19): a 100,000-message export with 1,000 media files into SQLite
+(``--database postgresql``: into a new database on the local PostgreSQL).
 
 1. Writes a synthetic Android export (day-first, 24-hour clock) into a zip: ``--messages`` messages (default
    100,000) from the business side and two customers (one by name, one by number), one in ten of several lines,
@@ -11,7 +12,8 @@
 4. A thread samples this process's RSS every 5 ms; each run prints its seconds and its peak growth over the RSS
    just before it. Checks: the messages and media stored are the ones written.
 
-Usage: ``.venv/bin/python bench/chat_import.py [--messages 100000] [--media 1000] [--media-kb 20] [--json]``.
+Usage: ``.venv/bin/python bench/chat_import.py [--messages 100000] [--media 1000] [--media-kb 20]
+[--database postgresql] [--json]``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ingest import PostgresDatabase
+
 ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"  # --database postgresql: a fresh database there, dropped after
 sys.path.insert(0, str(ROOT / "src"))
 
 
@@ -126,12 +131,12 @@ def baseline(path: Path) -> tuple[float, int]:
     return time.perf_counter() - started, heads
 
 
-async def import_once(path: Path, data: Path) -> tuple[float, object]:
+async def import_once(path: Path, data: Path, url: str) -> tuple[float, object]:
     from wahub import storage
     from wahub.imports import chat_importer, chat_source
     from wahub.store import db
 
-    engine = db.create_engine(f"sqlite:///{data / 'wahub.db'}")
+    engine = db.create_engine(url)
     try:
         with path.open("rb") as file:
             export = chat_source.Export(file, path.name)
@@ -148,11 +153,10 @@ async def import_once(path: Path, data: Path) -> tuple[float, object]:
         await engine.dispose()
 
 
-async def prepare(data: Path) -> None:
+async def prepare(url: str) -> None:
     from wahub.store import accounts, db, migrate
     from wahub.store.crypto import Vault
 
-    url = f"sqlite:///{data / 'wahub.db'}"
     migrate.upgrade(url)
     engine = db.create_engine(url)
     try:
@@ -174,15 +178,29 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--media", type=int, default=1_000)
     parser.add_argument("--media-kb", type=int, default=20)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    pg = PostgresDatabase(PG_SERVER, "bench_chat_import") if args.database == "postgresql" else None
+    try:
+        return run(args, pg)
+    finally:
+        if pg is not None:
+            pg.drop()
+
+
+def run(args: argparse.Namespace, pg: PostgresDatabase | None) -> int:
     with tempfile.TemporaryDirectory(prefix="wahub-bench-chat-") as folder:
         base = Path(folder)
         export, data = base / "WhatsApp Chat with Ana Gómez.zip", base / "data"
         data.mkdir()
         log(f"writing {args.messages:,} messages and {args.media:,} media files")
         text_bytes = write_export(export, args.messages, args.media, args.media_kb)
-        asyncio.run(prepare(data))
+        url = f"sqlite:///{data / 'wahub.db'}"
+        if pg is not None:
+            pg.create_empty()  # a new database, as a first import into a new wahub meets it
+            url = pg.url
+        asyncio.run(prepare(url))
         import wahub.imports.chat_importer  # noqa: F401  (imports before measuring: not the import's memory)
         from wahub import storage  # noqa: F401
 
@@ -193,7 +211,7 @@ def main() -> int:
         reports = []
         for name in ("wahub import (new)", "wahub import (again)"):
             with PeakRss() as rss:
-                seconds, report = asyncio.run(import_once(export, data))
+                seconds, report = asyncio.run(import_once(export, data, url))
             reports.append(report)
             runs.append(Run(name, seconds, rss.before, rss.peak - rss.before, args.messages / seconds))
         first, again = reports
@@ -209,7 +227,8 @@ def main() -> int:
         return 0 if ok else 1
     print(
         f"bench/chat_import.py: {args.messages:,} messages ({text_bytes / 1e6:.1f} MB of text), "
-        f"{args.media:,} media files of {args.media_kb} KB, zip -> SQLite + file://, {os.cpu_count()} cores"
+        f"{args.media:,} media files of {args.media_kb} KB, zip -> {'PostgreSQL' if pg else 'SQLite'} + file://, "
+        f"{os.cpu_count()} cores"
     )
     print(f"{'run':<24}{'seconds':>9}{'msg/s':>11}{'RSS before MB':>15}{'peak growth MB':>16}")
     for r in runs:

@@ -90,8 +90,9 @@ def main() -> int:
         data = Path(tmp)
         path = data / "WhatsApp Chat with Shop group.zip"
         chat_import.write_export(path, args.messages, args.media, args.media_kb)
-        asyncio.run(chat_import.prepare(data))
-        asyncio.run(chat_import.import_once(path, data))
+        url = f"sqlite:///{data / 'wahub.db'}"
+        asyncio.run(chat_import.prepare(url))
+        asyncio.run(chat_import.import_once(path, data, url))
         results = asyncio.run(runs(data))
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=1))

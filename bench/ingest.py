@@ -274,9 +274,9 @@ def _ts(value: Any) -> datetime | None:
 class PostgresDatabase:
     """A fresh database for one bench run, created and dropped on the server at ``server_url``."""
 
-    def __init__(self, server_url: str) -> None:
+    def __init__(self, server_url: str, prefix: str = "bench_ingest") -> None:
         self.server_url = server_url.rstrip("/")
-        self.name = f"bench_ingest_{os.getpid()}"
+        self.name = f"{prefix}_{os.getpid()}"
         self.url = f"{self.server_url}/{self.name}"
 
     def _admin(self) -> Any:
@@ -289,9 +289,12 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise BenchError(f"cannot reach PostgreSQL at {self.server_url}: {exc}") from exc
 
-    def create(self, venv_bin: Path, env: dict[str, str], cwd: Path) -> None:
+    def create_empty(self) -> None:
         with self._admin() as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def create(self, venv_bin: Path, env: dict[str, str], cwd: Path) -> None:
+        self.create_empty()
         out = subprocess.run(
             [str(venv_bin / "wahub"), "db", "upgrade"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
         )

@@ -1,5 +1,6 @@
 """On PostgreSQL, no index but the unique btree on (account_id, wa_id) can serve a lookup of contacts by their
-exact number, and a search by part of a number reads the trigram index of migration 0036.
+exact number, a search by part of a number reads the trigram index of migration 0036, and a broadcast's lookups
+of its chunks are planned for the table as it is then (``db.plan_for_now``).
 
 Seen before: a broadcast of 10,000 new recipients queued in 42 s (3 s now) on a database analyzed while it held
 few contacts, because the planner, with statistics older than the rows the transaction had just added, looked
