@@ -204,7 +204,7 @@ async def _store(
         seen[same] = ordinal = seen.get(same, -1) + 1
         keyed.append((_import_key(chat, entry, ordinal), entry))
     async with db.transaction(sessions) as session:
-        await db.plan_for_now(session)  # the import adds thousands of messages before the table is analyzed
+        await db.plan_for_now(session)  # the import adds messages faster than autovacuum analyzes the table
         stmt = sa.select(Message.import_key).where(
             Message.account_id == chat.account.id, Message.import_key.in_([k for k, _ in keyed])
         )

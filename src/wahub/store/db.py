@@ -207,10 +207,11 @@ async def plan_for_now(session: AsyncSession) -> None:
     """For the rest of this transaction, PostgreSQL plans every statement for the tables as they are at that
     moment (``plan_cache_mode = force_custom_plan``), never by a generic plan it cached earlier.
 
-    For a transaction that adds thousands of rows to a table and looks them up again chunk by chunk (a broadcast,
-    a campaign's audience, an import): psycopg prepares a statement run five times, and PostgreSQL then settles
-    on a generic plan costed when the table was small; as the table grows within the transaction, that plan reads
-    every row of the account for each chunk (30,000 recipients queued in 50-54 s instead of 13 on a database never
-    analyzed). Planning each execution costs well under a millisecond. SQLite: nothing to do."""
+    For work that adds thousands of rows to a table and looks them up chunk by chunk (a broadcast, a campaign's
+    audience, a contacts or chat import): psycopg prepares a statement run five times, and PostgreSQL may then
+    settle on a generic plan costed when the table was small; as the table grows faster than autovacuum analyzes
+    it, that plan reads every row of the account for each chunk (30,000 recipients queued in 50-54 s instead of
+    13 on a database never analyzed). Planning each execution costs well under a millisecond. SQLite: nothing
+    to do."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
