@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import MessageStatus
-from wahub.store import entities, paging, reach, statuses, subscriber_webhooks, upsert
+from wahub.store import entities, paging, reach, statuses, stream, subscriber_webhooks, upsert
 from wahub.store.keys import one_of
 from wahub.store.keys import pairs_in as keys_in
 from wahub.store.models import Contact, Conversation, Message, MessageWamid, utcnow
@@ -119,7 +119,7 @@ async def record_accepted(
     # A message that has a wamid keeps it: a second acceptance is a second copy. What the rows hold after the
     # update, which waited for any other writer of them: a wamid that did not stick is a copy sent by another
     # holder of the number's lease, kept beside the message so its statuses count.
-    after = (table.c.id, table.c.account_id, table.c.wamid)
+    after = (table.c.id, table.c.account_id, table.c.wamid, table.c.conversation_id)
     source = upsert.rows_source(session, [("id", sa.Integer()), ("wamid", sa.String())], accepted)
     if source is not None:  # PostgreSQL: one UPDATE … FROM the rows, RETURNING what they hold now
         rows = source.subquery("r")
@@ -143,12 +143,13 @@ async def record_accepted(
     await upsert.insert_ignore_rows(session, MessageWamid.__table__, copies)  # type: ignore[arg-type]
     if out is not None:
         now = utcnow()
+        accepted_ = MessageStatus.ACCEPTED.value
         for mid, wamid in accepted:
             if mid in kept and kept[mid].wamid == wamid:
-                out.add(
-                    subscriber_webhooks.MESSAGE_STATUS,
-                    subscriber_webhooks.message_status(mid, wamid, MessageStatus.ACCEPTED.value, now),
-                )
+                # The live stream's tick with its conversation, which the stream would otherwise read back.
+                tick = stream.status_tick(mid, kept[mid].conversation_id, wamid, accepted_, now)
+                data = subscriber_webhooks.message_status(mid, wamid, accepted_, now)
+                out.add(subscriber_webhooks.MESSAGE_STATUS, data, [tick])
     await statuses.attach_to(session, ids, out)
 
 

@@ -218,18 +218,43 @@ def _write(session: Session, changes: Sequence[Change]) -> int:
             events.append((change.kind, message.conversation_id, {**message_view(message), "why": change.why}))
     if not events:
         return 0
-    last = _take_ids(session, len(events))
-    table: sa.Table = StreamBatch.__table__  # type: ignore[assignment]
-    row = {
-        "id": last - len(events) + 1,
-        "last_id": last,
-        "events": json.dumps([list(e) for e in events], separators=(",", ":")),
-        "created_at": utcnow(),
-    }
-    session.execute(table.insert(), row)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_notify(CHANNEL, str(last))))
+    _insert(session, len(events), json.dumps([list(e) for e in events], separators=(",", ":")))
     return len(events)
+
+
+def _insert(session: Session, n: int, events: str) -> None:
+    """Take ``n`` ids from the counter (locking its row until commit) and write them as one batch row. On
+    PostgreSQL that and the readers' NOTIFY are one statement (``_BATCH``): three round trips were a fifth of the
+    sender's result transactions."""
+    row = {"n": n, "events": events, "created_at": utcnow()}
+    if session.get_bind().dialect.name == "postgresql":
+        if session.scalar(_BATCH, row) is None:  # no counter row: see ``_take_ids``
+            _take_ids(session, 0)
+            session.execute(_BATCH, row)
+        return
+    last = _take_ids(session, n)
+    table: sa.Table = StreamBatch.__table__  # type: ignore[assignment]
+    session.execute(table.insert(), {"id": last - n + 1, "last_id": last, **row})
+
+
+def _batch_statement() -> sa.Insert:
+    counter: sa.Table = StreamCounter.__table__  # type: ignore[assignment]
+    table: sa.Table = StreamBatch.__table__  # type: ignore[assignment]
+    n = sa.bindparam("n", type_=sa.BigInteger())
+    taken = sa.update(counter).where(counter.c.id == 1).values(last=counter.c.last + n).returning(counter.c.last)
+    ids = taken.cte("taken")
+    rows = sa.select(
+        ids.c.last - n + 1,
+        ids.c.last,
+        sa.bindparam("events", type_=table.c.events.type),
+        sa.bindparam("created_at", type_=table.c.created_at.type),
+    )
+    notify = sa.func.pg_notify(CHANNEL, sa.cast(table.c.last_id, sa.Text))
+    insert = table.insert().from_select(["id", "last_id", "events", "created_at"], rows)
+    return insert.returning(table.c.last_id, notify)
+
+
+_BATCH = _batch_statement()  # built once: its cache key too
 
 
 def _coalesced(changes: Sequence[Change]) -> Sequence[Change]:
