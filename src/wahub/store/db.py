@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from wahub.store import jsontext
+
 
 def sync_url(url: str) -> str:
     """The URL for synchronous use (Alembic): sqlite's stdlib driver, psycopg 3 for PostgreSQL."""
@@ -80,6 +82,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     locked" on upgrade. Errors never quote the statement's parameters: they hold message bodies, and an error
     may be logged."""
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("json_serializer", jsontext.dumps)
     if is_sqlite(url):
         engine = create_async_engine(async_url(url), connect_args={"isolation_level": None, "timeout": 30}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -89,7 +92,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def create_sync_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(sync_url(url), hide_parameters=True)
+    engine = sa.create_engine(sync_url(url), hide_parameters=True, json_serializer=jsontext.dumps)
     if is_sqlite(url):
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine

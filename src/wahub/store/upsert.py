@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahub.store import jsontext
 from wahub.store.columns import UTCDateTime
 
 
@@ -86,7 +86,7 @@ def rows_source(
     """On PostgreSQL, ``rows`` (values in the order of ``columns``) as a SELECT of those named, typed columns
     from one JSON parameter (``jsonb_to_recordset``), in the rows' order: to INSERT from, or to UPDATE … FROM.
     None on SQLite, for fewer than two rows, or for a column type other than integers, strings, booleans, UTC
-    times and JSON: the caller's executemany then does it. The rows are one ``json.dumps`` (C) and the statement
+    times and JSON: the caller's executemany then does it. The rows are one ``jsontext.dumps`` and the statement
     is short, so psycopg caches it. (One array parameter per column was tried first: psycopg escapes each element
     of a text array in Python.)"""
     if session.bind.dialect.name != "postgresql" or len(rows) < 2:
@@ -113,7 +113,7 @@ def rows_source(
             found = times[value] = _utc_naive(value)
         return found
 
-    doc = json.dumps([dict(zip(keys, row, strict=True)) for row in rows], default=as_text, separators=(",", ":"))
+    doc = jsontext.dumps([dict(zip(keys, row, strict=True)) for row in rows], as_text)
     # Built of generated aliases, the given names (quoted) and the columns' compiled types only; the rows are the
     # one bound parameter.
     query = (
