@@ -1,6 +1,7 @@
-"""Inserting many rows at once, skipping those a unique constraint already holds (``store/upsert.py``): on
-PostgreSQL one INSERT … SELECT from a JSON document, on SQLite an executemany; both must store exactly what
-the rows say, in their order."""
+"""Inserting many rows at once, skipping those a unique constraint already holds (``store/upsert.py``): one
+INSERT … SELECT from a JSON document (``jsonb_to_recordset`` on PostgreSQL; on SQLite ``json_each`` where the new
+rows' ids come back, else the driver's executemany of values processed once per batch), which must store exactly
+what the rows say, in their order, as SQLAlchemy binding each row alone would."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -86,7 +88,7 @@ async def test_the_rows_actually_inserted_come_back_and_no_others(
     assert by_wamid["wamid.N1"] < by_wamid["wamid.N2"] < by_wamid["wamid.N3"]  # ids in the rows' order
 
 
-async def test_on_postgresql_the_rows_go_in_one_statement_not_one_per_row(
+async def test_the_rows_go_in_one_statement_not_one_per_row(
     sessions: async_sessionmaker[AsyncSession], account: Account
 ) -> None:
     engine = db.engine_of(sessions)
@@ -106,4 +108,68 @@ async def test_on_postgresql_the_rows_go_in_one_statement_not_one_per_row(
     if engine.dialect.name == "postgresql":
         assert len(seen) == 1 and not seen[0][1] and "jsonb_to_recordset" in seen[0][0], seen
     else:
-        assert [many for _, many in seen] == [True]  # SQLite: its executemany, a loop inside the driver
+        assert [many for _, many in seen] == [True], seen  # SQLite: the driver's executemany, a loop in C
+    seen.clear()
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.transaction(sessions) as session:
+            rows = [status(account, f"wamid.R{i}") for i in range(50)]
+            assert len(await upsert.insert_ignore_many(session, TABLE, rows)) == 50
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+    reader = "jsonb_to_recordset" if engine.dialect.name == "postgresql" else "json_each"
+    assert len(seen) == 1 and not seen[0][1] and reader in seen[0][0], seen
+
+
+async def stored_text(sessions: async_sessionmaker[AsyncSession], wamid: str) -> tuple[Any, ...]:
+    """What the database holds for a row, as text: the form a time or a JSON value took, not its value read back."""
+    columns = [sa.cast(TABLE.c[name], sa.Text) for name in ("timestamp", "created_at", "raw", "pricing", "recipient")]
+    async with sessions() as session:
+        return tuple((await session.execute(sa.select(*columns).where(TABLE.c.wamid == wamid))).one())
+
+
+async def test_a_row_of_the_document_is_stored_as_the_same_row_bound_alone(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # One row is bound as parameters (no document for one); two go through the document. Their stored text must
+    # be the same: SQLite compares and orders times as text.
+    odd = {"text": 'quote " backslash \\ é 😀 \u2028', "n": [1, 2.5, None, True, 10**20]}
+    extra = {"raw": odd, "timestamp": AT.replace(microsecond=0), "pricing": None, "recipient": "é 😀"}
+    async with db.transaction(sessions) as session:
+        await upsert.insert_ignore_rows(session, TABLE, [status(account, "wamid.ALONE", **extra)])
+        await upsert.insert_ignore_rows(
+            session, TABLE, [status(account, "wamid.D1", **extra), status(account, "wamid.D2", **extra)]
+        )
+        await upsert.insert_ignore_many(
+            session, TABLE, [status(account, "wamid.D3", **extra), status(account, "wamid.D4", **extra)]
+        )
+    alone = await stored_text(sessions, "wamid.ALONE")
+    for wamid in ("wamid.D1", "wamid.D2", "wamid.D3", "wamid.D4"):
+        assert await stored_text(sessions, wamid) == alone, wamid
+    found = {r.wamid: r for r in await stored(sessions)}
+    assert found["wamid.D1"].raw == odd and found["wamid.D1"].timestamp == AT.replace(microsecond=0)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL stores neither
+async def test_a_nul_character_and_a_lone_surrogate_are_kept_on_sqlite(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    # A parsed webhook can hold both (JSON's "\u0000" and "\ud800"): SQLite's ``->>`` would cut a text at the NUL.
+    rows = [
+        status(account, "wamid.N1", recipient="a\x00b"),
+        status(account, "wamid.N2", raw={"t": "c\x00d"}),
+    ]
+    surrogate = {"t": "lone \ud800 é"}
+    many = [status(account, "wamid.M1", recipient="e\x00f"), status(account, "wamid.M2")]
+    async with db.transaction(sessions) as session:
+        await upsert.insert_ignore_rows(session, TABLE, rows)
+        assert len(await upsert.insert_ignore_many(session, TABLE, many)) == 2
+        await upsert.insert_ignore_rows(session, TABLE, [status(account, "wamid.S0", raw=surrogate)])
+        await upsert.insert_ignore_rows(
+            session, TABLE, [status(account, "wamid.S1", raw=surrogate), status(account, "wamid.S2", raw=surrogate)]
+        )
+    found = {r.wamid: r for r in await stored(sessions)}
+    assert found["wamid.N1"].recipient == "a\x00b" and found["wamid.N2"].raw == {"t": "c\x00d"}
+    assert found["wamid.M1"].recipient == "e\x00f"
+    assert found["wamid.S1"].raw == surrogate == found["wamid.S2"].raw
+    assert await stored_text(sessions, "wamid.S1") == await stored_text(sessions, "wamid.S0")

@@ -121,7 +121,7 @@ async def record_accepted(
     # holder of the number's lease, kept beside the message so its statuses count.
     after = (table.c.id, table.c.account_id, table.c.wamid, table.c.conversation_id)
     source = upsert.rows_source(session, [("id", sa.Integer()), ("wamid", sa.String())], accepted)
-    if source is not None:  # PostgreSQL: one UPDATE … FROM the rows, RETURNING what they hold now
+    if source is not None:  # one UPDATE … FROM the rows, RETURNING what they hold now
         rows = source.subquery("r")
         stmt = (
             sa.update(table)

@@ -149,7 +149,7 @@ async def record_many(
 
 async def _write_moves(session: AsyncSession, changed: dict[int, set[str]], states: dict[int, dict[str, Any]]) -> None:
     """Write the moved columns of these messages: one statement per set of columns (a batch has a handful:
-    status with its time, mostly), each row only what moved; on PostgreSQL an UPDATE … FROM the rows."""
+    status with its time, mostly), each row only what moved: an UPDATE … FROM the rows."""
     by_columns: dict[tuple[str, ...], list[int]] = {}
     for mid, moved in changed.items():
         by_columns.setdefault(tuple(sorted(moved)), []).append(mid)
