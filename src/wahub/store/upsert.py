@@ -88,7 +88,8 @@ def _driver_rows(
 
 
 def _once_each(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process``, each distinct value processed once (a batch's rows share their times)."""
+    """``process``, each distinct value processed once: a batch's rows share their times (Meta's whole seconds).
+    Also ``jsontext.dumps``'s ``default`` for a document's times."""
     done: dict[Any, Any] = {}
 
     def cached(value: Any) -> Any:
@@ -173,7 +174,7 @@ def _postgresql_rows(
         else:
             return None
     keys = [f"c{i}" for i in range(len(columns))]
-    doc = jsontext.dumps([dict(zip(keys, row, strict=True)) for row in rows], _times(_utc_naive_iso))
+    doc = jsontext.dumps([dict(zip(keys, row, strict=True)) for row in rows], _once_each(_utc_naive_iso))
     # Built of generated aliases, the given names (quoted) and the columns' compiled types only; the rows are the
     # one bound parameter.
     query = (
@@ -199,27 +200,13 @@ def _sqlite_rows(
             for i in as_json:
                 row[i] = jsontext.dumps(row[i])
         rows = texts
-    doc = jsontext.dumps(rows, _times(_sqlite_time))
+    doc = jsontext.dumps(rows, _once_each(_sqlite_time))
     if "\\u0000" in doc:
         return None  # SQLite's ``->>`` would end a text at a NUL character, which a bound text keeps
     # WHERE true: an INSERT … SELECT followed by ON CONFLICT needs it on SQLite (its parser's ambiguity with a
     # join's ON).
     query = f"SELECT {', '.join(selected)} FROM json_each(:rows) AS r WHERE true ORDER BY r.key"  # noqa: S608
     return sa.text(query).bindparams(rows=doc).columns(*(sa.column(name) for name, _ in columns))
-
-
-def _times(render: Callable[[Any], str]) -> Callable[[Any], str]:
-    """``jsontext.dumps``'s ``default`` for a batch: its rows share their times (Meta's whole seconds), each
-    rendered once."""
-    times: dict[datetime, str] = {}
-
-    def as_text(value: Any) -> str:
-        found = times.get(value)
-        if found is None:
-            found = times[value] = render(value)
-        return found
-
-    return as_text
 
 
 # The column types whose values go into the JSON document as they are (times as the column stores them).
