@@ -57,27 +57,10 @@ async def get_or_create(session: AsyncSession, account_id: int, contact_id: int)
     return conversation
 
 
-async def resolve_many(session: AsyncSession, account_id: int, contact_ids: set[int]) -> dict[int, Conversation]:
-    """The conversation of each contact (created if new), by contact id."""
-    if not contact_ids:
-        return {}
-    stmt = sa.select(Conversation).where(
-        Conversation.account_id == account_id, one_of(Conversation.contact_id, contact_ids)
-    )
-    found = {c.contact_id: c for c in await session.scalars(stmt)}
-    missing = contact_ids - found.keys()
-    if missing:
-        now = utcnow()
-        rows = [{"account_id": account_id, "contact_id": cid, "unread_count": 0, "created_at": now} for cid in missing]
-        await upsert.insert_ignore_many(session, Conversation.__table__, rows)  # type: ignore[arg-type]
-        found = {c.contact_id: c for c in await session.scalars(stmt)}
-    return found
-
-
 @dataclass(slots=True)
 class Chat:
-    """A conversation's columns that queueing a message reads (``resolve_rows``), without the ORM object; the
-    stream shows it as it shows a ``Conversation`` (``stream.conversation_view``)."""
+    """A conversation's columns that queueing a message and the processor read (``resolve_rows``), without the ORM
+    object; the stream shows it as it shows a ``Conversation`` (``stream.conversation_view``)."""
 
     id: int
     contact_id: int
@@ -100,7 +83,8 @@ _CHAT = (
 
 
 async def resolve_rows(session: AsyncSession, account_id: int, contact_ids: set[int]) -> dict[int, Chat]:
-    """As ``resolve_many``, as ``Chat`` rows rather than ORM objects (cheaper by many rows)."""
+    """The conversation of each contact (created if new), by contact id, as ``Chat`` rows rather than ORM objects
+    (cheaper by many rows)."""
     if not contact_ids:
         return {}
     stmt = sa.select(*_CHAT).where(Conversation.account_id == account_id, one_of(Conversation.contact_id, contact_ids))
@@ -159,9 +143,97 @@ def window_open(conversation: Conversation | Chat, now: datetime) -> bool:
     return closes is not None and closes > now
 
 
+@dataclass(slots=True)
+class Arrivals:
+    """What a batch's new messages do to their conversations, gathered in memory (``inbound``, ``activity``) and
+    written by ``record_arrivals`` as one statement relative to what the rows hold then, so a concurrent writer of
+    the same conversation (an agent marking it read, a second processor) loses nothing: an inbound message opens
+    (or extends) the 24-hour window, counts as unread and reopens a resolved conversation; any message moves its
+    last activity. The processor records only messages it really inserted, so a redelivery changes nothing."""
+
+    chats: dict[int, Chat] = field(default_factory=dict)
+    unread: dict[int, int] = field(default_factory=dict)
+    inbound_at: dict[int, datetime] = field(default_factory=dict)
+    active_at: dict[int, datetime] = field(default_factory=dict)
+
+    def inbound(self, chat: Chat, at: datetime) -> None:
+        self.unread[chat.id] = self.unread.get(chat.id, 0) + 1
+        _later(self.inbound_at, chat.id, at)
+        self.activity(chat, at)
+
+    def activity(self, chat: Chat, at: datetime) -> None:
+        self.chats[chat.id] = chat
+        _later(self.active_at, chat.id, at)
+
+
+def _later(times: dict[int, datetime], key: int, at: datetime) -> None:
+    if key not in times or at > times[key]:
+        times[key] = at
+
+
+async def record_arrivals(session: AsyncSession, arrivals: Arrivals) -> None:
+    """Write ``arrivals`` in one UPDATE … FROM their rows, and give each ``Chat`` (and any ``Conversation`` the
+    session holds) what its row holds afterwards, for the live stream's view of it."""
+    if not arrivals.chats:
+        return
+    table: sa.Table = Conversation.__table__  # type: ignore[assignment]
+    columns = [
+        ("target_id", table.c.id.type),
+        ("unread", sa.Integer()),
+        ("inbound_at", table.c.last_inbound_at.type),
+        ("active_at", table.c.last_message_at.type),
+    ]
+    rows = [
+        (cid, arrivals.unread.get(cid, 0), arrivals.inbound_at.get(cid), arrivals.active_at[cid])
+        for cid in arrivals.chats
+    ]
+    after = (table.c.id, table.c.unread_count, table.c.last_inbound_at, table.c.last_message_at, table.c.state)
+    source = upsert.rows_source(session, columns, rows)
+    if source is not None:
+        moves = source.subquery("arrivals")
+        values = _arrived(table, moves.c.unread, moves.c.inbound_at, moves.c.active_at)
+        stmt = sa.update(table).where(table.c.id == moves.c.target_id).values(values).returning(*after)
+        written = list(await session.execute(stmt.execution_options(synchronize_session=False)))
+    else:  # one conversation (or a value no JSON row carries): a statement each
+        written = []
+        for cid, unread, inbound_at, active_at in rows:
+            inbound = _bound(table.c.last_inbound_at, inbound_at)
+            values = _arrived(table, sa.literal(unread), inbound, _bound(table.c.last_message_at, active_at))
+            stmt = sa.update(table).where(table.c.id == cid).values(values).returning(*after)
+            written.extend(await session.execute(stmt.execution_options(synchronize_session=False)))
+    held = session.sync_session.identity_map
+    for row in written:
+        chat = arrivals.chats[row.id]
+        chat.unread_count, chat.last_inbound_at, chat.last_message_at = row[1:4]
+        chat.state = row.state
+        obj = held.get(identity_key(Conversation, row.id))
+        if obj is not None:
+            for name in ("unread_count", "last_inbound_at", "last_message_at", "state"):
+                set_committed_value(obj, name, getattr(chat, name))
+
+
+def _bound(column: sa.Column[Any], value: Any) -> Any:
+    return sa.literal(value, column.type)  # a None too: a parameter, so the comparisons below stay SQL
+
+
+def _arrived(table: sa.Table, unread: Any, inbound_at: Any, active_at: Any) -> dict[str, Any]:
+    """The SET of ``record_arrivals``: each value relative to the row's own."""
+    c = table.c
+
+    def later(column: sa.Column[Any], at: Any) -> Any:
+        moves = sa.and_(at.is_not(None), sa.or_(column.is_(None), column < at))
+        return sa.case((moves, at), else_=column)
+
+    return {
+        "unread_count": c.unread_count + unread,
+        "last_inbound_at": later(c.last_inbound_at, inbound_at),
+        "last_message_at": later(c.last_message_at, active_at),
+        "state": sa.case((unread > 0, State.OPEN.value), else_=c.state),
+    }
+
+
 def record_inbound(conversation: Conversation, at: datetime) -> None:
-    """A new inbound message opens (or extends) the 24-hour window, counts as unread and reopens a resolved
-    conversation. The processor calls it only for messages it really inserted, so a redelivery changes nothing."""
+    """``Arrivals.inbound`` for one conversation the caller holds as an ORM object, written by its flush."""
     if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
         conversation.last_inbound_at = at
     record_activity(conversation, at)

@@ -199,7 +199,7 @@ async def _messages(
     threads = {}
     for account_id, found in resolved.items():
         ids = {found.get(_chat(m.value)).id for m in msgs if m.account.id == account_id}
-        threads[account_id] = await conversations.resolve_many(session, account_id, ids)
+        threads[account_id] = await conversations.resolve_rows(session, account_id, ids)
     now = utcnow()
     rows = []
     for m in msgs:
@@ -216,11 +216,12 @@ async def _messages(
     targets = await messages.by_wamids(
         session, {(m.account.id, m.value.target) for m in fresh if m.value.target is not None}
     )
+    arrivals = conversations.Arrivals()
     for m in sorted(fresh, key=lambda m: m.value.timestamp):
         contact = resolved[m.account.id].get(m.value.contact)
         thread = threads[m.account.id][resolved[m.account.id].get(_chat(m.value)).id]
         if m.value.direction is Direction.INBOUND:
-            conversations.record_inbound(thread, m.value.timestamp)
+            arrivals.inbound(thread, m.value.timestamp)
             contacts.record_text(contact, m.account.opt_out_keyword, m.value)  # the opt-out keyword opts out
             if out is not None:
                 mid = new[(m.account.id, m.value.provider_id)]
@@ -231,7 +232,7 @@ async def _messages(
                 else:
                     out.live(live)
         else:
-            conversations.record_activity(thread, m.value.timestamp)
+            arrivals.activity(thread, m.value.timestamp)
             if out is not None:  # an echo: sent from the WhatsApp Business app
                 mid = new[(m.account.id, m.value.provider_id)]
                 view = stream.created_view(mid, inserted[(m.account.id, m.value.provider_id)])
@@ -244,6 +245,7 @@ async def _messages(
         if m.value.new_wa_id:
             await contacts.change_number(session, contact, m.value.new_wa_id)
             counts[m.index][Held(Outcome.NUMBER_CHANGE)] += 1
+    await conversations.record_arrivals(session, arrivals)
 
 
 async def _take_over_imported(
