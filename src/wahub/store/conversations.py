@@ -185,8 +185,15 @@ async def record_arrivals(session: AsyncSession, arrivals: Arrivals) -> None:
     ]
     rows = [
         (cid, arrivals.unread.get(cid, 0), arrivals.inbound_at.get(cid), arrivals.active_at[cid])
-        for cid in arrivals.chats
+        for cid in sorted(arrivals.chats)
     ]
+    if len(rows) > 1 and session.get_bind().dialect.name == "postgresql":
+        # Rows locked in the order of their ids, as the ORM's flush took them and as messages.lock_in_order does
+        # for messages: two processors (or a broadcast's queueing) moving the same conversations cannot deadlock.
+        ids = [row[0] for row in rows]
+        await session.execute(
+            sa.select(table.c.id).where(one_of(table.c.id, ids)).order_by(table.c.id).with_for_update()
+        )
     after = (table.c.id, table.c.unread_count, table.c.last_inbound_at, table.c.last_message_at, table.c.state)
     source = upsert.rows_source(session, columns, rows)
     if source is not None:
