@@ -169,7 +169,7 @@ def open_window(sessions: async_sessionmaker[AsyncSession], account: Account) ->
             for wa_id in wa_ids:
                 contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=wa_id.lstrip("+")))
                 conversation = await conversations.get_or_create(session, account.id, contact.id)
-                conversations.record_inbound(conversation, utcnow())
+                await conversations.record_inbound(session, conversation, utcnow())
 
     return open_
 

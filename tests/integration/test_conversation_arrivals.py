@@ -27,7 +27,7 @@ async def seeded(sessions: async_sessionmaker[AsyncSession], account: Account, n
             contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=f"1415555{i:04d}"))
             conversation = await conversations.get_or_create(session, account.id, contact.id)
             for _ in range(3):
-                conversations.record_inbound(conversation, utcnow() - timedelta(hours=30))
+                await conversations.record_inbound(session, conversation, utcnow() - timedelta(hours=30))
             conversation.state = conversations.State.RESOLVED.value
             ids.append(contact.id)
     return ids

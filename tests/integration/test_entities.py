@@ -144,7 +144,7 @@ def test_wahub_send_file_links_the_message_to_each_entity_given(tmp_path: Path, 
                 )
                 contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=TO))
                 conversation = await conversations.get_or_create(session, account.id, contact.id)
-                conversations.record_inbound(conversation, utcnow())
+                await conversations.record_inbound(session, conversation, utcnow())
         finally:
             await engine.dispose()
 

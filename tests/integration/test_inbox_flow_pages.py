@@ -54,7 +54,7 @@ async def conversation_with(
             )
             session.add(message)
             made.append(message)
-            conversations.record_inbound(conversation, at)
+            await conversations.record_inbound(session, conversation, at)
         await session.flush()
         return int(conversation.id), [int(m.id) for m in made]
 

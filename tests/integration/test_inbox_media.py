@@ -87,7 +87,9 @@ async def chat_with(
     async with db.transaction(sessions) as session:
         contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id=wa_id, name=name))
         conversation = await conversations.get_or_create(session, account.id, contact.id)
-        conversations.record_inbound(conversation, utcnow() - (timedelta(0) if window_open else timedelta(hours=30)))
+        await conversations.record_inbound(
+            session, conversation, utcnow() - (timedelta(0) if window_open else timedelta(hours=30))
+        )
         return Chat(sessions, account, int(conversation.id), int(contact.id))
 
 

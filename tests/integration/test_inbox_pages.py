@@ -92,7 +92,7 @@ async def conversation_with(
                     provider_timestamp=at,
                 )
             )
-            conversations.record_inbound(conversation, at)
+            await conversations.record_inbound(session, conversation, at)
         conversation.assignee_user_id = assignee
         return int(conversation.id)
 

@@ -69,7 +69,7 @@ async def _seed(ctx: AppContext) -> str:
         )
         contact = await contacts.upsert_contact(session, account.id, ContactRef(wa_id="14155550101"))
         conversation = await conversations.get_or_create(session, account.id, contact.id)
-        conversations.record_inbound(conversation, utcnow())
+        await conversations.record_inbound(session, conversation, utcnow())
         _row, key = await apikeys.create(session, "fuzz")
     return key
 

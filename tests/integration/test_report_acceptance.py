@@ -155,7 +155,7 @@ async def _twilio_contact_wrote(sessions: async_sessionmaker[AsyncSession], twil
     async with db.transaction(sessions) as session:
         contact = await contacts.upsert_contact(session, twilio_account.id, ContactRef(wa_id=EVA))
         conversation = await conversations.get_or_create(session, twilio_account.id, contact.id)
-        conversations.record_inbound(conversation, utcnow())
+        await conversations.record_inbound(session, conversation, utcnow())
 
 
 async def _wahub(home: Path, database_url: str, *args: str) -> str:

@@ -200,7 +200,7 @@ async def test_a_report_to_a_twilio_contact_arrives_at_faketwilio_as_media(
     async with db.transaction(ctx.sessions) as session:
         contact = await contacts.upsert_contact(session, twilio_account.id, ContactRef(wa_id="14155550111"))
         conversation = await conversations.get_or_create(session, twilio_account.id, contact.id)
-        conversations.record_inbound(conversation, utcnow())
+        await conversations.record_inbound(session, conversation, utcnow())
     path = tmp_path / "orders.csv"
     path.write_text("item,qty\napples,3\npears,5\n")
     settings = _settings(ctx, source="csv", path=str(path), to=["+14155550111"], sender=TWILIO_SENDER, caption="Hi")

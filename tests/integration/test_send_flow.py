@@ -109,7 +109,9 @@ async def test_an_expired_token_pauses_the_account_until_its_credentials_are_rep
             credentials=accounts.Credentials(ACCESS_TOKEN, "other-secret", "other-verify"),
         )
         contact = await contacts.upsert_contact(session, other.id, ContactRef(wa_id="14155550101"))
-        conversations.record_inbound(await conversations.get_or_create(session, other.id, contact.id), utcnow())
+        await conversations.record_inbound(
+            session, await conversations.get_or_create(session, other.id, contact.id), utcnow()
+        )
     queued = await client.post("/api/v1/messages", json={**TEXT, "from": OTHER_NUMBER_ID})
     assert queued.status_code == 202, queued.text
 

@@ -239,14 +239,14 @@ def _arrived(table: sa.Table, unread: Any, inbound_at: Any, active_at: Any) -> d
     }
 
 
-def record_inbound(conversation: Conversation, at: datetime) -> None:
-    """``Arrivals.inbound`` for one conversation the caller holds as an ORM object, written by its flush."""
-    if conversation.last_inbound_at is None or at > conversation.last_inbound_at:
-        conversation.last_inbound_at = at
-    record_activity(conversation, at)
-    conversation.unread_count += 1
-    if conversation.state != State.OPEN:
-        conversation.state = State.OPEN.value
+async def record_inbound(session: AsyncSession, conversation: Conversation, at: datetime) -> None:
+    """One inbound message into a conversation the caller holds as an ORM object: ``record_arrivals`` of one,
+    which gives the object what its row holds afterwards."""
+    c = conversation
+    arrivals = Arrivals()
+    chat = Chat(c.id, c.contact_id, c.unread_count, c.last_inbound_at, c.last_message_at, c.assignee_user_id, c.state)
+    arrivals.inbound(chat, at)
+    await record_arrivals(session, arrivals)
 
 
 def record_activity(conversation: Conversation, at: datetime) -> None:
