@@ -90,3 +90,31 @@ def test_upgrade_adds_new_journal_columns_to_an_existing_events_file(tmp_path: P
         kept = conn.execute("SELECT body, signed_by FROM webhook_events").fetchall()
     assert "signed_by" in columns
     assert kept == [(b"{}", None)]  # kept, and taken whole by the processor (it predates signers)
+
+
+def test_upgrade_keeps_one_row_per_group_creation_request(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'wahub.db'}"
+    migrate.upgrade(url, "0036")  # before the request id was unique: the API's and the webhook's rows of one group
+    with sqlite3.connect(tmp_path / "wahub.db") as conn:
+        conn.execute(
+            "INSERT INTO accounts (id, name, provider, sandbox, credentials, created_at)"
+            " VALUES (1, 'a', 'meta', 0, x'', '2026-12-01')"
+        )
+        conn.executemany(
+            "INSERT INTO groups (id, account_id, group_id, request_id, subject, join_approval_mode, state,"
+            " participants, join_requests, created_at, updated_at)"
+            " VALUES (?, 1, ?, ?, 's', 'auto_approve', ?, '{}', '{}', '2026-12-01', '2026-12-01')",
+            [
+                (1, None, "R1", "creating"),  # stuck beside row 2, which Meta's webhook named: goes
+                (2, "G1", "R1", "active"),
+                (3, None, "R2", "creating"),  # two rows without Meta's id: the oldest stays
+                (4, None, "R2", "creating"),
+                (5, None, "R3", "creating"),  # alone: stays
+                (6, "G2", "R4", "active"),  # two named rows of one request: the newer one loses the request id
+                (7, "G3", "R4", "active"),
+            ],
+        )
+    migrate.upgrade(url)
+    with sqlite3.connect(tmp_path / "wahub.db") as conn:
+        rows = conn.execute("SELECT id, group_id, request_id FROM groups ORDER BY id").fetchall()
+    assert rows == [(2, "G1", "R1"), (3, None, "R2"), (5, None, "R3"), (6, "G2", "R4"), (7, "G3", None)]

@@ -22,7 +22,7 @@ class Group(Base):
     __tablename__ = "groups"
     __table_args__ = (
         sa.UniqueConstraint("account_id", "group_id"),
-        sa.Index("ix_groups_account_id_request_id", "account_id", "request_id"),
+        sa.Index("ix_groups_account_id_request_id", "account_id", "request_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

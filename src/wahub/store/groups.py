@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import domain, errors
-from wahub.store import contacts
+from wahub.store import contacts, upsert
 from wahub.store.models import Group, utcnow
 
 CREATING, ACTIVE, SUSPENDED, DELETED, FAILED = "creating", "active", "suspended", "deleted", "failed"
@@ -34,18 +34,15 @@ async def create_pending(
     its id and invite link (it may have come first: then that row is the one)."""
     row = await _by_request(session, account_id, request_id)
     if row is None:
-        row = Group(
+        row = await _added(
+            session,
             account_id=account_id,
             request_id=request_id,
             subject=subject,
             description=description,
             join_approval_mode=join_approval_mode,
             state=CREATING,
-            participants={},
-            join_requests={},
         )
-        session.add(row)
-        await session.flush()
     return row
 
 
@@ -127,19 +124,29 @@ async def _row_for(session: AsyncSession, account_id: int, event: domain.GroupEv
     if row is None and event.group_id:
         row = await find(session, account_id, event.group_id)
     if row is None and event.group_id:
-        row = Group(
+        row = await _added(
+            session,
             account_id=account_id,
             group_id=event.group_id,
             request_id=event.request_id if event.kind == "group_create" else None,
             subject=(event.subject or "")[:256],
             join_approval_mode=event.join_approval_mode or "auto_approve",
             state=ACTIVE,
-            participants={},
-            join_requests={},
         )
-        session.add(row)
-        await session.flush()
     return row
+
+
+async def _added(session: AsyncSession, **values: Any) -> Group:
+    """A new group row, or the one another transaction holds for its request id or Meta's id. The API's row for
+    a creation request and the row the ``group_create`` webhook makes may be written at once (Meta sends the
+    webhook as it answers the request): each looked and found nothing; the unique keys make the second insert wait
+    for the first to commit and do nothing, and the row read then is that one, so the group has one row."""
+    values = {"participants": {}, "join_requests": {}, **values}
+    await session.execute(upsert.insert_ignore(session, Group.__table__, values))  # type: ignore[arg-type]
+    keys = [Group.request_id == values["request_id"]] if values.get("request_id") else []
+    keys += [Group.group_id == values["group_id"]] if values.get("group_id") else []
+    stmt = sa.select(Group).where(Group.account_id == values["account_id"], sa.or_(*keys)).order_by(Group.id)
+    return (await session.scalars(stmt.limit(1))).one()
 
 
 def _apply(row: Group, event: domain.GroupEvent) -> None:
