@@ -3,6 +3,7 @@ throttling and not by a stray 130429."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -145,3 +146,62 @@ def test_grouped_at_a_high_rate_sends_go_a_few_per_wake_up_and_still_evenly(
     # Never further ahead of the even schedule than GROUP: no burst of more than a few at one instant.
     gaps = [b - a for a, b in itertools.pairwise(sent)]
     assert max(len(list(g)) for k, g in itertools.groupby(gaps, key=lambda gap: gap == 0) if k) + 1 <= 4
+
+
+async def test_on_a_busy_event_loop_the_sends_due_at_one_wake_up_go_together_and_the_rate_is_reached() -> None:
+    """Each pass of the event loop does 2 ms of other work (answers, results): handing the window from waiter to
+    waiter, one send per pass, reached 500/s; the waiters due at a wake-up go on it together."""
+    clock = Clock()
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    window = ratelimit.SendWindow(1000, clock=clock, sleep=sleep)
+    drive(window, clock, 1.5)  # past the ramp
+    sent: list[float] = []
+
+    async def send() -> None:
+        await window.take()
+        sent.append(clock.now)  # counted when its task goes on, as it sends
+
+    senders = [asyncio.create_task(send()) for _ in range(3000)]
+    start = clock.now
+    while clock.now < start + 2.0:
+        clock.now += 0.002  # the rest of the pass's work
+        await asyncio.sleep(0)
+    for task in senders:
+        task.cancel()
+    await asyncio.gather(*senders, return_exceptions=True)
+    assert len([t for t in sent if start + 0.5 <= t < start + 1.5]) >= 950
+    assert most_in_one_second(sent) <= 1000
+    assert sent == sorted(sent)
+
+
+async def test_waiters_cancelled_before_or_after_they_were_let_go_are_not_counted_as_sent() -> None:
+    clock = Clock()
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    window = ratelimit.SendWindow(1000, clock=clock, sleep=sleep)
+    went: list[int] = []
+
+    async def send(i: int) -> None:
+        await window.take()
+        went.append(i)
+
+    senders = [asyncio.create_task(send(i)) for i in range(90)]
+    for step in range(400):
+        pending = [task for task in senders if not task.done()]
+        if window._going and step % 2 and pending:
+            pending[0].cancel()  # let go (first come, first let go), and cancelled before it ran on
+        elif step % 7 == 0 and len(pending) > 1:
+            pending[-1].cancel()  # still waiting
+        clock.now += 0.0005
+        await asyncio.sleep(0)
+    await asyncio.gather(*senders, return_exceptions=True)
+    assert 0 < len(went) < 90
+    assert len(window._sent) == len(went)  # within one second: each send that went counted once, no other
+    assert window._going == 0
