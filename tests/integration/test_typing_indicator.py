@@ -4,6 +4,7 @@ nothing more. On SQLite and PostgreSQL, through the real sender and fakegraph.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -71,3 +72,30 @@ async def test_typing_resends_the_read_receipt_with_the_indicator_at_most_every_
         assert await eventually(lambda: receipts(3), timeout=10) == [receipt, typing, typing]
         await eventually(done, timeout=10)
         assert len(await receipts(0) or []) == 3
+
+
+async def test_every_tab_marking_a_new_message_read_at_once_queues_one_receipt(
+    client: httpx.AsyncClient,
+    anon: httpx.AsyncClient,
+    worker: None,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    raw = json.dumps(payload("message", "text")).encode()
+    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
+    assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+
+    async def inbound() -> dict[str, Any] | None:
+        items: list[dict[str, Any]] = (await client.get("/api/v1/messages?direction=inbound")).json()["items"]
+        return items[0] if items else None
+
+    message = await eventually(inbound, timeout=10)
+    # Each tab showing the conversation gets the new message from the live stream and marks it read at once; on
+    # PostgreSQL the requests' transactions overlap (before: the second insert of its receipt answered 500).
+    tabs = [
+        client.post(f"/api/v1/messages/{message['id']}/read", json={"typing_indicator": i % 2 == 1}) for i in range(6)
+    ]
+    answers = await asyncio.gather(*tabs)
+    assert [a.status_code for a in answers] == [202] * 6, [a.text for a in answers]
+    async with sessions() as session:
+        jobs = list(await session.scalars(sa.select(OutboxJob)))
+    assert len(jobs) == 1 and jobs[0].kind in (outbox.JobKind.READ.value, outbox.JobKind.READ_TYPING.value)

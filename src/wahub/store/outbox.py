@@ -47,41 +47,8 @@ QUEUE = queues.Queue(
 )
 
 
-def enqueue(session: AsyncSession, message_id: int, account_id: int, kind: JobKind = JobKind.SEND) -> OutboxJob:
-    job = OutboxJob(
-        message_id=message_id, account_id=account_id, kind=kind.value, state=JobState.PENDING.value, run_at=utcnow()
-    )
-    session.add(job)
-    return job
-
-
 async def for_message(session: AsyncSession, message_id: int) -> OutboxJob | None:
     return (await session.scalars(sa.select(OutboxJob).where(OutboxJob.message_id == message_id))).first()
-
-
-# Meta shows the typing indicator for up to 25 s (or until the answer), so asking again sooner adds nothing.
-# https://developers.facebook.com/docs/whatsapp/cloud-api/typing-indicators
-TYPING_EVERY = timedelta(seconds=20)
-
-
-def show_typing(job: OutboxJob, now: datetime) -> None:
-    """Have the read receipt ``job`` (an inbound message's) show the customer the typing indicator: a pending one
-    takes it along; a settled one is sent again with it (its one row per message), unless it showed the
-    indicator less than ``TYPING_EVERY`` ago: someone typing asks again and again. One being sent is left as
-    it is."""
-    if job.kind == JobKind.SEND.value or job.state == JobState.RUNNING.value:
-        return
-    if job.state == JobState.PENDING.value:
-        job.kind = JobKind.READ_TYPING.value
-        return
-    if job.kind == JobKind.READ_TYPING.value and job.run_at > now - TYPING_EVERY:
-        return
-    job.kind = JobKind.READ_TYPING.value
-    job.state = JobState.PENDING.value
-    job.run_at = job.updated_at = now
-    job.attempts = 0
-    job.last_error = job.locked_by = None
-    job.locked_until = None
 
 
 @dataclass(frozen=True, slots=True)

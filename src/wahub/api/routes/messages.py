@@ -21,7 +21,7 @@ from wahub.api.deps import (
     Sender,
     entity_filter,
 )
-from wahub.store import conversations, db, entities, idempotency, messages, outbound, outbox, statuses
+from wahub.store import conversations, db, entities, idempotency, messages, outbound, outbox, read_receipts, statuses
 from wahub.store.models import utcnow
 from wahub.wakeups import Channel
 
@@ -192,13 +192,11 @@ async def mark_read(message_id: schemas.Id, ctx: Ctx, principal: Sender, body: M
         message = await messages.get(session, message_id)
         if message.direction != domain.Direction.INBOUND.value or not message.wamid:
             raise errors.InvalidInput("only an inbound message can be marked read", field="message_id")
-        job = await outbox.for_message(session, message.id)
-        if job is None:
-            kind = outbox.JobKind.READ_TYPING if typing else outbox.JobKind.READ
-            job = outbox.enqueue(session, message.id, message.account_id, kind)
+        job, new = await read_receipts.queue(session, message.id, message.account_id, typing=typing)
+        if new:
             await conversations.mark_read(session, message.conversation_id)
         elif typing:
-            outbox.show_typing(job, utcnow())
+            read_receipts.show_typing(job, utcnow())
         state, typing = job.state, job.kind == outbox.JobKind.READ_TYPING.value
     ctx.notifier.notify(Channel.OUTBOX)
     return ReadQueued(message_id=message_id, typing_indicator=typing, state=state)
