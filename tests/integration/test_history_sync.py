@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from typer.testing import CliRunner, Result
@@ -20,7 +21,7 @@ from typer.testing import CliRunner, Result
 from tests.integration.conftest import APP_SECRET, SECRET_KEY
 from tests.support import DATA, eventually
 from wahub import cli
-from wahub.store import db
+from wahub.store import db, history_syncs
 from wahub.store.models import Account, AccountEvent, Contact, Message
 from wahub.webhook.signature import meta_signature
 from wahub.worker.processor import Processor
@@ -247,3 +248,28 @@ async def test_the_app_s_address_book_names_contacts_and_a_removal_takes_the_nam
         async with db.transaction(sessions) as session:
             contact = (await session.scalars(sa.select(Contact).where(Contact.wa_id == "16505551234"))).one()
         assert contact.saved_name == ("Kim Lee" if action == "add" else None)
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_two_processors_counting_chunks_of_one_sync_at_once_lose_none(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    async with db.transaction(sessions) as session:
+        await history_syncs.claim(session, account.id, history_syncs.HISTORY)
+
+    def chunk(progress: int) -> dict[str, Any]:
+        return {"metadata": {"phase": 0, "chunk_order": 1, "progress": progress}}
+
+    async with db.transaction(sessions) as first:
+        await history_syncs.record_chunk(first, account.id, chunk(100), None)
+        second = asyncio.create_task(_chunk_alone(sessions, account.id, chunk(95)))
+        await asyncio.sleep(0.5)  # the second processor has read the row by now, or waits for it
+    await second
+    async with sessions() as session:
+        done = await history_syncs.status(session, account.id)
+    assert (done.chunks, done.progress) == (2, 100)  # before: 1 chunk (the second wrote what it had read)
+
+
+async def _chunk_alone(sessions: async_sessionmaker[AsyncSession], account_id: int, raw: dict[str, Any]) -> None:
+    async with db.transaction(sessions) as session:
+        await history_syncs.record_chunk(session, account_id, raw, None)
