@@ -22,7 +22,7 @@ from tests.support import eventually, payload
 from wahub.api.context import AppContext
 from wahub.automations import template_sync
 from wahub.provider.graph import GraphClient
-from wahub.store import db, template_syncs, templates
+from wahub.store import account_events, db, template_syncs, templates
 from wahub.store.models import Account, Template, TemplateSync, utcnow
 from wahub.webhook.signature import meta_signature
 from wahub.worker.deliverer import Deliverer
@@ -399,3 +399,33 @@ async def test_an_unknown_template_is_refused_only_once_a_sync_has_read_the_list
     assert "no template 'made_yesterday' in en_US" in after.json()["error"]["message"]
     paused = await client.post("/api/v1/messages", json=_send("feedback_survey", [BODY3]))
     assert paused.status_code == 422 and "PAUSED" in paused.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_status_webhook_applied_while_the_new_template_is_uncommitted_makes_one_row_with_its_status(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The API writes the template Meta just created while the processor applies Meta's status webhook for it
+    (before: the second insert hit the unique name and language: a 500 at the API, a replay at the processor)."""
+    created = {"name": "night_shift", "language": "en_US", "status": "PENDING", "category": "UTILITY", "id": "991"}
+    approved = account_events.NewEvent(
+        field="message_template_status_update",
+        waba_id=WABA_ID,
+        phone_number_id=None,
+        raw={"event": "APPROVED", "message_template_name": "night_shift", "message_template_language": "en_US"},
+        occurred_at=None,
+        account_id=None,
+    )
+
+    async def processor() -> None:
+        async with db.transaction(sessions) as session:
+            await account_events.record_many(session, [approved])
+
+    async with db.transaction(sessions) as api:
+        await templates.upsert_many(api, WABA_ID, [created])
+        applying = asyncio.create_task(processor())
+        await asyncio.sleep(0.5)  # the processor has looked for the template by now, or waits for it
+    await applying
+    async with sessions() as session:
+        rows = list(await session.execute(sa.select(Template.name, Template.status, Template.provider_template_id)))
+    assert [tuple(r) for r in rows] == [("night_shift", "APPROVED", "991")]

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
 from wahub.domain import ContactRef
-from wahub.store import contacts, history_syncs, subscriber_webhooks, template_syncs, upsert
-from wahub.store.models import Account, AccountEvent, Contact, Template, utcnow
+from wahub.store import contacts, history_syncs, subscriber_webhooks, template_syncs, templates, upsert
+from wahub.store.models import Account, AccountEvent, Contact, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +98,7 @@ async def _apply_template(session: AsyncSession, field: str, waba_id: str, value
     language = _text(value.get("message_template_language"), 16)
     if not name or not language:
         return
-    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name, Template.language == language)
-    template = (await session.scalars(stmt)).first()
-    if template is None:
-        template = Template(waba_id=waba_id, name=name, language=language)
-        session.add(template)
+    template = await templates.locked(session, waba_id, name, language)
     if value.get("message_template_id") is not None:
         template.provider_template_id = str(value["message_template_id"])[:64]
     if field == "message_template_status_update":

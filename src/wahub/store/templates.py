@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wahub.store import upsert
 from wahub.store.models import Template, utcnow
 
 APPROVED = "APPROVED"
@@ -44,21 +45,27 @@ async def find_many(session: AsyncSession, keys: set[tuple[str, str, str]]) -> d
     return found
 
 
+async def locked(session: AsyncSession, waba_id: str, name: str, language: str) -> Template:
+    """The template row of this name and language, made if missing, locked until the transaction ends. The API's
+    new template, a sync and the processor's template webhooks may write one row at once on PostgreSQL: a second
+    insert waits for the first to commit and does nothing, and each change is made to what the last committed."""
+    table: sa.Table = Template.__table__  # type: ignore[assignment]
+    await session.execute(
+        upsert.insert_ignore(session, table, {"waba_id": waba_id, "name": name, "language": language})
+    )
+    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name, Template.language == language)
+    return (await session.scalars(stmt.with_for_update().execution_options(populate_existing=True))).one()
+
+
 async def upsert_many(session: AsyncSession, waba_id: str, items: Iterable[Mapping[str, Any]]) -> int:
     """Write Meta's template objects for ``waba_id`` (one row per name and language, replaced whole); objects
     without a name or language are skipped. Returns how many were written."""
     written = 0
-    for item in items:
-        name, language = _text(item.get("name"), 512), _text(item.get("language"), 16)
+    keyed = [(_text(item.get("name"), 512), _text(item.get("language"), 16), item) for item in items]
+    for name, language, item in sorted(keyed, key=lambda k: (k[0] or "", k[1] or "")):  # rows locked in one order
         if not name or not language:
             continue
-        stmt = sa.select(Template).where(
-            Template.waba_id == waba_id, Template.name == name, Template.language == language
-        )
-        row = (await session.scalars(stmt)).first()
-        if row is None:
-            row = Template(waba_id=waba_id, name=name, language=language)
-            session.add(row)
+        row = await locked(session, waba_id, name, language)
         components = item.get("components")
         row.provider_template_id = _text(item.get("id"), 64)
         row.status = _text(item.get("status"), 32)
