@@ -113,7 +113,7 @@ async def refresh(sessions: async_sessionmaker[AsyncSession], api: GroupApi, vau
     group_id, token, _ = await target(sessions, vault, group_row_id)
     info = await api.group_info(group_id, token)
     async with db.transaction(sessions) as session:
-        row = await groups.get(session, group_row_id)
+        row = await groups.get(session, group_row_id, lock=True)
         groups.apply_info(row, info)
         await groups.name_contact(session, row)
 
@@ -183,6 +183,6 @@ async def answer_join_requests(
     done_key = "approved_join_requests" if approve else "rejected_join_requests"
     done = [str(r) for r in answer.get(done_key) or [] if isinstance(r, str | int)]
     async with db.transaction(sessions) as session:
-        row = await groups.get(session, group_row_id)
+        row = await groups.get(session, group_row_id, lock=True)
         row.join_requests = {rid: r for rid, r in (row.join_requests or {}).items() if rid not in done}
     return {"done": done, "failed": answer.get("failed_join_requests") or []}

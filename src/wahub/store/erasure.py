@@ -265,7 +265,8 @@ async def _rewrite_account_events(session: AsyncSession, person: scrub.Person) -
 async def _forget_in_groups(session: AsyncSession, account_id: int, person: scrub.Person) -> int:
     """Take them out of the groups' participants and open join requests (a group has at most 8 of each)."""
     changed = 0
-    for group in (await session.scalars(sa.select(Group).where(Group.account_id == account_id))).all():
+    stmt = sa.select(Group).where(Group.account_id == account_id).order_by(Group.id).with_for_update()
+    for group in (await session.scalars(stmt.execution_options(populate_existing=True))).all():
         members = {w: m for w, m in (group.participants or {}).items() if not _names(w, m, person)}
         asks = {r: v for r, v in (group.join_requests or {}).items() if not _names(v.get("wa_id"), v, person)}
         if members != group.participants or asks != group.join_requests:

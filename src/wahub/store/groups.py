@@ -46,17 +46,19 @@ async def create_pending(
     return row
 
 
-async def get(session: AsyncSession, group_row_id: int) -> Group:
-    row = await session.get(Group, group_row_id)
+async def get(session: AsyncSession, group_row_id: int, *, lock: bool = False) -> Group:
+    """The stored group (``lock``: locked until the transaction ends and read afresh, for a change to its
+    participants or join requests, which are written whole)."""
+    row = await session.get(Group, group_row_id, with_for_update=lock, populate_existing=lock)
     if row is None:
         raise errors.NotFound(f"group {group_row_id} does not exist")
     return row
 
 
-async def find(session: AsyncSession, account_id: int, group_id: str) -> Group | None:
-    """The group with Meta's id ``group_id`` on this account."""
+async def find(session: AsyncSession, account_id: int, group_id: str, *, lock: bool = False) -> Group | None:
+    """The group with Meta's id ``group_id`` on this account (``lock``: as ``get``)."""
     stmt = sa.select(Group).where(Group.account_id == account_id, Group.group_id == group_id)
-    return (await session.scalars(stmt)).first()
+    return (await session.scalars(_locked(stmt, lock))).first()
 
 
 async def listing(session: AsyncSession, account_id: int | None = None, *, deleted: bool = False) -> list[Group]:
@@ -112,17 +114,21 @@ async def name_contact(session: AsyncSession, row: Group) -> None:
         contact.profile_name = row.subject
 
 
-async def _by_request(session: AsyncSession, account_id: int, request_id: str) -> Group | None:
+async def _by_request(session: AsyncSession, account_id: int, request_id: str, *, lock: bool = False) -> Group | None:
     stmt = sa.select(Group).where(Group.account_id == account_id, Group.request_id == request_id)
-    return (await session.scalars(stmt)).first()
+    return (await session.scalars(_locked(stmt, lock))).first()
+
+
+def _locked(stmt: sa.Select[tuple[Group]], lock: bool) -> sa.Select[tuple[Group]]:
+    return stmt.with_for_update().execution_options(populate_existing=True) if lock else stmt
 
 
 async def _row_for(session: AsyncSession, account_id: int, event: domain.GroupEvent) -> Group | None:
     row = None
     if event.kind == "group_create" and event.request_id:
-        row = await _by_request(session, account_id, event.request_id)
-    if row is None and event.group_id:
-        row = await find(session, account_id, event.group_id)
+        row = await _by_request(session, account_id, event.request_id, lock=True)
+    if row is None and event.group_id:  # locked: two processors, or the API, may change its members at once
+        row = await find(session, account_id, event.group_id, lock=True)
     if row is None and event.group_id:
         row = await _added(
             session,
@@ -146,7 +152,7 @@ async def _added(session: AsyncSession, **values: Any) -> Group:
     keys = [Group.request_id == values["request_id"]] if values.get("request_id") else []
     keys += [Group.group_id == values["group_id"]] if values.get("group_id") else []
     stmt = sa.select(Group).where(Group.account_id == values["account_id"], sa.or_(*keys)).order_by(Group.id)
-    return (await session.scalars(stmt.limit(1))).one()
+    return (await session.scalars(_locked(stmt.limit(1), True))).one()
 
 
 def _apply(row: Group, event: domain.GroupEvent) -> None:

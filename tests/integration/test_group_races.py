@@ -1,8 +1,13 @@
-"""A group asked for through the API (``groups.create_pending``, the row the API answers with) and Meta's
+"""Writers of one group at once on PostgreSQL.
+
+A group asked for through the API (``groups.create_pending``, the row the API answers with) and Meta's
 ``group_create`` webhook naming it (``groups.apply_events``, in the processor) are two transactions that may run at
 once on PostgreSQL: Meta sends the webhook as soon as it answers the request. Whichever commits first, there is one
 row for the request id, and it ends active with Meta's id. (SQLite takes one writer at a time: they cannot
-overlap there.) CI failed on this once: the API's row stayed ``creating`` beside a second row the webhook made."""
+overlap there.) CI failed on this once: the API's row stayed ``creating`` beside a second row the webhook made.
+
+Two processors applying participant webhooks of one group (or the API answering its join requests meanwhile)
+each write the members whole: each must add to what the other committed."""
 
 from __future__ import annotations
 
@@ -82,3 +87,35 @@ async def test_either_order_one_after_the_other_makes_one_active_row(
     await webhook(sessions, account)  # Meta delivers a webhook again
     assert await stored(sessions) == [(first, GROUP_ID, groups.ACTIVE)]
     assert await pending(sessions, account) == first
+
+
+@PG_ONLY
+async def test_two_processors_adding_participants_to_one_group_at_once_keep_both(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    await pending(sessions, account)
+    await webhook(sessions, account)
+
+    def joined(wa_id: str) -> domain.GroupEvent:
+        return domain.GroupEvent(
+            field="group_participants_update",
+            kind="group_participants_add",
+            phone_number_id=PHONE_NUMBER_ID,
+            group_id=GROUP_ID,
+            timestamp=datetime(2026, 12, 3, tzinfo=UTC),
+            raw={},
+            added=(domain.ContactRef(wa_id=wa_id),),
+        )
+
+    async def second() -> None:
+        async with db.transaction(sessions) as session:
+            await groups.apply_events(session, account.id, [joined("14155550102")])
+
+    async with db.transaction(sessions) as first:
+        await groups.apply_events(first, account.id, [joined("14155550101")])
+        other = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+    await other
+    async with sessions() as session:
+        group = await groups.find(session, account.id, GROUP_ID)
+    assert group is not None and sorted(group.participants) == ["14155550101", "14155550102"]  # before: one
