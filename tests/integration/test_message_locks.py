@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.test_statuses import load, queued, status
 from wahub import domain
-from wahub.store import db
+from wahub.store import db, messages
 from wahub.store.models import Account, Message
 from wahub.worker import apply_notices
 from wahub.worker.recorder import Done, Recorder
@@ -85,3 +85,26 @@ async def test_the_processors_statuses_lock_their_messages_in_id_order(
     await while_lower_is_held(sessions, lower, higher, write)
     assert (await load(sessions, lower)).status == "delivered"
     assert (await load(sessions, higher)).status == "read"
+
+
+async def test_two_processors_applying_reactions_to_one_message_at_once_keep_both(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    """Reactions (and edits, revokes) are written whole: the processor reads its targets locked and afresh."""
+    target = await queued(sessions, account, "wamid.TARGET")
+    key = (account.id, "wamid.TARGET")
+
+    async def react(session: AsyncSession, who: str) -> None:
+        found = await messages.by_wamids(session, {key}, lock=True)
+        messages.apply_reaction(found[key], who, "👍")
+
+    async def second() -> None:
+        async with db.transaction(sessions) as session:
+            await react(session, "14155550102")
+
+    async with db.transaction(sessions) as first:
+        await react(first, "14155550101")
+        other = asyncio.create_task(second())
+        await asyncio.sleep(0.5)  # the second has read the message by now, or waits for it
+    await other
+    assert sorted((await load(sessions, target)).reactions) == ["14155550101", "14155550102"]  # before: one

@@ -40,10 +40,14 @@ async def existing_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> 
     return {(row.account_id, row.wamid) for row in await session.execute(stmt)}
 
 
-async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
+async def by_wamids(
+    session: AsyncSession, keys: set[tuple[int, str]], *, lock: bool = False
+) -> dict[tuple[int, str], Message]:
+    """The messages these (account_id, wamid) pairs name, by the message's wamid or a second copy's. ``lock``:
+    locked in the order of their ids (``lock_in_order``) and read afresh, for a change to their reactions or
+    history, which are written whole (two processors applying reactions to one message at once)."""
     if not keys:
         return {}
-    """The messages these (account_id, wamid) pairs name, by the message's wamid or a second copy's."""
     stmt = sa.select(Message).where(keys_in(Message.account_id, Message.wamid, keys))
     found = {(m.account_id, m.wamid or ""): m for m in await session.scalars(stmt)}
     if missing := keys - found.keys():
@@ -54,6 +58,11 @@ async def by_wamids(session: AsyncSession, keys: set[tuple[int, str]]) -> dict[t
         )
         for wamid, message in (await session.execute(copies)).tuples():
             found[(message.account_id, wamid)] = message
+    if lock and found:
+        ids = {m.id for m in found.values()}
+        await lock_in_order(session, ids)
+        stmt = sa.select(Message).where(one_of(Message.id, ids)).execution_options(populate_existing=True)
+        (await session.scalars(stmt)).all()  # the objects above, refreshed
     return found
 
 

@@ -214,7 +214,7 @@ async def _messages(
         if (m.account.id, m.value.provider_id) not in new:
             counts[m.index][Held(Outcome.DUPLICATE_MESSAGE)] += 1
     targets = await messages.by_wamids(
-        session, {(m.account.id, m.value.target) for m in fresh if m.value.target is not None}
+        session, {(m.account.id, m.value.target) for m in fresh if m.value.target is not None}, lock=True
     )
     arrivals = conversations.Arrivals()
     for m in sorted(fresh, key=lambda m: m.value.timestamp):
