@@ -18,10 +18,10 @@ import re
 from collections.abc import Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
+from wahub.store import db
 from wahub.store.models import CannedReply, Contact, utcnow
 
 FIELDS: dict[str, str] = {
@@ -78,7 +78,7 @@ async def create(session: AsyncSession, code: str, text: str) -> CannedReply:
     _check(text)
     reply = CannedReply(code=code, text=text)
     session.add(reply)
-    await _flush(session, code)
+    await db.flush_unique(session, _taken(code))
     return reply
 
 
@@ -91,7 +91,7 @@ async def update(session: AsyncSession, reply_id: int, *, code: str | None, text
     if code is not None:
         reply.code = code
     reply.updated_at = utcnow()
-    await _flush(session, reply.code)
+    await db.flush_unique(session, _taken(reply.code))
     return reply
 
 
@@ -109,10 +109,5 @@ def _check(text: str) -> None:
         )
 
 
-async def _flush(session: AsyncSession, code: str) -> None:
-    # The unique constraint decides, not a check before (two admins may save the same code at once); the
-    # caller's transaction is rolled back with the Conflict.
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        raise errors.Conflict(f"a canned reply with code '{code}' exists", code=code) from exc
+def _taken(code: str) -> errors.Conflict:
+    return errors.Conflict(f"a canned reply with code '{code}' exists", code=code)

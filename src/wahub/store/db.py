@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from wahub import errors
 from wahub.store import jsontext
 
 
@@ -218,3 +219,13 @@ async def plan_for_now(session: AsyncSession) -> None:
     to do."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+async def flush_unique(session: AsyncSession, conflict: errors.Conflict) -> None:
+    """Flush new or renamed rows; ``conflict`` is raised if a unique constraint refuses one. The constraint
+    decides, not a look before (two admins may save the same name at once: on PostgreSQL both looks find
+    nothing); the caller's transaction is rolled back with the Conflict."""
+    try:
+        await session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise conflict from exc

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import queues, schedules
+from wahub.store import db, queues, schedules
 from wahub.store.models import Report, ReportRun, utcnow
 
 LEASE = timedelta(minutes=10)  # a build reads a database or a URL and writes a file: minutes at most
@@ -53,11 +53,12 @@ async def find(session: AsyncSession, name: str) -> Report | None:
 
 async def create(session: AsyncSession, name: str, definition: dict[str, Any]) -> Report:
     """A new stored report; ``Conflict`` if one has this name."""
+    taken = errors.Conflict(f"a report named '{name}' exists already: delete it first to replace it")
     if await find(session, name) is not None:
-        raise errors.Conflict(f"a report named '{name}' exists already: delete it first to replace it")
+        raise taken
     report = Report(name=name, definition=definition)
     session.add(report)
-    await session.flush()
+    await db.flush_unique(session, taken)  # two at once: both looks found none
     return report
 
 

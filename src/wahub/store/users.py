@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub import errors
-from wahub.store import refresh_tokens
+from wahub.store import db, refresh_tokens
 from wahub.store.models import User, utcnow
 
 MIN_PASSWORD = 10
@@ -71,11 +71,12 @@ async def add(session: AsyncSession, email: str, name: str, role: str, password:
     name = name.strip() or email.partition("@")[0]
     if len(name) > 100:
         raise errors.InvalidInput("name: at most 100 characters", field="name")
+    taken = errors.Conflict(f"a user with email {email} exists")
     if await find(session, email) is not None:
-        raise errors.Conflict(f"a user with email {email} exists")
+        raise taken
     user = User(email=email, name=name, role=role, password_hash=hash_password(password))
     session.add(user)
-    await session.flush()
+    await db.flush_unique(session, taken)  # a form sent twice at once: both looks found none
     return user
 
 
