@@ -52,6 +52,9 @@ async def matching(session: AsyncSession, arriving: Sequence[Arriving]) -> list[
             Message.provider_timestamp < max(minutes) + MINUTE,
         )
         .order_by(Message.provider_timestamp, Message.id)
+        # Another processor taking one of these over now holds it: skipped, not overwritten after it commits
+        # (that would lose its message); ours is then stored as a row of its own.
+        .with_for_update(skip_locked=True)
     )
     pool: dict[tuple[Any, ...], list[Message]] = defaultdict(list)
     for row in await session.scalars(stmt):
