@@ -15,6 +15,7 @@ from wahub import errors
 from wahub.domain import ContactRef
 from wahub.imports.contacts_csv import Rejected, Row
 from wahub.store import audiences, contacts, upsert
+from wahub.store.keys import one_of
 from wahub.store.models import Contact, ContactLabel, utcnow
 
 CHUNK = 500  # rows per statement batch (and per transaction, as the CLI runs it)
@@ -43,6 +44,10 @@ async def store(session: AsyncSession, account_id: int, rows: Sequence[Row], sum
     found = {r.wa_id: resolved.get(ContactRef(wa_id=r.wa_id)) for r in rows}
     have: dict[int, set[str]] = defaultdict(set)
     ids = [c.id for c in found.values()]
+    # Locked in id order (as the ORM's flush takes them) and read afresh: an agent's PATCH of one of them
+    # meanwhile is merged into, not overwritten with what was read before it.
+    lock = sa.select(Contact).where(one_of(Contact.id, ids)).order_by(Contact.id).with_for_update()
+    (await session.scalars(lock.execution_options(populate_existing=True))).all()
     for contact_id, key in (
         await session.execute(
             sa.select(ContactLabel.contact_id, ContactLabel.key).where(ContactLabel.contact_id.in_(ids))
