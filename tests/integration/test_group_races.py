@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,13 +26,17 @@ from wahub.store.models import Account, Group
 
 PG_ONLY = pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 REQUEST, GROUP_ID = "REQ-4711", "Y2FwaV9ncm91cDo5"
-NAMED = domain.GroupEvent(
-    field="group_lifecycle_update",
-    kind="group_create",
-    phone_number_id=PHONE_NUMBER_ID,
-    group_id=GROUP_ID,
-    timestamp=datetime(2026, 12, 3, tzinfo=UTC),
-    raw={},
+
+
+def event(field: str, kind: str, **values: Any) -> domain.GroupEvent:
+    """An item of a group webhook about GROUP_ID."""
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    return domain.GroupEvent(field, kind, PHONE_NUMBER_ID, GROUP_ID, at, {}, **values)
+
+
+NAMED = event(
+    "group_lifecycle_update",
+    "group_create",
     request_id=REQUEST,
     subject="Night shift",
     invite_link="https://chat.whatsapp.com/AbCdEf",
@@ -97,15 +102,7 @@ async def test_two_processors_adding_participants_to_one_group_at_once_keep_both
     await webhook(sessions, account)
 
     def joined(wa_id: str) -> domain.GroupEvent:
-        return domain.GroupEvent(
-            field="group_participants_update",
-            kind="group_participants_add",
-            phone_number_id=PHONE_NUMBER_ID,
-            group_id=GROUP_ID,
-            timestamp=datetime(2026, 12, 3, tzinfo=UTC),
-            raw={},
-            added=(domain.ContactRef(wa_id=wa_id),),
-        )
+        return event("group_participants_update", "group_participants_add", added=(domain.ContactRef(wa_id=wa_id),))
 
     async def second() -> None:
         async with db.transaction(sessions) as session:

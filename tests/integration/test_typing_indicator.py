@@ -27,15 +27,7 @@ async def test_typing_resends_the_read_receipt_with_the_indicator_at_most_every_
     graph_url: str,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    raw = json.dumps(payload("message", "text")).encode()
-    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
-    assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-
-    async def inbound() -> dict[str, Any] | None:
-        items: list[dict[str, Any]] = (await client.get("/api/v1/messages?direction=inbound")).json()["items"]
-        return items[0] if items else None
-
-    message = await eventually(inbound, timeout=10)
+    message = await received(client, anon)
     receipt = {"messaging_product": "whatsapp", "status": "read", "message_id": message["wamid"]}
     typing = {**receipt, "typing_indicator": {"type": "text"}}
 
@@ -80,15 +72,7 @@ async def test_every_tab_marking_a_new_message_read_at_once_queues_one_receipt(
     worker: None,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    raw = json.dumps(payload("message", "text")).encode()
-    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
-    assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
-
-    async def inbound() -> dict[str, Any] | None:
-        items: list[dict[str, Any]] = (await client.get("/api/v1/messages?direction=inbound")).json()["items"]
-        return items[0] if items else None
-
-    message = await eventually(inbound, timeout=10)
+    message = await received(client, anon)
     # Each tab showing the conversation gets the new message from the live stream and marks it read at once; on
     # PostgreSQL the requests' transactions overlap (before: the second insert of its receipt answered 500).
     tabs = [
@@ -99,3 +83,16 @@ async def test_every_tab_marking_a_new_message_read_at_once_queues_one_receipt(
     async with sessions() as session:
         jobs = list(await session.scalars(sa.select(OutboxJob)))
     assert len(jobs) == 1 and jobs[0].kind in (outbox.JobKind.READ.value, outbox.JobKind.READ_TYPING.value)
+
+
+async def received(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> dict[str, Any]:
+    """An inbound text message, through a signed webhook, once the processor has stored it."""
+    raw = json.dumps(payload("message", "text")).encode()
+    headers = {"X-Hub-Signature-256": meta_signature(APP_SECRET, raw), "Content-Type": "application/json"}
+    assert (await anon.post("/webhooks/meta", content=raw, headers=headers)).status_code == 200
+
+    async def inbound() -> dict[str, Any] | None:
+        items: list[dict[str, Any]] = (await client.get("/api/v1/messages?direction=inbound")).json()["items"]
+        return items[0] if items else None
+
+    return await eventually(inbound, timeout=10)  # type: ignore[no-any-return]

@@ -148,11 +148,10 @@ async def _added(session: AsyncSession, **values: Any) -> Group:
     webhook as it answers the request): each looked and found nothing; the unique keys make the second insert wait
     for the first to commit and do nothing, and the row read then is that one, so the group has one row."""
     values = {"participants": {}, "join_requests": {}, **values}
-    await session.execute(upsert.insert_ignore(session, Group.__table__, values))  # type: ignore[arg-type]
     keys = [Group.request_id == values["request_id"]] if values.get("request_id") else []
     keys += [Group.group_id == values["group_id"]] if values.get("group_id") else []
-    stmt = sa.select(Group).where(Group.account_id == values["account_id"], sa.or_(*keys)).order_by(Group.id)
-    return (await session.scalars(_locked(stmt.limit(1), True))).one()
+    row, _ = await upsert.locked_row(session, Group, values, Group.account_id == values["account_id"], sa.or_(*keys))
+    return row
 
 
 def _apply(row: Group, event: domain.GroupEvent) -> None:

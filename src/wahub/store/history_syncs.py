@@ -81,7 +81,8 @@ def _status(row: HistorySync) -> Status:
 async def claim(session: AsyncSession, account_id: int, kind: str) -> None:
     """Mark ``kind`` asked for now, before asking Meta, or raise ``AlreadyRequested`` saying when it was. One
     conditional UPDATE decides, so two commands run at once cannot both ask."""
-    table = await _made(session, account_id)
+    table: sa.Table = HistorySync.__table__  # type: ignore[assignment]
+    await upsert.insert_ignore_many(session, table, [{"account_id": account_id, "chunks": 0}], ("account_id",))
     column = table.c.history_requested_at if kind == HISTORY else table.c.contacts_requested_at
     done = await session.execute(
         sa.update(table).where(table.c.account_id == account_id, column.is_(None)).values({column.name: utcnow()})
@@ -137,15 +138,9 @@ async def record_chunk(session: AsyncSession, account_id: int, raw: dict[str, An
 async def _row(session: AsyncSession, account_id: int) -> HistorySync:
     """The account's row, made if missing, locked until the transaction ends: two processors counting chunks of
     one sync (Meta sends them in bursts) take turns, each adding to what the other committed."""
-    await _made(session, account_id)
-    return await session.get_one(HistorySync, account_id, with_for_update=True, populate_existing=True)
-
-
-async def _made(session: AsyncSession, account_id: int) -> sa.Table:
-    """Make the account's row if it has none; returns the table."""
-    table: sa.Table = HistorySync.__table__  # type: ignore[assignment]
-    await upsert.insert_ignore_many(session, table, [{"account_id": account_id, "chunks": 0}], ("account_id",))
-    return table
+    values = {"account_id": account_id, "chunks": 0}
+    row, _ = await upsert.locked_row(session, HistorySync, values, HistorySync.account_id == account_id)
+    return row
 
 
 def _int(value: Any) -> int | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.store import upsert
@@ -29,11 +28,7 @@ async def queue(session: AsyncSession, message_id: int, account_id: int, *, typi
         "state": JobState.PENDING.value,
         "run_at": utcnow(),
     }
-    table: sa.Table = OutboxJob.__table__  # type: ignore[assignment]
-    new = (await session.execute(upsert.insert_ignore(session, table, values))).first() is not None
-    stmt = sa.select(OutboxJob).where(OutboxJob.message_id == message_id).with_for_update()
-    job = (await session.scalars(stmt.execution_options(populate_existing=True))).one()
-    return job, new
+    return await upsert.locked_row(session, OutboxJob, values, OutboxJob.message_id == message_id)
 
 
 def show_typing(job: OutboxJob, now: datetime) -> None:

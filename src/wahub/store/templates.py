@@ -49,12 +49,10 @@ async def locked(session: AsyncSession, waba_id: str, name: str, language: str) 
     """The template row of this name and language, made if missing, locked until the transaction ends. The API's
     new template, a sync and the processor's template webhooks may write one row at once on PostgreSQL: a second
     insert waits for the first to commit and does nothing, and each change is made to what the last committed."""
-    table: sa.Table = Template.__table__  # type: ignore[assignment]
-    await session.execute(
-        upsert.insert_ignore(session, table, {"waba_id": waba_id, "name": name, "language": language})
-    )
-    stmt = sa.select(Template).where(Template.waba_id == waba_id, Template.name == name, Template.language == language)
-    return (await session.scalars(stmt.with_for_update().execution_options(populate_existing=True))).one()
+    keys = {"waba_id": waba_id, "name": name, "language": language}
+    where = (Template.waba_id == waba_id, Template.name == name, Template.language == language)
+    row, _ = await upsert.locked_row(session, Template, keys, *where)
+    return row
 
 
 async def upsert_many(session: AsyncSession, waba_id: str, items: Iterable[Mapping[str, Any]]) -> int:

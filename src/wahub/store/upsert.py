@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from wahub.store import jsontext
 from wahub.store.columns import UTCDateTime
+
+_Row = TypeVar("_Row")
 
 
 def insert(session: AsyncSession, table: sa.Table) -> Any:
@@ -24,6 +26,21 @@ def insert(session: AsyncSession, table: sa.Table) -> Any:
 def insert_ignore(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> Any:
     """An insert statement that does nothing when a unique constraint is hit; RETURNING the new id."""
     return insert(session, table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+
+
+async def locked_row(
+    session: AsyncSession, model: type[_Row], values: dict[str, Any], *where: sa.ColumnElement[bool]
+) -> tuple[_Row, bool]:
+    """The row ``where`` selects, inserted from ``values`` first if no row holds their unique keys; locked until
+    the transaction ends and read afresh (the lowest key if ``where`` selects several), and whether this call made
+    it. Two transactions making one row at once on PostgreSQL each look and find nothing: the second insert waits
+    for the first to commit and does nothing, and both read that row; a change written whole is made to what the
+    other committed. On SQLite writers take turns anyway."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    stmt = insert(session, table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    new = (await session.execute(stmt)).first() is not None
+    found = sa.select(model).where(*where).order_by(*table.primary_key.columns).limit(1).with_for_update()
+    return (await session.scalars(found.execution_options(populate_existing=True))).one(), new
 
 
 async def insert_ignore_many(
