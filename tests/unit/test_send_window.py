@@ -205,3 +205,14 @@ async def test_waiters_cancelled_before_or_after_they_were_let_go_are_not_counte
     assert 0 < len(went) < 90
     assert len(window._sent) == len(went)  # within one second: each send that went counted once, no other
     assert window._going == 0
+
+
+@pytest.mark.parametrize("rate", [1, 5, 10, 80])
+def test_after_a_quiet_spell_a_low_rate_ramps_up_to_all_of_it_too(rate: int) -> None:
+    """At 10/s or less the ramp's first gap is longer than the window: a send on time must not restart it."""
+    clock = Clock()
+    window = ratelimit.SendWindow(rate, clock=clock)
+    clock.now += 60.0  # quiet
+    sent = drive(window, clock, 2.0 + 10.0 / rate)
+    last_second = [t for t in sent if t >= clock.now - 1.0]
+    assert len(last_second) >= rate * 0.9 - 1  # before: at 10/s, one send a second for good

@@ -99,7 +99,10 @@ class SendWindow:
             return self._next - now
         while self._sent and self._sent[0] <= now - self._window:
             self._sent.popleft()
-        quiet = not self._sent and not self._going
+        # Quiet: nothing in the window, and not a send the schedule put here. At 10/s or less the ramp's first gap
+        # (1 / (RAMP_FROM x rate) s) is longer than the window, so a send on time finds it empty: counted as quiet,
+        # it restarted the ramp each time and the number stayed at RAMP_FROM of its rate.
+        quiet = not self._sent and not self._going and now - self._next > CATCH_UP
         if quiet:
             self._ramp_start = now
         rate = self.current * min(1.0, RAMP_FROM + (1 - RAMP_FROM) * (now - self._ramp_start) / RAMP)
@@ -109,7 +112,7 @@ class SendWindow:
             return self._sent[oldest] + self._window - now if oldest < len(self._sent) else GROUP
         # Behind by a little (a late wake-up): keep the schedule, so the time is made up. Behind by more (idle,
         # or a long stall): start the schedule again from now, rather than bursting to make up for it.
-        start = self._next if not quiet and now - self._next <= CATCH_UP else now
+        start = self._next if now - self._next <= CATCH_UP else now
         self._next = start + self._window / max(1.0, rate)
         return 0.0
 
