@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import send_fakes as fakes  # bench/send_fakes.py
-from send import cpu_seconds, per_second, run_baseline, summarize  # bench/send.py
+from arrivals import per_second, summarize  # bench/arrivals.py
+from send import cpu_seconds, run_baseline  # bench/send.py
 from serving import BenchError, free_port, wait_port  # bench/serving.py
 
 from fakegraph.control import max_in_window
