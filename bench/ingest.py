@@ -40,8 +40,7 @@ from meta_webhooks import APP_SECRET, PHONE_NUMBER_ID, WABA_ID, Corpus, contacts
 from wrkload import WrkError, WrkResult, run_wrk, wrk_version
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_SQLITE_ACKED = 20_000
-TARGET_POSTGRES_ACKED = 10_000
+TARGET_INTAKE_SHARE = 0.4  # SPEC.md §7: intake >= 0.4 x the bare ASGI baseline's ack rate
 TARGET_P99_MS = 50.0
 TARGET_P99_RATE = 10_000
 TARGET_PROCESSING = 5_000
@@ -557,16 +556,14 @@ def targets(args: argparse.Namespace, runs: list[Run]) -> list[dict[str, Any]]:
         verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
         out.append({"target": name, "value": value, "unit": unit, "verdict": verdict, "note": note})
 
-    acked = at_max.result.acked / at_max.result.seconds
-    if args.database == "sqlite":
-        check(f"SQLite >= {TARGET_SQLITE_ACKED:,} events/s acked", round(acked), "/s", acked >= TARGET_SQLITE_ACKED)
-    else:
-        check(
-            f"PostgreSQL >= {TARGET_POSTGRES_ACKED:,} events/s acked",
-            round(acked),
-            "/s",
-            acked >= TARGET_POSTGRES_ACKED,
-        )
+    base = next(r for r in runs if r.server == "baseline" and r.offered is None)
+    share = (at_max.result.acked / at_max.result.seconds) / (base.result.acked / base.result.seconds)
+    check(
+        f"intake >= {TARGET_INTAKE_SHARE:g} x the bare ASGI baseline, at maximum",
+        round(share, 3),
+        "x",
+        share >= TARGET_INTAKE_SHARE,
+    )
     p99 = at_rate.result.p99_us / 1000
     achieved = at_rate.result.acked / at_rate.result.seconds
     name = f"p99 <= {TARGET_P99_MS:g} ms at {TARGET_P99_RATE:,}/s offered"
@@ -577,7 +574,8 @@ def targets(args: argparse.Namespace, runs: list[Run]) -> list[dict[str, Any]]:
     else:
         check(name, p99, "ms", p99 <= TARGET_P99_MS)
     # "Processing keeps up at 5,000 events/s": offered that rate, the processor works off each event as it comes,
-    # beside intake in the same process, so the run ends with the last event processed within KEEP_UP_LAG_S.
+    # beside intake in the same process, so the run ends with the last event processed within KEEP_UP_LAG_S. Not
+    # SPEC.md's end-to-end bar, which is relative to pywa (``--sustained``), but the same question at a fixed rate.
     proc = at_keep.processing
     kept = at_keep.result.acked / at_keep.result.seconds
     name = f"processing keeps up at {TARGET_PROCESSING:,} events/s offered (lag <= {KEEP_UP_LAG_S:g} s)"
@@ -675,10 +673,14 @@ def render(report: dict[str, Any]) -> str:
         "lag: last event processed - last event received; end-to-end: events / (last processed - first received);",
         "drain: backlog at the end of the load / lag (shown when the backlog was >= 1,000)",
         "",
-        "targets (SPEC.md §7)",
+        "targets (SPEC.md §7; its end-to-end bar, next to pywa: --sustained)",
     ]
     for t in report["targets"]:
-        value = "" if t["value"] is None else f"{_num(t['value'], {'ms': 1, 's lag': 2}.get(t['unit'], 0))} {t['unit']}"
+        value = (
+            ""
+            if t["value"] is None
+            else f"{_num(t['value'], {'ms': 1, 's lag': 2, 'x': 2}.get(t['unit'], 0))} {t['unit']}"
+        )
         note = f"  ({t['note']})" if t["note"] else ""
         lines.append(f"  {t['verdict']:<4}  {t['target']:<55} {value:>12}{note}")
     lines.append(f"\nbench took {report['elapsed_s']:g} s")
