@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from typing import Any
 
 import aiohttp
 import uvicorn
+
+from wahub import listen
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET_KEY = "bench-secret-key-0123456789"
@@ -74,9 +75,7 @@ def figures(latencies: list[float]) -> Figures:
 
 @contextlib.asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
+    sock = listen.loopback(512)
 
     class Quiet(uvicorn.Server):
         @contextlib.contextmanager

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp
 
 import fakegraph
 import faketwilio
-from wahub import commands, config, processor_child, sandbox, sandbox_twilio, wakeups
+from wahub import commands, config, listen, processor_child, sandbox, sandbox_twilio, wakeups
 from wahub.api.app import App, create_app
 from wahub.api.context import AppContext
 from wahub.api.routes import media as media_routes
@@ -84,8 +84,7 @@ class _Sandbox:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = listen.tcp_socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import hmac
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import fakegraph
 import fakegraph.config
 import fakegraph.templates
+from wahub import listen
 from wahub.store import accounts, apikeys, conversations, templates, users
 from wahub.store.crypto import Vault, new_secret_key
 from wahub.store.models import Account, Contact, Conversation, utcnow
@@ -104,9 +104,7 @@ def serving_fakegraph_url(data_dir: Path) -> str | None:
 async def fakegraph_running(creds: accounts.Credentials) -> AsyncIterator[str]:
     """The sandbox's fakegraph for the length of one command (``wahub account test``), on a private loopback
     port, without webhooks; yields its URL. The sandbox's number lives only there, never at Meta."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
+    sock = listen.loopback(16)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = fakegraph.create_app(fakegraph_config(creds, None, url))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on"))

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import faketwilio
 import faketwilio.config
+from wahub import listen
 from wahub.store import accounts, conversations
 from wahub.store.crypto import Vault
 from wahub.store.models import Account, Contact, Conversation, utcnow
@@ -72,9 +72,7 @@ async def ensure_account(session: AsyncSession, vault: Vault, key: str) -> Accou
 async def running(key: str) -> AsyncIterator[str]:
     """The sandbox's faketwilio for one command (``wahub account test``), on a private loopback port, without
     callbacks; yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
+    sock = listen.loopback(16)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(
         uvicorn.Config(faketwilio.create_app(config(key, None, url)), log_config=None, access_log=False)
