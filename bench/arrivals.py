@@ -18,7 +18,7 @@ from pathlib import Path
 
 from serving import BenchError  # bench/serving.py
 
-from fakegraph.control import max_in_window
+from fakegraph.control import busiest_window, max_in_window
 
 
 def per_second(times: list[float]) -> list[int]:
@@ -38,12 +38,7 @@ def min_second(times: list[float]) -> int:
 
 def busiest(times: list[float]) -> tuple[float, list[int]]:
     """Where the busiest 1-second window starts (seconds after the first arrival) and its arrivals per 100 ms."""
-    best, start, at = 0, 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        if end - start + 1 > best:
-            best, at = end - start + 1, start
+    best, at = busiest_window(times, 1.0)
     first = times[at]
     tenths = [0] * 10
     for t in times[at : at + best]:

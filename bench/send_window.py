@@ -18,6 +18,7 @@ import time
 
 import uvloop
 
+from fakegraph.control import max_in_window
 from wahub.worker import ratelimit
 
 SENDS = 4_000
@@ -64,13 +65,7 @@ def scheduled(n: int) -> list[float]:
 
 
 def busiest(times: list[float]) -> int:
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+    return max_in_window(sorted(times), 1.0)
 
 
 def main() -> None:

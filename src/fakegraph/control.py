@@ -291,9 +291,15 @@ class ControlEndpoints:
 
 def max_in_window(times: list[float], window: float) -> int:
     """The most of these sorted times inside any half-open window of this length."""
-    best, start = 0, 0
+    return busiest_window(times, window)[0]
+
+
+def busiest_window(times: list[float], window: float) -> tuple[int, int]:
+    """The most of these sorted times inside any half-open window of this length, and the index of the first."""
+    best, start, at = 0, 0, 0
     for end, t in enumerate(times):
         while t - times[start] >= window:
             start += 1
-        best = max(best, end - start + 1)
-    return best
+        if end - start + 1 > best:
+            best, at = end - start + 1, start
+    return best, at

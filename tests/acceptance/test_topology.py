@@ -36,6 +36,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fakegraph.control import busiest_window
 from tests.acceptance.test_send_crash import fresh_pg
 from tests.support import SseReader, free_port
 from wahub import domain
@@ -308,13 +309,7 @@ async def streamed_across(webs: list[tuple[subprocess.Popen[bytes], str]], key: 
 
 def busiest(times: list[float], killed_after: int) -> str:
     """Where the busiest one-second window of sends began, for a failure's message."""
-    times = sorted(times)
-    best, start, at = 0, 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= 1.0:
-            start += 1
-        if end - start + 1 > best:
-            best, at = end - start + 1, start
+    best, at = busiest_window(sorted(times), 1.0)
     return f"{best} sends in the second from send #{at} of {len(times)} (the worker was killed after #{killed_after})"
 
 
