@@ -134,6 +134,11 @@ class Wire:
     def available() -> bool:
         return bool(shutil.which("dumpcap") or shutil.which("tcpdump"))
 
+    def kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self.pcap.unlink(missing_ok=True)
+
     def stop(self) -> dict[str, list[float]]:
         time.sleep(0.3)  # the last packets to the file
         self._proc.terminate()

@@ -235,6 +235,8 @@ def run_wahub(
     with open(logfile, "wb") as out:
         procs = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT) for _ in range(workers)]
     proc = procs[0]
+    capture: Wire | None = None
+    sends = None
     try:
         # Start-up: the account is written from the settings, then the worker idles.
         started = time.monotonic() + 60
@@ -260,6 +262,8 @@ def run_wahub(
         cpu1 = sum(cpu_seconds(p.pid) for p in procs)
         sends = capture.stop() if capture else None
     finally:
+        if capture is not None and sends is None:  # the run failed: the capture goes with it
+            capture.kill()
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
