@@ -1,17 +1,71 @@
-"""The event journal on SQLite: a group commit waits for another process's write lock without stalling the
-event loop, and gives up with an error (so the webhook is not acked) if the lock is never released."""
+"""The event journal. On both databases: a group of bodies is stored byte for byte, once each and in the order they
+were appended, and a group the database refuses is refused whole (none of its webhooks is acked). On SQLite: a
+group commit waits for another process's write lock without stalling the event loop, and gives up with an error
+(so the webhook is not acked) if the lock is never released."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wahub.store import db, migrate
+from wahub.store.models import WebhookEvent
 from wahub.webhook import journal
 from wahub.webhook.journal import EventJournal
+
+# Bytes a text column or a text format would mangle: NUL, a tab, a backslash, invalid UTF-8, a quote.
+AWKWARD = b'{"a": "\x00\t\\\xff\xfe \'"}'
+
+
+async def _stored(engine: AsyncEngine) -> list[tuple[int, str, bytes, str | None, int, object, datetime]]:
+    t = WebhookEvent.__table__.c
+    query = sa.select(t.id, t.provider, t.body, t.signed_by, t.attempts, t.processed_at, t.received_at).order_by(t.id)
+    async with engine.connect() as conn:
+        return [tuple(row) for row in await conn.execute(query)]  # type: ignore[misc]
+
+
+async def test_a_burst_is_stored_byte_for_byte_once_each_in_order(events_engine: AsyncEngine) -> None:
+    log = EventJournal(events_engine)
+    await log.start()
+    try:
+        bodies = [b'{"n": %d}' % i + (AWKWARD if i % 7 == 0 else b"") for i in range(300)]
+        signers = [None if i % 5 == 0 else f"k{i % 3}" for i in range(300)]
+        appends = [asyncio.create_task(log.append("meta", body, by)) for body, by in zip(bodies, signers, strict=True)]
+        await asyncio.wait_for(asyncio.gather(*appends), 30)
+    finally:
+        await log.stop()
+    rows = await _stored(events_engine)
+    assert [(provider, bytes(body), by) for _, provider, body, by, *_ in rows] == [
+        ("meta", body, by) for body, by in zip(bodies, signers, strict=True)
+    ]
+    assert {(attempts, processed) for *_, attempts, processed, _ in rows} == {(0, None)}
+    now = datetime.now(UTC)
+    assert all(abs(received - now) < timedelta(minutes=1) for *_, received in rows)
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_group_the_database_refuses_is_refused_whole(events_engine: AsyncEngine) -> None:
+    log = EventJournal(events_engine)
+    await log.start()
+    try:
+        first = asyncio.create_task(log.append("meta", b'{"first": 1}', None))  # written alone, at once
+        await asyncio.sleep(0)
+        group = [asyncio.create_task(log.append("meta", b'{"n": %d}' % i, None)) for i in range(20)]
+        refused = asyncio.create_task(log.append("x" * 17, b"{}", None))  # over the column's 16 characters
+        outcomes = await asyncio.wait_for(asyncio.gather(first, *group, refused, return_exceptions=True), 30)
+        assert outcomes[0] is None
+        assert all(isinstance(outcome, Exception) for outcome in outcomes[1:])
+        assert [bytes(body) for _, _, body, *_ in await _stored(events_engine)] == [b'{"first": 1}']
+        await log.append("meta", b'{"after": 1}', None)  # and the journal goes on
+    finally:
+        await log.stop()
+    assert [bytes(body) for _, _, body, *_ in await _stored(events_engine)] == [b'{"first": 1}', b'{"after": 1}']
 
 
 @pytest.fixture
