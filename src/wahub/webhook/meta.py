@@ -22,7 +22,6 @@ Message objects themselves are read by ``meta_messages``.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,7 +79,7 @@ class _Change:
 def parse(body: bytes) -> domain.ParsedWebhook:
     """Parse a raw webhook body. Raises MalformedPayload (and nothing else) when its outer shape is not Meta's."""
     try:
-        payload = json.loads(body)
+        payload = meta_messages.read_json(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise MalformedPayload("not JSON") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
