@@ -3,7 +3,7 @@
 ``meta.py`` walks the payload and checks the envelope (id, sender, recipient); this module reads what the
 message itself says, the same way for ``messages``, ``smb_message_echoes`` and ``history``. It also holds the
 small tolerant readers both modules use (a value of the wrong JSON type reads as missing), and the reader of a
-webhook body's JSON (`read_json`).
+webhook body's JSON (``read_json``).
 Message types: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components#messages-object
 """
 
