@@ -1,5 +1,6 @@
 """On PostgreSQL every writer of several messages at once takes their rows in the order of their ids
-(``messages.lock_in_order``): the sender's results, the processor's statuses. Seen before: with two workers and a
+(``messages.lock_in_order``): the sender's results, the processor's statuses; and so does every writer of several
+conversations (the processor's arrivals, a broadcast's queueing). Seen before: with two workers and a
 web process on one database, a results batch and a statuses batch each held a row the other waited for
 (``deadlock detected``), in ``tests/acceptance/test_campaign_crash.py``.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -20,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.integration.test_statuses import load, queued, status
 from wahub import domain
-from wahub.store import db, messages
-from wahub.store.models import Account, Message
+from wahub.store import contacts, conversations, db, messages, outbound
+from wahub.store.models import Account, Conversation, Message, utcnow
 from wahub.worker import apply_notices
 from wahub.worker.recorder import Done, Recorder
 
@@ -108,3 +110,54 @@ async def test_two_processors_applying_reactions_to_one_message_at_once_keep_bot
         await asyncio.sleep(0.5)  # the second has read the message by now, or waits for it
     await other
     assert sorted((await load(sessions, target)).reactions) == ["14155550101", "14155550102"]  # before: one
+
+
+async def test_a_broadcasts_queueing_locks_its_conversations_in_id_order(
+    sessions: async_sessionmaker[AsyncSession], account: Account
+) -> None:
+    """Queueing moves each recipient's conversation (its last activity) as the processor's arrivals do, in the order
+    of their ids. The lower conversation's row is written again first, so it lies after the higher one in the
+    table: a scan in the table's order would take the higher one first."""
+    async with db.transaction(sessions) as session:
+        rows = []
+        for wa_id in ("14155550171", "14155550172"):
+            contact = await contacts.upsert_contact(session, account.id, domain.ContactRef(wa_id=wa_id))
+            rows.append(await conversations.get_or_create(session, account.id, contact.id))
+        await session.flush()
+        lower, higher = (c.id for c in rows)
+    assert lower < higher
+    async with db.transaction(sessions) as session:  # both windows open, so a text may be queued
+        await conversations.record_inbound(session, await session.get(Conversation, lower), utcnow())
+        await conversations.record_inbound(session, await session.get(Conversation, higher), utcnow())
+    async with db.transaction(sessions) as session:
+        await session.execute(sa.update(Conversation).where(Conversation.id == lower).values(unread_count=0))
+    async with db.transaction(sessions) as session:
+        physical = (await session.execute(sa.text("SELECT id FROM conversations ORDER BY ctid"))).scalars().all()
+    assert physical.index(lower) > physical.index(higher), physical
+
+    def take(session: AsyncSession, conversation_id: int, nowait: bool = False) -> Awaitable[Any]:
+        """The lock an UPDATE of the row takes (a message's foreign key holds it FOR KEY SHARE: no conflict)."""
+        stmt = sa.select(Conversation.id).where(Conversation.id == conversation_id)
+        return session.execute(stmt.with_for_update(key_share=True, nowait=nowait))
+
+    async def write() -> None:
+        async with db.transaction(sessions) as session:
+            await session.execute(sa.text("SET LOCAL enable_indexscan = off"))  # the table's order, as on a big batch
+            await session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+            refs = [domain.ContactRef(wa_id="14155550172"), domain.ContactRef(wa_id="14155550171")]
+            await outbound.queue_broadcast(session, account, refs, domain.MessageType.TEXT, {"text": {"body": "hi"}})
+
+    async with sessions() as holder, holder.begin():
+        await take(holder, lower)
+        writer = asyncio.create_task(write())
+        await asyncio.sleep(0.5)
+        assert not writer.done()
+        free_higher = True
+        async with sessions() as probe, probe.begin():
+            try:
+                await take(probe, higher, nowait=True)
+            except OperationalError as exc:
+                assert "could not obtain lock" in str(exc)
+                free_higher = False
+        assert free_higher, "the broadcast took the higher conversation before the lower one"
+    await asyncio.wait_for(writer, 10)

@@ -105,6 +105,7 @@ async def record_activity_many(session: AsyncSession, chats: Iterable[Chat], at:
     if not moved:
         return
     ids = [c.id for c in moved]
+    await _lock_in_order(session, ids)
     await session.execute(
         sa.update(Conversation)
         .where(
@@ -120,6 +121,18 @@ async def record_activity_many(session: AsyncSession, chats: Iterable[Chat], at:
         obj = held.get(identity_key(Conversation, chat.id))
         if obj is not None and (obj.last_message_at is None or at > obj.last_message_at):
             set_committed_value(obj, "last_message_at", at)
+
+
+async def _lock_in_order(session: AsyncSession, ids: list[int]) -> None:
+    """On PostgreSQL, lock these conversations in the order of their ids, as the ORM's flush took them and as
+    ``messages.lock_in_order`` does for messages, before a statement that writes them all: an UPDATE takes its
+    rows in the order it finds them (the table's, on a scan), so two writers of the same conversations (two
+    processors, a processor and a broadcast's queueing) could each hold one the other waits for. The lock is the
+    UPDATE's own (FOR NO KEY UPDATE): FOR UPDATE would also wait for every transaction that inserted a message
+    into one of them meanwhile (the foreign key's check holds the row FOR KEY SHARE until its commit)."""
+    if len(ids) > 1 and session.get_bind().dialect.name == "postgresql":
+        stmt = sa.select(Conversation.id).where(one_of(Conversation.id, ids)).order_by(Conversation.id)
+        await session.execute(stmt.with_for_update(key_share=True))
 
 
 def window_closes_at(conversation: Conversation | Chat) -> datetime | None:
@@ -187,13 +200,7 @@ async def record_arrivals(session: AsyncSession, arrivals: Arrivals) -> None:
         (cid, arrivals.unread.get(cid, 0), arrivals.inbound_at.get(cid), arrivals.active_at[cid])
         for cid in sorted(arrivals.chats)
     ]
-    if len(rows) > 1 and session.get_bind().dialect.name == "postgresql":
-        # Rows locked in the order of their ids, as the ORM's flush took them and as messages.lock_in_order does
-        # for messages: two processors (or a broadcast's queueing) moving the same conversations cannot deadlock.
-        ids = [row[0] for row in rows]
-        await session.execute(
-            sa.select(table.c.id).where(one_of(table.c.id, ids)).order_by(table.c.id).with_for_update()
-        )
+    await _lock_in_order(session, [row[0] for row in rows])
     after = (table.c.id, table.c.unread_count, table.c.last_inbound_at, table.c.last_message_at, table.c.state)
     source = upsert.rows_source(session, columns, rows)
     if source is not None:
