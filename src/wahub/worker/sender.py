@@ -149,6 +149,9 @@ class Sender:
     async def _renew(self) -> None:
         started = time.monotonic()
         self._renewed = started
+        # A number we paused whose pause the recorder has not written yet: the account read below may predate it,
+        # and must not lift it (a job put back with the pause would be sent at once).
+        unwritten = {a for a, n in self._numbers.items() if n.paused and not n.recorded_all()}
         async with db.transaction(self._sessions) as session:
             due = await outbox.due_accounts(session)
             for account_id in due & self._numbers.keys():
@@ -185,7 +188,7 @@ class Sender:
                         "possible duplicates",
                         extra={"account_id": lease.account_id, "jobs": count},
                     )
-                await self._hold(session, lease.account_id, started)
+                await self._hold(session, lease.account_id, started, keep_paused=lease.account_id in unwritten)
             if started - self._reclaimed > RECLAIM_EVERY:
                 self._reclaimed = started
                 if count := await outbox.reclaim_stuck(session, self.holder, self._confirm_grace):
@@ -198,7 +201,7 @@ class Sender:
         number.deadline = 0.0
         log.info("handing a number over to another sender (fair share)", extra={"account_id": account_id})
 
-    async def _hold(self, session: AsyncSession, account_id: int, renewed: float) -> None:
+    async def _hold(self, session: AsyncSession, account_id: int, renewed: float, keep_paused: bool = False) -> None:
         account = await accounts.get(session, account_id)
         rate = account.send_rate or self._default_rate
         identity = numbers.provider_account(account, self._vault)
@@ -220,7 +223,7 @@ class Sender:
         number.address = identity.number
         number.provider = provider
         number.window.set_rate(rate)
-        number.paused = account.sending_paused is not None
+        number.paused = account.sending_paused is not None or keep_paused
         number.deadline = renewed + LEASE_TTL.total_seconds() - LEASE_SAFETY
 
     # --- claiming and sending -----------------------------------------------------------------------------
