@@ -1,4 +1,5 @@
-"""Integration fixtures: a fresh migrated database per test, on SQLite and on PostgreSQL."""
+"""Integration fixtures: a fresh migrated database per test, on SQLite and on PostgreSQL (a copy of a template;
+on PostgreSQL, one a finished test used, made fresh again: ``tests/pg_databases.py``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import fakegraph
 import faketwilio
+from tests import pg_databases
 from tests.conftest import IN_CI, PG_URL
 from tests.support import free_port, running
 from wahub import config
@@ -83,7 +85,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-_counter = iter(range(1_000_000))
+@pytest.fixture(scope="session")
+def pg_pool(pg_template: str) -> Iterator[pg_databases.Pool]:
+    """The databases this process's tests take, each made fresh again for the next (``tests/pg_databases.py``)."""
+    pool = pg_databases.Pool(_pg_admin, _pg_url, pg_template)
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -97,13 +104,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copy(template.with_name("wahub-events.db"), path.with_name("wahub-events.db"))
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("pg_template")
-    name = f"wahub_t_{os.getpid()}_{next(_counter)}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    pool: pg_databases.Pool = request.getfixturevalue("pg_pool")
+    name = pool.take()
     yield _pg_url(name)
-    with _pg_admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pool.give_back(name)
 
 
 @pytest.fixture
