@@ -96,13 +96,12 @@ class Pool:
     free: list[str] = field(default_factory=list)
     made: list[str] = field(default_factory=list)
     _snapshot: Snapshot | None = None
-    _names: count[int] = field(default_factory=count)
 
     def take(self) -> str:
         """The name of a database with the template's schema and data."""
         if self.free:
             return self.free.pop()
-        name = f"wahub_t_{os.getpid()}_{next(self._names)}"
+        name = f"wahub_t_{os.getpid()}_{next(_NAMES)}"  # one series per process: its pools never share a name
         with self.admin() as admin:
             admin.execute(
                 sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(self.template))
@@ -148,6 +147,9 @@ class Pool:
         except psycopg.Error:
             return False
         return True
+
+
+_NAMES = count()
 
 
 def _one(conn: psycopg.Connection, query: str | sql.Composed) -> object:
