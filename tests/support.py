@@ -48,7 +48,7 @@ def free_port() -> int:
 class _QuietServer(uvicorn.Server):
     """uvicorn's server without its signal handlers, and quick to stop. uvicorn looks at ``should_exit`` every
     0.1 s, then sleeps 0.1 s before it waits for open connections in steps of 0.1 s: 0.2-0.3 s for each of the
-    two or three servers a test runs, which was a tenth of the test suite's time."""
+    two or three servers a test runs, a fifth of the parallel run's time (docs/decisions.md)."""
 
     @contextlib.contextmanager
     def capture_signals(self):  # type: ignore[no-untyped-def]
