@@ -42,12 +42,11 @@ SELECT md5(coalesce((
 
 @dataclass
 class Snapshot:
-    """What a fresh copy of the template holds: its schema's fingerprint, the seeded rows, the sequences."""
+    """What makes a used database a fresh copy of the template again: the template's schema fingerprint, the
+    statements that empty its tables and set its sequences back, and the rows the migrations seed."""
 
     fingerprint: str
-    tables: list[str]
     seeded: dict[str, bytes]  # table -> its rows in COPY's text format
-    sequences: dict[str, tuple[int, bool]]  # sequence -> setval's value and is_called, as in the template
     emptying: str  # the statements that empty the tables and set the sequences back
 
     @classmethod
@@ -83,7 +82,7 @@ class Snapshot:
                 for name, (value, called) in sequences.items()
             ]
             emptying = sql.SQL("; ").join(steps).as_string(conn)
-        return cls(fingerprint, tables, seeded, sequences, emptying)
+        return cls(fingerprint, seeded, emptying)
 
 
 @dataclass
