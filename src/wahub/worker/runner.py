@@ -24,10 +24,12 @@ from wahub.worker.token_check import TokenChecker
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-# The deliverer checks for due deliveries at most this often when idle: webhooks arriving wake it, but their
-# deliveries appear only once the processor (often another process) has applied them, and a check costs a few
-# milliseconds of CPU, which at hundreds of webhooks a second took a quarter of a core for nothing.
-DELIVERER_IDLE_SECONDS = 0.25
+# The loops that work off what the processor made (media to fetch, webhook deliveries to make) look at most
+# this often when idle. Webhooks arriving wake them, but what they look for appears only once the processor
+# (often another process) has applied those webhooks, and each look is a transaction: at hundreds of webhooks a
+# second the deliverer's looks took a quarter of a core for nothing, and the media fetcher's (a claim: SELECT
+# ... FOR UPDATE, and on SQLite the write lock) 29% of intake's process on PostgreSQL at 4,000 webhooks/s.
+FOLLOWER_IDLE_SECONDS = 0.25
 ERROR_PAUSE_SECONDS = 2.0
 STOP_GRACE_SECONDS = 15.0
 
@@ -81,7 +83,8 @@ class Worker:
             loops.append(asyncio.create_task(self._loop("sender", sends, Channel.OUTBOX, stop)))
         if self._media is not None:
             # Media rows come from the processor, perhaps in another process: webhooks arriving wake it early.
-            loops.append(asyncio.create_task(self._loop("media", self._media.run_once, Channel.EVENTS, stop)))
+            media = self._loop("media", self._media.run_once, Channel.EVENTS, stop, idle=FOLLOWER_IDLE_SECONDS)
+            loops.append(asyncio.create_task(media))
         if self._deliverer is not None:
             # Deliveries come with processed events and send results: woken by either, else polled.
             step: Callable[[], Awaitable[int]] = self._deliverer.run_once
@@ -93,7 +96,7 @@ class Worker:
                 step = _after(self._reports.run_due, step)
             if self._tokens is not None:
                 step = _after(self._tokens.run_due, step)
-            deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=DELIVERER_IDLE_SECONDS)
+            deliveries = self._loop("webhook deliveries", step, Channel.EVENTS, stop, idle=FOLLOWER_IDLE_SECONDS)
             loops.append(asyncio.create_task(deliveries))
         try:
             await stop.wait()
