@@ -68,6 +68,29 @@ async def test_a_group_the_database_refuses_is_refused_whole(events_engine: Asyn
     assert [bytes(body) for _, _, body, *_ in await _stored(events_engine)] == [b'{"first": 1}', b'{"after": 1}']
 
 
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_a_lost_connection_costs_no_webhook(events_engine: AsyncEngine) -> None:
+    """The journal keeps one connection; when the server ends it (a restart, an idle timeout), the next group
+    is copied on a new connection instead of being refused."""
+    log = EventJournal(events_engine)
+    await log.start()
+    try:
+        await log.append("meta", b'{"n": 1}', None)
+        async with events_engine.connect() as conn:
+            ended = await conn.scalar(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND query LIKE 'COPY webhook_events%'"
+                )
+            )
+        assert ended == 1  # the journal's connection, which last ran a COPY
+        await asyncio.wait_for(asyncio.gather(*(log.append("meta", b'{"n": %d}' % i, None) for i in (2, 3))), 30)
+        await log.append("meta", b'{"n": 4}', None)
+    finally:
+        await log.stop()
+    assert [bytes(body) for _, _, body, *_ in await _stored(events_engine)] == [b'{"n": %d}' % i for i in (1, 2, 3, 4)]
+
+
 @pytest.fixture
 def events_file(tmp_path: Path) -> tuple[str, Path]:
     url = f"sqlite:///{tmp_path / 'wahub.db'}"

@@ -13,9 +13,11 @@ import asyncio
 import logging
 import sqlite3
 import time
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wahub import batcher
 from wahub.store import db
@@ -47,6 +49,10 @@ class EventJournal:
         # writer of this process holds the file meanwhile; the processor, in another process, is waited for
         # without blocking the loop (_begin_immediate).
         self._sqlite: sqlite3.Connection | None = None
+        # On PostgreSQL the journal keeps one pooled connection, in autocommit, for as long as it runs: checking
+        # one out of the pool and setting it up for each group cost about as much as the group's COPY.
+        self._postgres: AsyncConnection | None = None
+        self._driver: psycopg.AsyncConnection[Any] | None = None  # its psycopg connection
 
     async def start(self) -> None:
         path = db.sqlite_path(self._engine.url.render_as_string(hide_password=False))
@@ -63,6 +69,7 @@ class EventJournal:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+        await self._drop_connection()
 
     async def append(self, provider: str, body: bytes, signed_by: str | None) -> None:
         """Return once ``body`` is committed; raise if it could not be (the caller must not ack then).
@@ -84,7 +91,7 @@ class EventJournal:
                     rows = [(provider, bytearray(body), signed_by, stamp, 0) for provider, body, signed_by in group]
                     await _write_sqlite(self._sqlite, rows)
                 elif dialect.name == "postgresql":
-                    await _copy_postgres(self._engine, group, stamp)
+                    await self._copy_postgres(group, stamp)
                 else:  # an in-memory SQLite database, through SQLAlchemy's own connection
                     plain = [(provider, body, signed_by, stamp, 0) for provider, body, signed_by in group]
                     async with self._engine.begin() as conn:
@@ -97,26 +104,64 @@ class EventJournal:
     def queued(self) -> int:
         return self._batcher.queued
 
+    async def _copy_postgres(self, group: list[Row], stamp: object) -> None:
+        """The group as one binary COPY in autocommit: a COPY is one statement, so the group is committed whole or
+        not at all, with no BEGIN and COMMIT around it. psycopg formats binary rows in C; against the executemany
+        it replaced (which psycopg pipelines, a statement per row) it took a quarter to a half of the client's and
+        the server's CPU per row (docs/decisions.md).
+
+        When the kept connection turns out to be lost (the server restarted, or closed it while idle), the group
+        is copied once more on a new one. The COPY cannot have committed unless the connection broke after the
+        server's commit and before its answer, and then the second copy only journals the same bodies twice,
+        which the processor applies as it does Meta's own redeliveries: once."""
+        fresh = self._postgres is None
+        try:
+            await _copy(await self._connection(), group, stamp)
+        except psycopg.OperationalError:
+            await self._drop_connection()
+            if fresh:
+                raise
+            log.warning("the journal's connection to PostgreSQL was lost; copying the group on a new one")
+            await _copy(await self._connection(), group, stamp)
+        except psycopg.Error:
+            raise  # the server refused the rows: the COPY is over and the connection is as good as before
+        except BaseException:
+            await self._drop_connection()  # cancelled mid-COPY, say: the connection is in no state to reuse
+            raise
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._postgres is None or self._driver is None:
+            conn = await self._engine.connect()
+            try:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                driver = (await conn.get_raw_connection()).driver_connection
+                assert isinstance(driver, psycopg.AsyncConnection)
+            except BaseException:
+                await conn.invalidate()
+                raise
+            self._postgres, self._driver = conn, driver
+        return self._driver
+
+    async def _drop_connection(self) -> None:
+        """Give up the kept connection: closed, not put back in the pool (it may be broken, or mid-COPY)."""
+        conn, self._postgres, self._driver = self._postgres, None, None
+        if conn is not None:
+            try:
+                await conn.invalidate()
+            except Exception:
+                log.debug("closing the journal's connection failed", exc_info=True)
+
 
 _INSERT_SQLITE = "INSERT INTO webhook_events (provider, body, signed_by, received_at, attempts) VALUES (?, ?, ?, ?, ?)"
 _COPY = "COPY webhook_events (provider, body, signed_by, received_at, attempts) FROM STDIN (FORMAT BINARY)"
 _COPY_TYPES = ["varchar", "bytea", "varchar", "timestamp", "int4"]
 
 
-async def _copy_postgres(engine: AsyncEngine, group: list[Row], stamp: object) -> None:
-    """The group as one binary COPY, on a pooled connection in autocommit: a COPY is one statement, so the group
-    is committed whole or not at all, with no BEGIN and COMMIT around it. psycopg formats binary rows in C;
-    against the executemany it replaced (which psycopg pipelines, a statement per row) it took a quarter to a
-    half of the client's and the server's CPU per row (docs/decisions.md)."""
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        raw = await conn.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        async with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
-            copy.set_types(_COPY_TYPES)
-            for provider, body, signed_by in group:
-                await copy.write_row((provider, body, signed_by, stamp, 0))
+async def _copy(driver: psycopg.AsyncConnection[Any], group: list[Row], stamp: object) -> None:
+    async with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
+        copy.set_types(_COPY_TYPES)
+        for provider, body, signed_by in group:
+            await copy.write_row((provider, body, signed_by, stamp, 0))
 
 
 def _stamp(dialect: sa.Dialect) -> object:
