@@ -21,6 +21,10 @@ from wahub.wakeups import Channel, Notifier
 log = logging.getLogger(__name__)
 
 CHILD_STOP_SECONDS = 15.0
+# The child's wake-ups are bytes at least this far apart. Intake wakes it once per journal group, hundreds of
+# times a second under load, while a busy child has no use for them; each byte cost the parent a write and the
+# child a read and a pass of its loop. A new webhook still wakes an idle child within this long.
+WAKE_GAP_SECONDS = 0.005
 
 
 async def supervise(settings: config.Settings, notifier: Notifier, stop: asyncio.Event) -> None:
@@ -35,7 +39,7 @@ async def supervise(settings: config.Settings, notifier: Notifier, stop: asyncio
     pause = 1.0
     while not stop.is_set():
         read_fd, write_fd = os.pipe()
-        waker = wakeups.PipeWaker(write_fd)
+        waker = wakeups.PipeWaker(write_fd, gap=WAKE_GAP_SECONDS)
         notifier.forward(Channel.EVENTS, waker)
         back_fd, stream_fd = os.pipe()
         unwatch = wakeups.watch_pipe(back_fd, notifier, Channel.STREAM)

@@ -5,8 +5,8 @@ Within one process a wake-up is an ``asyncio.Event``. ``wahub serve`` runs the p
 (see ``runtime.py``), with a pipe each way: the parent forwards ``Channel.EVENTS`` (webhooks to process) to the
 child, and the child tells the parent ``Channel.STREAM`` (it committed live stream events, which the parent's
 stream reader, ``api/live.Hub``, sends to its clients). A writer (``PipeWaker``) sends one byte per event-loop
-pass however many wake-ups came in it, and never blocks; the reader (``watch_pipe``) turns bytes back into
-wake-ups. Parts in other processes poll, so a lost wake-up only costs a poll interval.
+pass however many wake-ups came in it (or, given a gap, per gap), and never blocks; the reader (``watch_pipe``)
+turns bytes back into wake-ups. Parts in other processes poll, so a lost wake-up only costs a poll interval.
 """
 
 from __future__ import annotations
@@ -58,23 +58,34 @@ class Notifier:
 
 class PipeWaker:
     """The writing end of a wake-up pipe (call it in the event loop's thread). Calls within one event-loop pass
-    are coalesced into one byte. It never blocks nor raises: a full pipe already holds a wake-up, and a closed
-    one means the reader is gone (it is restarted elsewhere, or the process is stopping)."""
+    are coalesced into one byte, and with a ``gap`` (seconds) bytes are at least that far apart: a call sooner
+    writes its byte when the gap has passed, so the last wake-up is never lost, only delayed. It never blocks
+    nor raises: a full pipe already holds a wake-up, and a closed one means the reader is gone (it is restarted
+    elsewhere, or the process is stopping)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, gap: float = 0.0) -> None:
         os.set_blocking(fd, False)
         self._fd = fd
+        self._gap = gap
         self._pending = False
+        self._written = -gap  # time.monotonic() of the last byte
 
     def __call__(self) -> None:
         if not self._pending and self._fd >= 0:
             self._pending = True
-            asyncio.get_running_loop().call_soon(self._write)
+            loop = asyncio.get_running_loop()
+            wait = self._written + self._gap - time.monotonic()
+            if wait > 0:
+                loop.call_later(wait, self._write)
+            else:
+                loop.call_soon(self._write)
 
     def _write(self) -> None:
         self._pending = False
         if self._fd < 0:  # closed since the call: its number may belong to another file by now
             return
+        if self._gap:
+            self._written = time.monotonic()
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(self._fd, b"\0")
 

@@ -34,6 +34,30 @@ async def test_notifications_in_one_loop_pass_become_one_byte() -> None:
         os.close(write_fd)
 
 
+async def test_with_a_gap_bytes_are_that_far_apart_and_the_last_wake_up_still_comes() -> None:
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    waker = wakeups.PipeWaker(write_fd, gap=0.2)
+    try:
+        waker()
+        await asyncio.sleep(0.01)
+        assert _pending(read_fd) == b"\0"  # the first at once
+        for _ in range(5):  # a stream of wake-ups within the gap
+            waker()
+            await asyncio.sleep(0.01)
+        assert _pending(read_fd) == b""
+        await asyncio.sleep(0.25)
+        assert _pending(read_fd) == b"\0"  # one byte for all of them, once the gap has passed
+        await asyncio.sleep(0.25)
+        assert _pending(read_fd) == b""
+        waker()  # after a quiet gap: at once again
+        await asyncio.sleep(0.01)
+        assert _pending(read_fd) == b"\0"
+    finally:
+        waker.close()
+        os.close(read_fd)
+
+
 async def test_a_byte_wakes_the_channel_and_a_closed_pipe_stops_the_reader() -> None:
     read_fd, write_fd = os.pipe()
     notifier = Notifier()
