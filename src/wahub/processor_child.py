@@ -21,9 +21,10 @@ from wahub.wakeups import Channel, Notifier
 log = logging.getLogger(__name__)
 
 CHILD_STOP_SECONDS = 15.0
-# The child's wake-ups are bytes at least this far apart. Intake wakes it once per journal group, hundreds of
-# times a second under load, while a busy child has no use for them; each byte cost the parent a write and the
-# child a read and a pass of its loop. A new webhook still wakes an idle child within this long.
+# The child's wake-ups are bytes at least this far apart. Intake wakes it once per journal group, while a busy
+# child has no use for them; each byte cost the parent a write and the child a read and a pass of its loop
+# (PipeWaker._write was 1.7-3% of intake's process on PostgreSQL at 4,000 webhooks/s, by py-spy). A new webhook
+# still wakes an idle child within this long.
 WAKE_GAP_SECONDS = 0.005
 
 
