@@ -4,7 +4,6 @@ when it exits, stopped with the parent; and, inside the child, the "stream event
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -79,8 +78,7 @@ async def supervise(settings: config.Settings, notifier: Notifier, stop: asyncio
         stopping.cancel()
         log.error("the webhook processor exited with code %s; restarting it", child.returncode)
         pause = 1.0 if time.monotonic() - started > 60 else min(pause * 2, 30.0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), pause)
+        await wakeups.wait_set(stop, pause)
 
 
 def announce_commits(engine: AsyncEngine, fd: int) -> Callable[[], None]:

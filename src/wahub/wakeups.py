@@ -19,6 +19,19 @@ import time
 from collections.abc import Callable
 
 
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds pass; True if it is set. Every wait on an event with a
+    timeout goes through here, not ``asyncio.wait_for``: on Python 3.11, wait_for swallows a cancellation that
+    arrives in the loop pass where the event is set (it returns the event's result instead), and a task stopped
+    by cancelling it then runs on, and whoever awaits it waits forever."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return event.is_set()
+    return True
+
+
 class Channel(enum.StrEnum):
     EVENTS = "events"
     OUTBOX = "outbox"
@@ -51,8 +64,7 @@ class Notifier:
     async def wait(self, channel: Channel, timeout: float) -> None:
         """Return when ``channel`` is notified or ``timeout`` seconds pass, whichever comes first."""
         event = self._events[channel]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        await wait_set(event, timeout)
         event.clear()
 
 

@@ -61,6 +61,21 @@ async def served(app: App, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+async def test_a_hub_woken_as_it_stops_stops(app: App, hub: Hub) -> None:
+    """The CI hang of 2026-12-04: the wake-up and the cancellation came in one loop pass, and the reader ran on."""
+    async with running(app):
+        await hub.listening.wait()
+        await asyncio.sleep(0.05)  # the reader waits for its next wake-up
+        reader = next(task for task in asyncio.all_tasks() if task.get_name() == "stream-hub")
+        hub.wake()
+        await asyncio.wait({asyncio.ensure_future(hub.stop())}, timeout=5)
+        ran_on = not reader.done()
+        while not reader.done():  # so that the app can still shut down when it failed
+            reader.cancel()
+            await asyncio.sleep(0.01)
+        assert not ran_on, "the stream's reader ran on after it was cancelled"
+
+
 async def some_message(client: httpx.AsyncClient, open_window: OpenWindow) -> int:
     await open_window("14155550101")
     sent = (await client.post("/api/v1/messages", json=TEXT)).json()

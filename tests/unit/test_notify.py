@@ -146,3 +146,28 @@ def _pending(fd: int) -> bytes:
         if not chunk:
             return out
         out += chunk
+
+
+async def test_a_wait_cancelled_as_its_event_is_set_is_cancelled() -> None:
+    """asyncio.wait_for (Python 3.11) returns the event's result instead: a loop stopped that way runs on."""
+    event = asyncio.Event()
+    returned: list[bool] = []
+
+    async def loop() -> None:
+        while True:
+            returned.append(await wakeups.wait_set(event, 1.0))
+            event.clear()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    event.set()
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert task.cancelled(), f"the loop ran on after its cancellation, its waits returning {returned}"
+
+
+async def test_a_wait_says_whether_its_event_was_set() -> None:
+    event = asyncio.Event()
+    assert await wakeups.wait_set(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await wakeups.wait_set(event, 5.0) is True

@@ -28,7 +28,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from wahub.store import stream, stream_events
-from wahub.wakeups import Channel, Notifier
+from wahub.wakeups import Channel, Notifier, wait_set
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,7 @@ class Subscription:
     async def take(self, timeout: float) -> list[stream_events.Event]:
         """What arrived (waiting up to ``timeout`` seconds for something); empty after the timeout."""
         if not self._events and not self.overflowed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), timeout)
+            await wait_set(self._ready, timeout)
         self._ready.clear()
         taken = list(self._events)
         self._events.clear()
@@ -114,9 +113,7 @@ class Hub:
             self._notifier.unforward(Channel.STREAM, self.wake)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # a cancellation of stop() itself still raises
         self._tasks.clear()
 
     @property
@@ -138,8 +135,7 @@ class Hub:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+            await wait_set(self._wake, self.poll)
             self._wake.clear()
             try:
                 await self._read_new()

@@ -4,7 +4,6 @@ or until its poll interval passes (other processes' work is only seen by polling
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -13,7 +12,7 @@ from wahub.automations.campaigns import CampaignRunner
 from wahub.automations.reports import ReportRunner
 from wahub.automations.schedules import ScheduleFirer
 from wahub.automations.template_sync import TemplateSyncer
-from wahub.wakeups import Channel, Notifier
+from wahub.wakeups import Channel, Notifier, wait_set
 from wahub.worker.deliverer import Deliverer
 from wahub.worker.media_fetcher import MediaFetcher
 from wahub.worker.processor import Processor
@@ -144,8 +143,7 @@ class Worker:
                 await self._notifier.wait(channel, POLL_SECONDS)
                 rest = idle - (time.monotonic() - checked)
                 if rest > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), rest)
+                    await wait_set(stop, rest)
 
 
 def _after(first: Callable[[], Awaitable[None]], step: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[int]]:

@@ -19,7 +19,6 @@ duplicate, since the send may have reached the provider.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -30,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from wahub import errors
+from wahub import errors, wakeups
 from wahub.provider import base
 from wahub.storage.base import BlobStore
 from wahub.store import accounts, counters, db, events, leases, outbox
@@ -106,8 +105,7 @@ class Sender:
         if any(n.may_send() for n in self._numbers.values()) and not any(n.room() for n in self._numbers.values()):
             # Sends are under way and fill what may be claimed: wait until enough have passed the window.
             self._room.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._room.wait(), RENEW_EVERY / 2)
+            await wakeups.wait_set(self._room, RENEW_EVERY / 2)
         claimed = await self._claim()
         self._idle = not claimed and not self._tasks
         for number, job in claimed:
