@@ -96,9 +96,15 @@ async def main(folder, events, database_url, profile):
     counting = profile == "callgrind"
     if counting:  # valgrind counts instructions from here only (--instr-atstart=no)
         subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], capture_output=True, check=True)
-    # As `wahub serve` does once started (runtime.py): what setup built is out of the cyclic collector's reach.
-    gc.collect()
-    gc.freeze()
+    # As `wahub serve` does once started (runtime.settle_heap: setup's objects frozen, the young generation's
+    # threshold raised); a tree from before that function only froze them.
+    try:
+        from wahub.runtime import settle_heap
+    except ImportError:
+        def settle_heap():
+            gc.collect()
+            gc.freeze()
+    settle_heap()
     served = backends(database_url)
     began, cpu, times = time.perf_counter(), time.process_time(), os.times()
     done = 0
