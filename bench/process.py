@@ -101,10 +101,10 @@ async def main(folder, events, database_url, profile):
     try:
         from wahub.runtime import settle_heap
     except ImportError:
-        def settle_heap():
+        def settle_heap(processing):
             gc.collect()
             gc.freeze()
-    settle_heap()
+    settle_heap(processing=True)
     served = backends(database_url)
     began, cpu, times = time.perf_counter(), time.process_time(), os.times()
     done = 0

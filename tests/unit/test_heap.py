@@ -19,10 +19,19 @@ def collector() -> Iterator[None]:
     gc.set_threshold(*thresholds)
 
 
-def test_start_up_objects_are_frozen_and_the_young_generation_collected_less_often(collector: None) -> None:
+def test_a_processing_process_freezes_start_up_and_collects_young_objects_less_often(collector: None) -> None:
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
-    runtime.settle_heap()
+    runtime.settle_heap(processing=True)
     assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == (runtime.GC_YOUNG_THRESHOLD, 10, 10)
     assert runtime.GC_YOUNG_THRESHOLD > 700
+
+
+def test_a_web_process_keeps_the_default_thresholds(collector: None) -> None:
+    """Where bodies are in flight: a higher threshold let slow bodies raise the peak RSS (runtime.py)."""
+    gc.unfreeze()
+    gc.set_threshold(700, 10, 10)
+    runtime.settle_heap(processing=False)
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
