@@ -63,9 +63,10 @@ PROVIDER_LINK_TTL = 3600
 # CPython collects its youngest generation once 700 more container objects were allocated than freed. A processor
 # batch keeps some 30 per event alive until it commits, so at 700 the collector walked each batch many times over,
 # and promoted it to the older generations for them to walk again: 5% of the processor child's CPU at 4,500
-# webhooks/s on SQLite (gc.callbacks, 2026-12-04; docs/decisions.md). Objects freed by their reference count never count toward it, so this
-# only delays collecting cycles. A process that runs the processor collects at this threshold; web processes keep
-# CPython's, where it saved 0.7% and let 500 slow 3 MB bodies raise the peak RSS from +51 to +78-87 MB.
+# webhooks/s on SQLite (gc.callbacks, 2026-12-04; docs/decisions.md). Objects freed by their reference count
+# never count toward it, so this only delays collecting cycles. A process that runs the processor collects at
+# this threshold; web processes keep CPython's, where it saved 0.7% and let 500 slow 3 MB bodies raise the peak
+# RSS from +51 to +78-87 MB.
 GC_YOUNG_THRESHOLD = 50_000
 
 
