@@ -188,6 +188,12 @@ class Database:
     def backlog(self) -> int:
         return int(self.events_query("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL")[0][0])
 
+    def unprocessed_after(self, after_id: int) -> int:
+        """Events after ``after_id`` not yet processed: read on the (processed_at, id) index, so polling it while
+        the processor drains costs the server little (``run_stats`` scans every row of the run)."""
+        sql = "SELECT count(*) FROM webhook_events WHERE processed_at IS NULL AND id > ?"
+        return int(self.events_query(sql, after_id)[0][0])
+
     def run_stats(self, after_id: int) -> tuple[int, int, datetime | None, datetime | None, datetime | None, int]:
         """stored, unprocessed, first received, last received, last processed, processed with a result not 'ok…'."""
         row = self.events_query(
@@ -364,10 +370,12 @@ def drain(db: Database, after_id: int, acked: int, timeout: float) -> Processing
     started = time.monotonic()
     backlog_at_end = db.backlog()
     while True:
-        stored, unprocessed, first_in, last_in, last_done, not_ok = db.run_stats(after_id)
         waited = time.monotonic() - started
-        if (stored >= acked and unprocessed == 0) or waited > timeout:
-            break
+        # the cheap count first: a scan of the run's rows ten times a second would take CPU from the processor
+        if not db.unprocessed_after(after_id) or waited > timeout:
+            stored, unprocessed, first_in, last_in, last_done, not_ok = db.run_stats(after_id)
+            if (stored >= acked and unprocessed == 0) or waited > timeout:
+                break
         time.sleep(0.1 if waited < 5 else 0.5)
     if unprocessed or stored < acked:
         log(f"not drained after {timeout:.0f} s: {unprocessed} of {stored} events unprocessed ({acked} acked)")
