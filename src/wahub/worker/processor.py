@@ -2,9 +2,10 @@
 events, in batches, after the ack.
 
 On PostgreSQL a batch is one transaction that holds its events locked (``FOR UPDATE SKIP LOCKED``), so a crash
-replays it whole and a second worker takes other events. On SQLite the events are journaled in a file of their
-own and are settled after the batch commits (see ``Processor``). It is applied in bulk (``worker/apply.py``);
-if that fails, each event is applied alone in a savepoint, so one bad event cannot hold back its neighbours.
+replays it whole and a second worker, or this processor's second loop (``lanes``), takes other events. On
+SQLite the events are journaled in a file of their own and are settled after the batch commits (see
+``Processor``). It is applied in bulk (``worker/apply.py``); if that fails, each event is applied alone in a
+savepoint, so one bad event cannot hold back its neighbours.
 Nothing is stored twice: messages, statuses and account events are inserted under unique constraints.
 """
 
@@ -41,6 +42,10 @@ STORM = 2.0
 RATE_WINDOW = 0.5
 # The sweep for statuses whose message got its wamid in a concurrent transaction runs when idle, this often.
 SWEEP_EVERY = 2.0
+# Batches in flight at once on PostgreSQL: while one waits on its backend, the next is claimed (SKIP LOCKED
+# passes over the rows the first holds) and parsed, as two workers would. One batch alone keeps the process
+# and its backend taking turns (docs/decisions.md). SQLite has one writer: one batch at a time.
+LANES_POSTGRESQL = 2
 
 
 class Processor:
@@ -68,6 +73,9 @@ class Processor:
             self._event_readers = db.sessionmaker(db.engine_of(event_sessions), readonly=True)
         self._batch_size = batch_size
         self._busy = busy
+        postgres = db.engine_of(sessions).dialect.name == "postgresql"
+        self.lanes = LANES_POSTGRESQL if postgres and self._events is None else 1
+        """How many ``run_once`` may run at once (the runner starts that many loops)."""
         self._mark: tuple[float, int] | None = None  # (when, newest event id) at the start of a rate window
         self._arrival_rate = 0.0
         self._swept = 0.0

@@ -69,7 +69,9 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         loops = []
         if self._processor is not None:
-            loops.append(asyncio.create_task(self._loop("processor", self._processor.run_once, Channel.EVENTS, stop)))
+            process = self._processor.run_once
+            for _ in range(self._processor.lanes):
+                loops.append(asyncio.create_task(self._loop("processor", process, Channel.EVENTS, stop)))
         if self._sender is not None:
             sends: Callable[[], Awaitable[int]] = self._sender.run_once
             if self._schedules is not None:
