@@ -188,11 +188,12 @@ class Database:
     def backlog(self) -> int:
         return int(self.events_query("SELECT count(*) FROM webhook_events WHERE processed_at IS NULL")[0][0])
 
-    def unprocessed_after(self, after_id: int) -> int:
-        """Events after ``after_id`` not yet processed: read on the (processed_at, id) index, so polling it while
-        the processor drains costs the server little (``run_stats`` scans every row of the run)."""
-        sql = "SELECT count(*) FROM webhook_events WHERE processed_at IS NULL AND id > ?"
-        return int(self.events_query(sql, after_id)[0][0])
+    def unprocessed_after(self, after_id: int) -> bool:
+        """Whether an event after ``after_id`` is still unprocessed: the first such row on the (processed_at, id)
+        index, so polling it while the processor drains costs the server little (``run_stats`` scans every row
+        of the run, a count of the backlog every row left)."""
+        sql = "SELECT id FROM webhook_events WHERE processed_at IS NULL AND id > ? LIMIT 1"
+        return bool(self.events_query(sql, after_id))
 
     def run_stats(self, after_id: int) -> tuple[int, int, datetime | None, datetime | None, datetime | None, int]:
         """stored, unprocessed, first received, last received, last processed, processed with a result not 'ok…'."""
