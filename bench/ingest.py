@@ -372,7 +372,7 @@ def drain(db: Database, after_id: int, acked: int, timeout: float) -> Processing
     backlog_at_end = db.backlog()
     while True:
         waited = time.monotonic() - started
-        # the cheap count first: a scan of the run's rows ten times a second would take CPU from the processor
+        # the cheap look first: a scan of the run's rows ten times a second would take CPU from the processor
         if not db.unprocessed_after(after_id) or waited > timeout:
             stored, unprocessed, first_in, last_in, last_done, not_ok = db.run_stats(after_id)
             if (stored >= acked and unprocessed == 0) or waited > timeout:
